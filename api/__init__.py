@@ -1,0 +1,12 @@
+"""HTTP routes served by the Dash app's Flask server."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api.routes import bp
+
+
+def register(server: Flask) -> None:
+    """Mount the JSON/SSE API on `server` (its ChatService comes from `extensions`)."""
+    server.register_blueprint(bp)

@@ -1,0 +1,82 @@
+"""POST /api/chat/stream (SSE), POST /api/chat (JSON) and GET /healthz."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from api import sse
+from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
+from extensions import chat_service
+from services.chat import ChatService
+from services.conversation import trim_rounds
+from services.errors import ChatError
+
+bp = Blueprint("chat_api", __name__)
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    # nginx (and Render's proxy) would otherwise buffer the stream and deliver it all at once.
+    "X-Accel-Buffering": "no",
+}
+
+
+def _read_request(service: ChatService) -> ChatRequest:
+    # Read at most one byte past the limit, so a huge body is refused without buffering it.
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    return parse_chat_request(
+        raw,
+        request.content_type,
+        max_input_chars=service.settings.max_input_chars,
+        models=service.models,
+    )
+
+
+def _upstream_messages(service: ChatService, chat_request: ChatRequest) -> list[dict]:
+    messages = [m.model_dump() for m in chat_request.messages]
+    return trim_rounds(messages, service.settings.max_history_rounds)
+
+
+def _bad_request(exc: BadRequest):
+    return jsonify(error={"message": exc.message, "type": "invalid_request"}), 400
+
+
+@bp.post("/api/chat/stream")
+def chat_stream():
+    """Stream one reply as SSE; the last event is `done` or `error`."""
+    service = chat_service()
+    try:
+        chat_request = _read_request(service)
+    except BadRequest as exc:
+        return _bad_request(exc)
+    events = service.stream(
+        _upstream_messages(service, chat_request),
+        model=chat_request.model,
+        temperature=chat_request.temperature,
+    )
+    body = sse.event_stream(events, snapshots=chat_request.snapshots)
+    return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
+
+
+@bp.post("/api/chat")
+def chat_once():
+    """Answer with the whole reply in one JSON object."""
+    service = chat_service()
+    try:
+        chat_request = _read_request(service)
+    except BadRequest as exc:
+        return _bad_request(exc)
+    try:
+        answer = service.complete(
+            _upstream_messages(service, chat_request),
+            model=chat_request.model,
+            temperature=chat_request.temperature,
+        )
+    except ChatError as exc:
+        return jsonify(error=exc.to_dict()), exc.status
+    return jsonify(answer)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness for Render and load balancers: the process serves requests."""
+    return jsonify(status="ok")

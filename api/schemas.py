@@ -1,0 +1,77 @@
+"""What a request to the chat API may contain; anything else is a 400."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# Far above any real conversation (MAX_HISTORY_ROUNDS caps what goes upstream anyway), low
+# enough that one request cannot pin a worker parsing megabytes.
+MAX_BODY_BYTES = 1_000_000
+MAX_MESSAGES = 400
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """The body of POST /api/chat and /api/chat/stream."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Streaming only: every event also carries `content`, the reply so far, and events are
+    # coalesced. For clients that may only see the newest event (the Dash page does).
+    snapshots: bool = False
+
+    @model_validator(mode="after")
+    def _ends_with_question(self) -> ChatRequest:
+        if self.messages[-1].role != "user":
+            raise ValueError("the last message must have role 'user'")
+        return self
+
+
+class BadRequest(Exception):
+    """A request the API refuses, with the reason in plain words."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def parse_chat_request(
+    raw: bytes, content_type: str | None, *, max_input_chars: int, models: list[str]
+) -> ChatRequest:
+    """Validate a raw request body; raises BadRequest with a readable reason."""
+    # Requiring JSON also makes a cross-site form post fail CORS preflight instead of
+    # spending this server's API key.
+    if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
+        raise BadRequest("Content-Type must be application/json.")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    try:
+        request = ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise BadRequest(f"Invalid request at '{where}': {first['msg']}.") from None
+    question = request.messages[-1].content
+    if not question.strip():
+        raise BadRequest("The message is empty.")
+    if len(question) > max_input_chars:
+        raise BadRequest(f"The message is longer than {max_input_chars} characters.")
+    if request.model is not None and request.model not in models:
+        raise BadRequest(f"Unknown model '{request.model}'. Available: {', '.join(models)}.")
+    return request

@@ -1,0 +1,6 @@
+"""Callbacks, one module per feature. Importing this package registers them all.
+
+They use Dash's global `callback`, so no module imports the app object.
+"""
+
+from callbacks import chat, export, history, settings  # noqa: F401

@@ -1,0 +1,168 @@
+"""Sending a message, streaming the reply, stopping it, and showing the thread."""
+
+from __future__ import annotations
+
+import uuid
+
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    no_update,
+)
+from dash.exceptions import PreventUpdate
+
+from components import ids
+from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
+from components.stream import event_source
+from components.thread import render_thread
+from extensions import chat_service
+from services.conversation import (
+    build_upstream_messages,
+    input_problem,
+    record_result,
+    retry_point,
+)
+
+
+@callback(
+    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
+    Output(ids.CHAT_INPUT, "value"),
+    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
+    Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
+    Output(ids.NOTICE, "children", allow_duplicate=True),
+    Input(ids.SEND_BUTTON, "nClicks"),
+    Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
+    State(ids.CHAT_INPUT, "value"),
+    State(ids.HISTORY_STORE, "data"),
+    State(ids.MULTI_TURN_SWITCH, "checked"),
+    State(ids.STREAMING_STORE, "data"),
+    State(ids.LANG_STORE, "data"),
+    prevent_initial_call=True,
+)
+def send_message(_send, _retries, text, history, multi_turn, streaming, lang):
+    """Validate the message, store it, build the upstream request and start streaming."""
+    if streaming or not ctx.triggered or not ctx.triggered[0]["value"]:
+        # One reply at a time; and a retry button that merely appeared is not a click.
+        raise PreventUpdate
+    settings = chat_service().settings
+    history = history or []
+
+    if isinstance(ctx.triggered_id, dict):
+        point = retry_point(history)
+        if point is None:
+            raise PreventUpdate
+        history, question = point
+        previous = history[:-1]
+        new_input = no_update
+    else:
+        problem = input_problem(text, settings.max_input_chars)
+        if problem == "empty":
+            return no_update, no_update, no_update, no_update, notice("input.empty", lang=lang)
+        if problem == "too_long":
+            # The text stays in the box: nothing the user typed is lost.
+            warning = notice(
+                "input.too_long", lang=lang, length=len(text), limit=settings.max_input_chars
+            )
+            return no_update, no_update, no_update, no_update, warning
+        question = text
+        previous = history
+        history = [*history, {"role": "user", "content": text}]
+        new_input = ""
+
+    messages = build_upstream_messages(
+        previous,
+        question,
+        multi_turn=multi_turn is not False,
+        max_rounds=settings.max_history_rounds,
+    )
+    turn = uuid.uuid4().hex
+    streaming = {"turn": turn, "model": settings.openai_model}
+    return history, new_input, event_source(turn, messages), streaming, None
+
+
+@callback(
+    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
+    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
+    Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
+    Input(ids.RESULT_STORE, "data"),
+    State(ids.HISTORY_STORE, "data"),
+    State(ids.STREAMING_STORE, "data"),
+    prevent_initial_call=True,
+)
+def finish_reply(result, history, streaming):
+    """Store how the streamed turn ended and drop the finished event source."""
+    if not result or not streaming or result.get("turn") != streaming.get("turn"):
+        raise PreventUpdate  # a late event of a turn already stopped or cleared
+    history = record_result(history or [], result, model=streaming.get("model", ""))
+    return history, [], None
+
+
+@callback(
+    Output(ids.HISTORY_LIST, "children"),
+    Output(ids.LIVE_REPLY, "className"),
+    Output(ids.LIVE_MARKDOWN, "markdownStr"),
+    Input(ids.HISTORY_STORE, "modified_timestamp"),
+    State(ids.HISTORY_STORE, "data"),
+    State(ids.STREAMING_STORE, "data"),
+    State(ids.LANG_STORE, "data"),
+)
+def show_thread(_modified, history, streaming, lang):
+    """The one place the thread is drawn from the stored history.
+
+    The live reply is hidden in the same response that shows the finished reply in the
+    thread, so it never blinks out. While streaming, its text belongs to the stream alone.
+    """
+    children = render_thread(history or [], lang=lang, streaming=bool(streaming))
+    if streaming:
+        return children, LIVE_ACTIVE_CLASS, no_update
+    return children, LIVE_IDLE_CLASS, ""
+
+
+# Every stream event lands here (in the browser): show the text, and report the end once.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="onStreamEvent"),
+    Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
+    Output(ids.RESULT_STORE, "data", allow_duplicate=True),
+    Input(ids.EVENT_SOURCE, "data"),
+    Input(ids.EVENT_SOURCE, "status"),
+    Input(ids.EVENT_SOURCE, "errorEvent"),
+    State(ids.STREAMING_STORE, "data"),
+    State(ids.RESULT_STORE, "data"),
+    State(ids.LIVE_MARKDOWN, "markdownStr"),
+    prevent_initial_call=True,
+)
+
+# Stop: freeze the text at once and abort the request (the server then closes upstream).
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="stopReply"),
+    Output(ids.RESULT_STORE, "data", allow_duplicate=True),
+    Input(ids.STOP_BUTTON, "nClicks"),
+    State(ids.STREAMING_STORE, "data"),
+    State(ids.RESULT_STORE, "data"),
+    State(ids.LIVE_MARKDOWN, "markdownStr"),
+    prevent_initial_call=True,
+)
+
+# Lock the composer while a reply streams.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="applyStreamingState"),
+    Output(ids.CHAT_INPUT, "disabled"),
+    Output(ids.SEND_BUTTON, "style"),
+    Output(ids.STOP_BUTTON, "style"),
+    Input(ids.STREAMING_STORE, "data"),
+)
+
+# An example prompt on the welcome screen goes into the message box.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="useExample"),
+    Output(ids.CHAT_INPUT, "value", allow_duplicate=True),
+    Input({"type": ids.EXAMPLE_PROMPT, "index": ALL}, "n_clicks"),
+    State({"type": ids.EXAMPLE_PROMPT, "index": ALL}, "children"),
+    prevent_initial_call=True,
+)

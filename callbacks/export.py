@@ -1,0 +1,43 @@
+"""Downloading the conversation as Markdown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import feffery_antd_components as fac
+from dash import Input, Output, State, callback, dcc, no_update
+from dash.exceptions import PreventUpdate
+
+from components import ids
+from extensions import chat_service
+from i18n import t
+from services import export
+
+
+@callback(
+    Output(ids.DOWNLOAD, "data"),
+    Output(ids.TOAST_HOLDER, "children"),
+    Input(ids.EXPORT_BUTTON, "nClicks"),
+    State(ids.HISTORY_STORE, "data"),
+    State(ids.LANG_STORE, "data"),
+    prevent_initial_call=True,
+)
+def export_conversation(clicks, history, lang):
+    """Send `chat-YYYYmmdd-HHMMSS.md` to the browser."""
+    if not clicks:
+        raise PreventUpdate
+    turns = [e for e in history or [] if e.get("role") in ("user", "assistant")]
+    if not turns:
+        return no_update, fac.AntdMessage(content=t(lang, "export.empty"), type="info")
+    now = datetime.now().astimezone()
+    labels = {
+        "title": t(lang, "export.title"),
+        "exported": t(lang, "export.exported"),
+        "model": t(lang, "export.model"),
+        "user": t(lang, "role.user"),
+        "assistant": t(lang, "role.assistant"),
+    }
+    models = sorted({e["model"] for e in turns if e.get("model")})
+    model = ", ".join(models) or chat_service().settings.openai_model
+    text = export.to_markdown(turns, model=model, now=now, labels=labels)
+    return dcc.send_string(text, export.filename(now), type="text/markdown"), no_update

@@ -1,0 +1,65 @@
+"""The chat app. `python chat_app.py [local]` runs it; `gunicorn chat_app:server` serves it.
+
+`local` sends upstream traffic through LOCAL_PROXY (default http://127.0.0.1:10809).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import flask
+from dash import Dash
+
+import api
+import callbacks  # noqa: F401 - registers every callback
+import extensions
+from components.layout import page
+from config import Settings, load_settings
+from i18n import negotiate
+from services.chat import ChatService
+
+LANG_COOKIE = "chat_lang"
+
+
+def _visitor_language() -> str:
+    if not flask.has_request_context():
+        return negotiate(None, None)
+    request = flask.request
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
+
+
+def create_app(settings: Settings | None = None, service: ChatService | None = None) -> Dash:
+    """Build the Dash app (and its Flask server) for `settings`."""
+    settings = settings or load_settings()
+    app = Dash(
+        __name__,
+        title=settings.app_title,
+        update_title=None,
+        # The stream's event source is created per reply, after the first layout.
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    # A layout function runs per page load, so each visitor gets their own language.
+    app.layout = lambda: page(settings, lang=_visitor_language())
+    extensions.init_app(app.server, service or ChatService(settings))
+    api.register(app.server)
+    return app
+
+
+def _settings_from_argv(argv: list[str]) -> Settings:
+    unknown = [arg for arg in argv if arg != "local"]
+    if unknown:
+        sys.exit(f"usage: python chat_app.py [local]   (unknown argument: {unknown[0]})")
+    return load_settings(use_local_proxy="local" in argv)
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+_settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()
+app = create_app(_settings)
+server = app.server
+
+if __name__ == "__main__":
+    if _settings.use_local_proxy:
+        logging.getLogger(__name__).info("upstream traffic goes through %s", _settings.local_proxy)
+    app.run(host=_settings.host, port=_settings.port, debug=False)

@@ -1,0 +1,1 @@
+"""Pure functions that build component trees: no callbacks, no I/O."""

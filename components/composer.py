@@ -1,0 +1,48 @@
+"""The message box and its buttons."""
+
+from __future__ import annotations
+
+import feffery_antd_components as fac
+from dash import html
+
+from components import ids
+from i18n import t
+
+
+def composer(*, lang: str, max_chars: int) -> html.Div:
+    """Multi-line input (Enter sends, Shift+Enter is a new line), send and stop."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    fac.AntdInput(
+                        id=ids.CHAT_INPUT,
+                        mode="text-area",
+                        autoSize={"minRows": 1, "maxRows": 8},
+                        placeholder=t(lang, "composer.placeholder"),
+                        variant="borderless",
+                        className="composer-input",
+                        **{"data-max-chars": str(max_chars)},
+                    ),
+                    fac.AntdButton(
+                        t(lang, "composer.send"),
+                        id=ids.SEND_BUTTON,
+                        type="primary",
+                        icon=fac.AntdIcon(icon="antd-send"),
+                        className="composer-send",
+                    ),
+                    fac.AntdButton(
+                        t(lang, "composer.stop"),
+                        id=ids.STOP_BUTTON,
+                        icon=fac.AntdIcon(icon="antd-pause-circle"),
+                        danger=True,
+                        className="composer-stop",
+                        style={"display": "none"},
+                    ),
+                ],
+                className="composer-box",
+            ),
+            html.Div(t(lang, "composer.hint"), className="composer-hint"),
+        ],
+        className="composer",
+    )

@@ -1,0 +1,77 @@
+"""The header: title, language, multi-turn switch, export and clear."""
+
+from __future__ import annotations
+
+import feffery_antd_components as fac
+from dash import html
+
+import i18n
+from components import ids
+from i18n import t
+
+
+def header(*, title: str, lang: str) -> html.Header:
+    """The top bar of the page."""
+    return html.Header(
+        [
+            html.Div(
+                [
+                    fac.AntdIcon(icon="antd-robot", className="app-logo"),
+                    html.Span(title, className="app-title"),
+                    html.Span(t(lang, "app.subtitle"), className="app-subtitle"),
+                ],
+                className="app-brand",
+            ),
+            fac.AntdSpace(
+                [
+                    fac.AntdTooltip(
+                        html.Label(
+                            [
+                                fac.AntdSwitch(
+                                    id=ids.MULTI_TURN_SWITCH,
+                                    checked=True,
+                                    size="small",
+                                    persistence=True,
+                                    persistence_type="local",
+                                ),
+                                html.Span(t(lang, "header.multi_turn")),
+                            ],
+                            className="header-switch",
+                        ),
+                        title=t(lang, "header.multi_turn_tip"),
+                    ),
+                    fac.AntdTooltip(
+                        fac.AntdButton(
+                            t(lang, "header.export"),
+                            id=ids.EXPORT_BUTTON,
+                            icon=fac.AntdIcon(icon="antd-download"),
+                        ),
+                        title=t(lang, "header.export_tip"),
+                    ),
+                    fac.AntdPopconfirm(
+                        fac.AntdButton(
+                            t(lang, "header.clear"),
+                            id=ids.CLEAR_BUTTON,
+                            icon=fac.AntdIcon(icon="antd-delete"),
+                            danger=True,
+                        ),
+                        id=ids.CLEAR_CONFIRM,
+                        title=t(lang, "header.clear_confirm"),
+                        okText=t(lang, "header.clear_confirm_ok"),
+                        cancelText=t(lang, "header.cancel"),
+                        okButtonProps={"danger": True},
+                        placement="bottomRight",
+                    ),
+                    fac.AntdSegmented(
+                        id=ids.LANGUAGE_SWITCH,
+                        options=i18n.options(),
+                        value=lang,
+                        size="small",
+                    ),
+                ],
+                wrap=True,
+                className="header-actions",
+            ),
+        ],
+        className="app-header",
+    )

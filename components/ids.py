@@ -1,0 +1,30 @@
+"""Element ids. The ones marked public are contract (../shared/CONTRACT.md): never rename them."""
+
+# Public contract.
+CHAT_INPUT = "chat-input"
+SEND_BUTTON = "chat-send-button"
+STOP_BUTTON = "chat-stop-button"
+MESSAGES = "chat-messages"
+MULTI_TURN_SWITCH = "multi-turn-switch"
+EXPORT_BUTTON = "export-markdown-button"
+CLEAR_BUTTON = "clear-history-button"
+
+# Internal.
+HISTORY_STORE = "chat-history-store"
+STREAMING_STORE = "chat-streaming-store"
+RESULT_STORE = "chat-stream-result"
+LANG_STORE = "app-lang-store"
+HISTORY_LIST = "chat-history-list"
+LIVE_REPLY = "chat-live-reply"
+LIVE_MARKDOWN = "chat-live-markdown"
+NOTICE = "chat-notice"
+STREAM_HOLDER = "chat-stream-holder"
+EVENT_SOURCE = "chat-event-source"
+CLEAR_CONFIRM = "clear-history-confirm"
+DOWNLOAD = "export-markdown-download"
+TOAST_HOLDER = "app-toast-holder"
+LANGUAGE_SWITCH = "header-language-switch"
+
+# Pattern-matching id types.
+RETRY_BUTTON = "chat-retry-button"
+EXAMPLE_PROMPT = "chat-example-prompt"

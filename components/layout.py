@@ -1,0 +1,61 @@
+"""The whole page."""
+
+from __future__ import annotations
+
+import feffery_antd_components as fac
+from dash import dcc, html
+
+from components import ids
+from components.composer import composer
+from components.header import header
+from components.message import live_reply
+from config import Settings
+from i18n import t
+
+
+def no_key_alert(*, lang: str) -> fac.AntdAlert:
+    """Shown when the server has no credentials: what to set, and where."""
+    return fac.AntdAlert(
+        id="app-no-key-alert",
+        type="warning",
+        showIcon=True,
+        message=t(lang, "nokey.title"),
+        description=t(lang, "nokey.body"),
+        className="app-alert",
+    )
+
+
+def page(settings: Settings, *, lang: str) -> html.Div:
+    """The chat page for one visitor. The thread itself is filled in by a callback."""
+    return html.Div(
+        [
+            dcc.Store(id=ids.HISTORY_STORE, storage_type="local"),
+            dcc.Store(id=ids.STREAMING_STORE),
+            dcc.Store(id=ids.RESULT_STORE),
+            dcc.Store(id=ids.LANG_STORE, data=lang),
+            dcc.Download(id=ids.DOWNLOAD),
+            html.Div(id=ids.STREAM_HOLDER),
+            html.Div(id=ids.TOAST_HOLDER),
+            header(title=settings.app_title, lang=lang),
+            html.Main(
+                [
+                    html.Div(
+                        [
+                            no_key_alert(lang=lang) if not settings.has_credentials else None,
+                            html.Div(id=ids.HISTORY_LIST),
+                            live_reply(lang=lang),
+                            html.Div(id=ids.NOTICE),
+                        ],
+                        className="chat-column",
+                    )
+                ],
+                id=ids.MESSAGES,
+                className="chat-messages",
+            ),
+            html.Footer(
+                composer(lang=lang, max_chars=settings.max_input_chars), className="app-footer"
+            ),
+        ],
+        className="app-root",
+        lang="zh-CN" if lang.startswith("zh") else "en",
+    )

@@ -1,0 +1,114 @@
+"""One message in the thread."""
+
+from __future__ import annotations
+
+import feffery_antd_components as fac
+from dash import html
+
+from components import ids
+from components.markdown import markdown_view
+from i18n import t
+from services.conversation import CUT, LENGTH, STOPPED
+
+AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
+STATUS_NOTES = {STOPPED: "reply.stopped", CUT: "reply.cut", LENGTH: "reply.length"}
+
+
+def _avatar(role: str) -> fac.AntdAvatar:
+    return fac.AntdAvatar(
+        mode="icon", icon=AVATAR[role], size=32, className=f"chat-avatar chat-avatar-{role}"
+    )
+
+
+def _frame(role: str, label: str, body: list, *, extra_class: str = "", **props) -> html.Div:
+    return html.Div(
+        [
+            _avatar(role),
+            html.Div(
+                [html.Div(label, className="chat-role"), html.Div(body, className="chat-bubble")],
+                className="chat-body",
+            ),
+        ],
+        className=f"chat-message chat-message-{role} {extra_class}".strip(),
+        **props,
+    )
+
+
+def user_message(content: str, *, lang: str) -> html.Div:
+    """The user's words, shown verbatim (React escapes them; no Markdown)."""
+    return _frame("user", t(lang, "role.user"), [html.Div(content, className="chat-user-text")])
+
+
+def assistant_message(entry: dict, *, lang: str) -> html.Div:
+    """A finished reply: Markdown, then how it ended and the tokens it used."""
+    body: list = [markdown_view(entry.get("content", ""), lang=lang)]
+    note = STATUS_NOTES.get(entry.get("status"))
+    if note:
+        body.append(html.Div(t(lang, note), className="chat-reply-note"))
+    usage = entry.get("usage") or {}
+    if usage.get("completion_tokens") is not None:
+        body.append(
+            html.Div(
+                t(
+                    lang,
+                    "reply.usage",
+                    prompt=usage.get("prompt_tokens", 0),
+                    completion=usage["completion_tokens"],
+                ),
+                className="chat-usage",
+            )
+        )
+    return _frame("assistant", t(lang, "role.assistant"), body)
+
+
+def error_message(
+    entry: dict, *, lang: str, index: int | None = None, retry: bool = False
+) -> html.Div:
+    """What went wrong, what to do, and a retry button for the question it belongs to."""
+    kind = entry.get("kind", "internal_error")
+    detail = entry.get("detail") or ""
+    key = f"error.{kind}"
+    text = t(lang, key, detail=detail) if "{detail}" in t(lang, key) else t(lang, key)
+    body: list = [html.Div(text, className="chat-error-text")]
+    if detail and "{detail}" not in t(lang, key):
+        body.append(html.Div(t(lang, "error.detail", detail=detail), className="chat-error-detail"))
+    if retry:
+        body.append(
+            fac.AntdButton(
+                t(lang, "retry"),
+                id={"type": ids.RETRY_BUTTON, "index": index if index is not None else -1},
+                icon=fac.AntdIcon(icon="antd-reload"),
+                size="small",
+                className="chat-retry-button",
+            )
+        )
+    return _frame("error", t(lang, "role.error"), body)
+
+
+def notice(key: str, *, lang: str, **values: object) -> html.Div:
+    """A transient problem with the message being composed (empty, too long)."""
+    text = html.Div(t(lang, key, **values), className="chat-error-text")
+    return _frame("error", t(lang, "role.error"), [text])
+
+
+LIVE_IDLE_CLASS = "chat-live-idle"
+LIVE_ACTIVE_CLASS = "chat-message chat-message-assistant chat-message-live"
+
+
+def live_reply(*, lang: str) -> html.Div:
+    """The reply being streamed. Hidden (and not a `.chat-message`) when nothing streams."""
+    frame = _frame(
+        "assistant",
+        t(lang, "role.assistant"),
+        [
+            markdown_view(
+                "",
+                lang=lang,
+                id=ids.LIVE_MARKDOWN,
+                placeholder=html.Div(t(lang, "thinking"), className="chat-thinking"),
+            )
+        ],
+        id=ids.LIVE_REPLY,
+    )
+    frame.className = LIVE_IDLE_CLASS
+    return frame

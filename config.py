@@ -1,0 +1,87 @@
+"""Settings for the chat app: one typed object, read from the environment and an optional `.env`.
+
+The real environment wins over `.env`. No secret has a default: without `OPENAI_API_KEY` the app
+still starts and tells the user on the page how to set it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OFFICIAL_BASE_URL = "https://api.openai.com/v1"
+
+
+class Settings(BaseSettings):
+    """Everything the app reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    openai_timeout: float = Field(default=60.0, gt=0)
+    # The SDK retries 429/5xx/connection errors with backoff before the user sees an error.
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+
+    max_history_rounds: int = Field(default=10, ge=0)
+    max_input_chars: int = Field(default=8000, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+
+    local_proxy: str = "http://127.0.0.1:10809"
+    # Set by `python chat_app.py local`, not by the environment.
+    use_local_proxy: bool = Field(
+        default=False, validation_alias=AliasChoices("use_local_proxy", "CHAT_USE_LOCAL_PROXY")
+    )
+
+    app_title: str = "ChatGPT"
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: object) -> object:
+        # `OPENAI_API_KEY=` in a copied .env.example must read as "not set", not as a key.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openai_base_url", mode="before")
+    @classmethod
+    def _blank_url_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def uses_custom_endpoint(self) -> bool:
+        """True when the upstream is not the official OpenAI API (Ollama, vLLM, a gateway...)."""
+        return bool(self.openai_base_url) and self.openai_base_url.rstrip("/") != OFFICIAL_BASE_URL
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether a request upstream can be attempted.
+
+        A self-hosted OpenAI-compatible endpoint (a local Ollama) often needs no key at all.
+        """
+        return self.openai_api_key is not None or self.uses_custom_endpoint
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy for upstream traffic in `local` mode; otherwise httpx honours HTTPS_PROXY."""
+        return self.local_proxy if self.use_local_proxy else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and `.env`), with explicit overrides on top.
+
+    `CHAT_ENV_FILE` names another env file; set it empty to read none (the tests do, so a
+    developer's own `.env` cannot leak into them).
+    """
+    env_file = os.environ.get("CHAT_ENV_FILE", ".env") or None
+    return Settings(_env_file=env_file, **overrides)

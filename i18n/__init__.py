@@ -1,0 +1,53 @@
+"""All UI text. Each language is one module here with `CODE`, `NAME` and `STRINGS`.
+
+Adding a language is adding one file (copy `en.py`): it is discovered at import time, and a
+test checks that every language has exactly the keys English has.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+DEFAULT = "en"
+
+
+def _discover() -> dict[str, dict]:
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found[module.CODE] = {"name": module.NAME, "strings": module.STRINGS}
+    return found
+
+
+LANGUAGES = _discover()
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    """The text for `key` in `lang` (English when missing), with `{placeholders}` filled."""
+    strings = LANGUAGES.get(lang, LANGUAGES[DEFAULT])["strings"]
+    text = strings.get(key) or LANGUAGES[DEFAULT]["strings"][key]
+    return text.format(**values) if values else text
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    """The language to show: the user's switch (a cookie) first, then the browser's preference."""
+    if cookie in LANGUAGES:
+        return cookie
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if not tag:
+            continue
+        if tag in LANGUAGES:
+            return tag
+        base = tag.split("-")[0]
+        # zh, zh-CN, zh-Hans, zh-SG ... all read Simplified Chinese best.
+        for code in LANGUAGES:
+            if code.split("-")[0] == base:
+                return code
+    return DEFAULT
+
+
+def options() -> list[dict]:
+    """Choices for the language switch."""
+    return [{"label": v["name"], "value": code} for code, v in LANGUAGES.items()]

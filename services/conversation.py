@@ -1,0 +1,132 @@
+"""The conversation as the browser stores it, and the message list that goes upstream.
+
+The browser keeps a list of entries in a `dcc.Store`:
+  {"role": "user", "content": ...}
+  {"role": "assistant", "content": ..., "model": ..., "usage": {...} | None, "status": ...}
+  {"role": "error", "kind": ..., "detail": ...}
+Only complete rounds (a user entry answered by an assistant entry) are context; errors and
+unanswered questions are shown to the user but never sent upstream again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+UPSTREAM_ROLES = ("system", "user", "assistant")
+
+# Assistant `status` values: how the reply ended.
+DONE, STOPPED, CUT, LENGTH = "done", "stopped", "cut", "length"
+
+
+def complete_rounds(history: Iterable[dict]) -> list[tuple[dict, dict]]:
+    """(question, answer) pairs in order; a question without an answer is not a round."""
+    rounds = []
+    pending_question = None
+    for entry in history:
+        role = entry.get("role")
+        if role == "user":
+            pending_question = entry
+        elif role == "assistant" and pending_question is not None:
+            # A reply stopped before any text answered nothing; the question stays unanswered.
+            if entry.get("content"):
+                rounds.append((pending_question, entry))
+            pending_question = None
+        else:
+            pending_question = None
+    return rounds
+
+
+def build_upstream_messages(
+    history: list[dict],
+    question: str,
+    *,
+    multi_turn: bool,
+    max_rounds: int,
+    system_prompt: str | None = None,
+) -> list[dict]:
+    """The messages for one request: optional system prompt, the kept rounds, the new question.
+
+    Multi-turn off sends only the question. On, the newest `max_rounds` rounds go along; the
+    oldest are dropped first so the newest context survives.
+    """
+    messages: list[dict] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+    if multi_turn and max_rounds > 0:
+        for asked, answered in complete_rounds(history)[-max_rounds:]:
+            messages.append({"role": "user", "content": asked["content"]})
+            messages.append({"role": "assistant", "content": answered["content"]})
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def trim_rounds(messages: list[dict], max_rounds: int) -> list[dict]:
+    """Cap a client-supplied message list to its last `max_rounds` rounds plus the new question.
+
+    A round starts at each user message; system messages are always kept.
+    """
+    system = [m for m in messages if m["role"] == "system"]
+    rest = [m for m in messages if m["role"] != "system"]
+    user_positions = [i for i, m in enumerate(rest) if m["role"] == "user"]
+    # The last user message is the new question; keep it plus max_rounds rounds before it.
+    keep_from = max(0, len(user_positions) - 1 - max_rounds)
+    start = user_positions[keep_from] if user_positions else 0
+    return system + rest[start:]
+
+
+def input_problem(text: str | None, max_chars: int) -> str | None:
+    """Why a message cannot be sent (`empty` / `too_long`), or None when it can."""
+    if text is None or not text.strip():
+        return "empty"
+    if len(text) > max_chars:
+        return "too_long"
+    return None
+
+
+def retry_point(history: list[dict]) -> tuple[list[dict], str] | None:
+    """What a retry resends: (history up to and including the question, the question).
+
+    The failed attempt (its error, and a reply that was cut part-way) is dropped, so the new
+    reply replaces it. None when the history does not end in a failed question.
+    """
+    kept = list(history)
+    if kept and kept[-1].get("role") == "error":
+        kept.pop()
+    if kept and kept[-1].get("role") == "assistant" and kept[-1].get("status") == CUT:
+        kept.pop()
+    if not kept or kept[-1].get("role") != "user":
+        return None
+    return kept, kept[-1].get("content", "")
+
+
+def record_result(history: list[dict], result: dict, *, model: str) -> list[dict]:
+    """Append how a streamed turn ended, as the browser reported it.
+
+    `result`: {"status": "done" | "length" | "stopped" | "error", "content", "usage", "error"}.
+    Text that arrived before an error is kept, marked as cut, ahead of the error itself.
+    """
+    history = list(history)
+    status = result.get("status")
+    content = result.get("content") or ""
+    if status in (DONE, LENGTH, STOPPED):
+        history.append(
+            {
+                "role": "assistant",
+                "content": content,
+                "model": model,
+                "usage": result.get("usage"),
+                "status": status,
+            }
+        )
+        return history
+    error = result.get("error") or {}
+    if content:
+        history.append({"role": "assistant", "content": content, "model": model, "status": CUT})
+    history.append(
+        {
+            "role": "error",
+            "kind": error.get("type") or "internal_error",
+            "detail": error.get("detail") or "",
+        }
+    )
+    return history

@@ -1,0 +1,106 @@
+"""Turn anything that can go wrong upstream into one plain, typed error."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx2
+import openai
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChatError(Exception):  # not frozen: `raise` sets __traceback__
+    """A failure the user should read: `kind` picks the advice, `detail` is upstream's own text.
+
+    `status` is what the JSON API answers with: problems of our own configuration are 502/503
+    (the caller cannot fix them), problems with the request itself keep a 4xx.
+    """
+
+    kind: str
+    message: str
+    status: int = 502
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        """The `error` object of the HTTP API."""
+        out = {"message": self.message, "type": self.kind}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def missing_key_error() -> ChatError:
+    """The error for a server with no key configured (a new instance per raise)."""
+    return ChatError(
+        "missing_api_key",
+        "No API key is configured on the server. Set OPENAI_API_KEY in the environment or .env "
+        "and restart the app.",
+        status=503,
+    )
+
+
+def _upstream_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+def _upstream_code(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("code") or inner.get("type") or "")
+    return ""
+
+
+def classify(exc: BaseException) -> ChatError:
+    """Map an SDK or transport exception to a ChatError; never leaks the API key."""
+    if isinstance(exc, ChatError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return ChatError("timeout", "The model did not answer in time.", status=504)
+    if isinstance(exc, openai.APIConnectionError):
+        return ChatError("connection_error", "Could not reach the model's server.", status=502)
+    if isinstance(exc, openai.APIStatusError):
+        detail = _upstream_message(exc)
+        code = _upstream_code(exc)
+        status = exc.status_code
+        if status == 401:
+            return ChatError(
+                "authentication_error", "The server's API key was rejected.", 502, detail
+            )
+        if status == 403:
+            return ChatError(
+                "permission_denied", "The API key may not use this model.", 502, detail
+            )
+        if status == 404:
+            return ChatError("model_not_found", "The model or endpoint was not found.", 502, detail)
+        if status == 429:
+            if code == "insufficient_quota":
+                return ChatError("quota_exceeded", "The API account is out of quota.", 429, detail)
+            return ChatError("rate_limited", "Too many requests to the model.", 429, detail)
+        if status == 400 and code == "content_filter":
+            return ChatError(
+                "content_filter", "The request was blocked by a content filter.", 400, detail
+            )
+        if status == 400 and code == "context_length_exceeded":
+            return ChatError(
+                "context_too_long", "The conversation is too long for the model.", 400, detail
+            )
+        if 400 <= status < 500:
+            return ChatError("bad_request", "The model rejected the request.", 400, detail)
+        return ChatError("upstream_error", "The model's server had an error.", 502, detail)
+    if isinstance(exc, httpx2.TimeoutException):
+        return ChatError("timeout", "The model did not answer in time.", status=504)
+    if isinstance(exc, httpx2.TransportError):
+        # Mid-stream transport failures (a cut connection) arrive raw from httpx, not wrapped.
+        return ChatError("stream_cut", "The connection to the model was cut.", status=502)
+    log.exception("unexpected error talking to the model", exc_info=exc)
+    return ChatError("internal_error", "Something went wrong on the server.", status=500)

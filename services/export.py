@@ -1,0 +1,95 @@
+"""The conversation as a Markdown file, and reading such a file back.
+
+Format (documented in the README):
+
+    # Chat export
+
+    - Exported: 2026-11-21 16:30:12 +08:00
+    - Model: gpt-4o-mini
+
+    ---
+
+    <!-- chat-message role=user -->
+    ### You
+
+    the question, verbatim
+
+    <!-- chat-message role=assistant status=done -->
+    ### Assistant
+
+    the reply, verbatim Markdown
+
+The heading is for people and follows the UI language; the HTML comment before it is for
+programs (it does not show when the file is rendered) and is the same in every language.
+Error notices are not part of the conversation and are not exported.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+))? -->$")
+
+
+def filename(now: datetime) -> str:
+    """`chat-YYYYmmdd-HHMMSS.md`."""
+    return now.strftime("chat-%Y%m%d-%H%M%S.md")
+
+
+def to_markdown(history: list[dict], *, model: str, now: datetime, labels: dict[str, str]) -> str:
+    """Render the user and assistant turns of `history`.
+
+    `labels` holds the human words: title, exported, model, user, assistant.
+    """
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S")
+    offset = now.strftime("%z")
+    if offset:
+        stamp += f" {offset[:3]}:{offset[3:]}"
+    lines = [
+        f"# {labels['title']}",
+        "",
+        f"- {labels['exported']}: {stamp}",
+        f"- {labels['model']}: {model}",
+        "",
+        "---",
+        "",
+    ]
+    for entry in history:
+        role = entry.get("role")
+        if role not in ("user", "assistant"):
+            continue
+        status = entry.get("status")
+        marker = f"<!-- chat-message role={role}"
+        marker += f" status={status} -->" if role == "assistant" and status else " -->"
+        lines += [marker, f"### {labels[role]}", "", entry.get("content", "").rstrip("\n"), ""]
+    return "\n".join(lines)
+
+
+def from_markdown(text: str) -> list[dict]:
+    """Read an exported file back into history entries (user and assistant turns)."""
+    entries: list[dict] = []
+    current: dict | None = None
+    body: list[str] = []
+
+    def flush() -> None:
+        if current is not None:
+            # Drop the heading and the blank line after it, and the separating blank line.
+            content = body[2:] if len(body) >= 2 else []
+            if content and content[-1] == "":
+                content = content[:-1]
+            current["content"] = "\n".join(content)
+            entries.append(current)
+
+    for line in text.split("\n"):
+        match = MARKER.match(line)
+        if match:
+            flush()
+            current = {"role": match.group(1)}
+            if match.group(2):
+                current["status"] = match.group(2)
+            body = []
+        elif current is not None:
+            body.append(line)
+    flush()
+    return entries
