@@ -55,6 +55,8 @@ def _settings_from_argv(argv: list[str]) -> Settings:
 
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# One INFO line per upstream request is noise; failures still reach the log as warnings.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 _settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()
 app = create_app(_settings)
 server = app.server

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         populate_by_name=True,
+        # `OPENAI_TEMPERATURE=` in a copied .env.example means "not set", not "invalid".
+        env_ignore_empty=True,
     )
 
     openai_api_key: SecretStr | None = None
@@ -47,16 +49,14 @@ class Settings(BaseSettings):
 
     app_title: str = "ChatGPT"
 
-    @field_validator("openai_api_key", mode="before")
+    @field_validator("openai_api_key", "openai_base_url", mode="before")
     @classmethod
-    def _blank_key_is_no_key(cls, value: object) -> object:
-        # `OPENAI_API_KEY=` in a copied .env.example must read as "not set", not as a key.
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("openai_base_url", mode="before")
-    @classmethod
-    def _blank_url_is_default(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _strip(cls, value: object) -> object:
+        # A key pasted with a stray space or newline would fail upstream as "invalid key".
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
 
     @property
     def uses_custom_endpoint(self) -> bool:

@@ -1,0 +1,24 @@
+"""Production server settings: `gunicorn chat_app:server` reads this file from the repo root.
+
+Why gthread: a streamed reply keeps its HTTP request open for as long as the model writes
+(often 10-60 s). A sync worker serves one request at a time, so one reply would block every
+other visitor, and its timeout kills long replies. gthread gives each open stream its own
+thread, needs no monkey-patching (gevent patches sockets and threads under the openai SDK),
+and its timeout only watches the worker's heartbeat, not how long a request lasts.
+Capacity = WEB_CONCURRENCY x GUNICORN_THREADS open streams (2 x 32 = 64 by default).
+"""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8050')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+# Request lines only: bodies (the conversation) and headers are not logged.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+# Render and most PaaS terminate TLS in a proxy in front of us.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

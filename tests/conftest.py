@@ -1,0 +1,87 @@
+"""Fixtures shared by every test: a fake upstream on 127.0.0.1 and apps wired to it."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+# A developer's own .env must never leak into the tests (set before the app is imported).
+os.environ["CHAT_ENV_FILE"] = ""
+
+from chat_app import create_app  # noqa: E402
+from config import Settings  # noqa: E402
+from tests.fake_upstream import FakeUpstream  # noqa: E402
+
+TEST_KEY = "sk-test-0123456789abcdefghijklmnop"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    """One fake Chat Completions server for the whole run."""
+    with FakeUpstream(api_key=TEST_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(upstream: FakeUpstream) -> FakeUpstream:
+    """The fake upstream, with an empty script and no recorded requests."""
+    upstream.reset()
+    return upstream
+
+
+def settings_for(fake: FakeUpstream, **overrides: object) -> Settings:
+    """Settings that point at `fake`, with no retries so each scripted error surfaces once."""
+    values: dict = {
+        "openai_api_key": TEST_KEY,
+        "openai_base_url": fake.base_url,
+        "openai_max_retries": 0,
+        "openai_timeout": 10.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def make_app(fake: FakeUpstream) -> Callable:
+    """Build an app against the fake: `make_app(max_input_chars=10)`."""
+
+    def build(**overrides: object):
+        return create_app(settings_for(fake, **overrides))
+
+    return build
+
+
+@pytest.fixture
+def client(make_app):
+    """A Flask test client for the default app."""
+    return make_app().server.test_client()
+
+
+class LiveServer:
+    """A real threaded HTTP server for a WSGI app, on a free port of 127.0.0.1."""
+
+    def __init__(self, wsgi_app) -> None:
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture
+def live_server(make_app) -> Callable:
+    """Serve an app for real: `with live_server(max_input_chars=10) as server: server.url`."""
+
+    def start(**overrides: object) -> LiveServer:
+        return LiveServer(make_app(**overrides).server)
+
+    return start
