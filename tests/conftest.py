@@ -12,9 +12,9 @@ from werkzeug.serving import make_server
 # A developer's own .env must never leak into the tests (set before the app is imported).
 os.environ["CHAT_ENV_FILE"] = ""
 
-from chat_app import create_app  # noqa: E402
-from config import Settings  # noqa: E402
-from tests.fake_upstream import FakeUpstream  # noqa: E402
+from chat_app import create_app
+from config import Settings
+from tests.fake_upstream import FakeUpstream
 
 TEST_KEY = "sk-test-0123456789abcdefghijklmnop"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -143,7 +144,7 @@ def test_export_downloads_the_conversation_as_markdown(app_server, open_page, fa
         page.click("#export-markdown-button")
     download = download_info.value
     assert re.fullmatch(r"chat-\d{8}-\d{6}\.md", download.suggested_filename)
-    text = open(download.path(), encoding="utf-8").read()
+    text = Path(download.path()).read_text(encoding="utf-8")
     assert text.startswith("# ")
     assert "gpt-4o-mini" in text
     assert "<!-- chat-message role=user -->\n### You\n\nexport this\n" in text
