@@ -105,6 +105,22 @@ def test_shift_enter_adds_a_line_and_does_not_send(app_server, open_page, fake):
     assert fake.requests[-1].body["messages"][-1]["content"] == "first line\nsecond line"
 
 
+def test_enter_while_an_ime_is_composing_does_not_send(app_server, open_page, fake):
+    page = open_page(app_server.url)
+    page.fill("#chat-input", "nihao")
+    # What Chrome sends when Enter picks a candidate in a Chinese input method.
+    page.eval_on_selector(
+        "#chat-input",
+        """el => el.dispatchEvent(new KeyboardEvent("keydown", {
+            key: "Enter", code: "Enter", keyCode: 229, isComposing: true,
+            bubbles: true, cancelable: true}))""",
+    )
+    page.wait_for_timeout(500)
+    expect(page.locator("#chat-input")).to_have_value("nihao")
+    expect(page.locator(".chat-message-user")).to_have_count(0)
+    assert fake.requests == []
+
+
 def test_multi_turn_on_sends_history_and_off_sends_only_the_question(app_server, open_page, fake):
     page = open_page(app_server.url)
     expect(page.locator("#multi-turn-switch")).to_have_attribute("aria-checked", "true")
@@ -120,6 +136,8 @@ def test_multi_turn_on_sends_history_and_off_sends_only_the_question(app_server,
     ]
 
     page.click("#multi-turn-switch")
+    expect(page.locator("#multi-turn-switch")).to_have_attribute("aria-checked", "false")
+    page.reload()  # the choice is remembered
     expect(page.locator("#multi-turn-switch")).to_have_attribute("aria-checked", "false")
     send(page, "Do you remember?")
     wait_idle(page, 3)
