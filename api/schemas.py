@@ -59,7 +59,7 @@ def parse_chat_request(
         raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise BadRequest("The request body is not valid JSON.") from None
     try:
         request = ChatRequest.model_validate(data)

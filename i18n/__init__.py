@@ -30,14 +30,27 @@ def t(lang: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def _preferences(accept_language: str | None) -> list[str]:
+    """Language tags from an Accept-Language header, most wanted first; q=0 means "not this"."""
+    ranked = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and quality > 0:
+            ranked.append((-quality, position, tag.strip().lower()))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
 def negotiate(cookie: str | None, accept_language: str | None) -> str:
     """The language to show: the user's switch (a cookie) first, then the browser's preference."""
     if cookie in LANGUAGES:
         return cookie
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if not tag:
-            continue
+    for tag in _preferences(accept_language):
         if tag in LANGUAGES:
             return tag
         base = tag.split("-")[0]

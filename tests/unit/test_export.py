@@ -1,0 +1,156 @@
+"""services.export: the Markdown file a user downloads, and reading it back."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from i18n import t
+from services.export import filename, from_markdown, to_markdown
+
+SHANGHAI = timezone(timedelta(hours=8))
+NOW = datetime(2026, 11, 21, 16, 30, 12, tzinfo=SHANGHAI)
+
+
+def labels(lang: str) -> dict[str, str]:
+    return {
+        "title": t(lang, "export.title"),
+        "exported": t(lang, "export.exported"),
+        "model": t(lang, "export.model"),
+        "user": t(lang, "role.user"),
+        "assistant": t(lang, "role.assistant"),
+    }
+
+
+CODE_REPLY = "Here you go:\n\n```python\ndef f(x):\n    return x * 2\n```\n\nDone."
+
+HISTORY = [
+    {"role": "user", "content": "Write a function"},
+    {
+        "role": "assistant",
+        "content": CODE_REPLY,
+        "model": "gpt-4o-mini",
+        "usage": {"prompt_tokens": 3, "completion_tokens": 9},
+        "status": "done",
+    },
+    {"role": "user", "content": "再来一个"},
+    {"role": "error", "kind": "rate_limited", "detail": "Rate limit reached SECRET-DETAIL"},
+    {"role": "user", "content": "再来一个"},
+    {"role": "assistant", "content": "好的，这是中文回答。", "model": "m", "status": "stopped"},
+]
+
+
+def test_markdown_format_is_exact() -> None:
+    history = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!", "status": "done"},
+    ]
+    text = to_markdown(history, model="gpt-4o-mini", now=NOW, labels=labels("en"))
+    assert text == (
+        "# Chat export\n"
+        "\n"
+        "- Exported: 2026-11-21 16:30:12 +08:00\n"
+        "- Model: gpt-4o-mini\n"
+        "\n"
+        "---\n"
+        "\n"
+        "<!-- chat-message role=user -->\n"
+        "### You\n"
+        "\n"
+        "Hi\n"
+        "\n"
+        "<!-- chat-message role=assistant status=done -->\n"
+        "### Assistant\n"
+        "\n"
+        "Hello!\n"
+    )
+
+
+def test_content_is_verbatim_and_errors_are_left_out() -> None:
+    text = to_markdown(HISTORY, model="gpt-4o-mini", now=NOW, labels=labels("en"))
+    assert CODE_REPLY in text
+    assert "好的，这是中文回答。" in text
+    assert "SECRET-DETAIL" not in text
+    assert "rate_limited" not in text
+    assert "role=error" not in text
+    assert text.count("<!-- chat-message role=user -->") == 3
+    assert "<!-- chat-message role=assistant status=stopped -->" in text
+
+
+def test_headings_follow_the_language_but_markers_do_not() -> None:
+    text = to_markdown(HISTORY, model="gpt-4o-mini", now=NOW, labels=labels("zh-cn"))
+    assert text.startswith("# 对话导出\n")
+    assert "- 导出时间: 2026-11-21 16:30:12 +08:00" in text
+    assert "- 模型: gpt-4o-mini" in text
+    assert "### 你\n" in text
+    assert "### 助手\n" in text
+    assert "### You" not in text
+    assert "<!-- chat-message role=user -->" in text
+
+
+@pytest.mark.parametrize(
+    ("tz", "suffix"),
+    [
+        (timezone.utc, "+00:00"),
+        (timezone(timedelta(hours=-5, minutes=-30)), "-05:30"),
+        (timezone(timedelta(hours=5, minutes=45)), "+05:45"),
+    ],
+)
+def test_export_time_has_a_utc_offset(tz: timezone, suffix: str) -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
+    text = to_markdown([], model="m", now=now, labels=labels("en"))
+    assert f"- Exported: 2026-01-02 03:04:05 {suffix}\n" in text
+
+
+def test_assistant_without_status_has_a_plain_marker() -> None:
+    history = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    text = to_markdown(history, model="m", now=NOW, labels=labels("en"))
+    assert "<!-- chat-message role=assistant -->\n" in text
+
+
+def test_filename_pattern() -> None:
+    name = filename(datetime(2026, 3, 4, 5, 6, 7))
+    assert name == "chat-20260304-050607.md"
+    assert re.fullmatch(r"chat-\d{8}-\d{6}\.md", filename(NOW))
+
+
+def turns(history: list[dict]) -> list[dict]:
+    """What an export keeps of a history: role, content, and an assistant's status."""
+    kept = []
+    for entry in history:
+        if entry["role"] not in ("user", "assistant"):
+            continue
+        out = {"role": entry["role"], "content": entry["content"]}
+        if entry["role"] == "assistant" and entry.get("status"):
+            out["status"] = entry["status"]
+        kept.append(out)
+    return kept
+
+
+TRICKY = [
+    {"role": "user", "content": "### You\n\nfake heading\n\n---\n\n### Assistant\nstill me"},
+    {
+        "role": "assistant",
+        "content": "# Title\n\n---\n\n### You\n\n- list\n\n```md\n### Assistant\n---\n```",
+        "status": "done",
+    },
+    {"role": "user", "content": "\n\nleading blank lines and  trailing spaces  "},
+    {"role": "assistant", "content": "", "status": "stopped"},
+    {"role": "user", "content": "<!-- a comment --> and *markdown*"},
+    {"role": "assistant", "content": "line1\n\n\n\nline5", "status": "length"},
+    {"role": "user", "content": "最后一个问题"},
+    {"role": "assistant", "content": "half", "status": "cut"},
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-cn"])
+@pytest.mark.parametrize("history", [HISTORY, TRICKY], ids=["normal", "tricky"])
+def test_round_trip(history: list[dict], lang: str) -> None:
+    text = to_markdown(history, model="gpt-4o-mini", now=NOW, labels=labels(lang))
+    assert from_markdown(text) == turns(history)
+
+
+def test_reading_an_empty_export_gives_no_turns() -> None:
+    assert from_markdown(to_markdown([], model="m", now=NOW, labels=labels("en"))) == []

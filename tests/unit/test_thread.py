@@ -1,0 +1,238 @@
+"""components.thread / message / markdown: what the thread shows for a stored history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from components import ids
+from components.markdown import SAFE_LINK_JS, markdown_view
+from components.thread import render_thread
+
+USAGE = {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}
+
+
+def walk(node: object) -> Iterator[object]:
+    """Every Dash component under `node` (itself included), depth first, in page order."""
+    if isinstance(node, (list, tuple)):
+        for child in node:
+            yield from walk(child)
+        return
+    if node is None or isinstance(node, (str, int, float)):
+        return
+    yield node
+    yield from walk(getattr(node, "children", None))
+
+
+def texts(node: object) -> list[str]:
+    """The visible strings under `node`, in page order."""
+    if isinstance(node, (list, tuple)):
+        return [text for child in node for text in texts(child)]
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, (int, float)):
+        return [str(node)]
+    if node is None:
+        return []
+    return texts(getattr(node, "children", None))
+
+
+def classes(node: object) -> set[str]:
+    return set((getattr(node, "className", None) or "").split())
+
+
+def messages(children: list) -> list:
+    """The top-level messages of a rendered thread."""
+    return [c for c in children if "chat-message" in classes(c)]
+
+
+def role_of(message: object) -> str:
+    (role,) = [c.removeprefix("chat-message-") for c in classes(message) if c != "chat-message"]
+    return role
+
+
+def retry_buttons(node: object) -> list:
+    return [
+        c
+        for c in walk(node)
+        if isinstance(getattr(c, "id", None), dict) and c.id.get("type") == ids.RETRY_BUTTON
+    ]
+
+
+def markdowns(node: object) -> list:
+    return [c for c in walk(node) if type(c).__name__ == "FefferyMarkdown"]
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def reply(text: str, status: str = "done", usage: dict | None = None) -> dict:
+    return {"role": "assistant", "content": text, "model": "m", "usage": usage, "status": status}
+
+
+def error(kind: str, detail: str = "") -> dict:
+    return {"role": "error", "kind": kind, "detail": detail}
+
+
+# markdown ------------------------------------------------------------------------------
+
+
+def test_markdown_view_is_safe_by_default() -> None:
+    view = markdown_view("[x](javascript:alert(1)) <b>hi</b>", lang="en")
+    assert view.renderHtml is False
+    assert view.linkTransformFunc == SAFE_LINK_JS
+    assert view.markdownStr == "[x](javascript:alert(1)) <b>hi</b>"
+
+
+def test_markdown_view_locale_follows_the_language() -> None:
+    assert markdown_view("", lang="zh-cn").locale == "zh-cn"
+    assert markdown_view("", lang="en").locale == "en-us"
+
+
+# welcome -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "title"), [("en", "How can I help"), ("zh-cn", "有什么可以帮你")])
+def test_empty_thread_shows_the_welcome(lang: str, title: str) -> None:
+    children = render_thread([], lang=lang, streaming=False)
+    assert len(children) == 1
+    assert "chat-welcome" in classes(children[0])
+    assert any(title in text for text in texts(children))
+    examples = [c for c in walk(children) if "chat-example" in classes(c)]
+    assert len(examples) == 4
+    assert messages(children) == []
+
+
+def test_no_welcome_while_the_first_reply_streams() -> None:
+    children = render_thread([user("hi")], lang="en", streaming=True)
+    assert not any("chat-welcome" in classes(c) for c in walk(children))
+    assert [role_of(m) for m in messages(children)] == ["user"]
+
+
+# roles ---------------------------------------------------------------------------------
+
+
+def test_roles_map_to_message_classes() -> None:
+    history = [user("q1"), reply("a1"), user("q2"), error("timeout")]
+    children = render_thread(history, lang="en", streaming=False)
+    assert len(children) == 4
+    assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user", "error"]
+
+
+def test_user_text_is_verbatim_and_replies_are_markdown() -> None:
+    question = "**not bold** <script>alert(1)</script>"
+    answer = "# Title\n\n```py\nprint('hi')\n```"
+    children = render_thread([user(question), reply(answer)], lang="en", streaming=False)
+    user_msg, assistant_msg = messages(children)
+    assert question in texts(user_msg)
+    assert markdowns(user_msg) == []
+    (view,) = markdowns(assistant_msg)
+    assert view.markdownStr == answer
+    assert view.renderHtml is False
+
+
+def test_role_labels_follow_the_language() -> None:
+    history = [user("q"), reply("a"), user("q2"), error("timeout")]
+    labels = [
+        texts(c)
+        for c in walk(render_thread(history, lang="zh-cn", streaming=False))
+        if "chat-role" in classes(c)
+    ]
+    assert labels == [["你"], ["助手"], ["你"], ["出错了"]]
+
+
+# errors and retry ----------------------------------------------------------------------
+
+
+def test_only_the_last_error_offers_a_retry() -> None:
+    history = [user("q1"), error("timeout"), user("q2"), error("rate_limited")]
+    children = render_thread(history, lang="en", streaming=False)
+    first_error, last_error = [m for m in messages(children) if role_of(m) == "error"]
+    assert retry_buttons(first_error) == []
+    (button,) = retry_buttons(last_error)
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 3}
+    assert texts(button) == ["Retry"]
+    assert len(retry_buttons(children)) == 1
+
+
+def test_an_answered_error_offers_no_retry() -> None:
+    history = [user("q1"), error("timeout"), user("q2"), reply("a2")]
+    assert retry_buttons(render_thread(history, lang="en", streaming=False)) == []
+
+
+def test_no_retry_while_streaming() -> None:
+    history = [user("q1"), reply("a1", status="cut"), error("stream_cut")]
+    assert len(retry_buttons(render_thread(history, lang="en", streaming=False))) == 1
+    assert retry_buttons(render_thread(history, lang="en", streaming=True)) == []
+
+
+def test_error_shows_advice_and_upstream_detail() -> None:
+    history = [user("q"), error("rate_limited", "Rate limit reached for gpt-4o-mini")]
+    (err,) = [
+        m
+        for m in messages(render_thread(history, lang="en", streaming=False))
+        if role_of(m) == "error"
+    ]
+    shown = texts(err)
+    assert any("Too many requests" in text for text in shown)
+    assert "Details: Rate limit reached for gpt-4o-mini" in shown
+
+
+def test_error_with_detail_placeholder_fills_it_in() -> None:
+    history = [user("q"), error("invalid_request", "model is unknown")]
+    shown = texts(render_thread(history, lang="en", streaming=False))
+    assert "The request was refused: model is unknown" in shown
+    assert not any(text.startswith("Details:") for text in shown)
+
+
+def test_unanswered_question_is_marked_interrupted_with_a_retry() -> None:
+    history = [user("q1"), reply("a1"), user("lost question")]
+    children = render_thread(history, lang="en", streaming=False)
+    assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user", "error"]
+    notice = messages(children)[-1]
+    assert any("reloaded or closed" in text for text in texts(notice))
+    (button,) = retry_buttons(notice)
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 3}
+
+
+def test_a_question_being_answered_is_not_interrupted() -> None:
+    children = render_thread([user("q1"), reply("a1"), user("q2")], lang="en", streaming=True)
+    assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user"]
+    assert retry_buttons(children) == []
+
+
+# assistant notes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "note"),
+    [
+        ("stopped", "You stopped this reply."),
+        ("cut", "This reply was cut off before it finished; the text above is what arrived."),
+        ("length", "The reply reached the maximum length and was cut short."),
+    ],
+)
+def test_assistant_status_notes(status: str, note: str) -> None:
+    children = render_thread([user("q"), reply("part", status=status)], lang="en", streaming=False)
+    notes = [texts(c) for c in walk(children) if "chat-reply-note" in classes(c)]
+    assert notes == [[note]]
+
+
+def test_finished_reply_has_no_status_note() -> None:
+    children = render_thread([user("q"), reply("a")], lang="en", streaming=False)
+    assert [c for c in walk(children) if "chat-reply-note" in classes(c)] == []
+
+
+def test_usage_is_shown_when_known() -> None:
+    history = [user("q"), reply("a", usage=USAGE), user("q2"), reply("b", usage=None)]
+    children = render_thread(history, lang="en", streaming=False)
+    usage_lines = [texts(c) for c in walk(children) if "chat-usage" in classes(c)]
+    assert usage_lines == [["12 prompt + 34 reply tokens"]]
+
+
+def test_usage_in_chinese() -> None:
+    children = render_thread([user("q"), reply("a", usage=USAGE)], lang="zh-cn", streaming=False)
+    usage_lines = [texts(c) for c in walk(children) if "chat-usage" in classes(c)]
+    assert usage_lines == [["提问 12 + 回答 34 tokens"]]
