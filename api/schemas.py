@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Far above any real conversation (MAX_HISTORY_ROUNDS caps what goes upstream anyway), low
 # enough that one request cannot pin a worker parsing megabytes.
@@ -19,6 +26,17 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "user", "assistant"]
     content: str
+
+    @field_validator("content")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        # JSON allows "\ud800" (a lone surrogate), UTF-8 does not: refuse it here rather than
+        # fail later while sending it upstream.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text is not valid Unicode (a lone surrogate)") from None
+        return value
 
 
 class ChatRequest(BaseModel):
