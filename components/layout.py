@@ -5,6 +5,7 @@ from __future__ import annotations
 import feffery_antd_components as fac
 from dash import dcc, html
 
+import i18n
 from components import ids
 from components.composer import composer
 from components.header import header
@@ -25,9 +26,12 @@ def no_key_alert(*, lang: str) -> fac.AntdAlert:
     )
 
 
-def page(settings: Settings, *, lang: str) -> html.Div:
+BRAND_COLOR = "#10a37f"
+
+
+def page(settings: Settings, *, lang: str) -> fac.AntdConfigProvider:
     """The chat page for one visitor. The thread itself is filled in by a callback."""
-    return html.Div(
+    content = html.Div(
         [
             dcc.Store(id=ids.HISTORY_STORE, storage_type="local"),
             dcc.Store(id=ids.STREAMING_STORE),
@@ -58,4 +62,7 @@ def page(settings: Settings, *, lang: str) -> html.Div:
         ],
         className="app-root",
         lang="zh-CN" if lang.startswith("zh") else "en",
+    )
+    return fac.AntdConfigProvider(
+        content, primaryColor=BRAND_COLOR, locale=i18n.antd_locale(lang), wavesDisabled=True
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import feffery_antd_components as fac
 from dash import html
 
+import i18n
 from components import ids
 from components.markdown import markdown_view
 from i18n import t
@@ -65,12 +66,12 @@ def error_message(
     entry: dict, *, lang: str, index: int | None = None, retry: bool = False
 ) -> html.Div:
     """What went wrong, what to do, and a retry button for the question it belongs to."""
-    kind = entry.get("kind", "internal_error")
+    kind = entry.get("kind") or "internal_error"
+    key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
     detail = entry.get("detail") or ""
-    key = f"error.{kind}"
-    text = t(lang, key, detail=detail) if "{detail}" in t(lang, key) else t(lang, key)
-    body: list = [html.Div(text, className="chat-error-text")]
-    if detail and "{detail}" not in t(lang, key):
+    advice = t(lang, key, detail=detail)
+    body: list = [html.Div(advice, className="chat-error-text")]
+    if detail and detail not in advice:
         body.append(html.Div(t(lang, "error.detail", detail=detail), className="chat-error-detail"))
     if retry:
         body.append(

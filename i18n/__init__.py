@@ -1,4 +1,4 @@
-"""All UI text. Each language is one module here with `CODE`, `NAME` and `STRINGS`.
+"""All UI text. Each language is one module here with `CODE`, `NAME`, `ANTD_LOCALE`, `STRINGS`.
 
 Adding a language is adding one file (copy `en.py`): it is discovered at import time, and a
 test checks that every language has exactly the keys English has.
@@ -16,7 +16,11 @@ def _discover() -> dict[str, dict]:
     found = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        found[module.CODE] = {"name": module.NAME, "strings": module.STRINGS}
+        found[module.CODE] = {
+            "name": module.NAME,
+            "antd_locale": getattr(module, "ANTD_LOCALE", "en-us"),
+            "strings": module.STRINGS,
+        }
     return found
 
 
@@ -28,6 +32,16 @@ def t(lang: str, key: str, **values: object) -> str:
     strings = LANGUAGES.get(lang, LANGUAGES[DEFAULT])["strings"]
     text = strings.get(key) or LANGUAGES[DEFAULT]["strings"][key]
     return text.format(**values) if values else text
+
+
+def has(key: str) -> bool:
+    """Whether `key` is a known text (stored history may name kinds this version lacks)."""
+    return key in LANGUAGES[DEFAULT]["strings"]
+
+
+def antd_locale(lang: str) -> str:
+    """The locale for antd's own widgets in `lang`."""
+    return LANGUAGES.get(lang, LANGUAGES[DEFAULT])["antd_locale"]
 
 
 def _preferences(accept_language: str | None) -> list[str]:

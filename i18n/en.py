@@ -2,6 +2,8 @@
 
 CODE = "en"
 NAME = "English"
+# Locale of antd's own widgets (one of zh-cn, en-us, de-de, ru-ru, fr-fr).
+ANTD_LOCALE = "en-us"
 STRINGS = {
     "app.subtitle": "Your own assistant",
     "header.multi_turn": "Multi-turn",

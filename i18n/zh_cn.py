@@ -2,6 +2,8 @@
 
 CODE = "zh-cn"
 NAME = "简体中文"
+# Locale of antd's own widgets (one of zh-cn, en-us, de-de, ru-ru, fr-fr).
+ANTD_LOCALE = "zh-cn"
 STRINGS = {
     "app.subtitle": "你自己的智能助手",
     "header.multi_turn": "多轮对话",
