@@ -16,7 +16,7 @@ from chat_app import create_app
 from config import Settings
 from tests.fake_upstream import FakeUpstream
 
-TEST_KEY = "sk-test-0123456789abcdefghijklmnop"
+TEST_KEY = "sk-test-fake-key-0000"  # deliberately not shaped like a real key
 
 
 @pytest.fixture(scope="session")

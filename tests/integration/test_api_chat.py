@@ -20,7 +20,7 @@ from tests.fake_upstream import Cut, Error, Hang, Reply
 
 QUESTION = "What is the capital of France?"
 USER = [{"role": "user", "content": QUESTION}]
-WRONG_KEY = "sk-wrong-9876543210zyxwvutsrqponm"
+WRONG_KEY = "sk-wrong-fake-key-999"
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 RATE_LIMITED = Error(429, "Rate limit reached", "requests", "rate_limit_exceeded")

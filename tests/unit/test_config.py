@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from config import OFFICIAL_BASE_URL, Settings, load_settings
 
-KEY = "sk-unit-0123456789abcdefghijklmnopqrstuv"
+KEY = "sk-unit-fake-key-1234"
 
 
 @pytest.fixture(autouse=True)

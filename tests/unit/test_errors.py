@@ -10,7 +10,7 @@ import pytest
 
 from services.errors import ChatError, classify, missing_key_error
 
-KEY = "sk-unit-0123456789abcdefghijklmnopqrstuv"
+KEY = "sk-unit-fake-key-1234"
 REQUEST = httpx2.Request("POST", "http://upstream.invalid/v1/chat/completions")
 
 SDK_CLASS = {
