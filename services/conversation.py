@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-UPSTREAM_ROLES = ("system", "user", "assistant")
-
 # Assistant `status` values: how the reply ended.
 DONE, STOPPED, CUT, LENGTH = "done", "stopped", "cut", "length"
 
