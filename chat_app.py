@@ -18,6 +18,7 @@ from components.layout import page
 from config import Settings, load_settings
 from i18n import negotiate
 from services.chat import ChatService
+from services.providers import ProvidersFileError
 
 LANG_COOKIE = "chat_lang"
 
@@ -32,6 +33,7 @@ def _visitor_language() -> str:
 def create_app(settings: Settings | None = None, service: ChatService | None = None) -> Dash:
     """Build the Dash app (and its Flask server) for `settings`."""
     settings = settings or load_settings()
+    service = service or ChatService(settings)
     app = Dash(
         __name__,
         title=settings.app_title,
@@ -41,8 +43,10 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     # A layout function runs per page load, so each visitor gets their own language.
-    app.layout = lambda: page(settings, lang=_visitor_language())
-    extensions.init_app(app.server, service or ChatService(settings))
+    app.layout = lambda: page(
+        settings, lang=_visitor_language(), has_credentials=service.has_credentials
+    )
+    extensions.init_app(app.server, service)
     api.register(app.server)
     return app
 
@@ -57,8 +61,12 @@ def _settings_from_argv(argv: list[str]) -> Settings:
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 # One INFO line per upstream request is noise; failures still reach the log as warnings.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
-_settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()
-app = create_app(_settings)
+try:
+    _settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()
+    app = create_app(_settings)
+except (ProvidersFileError, ValueError) as exc:
+    # A bad .env value, model mapper or providers file: say which, not a traceback.
+    sys.exit(f"Configuration error: {exc}")
 server = app.server
 
 if __name__ == "__main__":

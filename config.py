@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +36,22 @@ class Settings(BaseSettings):
     # The SDK retries 429/5xx/connection errors with backoff before the user sees an error.
     openai_max_retries: int = Field(default=2, ge=0, le=10)
 
+    # Azure OpenAI: used instead of OPENAI_* when the endpoint is set.
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    openai_api_version: str = "2024-10-21"
+    # "gpt-4o=my-gpt4o,gpt-35-turbo=xc-gpt-35": model names users pick -> deployment names.
+    azure_openai_model_mapper: str = ""
+
+    # Several providers at once (YAML); without it the variables above define one provider.
+    providers_file: str | None = None
+
+    # The OpenAI-compatible gateway (/v1/...) is off unless this lists bearer tokens.
+    gateway_api_keys: SecretStr | None = None
+
+    # Upper bound for the "max reply tokens" a user may pick in settings.
+    max_reply_tokens: int = Field(default=16384, ge=1)
+
     max_history_rounds: int = Field(default=10, ge=0)
     max_input_chars: int = Field(default=8000, ge=1)
 
@@ -49,7 +66,18 @@ class Settings(BaseSettings):
 
     app_title: str = "ChatGPT"
 
-    @field_validator("openai_api_key", "openai_base_url", mode="before")
+    # The .env file these settings were read from (set by load_settings, not by a variable).
+    env_file: str | None = Field(default=None, validation_alias=AliasChoices("env_file"))
+
+    @field_validator(
+        "openai_api_key",
+        "openai_base_url",
+        "azure_openai_endpoint",
+        "azure_openai_api_key",
+        "providers_file",
+        "gateway_api_keys",
+        mode="before",
+    )
     @classmethod
     def _strip(cls, value: object) -> object:
         # A key pasted with a stray space or newline would fail upstream as "invalid key".
@@ -63,13 +91,36 @@ class Settings(BaseSettings):
         """True when the upstream is not the official OpenAI API (Ollama, vLLM, a gateway...)."""
         return bool(self.openai_base_url) and self.openai_base_url.rstrip("/") != OFFICIAL_BASE_URL
 
-    @property
-    def has_credentials(self) -> bool:
-        """Whether a request upstream can be attempted.
+    def variable(self, name: str) -> str | None:
+        """Any variable by name, from the environment or else the .env file (providers name
+        the variable that holds their key)."""
+        value = os.environ.get(name)
+        if value is None and self.env_file and os.path.exists(self.env_file):
+            value = dotenv_values(self.env_file).get(name)
+        value = (value or "").strip()
+        return value or None
 
-        A self-hosted OpenAI-compatible endpoint (a local Ollama) often needs no key at all.
-        """
-        return self.openai_api_key is not None or self.uses_custom_endpoint
+    @property
+    def model_mapper(self) -> dict[str, str]:
+        """AZURE_OPENAI_MODEL_MAPPER as {model: deployment}; a malformed pair is an error."""
+        mapping = {}
+        for pair in filter(None, (p.strip() for p in self.azure_openai_model_mapper.split(","))):
+            model, sep, deployment = (part.strip() for part in pair.partition("="))
+            if not sep or not model or not deployment:
+                raise ValueError(
+                    f"AZURE_OPENAI_MODEL_MAPPER: '{pair}' is not model=deployment "
+                    "(example: gpt-4o=my-gpt4o,gpt-35-turbo=xc-gpt-35)"
+                )
+            mapping[model] = deployment
+        return mapping
+
+    @property
+    def gateway_keys(self) -> list[str]:
+        """Bearer tokens the gateway accepts; empty means the gateway is off."""
+        if self.gateway_api_keys is None:
+            return []
+        raw = self.gateway_api_keys.get_secret_value()
+        return [key.strip() for key in raw.split(",") if key.strip()]
 
     @property
     def proxy(self) -> str | None:
@@ -84,4 +135,4 @@ def load_settings(**overrides: object) -> Settings:
     developer's own `.env` cannot leak into them).
     """
     env_file = os.environ.get("CHAT_ENV_FILE", ".env") or None
-    return Settings(_env_file=env_file, **overrides)
+    return Settings(_env_file=env_file, env_file=env_file, **overrides)

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from api import sse
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
 from extensions import chat_service
-from services.chat import ChatService
+from services.chat import ChatService, Sampling
 from services.conversation import trim_rounds
 from services.errors import ChatError
 
@@ -28,6 +28,15 @@ def _read_request(service: ChatService) -> ChatRequest:
         request.content_type,
         max_input_chars=service.settings.max_input_chars,
         models=service.models,
+        max_reply_tokens=service.settings.max_reply_tokens,
+    )
+
+
+def _sampling(chat_request: ChatRequest) -> Sampling:
+    return Sampling(
+        temperature=chat_request.temperature,
+        top_p=chat_request.top_p,
+        max_tokens=chat_request.max_tokens,
     )
 
 
@@ -51,7 +60,7 @@ def chat_stream():
     events = service.stream(
         _upstream_messages(service, chat_request),
         model=chat_request.model,
-        temperature=chat_request.temperature,
+        sampling=_sampling(chat_request),
     )
     body = sse.event_stream(events, snapshots=chat_request.snapshots)
     return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
@@ -69,7 +78,7 @@ def chat_once():
         answer = service.complete(
             _upstream_messages(service, chat_request),
             model=chat_request.model,
-            temperature=chat_request.temperature,
+            sampling=_sampling(chat_request),
         )
     except ChatError as exc:
         return jsonify(error=exc.to_dict()), exc.status

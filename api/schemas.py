@@ -46,6 +46,8 @@ class ChatRequest(BaseModel):
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
     # Streaming only: every event also carries `content`, the reply so far, and events are
     # coalesced. For clients that may only see the newest event (the Dash page does).
     snapshots: bool = False
@@ -66,7 +68,12 @@ class BadRequest(Exception):
 
 
 def parse_chat_request(
-    raw: bytes, content_type: str | None, *, max_input_chars: int, models: list[str]
+    raw: bytes,
+    content_type: str | None,
+    *,
+    max_input_chars: int,
+    models: list[str],
+    max_reply_tokens: int | None = None,
 ) -> ChatRequest:
     """Validate a raw request body; raises BadRequest with a readable reason."""
     # Requiring JSON also makes a cross-site form post fail CORS preflight instead of
@@ -92,4 +99,6 @@ def parse_chat_request(
         raise BadRequest(f"The message is longer than {max_input_chars} characters.")
     if request.model is not None and request.model not in models:
         raise BadRequest(f"Unknown model '{request.model}'. Available: {', '.join(models)}.")
+    if max_reply_tokens and request.max_tokens and request.max_tokens > max_reply_tokens:
+        raise BadRequest(f"max_tokens must be at most {max_reply_tokens}.")
     return request

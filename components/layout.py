@@ -29,7 +29,7 @@ def no_key_alert(*, lang: str) -> fac.AntdAlert:
 BRAND_COLOR = "#10a37f"
 
 
-def page(settings: Settings, *, lang: str) -> fac.AntdConfigProvider:
+def page(settings: Settings, *, lang: str, has_credentials: bool) -> fac.AntdConfigProvider:
     """The chat page for one visitor. The thread itself is filled in by a callback."""
     content = html.Div(
         [
@@ -45,7 +45,7 @@ def page(settings: Settings, *, lang: str) -> fac.AntdConfigProvider:
                 [
                     html.Div(
                         [
-                            no_key_alert(lang=lang) if not settings.has_credentials else None,
+                            no_key_alert(lang=lang) if not has_credentials else None,
                             html.Div(id=ids.HISTORY_LIST),
                             live_reply(lang=lang),
                             html.Div(id=ids.NOTICE),

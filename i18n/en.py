@@ -43,8 +43,8 @@ STRINGS = {
     "input.empty": "Type a message first.",
     "input.too_long": "Your message has {length} characters; the limit is {limit}. "
     "Shorten it and send again — your text is still in the box.",
-    "error.missing_api_key": "No API key is configured on the server. Set OPENAI_API_KEY "
-    "(in .env or the environment) and restart the app.",
+    "error.missing_api_key": "No API key is configured on the server for this model. Set "
+    "{detail} (in .env or the environment) and restart the app.",
     "error.authentication_error": "The API key was rejected (401). Check OPENAI_API_KEY on the "
     "server and restart the app.",
     "error.permission_denied": "The API key is not allowed to use this model (403). Check the "

@@ -40,7 +40,7 @@ STRINGS = {
     "retry": "重试",
     "input.empty": "请先输入消息。",
     "input.too_long": "你的消息有 {length} 个字符，上限是 {limit}。请缩短后再发送——你的文字仍在输入框里。",
-    "error.missing_api_key": "服务器尚未配置 API 密钥。请在 .env 或环境变量中设置 OPENAI_API_KEY，然后重启应用。",
+    "error.missing_api_key": "服务器尚未为这个模型配置 API 密钥。请在 .env 或环境变量中设置 {detail}，然后重启应用。",
     "error.authentication_error": "API 密钥被拒绝（401）。请检查服务器上的 OPENAI_API_KEY 并重启应用。",
     "error.permission_denied": "该 API 密钥无权使用此模型（403）。请检查密钥权限或换一个模型。",
     "error.model_not_found": "找不到模型或接口地址（404）。请检查 OPENAI_MODEL 和 OPENAI_BASE_URL。",

@@ -4,41 +4,76 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import openai
 
 from config import Settings
 from services.errors import ChatError, classify, missing_key_error
-from services.llm_client import build_client
+from services.providers import ProviderRegistry, Route
 
 log = logging.getLogger(__name__)
 
 
-class ChatService:
-    """The app's single way to ask the model something. Holds one pooled SDK client."""
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request generation settings, already checked against the server's bounds."""
 
-    def __init__(self, settings: Settings, client: openai.OpenAI | None = None):
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+
+
+class ChatService:
+    """The app's single way to ask a model something. Holds one pooled client per provider."""
+
+    def __init__(self, settings: Settings, registry: ProviderRegistry | None = None):
         self.settings = settings
-        self._client = client or build_client(settings)
+        self.registry = registry or ProviderRegistry.from_settings(settings)
 
     @property
     def models(self) -> list[str]:
         """Models a request may name; anything else is refused so clients cannot pick freely."""
-        return [self.settings.openai_model]
+        return self.registry.model_ids
 
-    def _request_args(self, messages: list[dict], model: str | None, temperature: float | None):
-        if not self.settings.has_credentials:
-            raise missing_key_error()
-        args = {"model": model or self.settings.openai_model, "messages": messages}
+    @property
+    def default_model(self) -> str:
+        return self.registry.default_model
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.registry.has_credentials
+
+    def route(self, model: str | None) -> Route:
+        """The route for a configured model; raises ChatError for a model without a key."""
+        route = self.registry.route(model)
+        if not route.has_credentials:
+            raise missing_key_error(route.key_variable)
+        return route
+
+    def _classify(self, exc: BaseException) -> ChatError:
+        return classify(exc, self.registry.secrets)
+
+    def _request_args(self, route: Route, messages: list[dict], sampling: Sampling) -> dict:
+        args = {"model": route.model.upstream, "messages": messages}
+        temperature = sampling.temperature
         if temperature is None:
             temperature = self.settings.openai_temperature
         if temperature is not None:
             args["temperature"] = temperature
+        if sampling.top_p is not None:
+            args["top_p"] = sampling.top_p
+        if sampling.max_tokens is not None:
+            # OpenAI's newer models only take max_completion_tokens; Azure api-versions and
+            # compatible servers reliably take max_tokens.
+            name = "max_completion_tokens" if route.provider.kind == "openai" else "max_tokens"
+            args[name] = sampling.max_tokens
         return args
 
-    def _open_stream(self, args: dict):
+    @staticmethod
+    def _open_stream(route: Route, args: dict):
         try:
-            return self._client.chat.completions.create(
+            return route.client.chat.completions.create(
                 **args, stream=True, stream_options={"include_usage": True}
             )
         except openai.BadRequestError as exc:
@@ -46,21 +81,22 @@ class ChatService:
             if "stream_options" not in str(exc):
                 raise
             log.info("upstream rejected stream_options; streaming without usage")
-            return self._client.chat.completions.create(**args, stream=True)
+            return route.client.chat.completions.create(**args, stream=True)
 
     def stream(
-        self, messages: list[dict], *, model: str | None = None, temperature: float | None = None
+        self, messages: list[dict], *, model: str | None = None, sampling: Sampling = Sampling()
     ) -> Iterator[dict]:
         """Yield `{"delta": text}` events, then exactly one final event.
 
-        The final event is `{"done": True, "usage": ..., "finish_reason": ...}` or
+        The final event is `{"done": True, "usage": ..., "finish_reason": ..., "model": ...}` or
         `{"error": {...}}`. Closing this generator early (the browser went away) closes the
         upstream response too, so the model stops generating for nobody.
         """
         try:
-            stream = self._open_stream(self._request_args(messages, model, temperature))
+            route = self.route(model)
+            stream = self._open_stream(route, self._request_args(route, messages, sampling))
         except Exception as exc:
-            yield {"error": classify(exc).to_dict()}
+            yield {"error": self._classify(exc).to_dict()}
             return
 
         usage = None
@@ -77,7 +113,7 @@ class ChatService:
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
         except Exception as exc:
-            error = classify(exc)
+            error = self._classify(exc)
             if error.kind in ("connection_error", "internal_error"):
                 error = ChatError("stream_cut", "The connection to the model was cut.", 502)
             yield {"error": error.to_dict()}
@@ -85,30 +121,30 @@ class ChatService:
 
         if finish_reason is None:
             # The body ended cleanly but the model never said it had finished: a cut reply.
-            yield {
-                "error": ChatError(
-                    "stream_cut", "The reply stopped before it was complete."
-                ).to_dict()
-            }
+            cut = ChatError("stream_cut", "The reply stopped before it was complete.")
+            yield {"error": cut.to_dict()}
         elif finish_reason == "content_filter":
-            yield {
-                "error": ChatError(
-                    "content_filter", "The reply was stopped by a content filter."
-                ).to_dict()
-            }
+            blocked = ChatError("content_filter", "The reply was stopped by a content filter.")
+            yield {"error": blocked.to_dict()}
         else:
-            yield {"done": True, "usage": usage, "finish_reason": finish_reason}
+            yield {
+                "done": True,
+                "usage": usage,
+                "finish_reason": finish_reason,
+                "model": route.model.id,
+            }
 
     def complete(
-        self, messages: list[dict], *, model: str | None = None, temperature: float | None = None
+        self, messages: list[dict], *, model: str | None = None, sampling: Sampling = Sampling()
     ) -> dict:
-        """One whole reply: `{"reply", "usage", "finish_reason"}`; raises ChatError."""
+        """One whole reply: `{"reply", "usage", "finish_reason", "model"}`; raises ChatError."""
         try:
-            response = self._client.chat.completions.create(
-                **self._request_args(messages, model, temperature)
+            route = self.route(model)
+            response = route.client.chat.completions.create(
+                **self._request_args(route, messages, sampling)
             )
         except Exception as exc:
-            raise classify(exc) from exc
+            raise self._classify(exc) from exc
         choice = response.choices[0] if response.choices else None
         if choice is None:
             raise ChatError("upstream_error", "The model returned no answer.")
@@ -118,4 +154,5 @@ class ChatService:
             "reply": choice.message.content or "",
             "usage": response.usage.model_dump(exclude_none=True) if response.usage else None,
             "finish_reason": choice.finish_reason,
+            "model": route.model.id,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import httpx2
@@ -32,14 +33,27 @@ class ChatError(Exception):  # not frozen: `raise` sets __traceback__
         return out
 
 
-def missing_key_error() -> ChatError:
-    """The error for a server with no key configured (a new instance per raise)."""
+def missing_key_error(variable: str = "OPENAI_API_KEY") -> ChatError:
+    """The error for a model whose provider has no key configured (a new instance per raise)."""
     return ChatError(
         "missing_api_key",
-        "No API key is configured on the server. Set OPENAI_API_KEY in the environment or .env "
+        f"No API key is configured on the server. Set {variable} in the environment or .env "
         "and restart the app.",
         status=503,
+        detail=variable,
     )
+
+
+# OpenAI echoes part of a rejected key ("sk-abc***wxyz"); users and logs need none of it.
+_KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9*_\-]{6,}")
+
+
+def scrub(text: str, secrets: list[str] = ()) -> str:
+    """`text` without any configured secret or anything shaped like an API key."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[hidden]")
+    return _KEY_LIKE.sub("[hidden key]", text)
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:
@@ -60,8 +74,15 @@ def _upstream_code(exc: openai.APIStatusError) -> str:
     return ""
 
 
-def classify(exc: BaseException) -> ChatError:
-    """Map an SDK or transport exception to a ChatError; never leaks the API key."""
+def classify(exc: BaseException, secrets: list[str] = ()) -> ChatError:
+    """Map an SDK or transport exception to a ChatError; never leaks an API key."""
+    error = _classify(exc)
+    if error.detail:
+        error.detail = scrub(error.detail, secrets)
+    return error
+
+
+def _classify(exc: BaseException) -> ChatError:
     if isinstance(exc, ChatError):
         return exc
     if isinstance(exc, openai.APITimeoutError):

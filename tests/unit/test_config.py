@@ -6,6 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from config import OFFICIAL_BASE_URL, Settings, load_settings
+from services.providers import ProviderRegistry
+
+
+def has_credentials(settings: Settings) -> bool:
+    """Whether the page can ask a model: the registry decides, from these settings."""
+    return ProviderRegistry.from_settings(settings).has_credentials
+
 
 KEY = "sk-unit-fake-key-1234"
 
@@ -86,7 +93,7 @@ def test_blank_values_from_a_copied_template_mean_not_set(tmp_path) -> None:
     assert settings.openai_api_key is None
     assert settings.openai_base_url is None
     assert settings.openai_temperature is None
-    assert settings.has_credentials is False
+    assert has_credentials(settings) is False
 
 
 @pytest.mark.parametrize("blank", ["", "   "])
@@ -94,7 +101,7 @@ def test_blank_api_key_means_no_key(monkeypatch: pytest.MonkeyPatch, blank: str)
     monkeypatch.setenv("OPENAI_API_KEY", blank)
     settings = Settings(_env_file=None)
     assert settings.openai_api_key is None
-    assert settings.has_credentials is False
+    assert has_credentials(settings) is False
 
 
 def test_pasted_key_and_url_lose_stray_whitespace(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,11 +126,11 @@ def test_blank_environment_variables_mean_defaults(monkeypatch: pytest.MonkeyPat
 def test_no_credentials_without_key_on_the_official_api(base_url: str | None) -> None:
     settings = Settings(_env_file=None, openai_base_url=base_url)
     assert settings.uses_custom_endpoint is False
-    assert settings.has_credentials is False
+    assert has_credentials(settings) is False
 
 
 def test_key_gives_credentials() -> None:
-    assert Settings(_env_file=None, openai_api_key=KEY).has_credentials is True
+    assert has_credentials(Settings(_env_file=None, openai_api_key=KEY)) is True
 
 
 def test_custom_endpoint_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +139,7 @@ def test_custom_endpoint_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)
     assert settings.openai_api_key is None
     assert settings.uses_custom_endpoint is True
-    assert settings.has_credentials is True
+    assert has_credentials(settings) is True
 
 
 def test_proxy_only_in_local_mode() -> None:

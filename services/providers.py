@@ -1,0 +1,278 @@
+"""Where models come from: OpenAI, Azure OpenAI and OpenAI-compatible endpoints.
+
+Without a providers file, the environment defines one provider (Azure when
+AZURE_OPENAI_ENDPOINT is set, else OpenAI or the endpoint in OPENAI_BASE_URL). A providers file
+(`PROVIDERS_FILE`, YAML) names several, for example GPT-4o on Azure and llama3 on Ollama:
+
+    providers:
+      - id: azure
+        kind: azure                      # openai | azure | compatible
+        endpoint: https://my-resource.openai.azure.com
+        api_version: 2024-10-21
+        api_key_env: AZURE_OPENAI_API_KEY
+        models:
+          - {id: gpt-4o, name: GPT-4o, deployment: my-gpt4o}
+      - id: local
+        kind: compatible
+        base_url: http://127.0.0.1:11434/v1
+        models:
+          - {id: llama3, name: Llama 3 (local)}
+    default_model: gpt-4o
+
+Model ids are what users pick and API clients send; they are unique across providers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import openai
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from config import Settings
+
+Kind = Literal["openai", "azure", "compatible"]
+
+
+class ModelSpec(BaseModel):
+    """One model a provider offers."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    name: str | None = None
+    # Azure: the deployment that serves this model; elsewhere the upstream model name if it
+    # differs from `id`.
+    deployment: str | None = None
+
+    @property
+    def upstream(self) -> str:
+        return self.deployment or self.id
+
+
+class ProviderSpec(BaseModel):
+    """One upstream service and the models it serves."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    kind: Kind
+    name: str | None = None
+    base_url: str | None = None
+    endpoint: str | None = None
+    api_version: str | None = None
+    api_key_env: str | None = None
+    models: list[ModelSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> ProviderSpec:
+        if self.kind == "azure" and not self.endpoint:
+            raise ValueError("an azure provider needs 'endpoint'")
+        if self.kind == "azure" and not self.api_version:
+            raise ValueError("an azure provider needs 'api_version'")
+        if self.kind == "compatible" and not self.base_url:
+            raise ValueError("a compatible provider needs 'base_url'")
+        if self.kind != "azure" and self.endpoint:
+            raise ValueError("'endpoint' is for azure providers; use 'base_url'")
+        return self
+
+
+class ProvidersConfig(BaseModel):
+    """The whole providers file."""
+
+    model_config = ConfigDict(extra="forbid")
+    providers: list[ProviderSpec] = Field(min_length=1)
+    default_model: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_and_known(self) -> ProvidersConfig:
+        seen_providers: set[str] = set()
+        seen_models: set[str] = set()
+        for provider in self.providers:
+            if provider.id in seen_providers:
+                raise ValueError(f"provider id '{provider.id}' is used twice")
+            seen_providers.add(provider.id)
+            for model in provider.models:
+                if model.id in seen_models:
+                    raise ValueError(f"model id '{model.id}' is used twice")
+                seen_models.add(model.id)
+        if self.default_model and self.default_model not in seen_models:
+            raise ValueError(f"default_model '{self.default_model}' is not a listed model")
+        return self
+
+
+class ProvidersFileError(ValueError):
+    """A providers file that cannot be used; the message names the file and the line."""
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe YAML that remembers the line of every mapping and list item."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = yaml.SafeLoader.construct_mapping(loader, node)
+    loader.lines[id(mapping)] = node.start_mark.line + 1
+    # Each key's own line, for errors about one field.
+    for key_node, _ in node.value:
+        loader.lines[(id(mapping), key_node.value)] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(data: object, loc: tuple, lines: dict) -> int | None:
+    """The line of the deepest mapping (or key) that `loc` reaches in `data`."""
+    line = lines.get(id(data))
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            line = lines.get((id(node), part), line)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = lines.get(id(node), line)
+        else:
+            break
+    return line
+
+
+def load_providers_file(path: str | Path) -> ProvidersConfig:
+    """Read and validate a providers file; raises ProvidersFileError naming the bad line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProvidersFileError(
+            f"{path}: cannot read the providers file ({exc.strerror})"
+        ) from None
+    loader = _LineLoader(text)
+    loader.lines = {}
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProvidersFileError(f"{where}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    try:
+        return ProvidersConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        line = _line_of(data, loc, loader.lines)
+        where = f"{path}:{line}" if line else str(path)
+        field = ".".join(str(p) for p in loc) or "file"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ProvidersFileError(f"{where}: {field}: {message}") from None
+
+
+def providers_from_env(settings: Settings) -> ProvidersConfig:
+    """The single provider the environment describes."""
+    if settings.azure_openai_endpoint:
+        mapper = settings.model_mapper
+        models = [ModelSpec(id=m, deployment=d) for m, d in mapper.items()]
+        if settings.openai_model not in mapper:
+            models.insert(0, ModelSpec(id=settings.openai_model))
+        provider = ProviderSpec(
+            id="azure",
+            kind="azure",
+            name="Azure OpenAI",
+            endpoint=settings.azure_openai_endpoint,
+            api_version=settings.openai_api_version,
+            api_key_env="AZURE_OPENAI_API_KEY",
+            models=models,
+        )
+    else:
+        custom = settings.uses_custom_endpoint
+        provider = ProviderSpec(
+            id="openai",
+            kind="compatible" if custom else "openai",
+            name="OpenAI-compatible" if custom else "OpenAI",
+            base_url=settings.openai_base_url if custom else None,
+            api_key_env="OPENAI_API_KEY",
+            models=[ModelSpec(id=settings.openai_model)],
+        )
+    return ProvidersConfig(providers=[provider], default_model=settings.openai_model)
+
+
+def load_providers(settings: Settings) -> ProvidersConfig:
+    """The providers file when PROVIDERS_FILE is set, else the environment's one provider."""
+    if settings.providers_file:
+        return load_providers_file(settings.providers_file)
+    return providers_from_env(settings)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to reach one model: which client, which upstream name, whose key."""
+
+    model: ModelSpec
+    provider: ProviderSpec
+    client: openai.OpenAI
+    has_credentials: bool
+
+    @property
+    def key_variable(self) -> str:
+        return self.provider.api_key_env or "OPENAI_API_KEY"
+
+
+def _secret(settings: Settings, provider: ProviderSpec) -> str | None:
+    # The environment's own provider uses the typed settings (which also read .env).
+    if provider.api_key_env == "OPENAI_API_KEY" and settings.openai_api_key:
+        return settings.openai_api_key.get_secret_value()
+    if provider.api_key_env == "AZURE_OPENAI_API_KEY" and settings.azure_openai_api_key:
+        return settings.azure_openai_api_key.get_secret_value()
+    return settings.variable(provider.api_key_env) if provider.api_key_env else None
+
+
+class ProviderRegistry:
+    """Every configured model, each with the pooled client that reaches it."""
+
+    def __init__(self, config: ProvidersConfig, settings: Settings, client_factory=None):
+        from services.llm_client import build_client
+
+        factory = client_factory or build_client
+        self.config = config
+        self._routes: dict[str, Route] = {}
+        self.secrets: list[str] = []
+        for provider in config.providers:
+            key = _secret(settings, provider)
+            if key:
+                self.secrets.append(key)
+            # A self-hosted endpoint often needs no key; OpenAI and Azure always do.
+            usable = bool(key) or provider.kind == "compatible"
+            client = factory(provider, key, settings)
+            for model in provider.models:
+                self._routes[model.id] = Route(model, provider, client, usable)
+        self.default_model = config.default_model or config.providers[0].models[0].id
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProviderRegistry:
+        return cls(load_providers(settings), settings)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(self._routes)
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether any model can be asked at all (else the page explains how to set a key)."""
+        return any(route.has_credentials for route in self._routes.values())
+
+    def route(self, model_id: str | None) -> Route:
+        """The route for `model_id` (the default when None); KeyError when not configured."""
+        return self._routes[model_id or self.default_model]
+
+    def options(self) -> list[dict]:
+        """Model choices grouped by provider, for the picker."""
+        return [
+            {
+                "group": provider.name or provider.id,
+                "options": [{"label": m.name or m.id, "value": m.id} for m in provider.models],
+            }
+            for provider in self.config.providers
+        ]
