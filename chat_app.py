@@ -44,7 +44,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     )
     # A layout function runs per page load, so each visitor gets their own language.
     app.layout = lambda: page(
-        settings, lang=_visitor_language(), has_credentials=service.has_credentials
+        settings,
+        lang=_visitor_language(),
+        has_credentials=service.has_credentials,
+        model_options=service.registry.options(),
+        default_model=service.default_model,
     )
     extensions.init_app(app.server, service)
     api.register(app.server)
@@ -65,8 +69,10 @@ try:
     _settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()
     app = create_app(_settings)
 except (ProvidersFileError, ValueError) as exc:
-    # A bad .env value, model mapper or providers file: say which, not a traceback.
-    sys.exit(f"Configuration error: {exc}")
+    # A bad .env value, model mapper or providers file: say which, not a traceback. Exit code 3
+    # is gunicorn's "worker failed to boot", which stops it instead of restarting forever.
+    print(f"Configuration error: {exc}", file=sys.stderr)
+    sys.exit(3)
 server = app.server
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.gateway import gateway_bp
 from api.routes import bp
 
 
 def register(server: Flask) -> None:
     """Mount the JSON/SSE API on `server` (its ChatService comes from `extensions`)."""
     server.register_blueprint(bp)
+    # Always mounted: it answers 404 per request unless GATEWAY_API_KEYS is set.
+    server.register_blueprint(gateway_bp)

@@ -8,6 +8,7 @@ from api import sse
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
 from extensions import chat_service
 from services.chat import ChatService, Sampling
+from services.check import check_providers
 from services.conversation import trim_rounds
 from services.errors import ChatError
 
@@ -83,6 +84,12 @@ def chat_once():
     except ChatError as exc:
         return jsonify(error=exc.to_dict()), exc.status
     return jsonify(answer)
+
+
+@bp.get("/api/providers/check")
+def providers_check():
+    """Ask every provider for one token: OK, or exactly what is wrong (keys never shown)."""
+    return jsonify(providers=check_providers(chat_service()))
 
 
 @bp.get("/healthz")

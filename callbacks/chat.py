@@ -43,14 +43,33 @@ from services.conversation import (
     State(ids.MULTI_TURN_SWITCH, "checked"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
+    State(ids.MODEL_SELECT, "value"),
+    State(ids.CUSTOM_SAMPLING, "checked"),
+    State(ids.TEMPERATURE, "value"),
+    State(ids.TOP_P, "value"),
+    State(ids.MAX_TOKENS, "value"),
     prevent_initial_call=True,
 )
-def send_message(_send, _retries, text, history, multi_turn, streaming, lang):
+def send_message(
+    _send,
+    _retries,
+    text,
+    history,
+    multi_turn,
+    streaming,
+    lang,
+    model,
+    custom,
+    temperature,
+    top_p,
+    max_tokens,
+):
     """Validate the message, store it, build the upstream request and start streaming."""
     if streaming or not ctx.triggered or not ctx.triggered[0]["value"]:
         # One reply at a time; and a retry button that merely appeared is not a click.
         raise PreventUpdate
-    settings = chat_service().settings
+    service = chat_service()
+    settings = service.settings
     history = history or []
 
     if isinstance(ctx.triggered_id, dict):
@@ -81,9 +100,15 @@ def send_message(_send, _retries, text, history, multi_turn, streaming, lang):
         multi_turn=multi_turn is not False,
         max_rounds=settings.max_history_rounds,
     )
+    # A model remembered from an earlier configuration falls back to today's default.
+    model = model if model in service.models else service.default_model
+    request = {"messages": messages, "model": model}
+    if custom:
+        request |= {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens or None}
+    request = {key: value for key, value in request.items() if value is not None}
     turn = uuid.uuid4().hex
-    streaming = {"turn": turn, "model": settings.openai_model}
-    return history, new_input, event_source(turn, messages), streaming, None
+    streaming = {"turn": turn, "model": model}
+    return history, new_input, event_source(turn, request), streaming, None
 
 
 @callback(

@@ -38,6 +38,6 @@ def export_conversation(clicks, history, lang):
         "assistant": t(lang, "role.assistant"),
     }
     models = sorted({e["model"] for e in turns if e.get("model")})
-    model = ", ".join(models) or chat_service().settings.openai_model
+    model = ", ".join(models) or chat_service().default_model
     text = export.to_markdown(turns, model=model, now=now, labels=labels)
     return dcc.send_string(text, export.filename(now), type="text/markdown"), no_update

@@ -1,10 +1,13 @@
-"""The language switch."""
+"""The language switch, the settings drawer and the connection check."""
 
 from __future__ import annotations
 
-from dash import ClientsideFunction, Input, clientside_callback
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback
 
 from components import ids
+from components.settings import check_results
+from extensions import chat_service
+from services.check import check_providers
 
 # Remember the choice in a cookie and reload: the server renders the page in that language.
 clientside_callback(
@@ -12,3 +15,31 @@ clientside_callback(
     Input(ids.LANGUAGE_SWITCH, "value"),
     prevent_initial_call=True,
 )
+
+clientside_callback(
+    "(clicks) => Boolean(clicks)",
+    Output(ids.SETTINGS_DRAWER, "visible"),
+    Input(ids.SETTINGS_BUTTON, "nClicks"),
+    prevent_initial_call=True,
+)
+
+# The sliders only count (and only look editable) when custom settings are on.
+clientside_callback(
+    "(custom) => [!custom, !custom, !custom]",
+    Output(ids.TEMPERATURE, "disabled"),
+    Output(ids.TOP_P, "disabled"),
+    Output(ids.MAX_TOKENS, "disabled"),
+    Input(ids.CUSTOM_SAMPLING, "checked"),
+)
+
+
+@callback(
+    Output(ids.CHECK_RESULT, "children"),
+    Input(ids.CHECK_BUTTON, "nClicks"),
+    State(ids.LANG_STORE, "data"),
+    running=[(Output(ids.CHECK_BUTTON, "loading"), True, False)],
+    prevent_initial_call=True,
+)
+def check_connections(_clicks, lang):
+    """Ask every provider for one token and show what happened."""
+    return check_results(check_providers(chat_service()), lang=lang)

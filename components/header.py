@@ -10,7 +10,7 @@ from components import ids
 from i18n import t
 
 
-def header(*, title: str, lang: str) -> html.Header:
+def header(*, title: str, lang: str, model_picker) -> html.Header:
     """The top bar of the page."""
     return html.Header(
         [
@@ -24,6 +24,7 @@ def header(*, title: str, lang: str) -> html.Header:
             ),
             fac.AntdSpace(
                 [
+                    fac.AntdTooltip(model_picker, title=t(lang, "header.model")),
                     fac.AntdTooltip(
                         html.Label(
                             [
@@ -61,6 +62,14 @@ def header(*, title: str, lang: str) -> html.Header:
                         cancelText=t(lang, "header.cancel"),
                         okButtonProps={"danger": True},
                         placement="bottomRight",
+                    ),
+                    fac.AntdTooltip(
+                        fac.AntdButton(
+                            id=ids.SETTINGS_BUTTON,
+                            icon=fac.AntdIcon(icon="antd-setting"),
+                            **{"aria-label": t(lang, "header.settings")},
+                        ),
+                        title=t(lang, "header.settings"),
                     ),
                     fac.AntdSegmented(
                         id=ids.LANGUAGE_SWITCH,

@@ -28,3 +28,14 @@ LANGUAGE_SWITCH = "header-language-switch"
 # Pattern-matching id types.
 RETRY_BUTTON = "chat-retry-button"
 EXAMPLE_PROMPT = "chat-example-prompt"
+
+# Model and generation settings (issue 3).
+MODEL_SELECT = "header-model-select"
+SETTINGS_BUTTON = "header-settings-button"
+SETTINGS_DRAWER = "settings-drawer"
+CUSTOM_SAMPLING = "settings-custom-switch"
+TEMPERATURE = "settings-temperature"
+TOP_P = "settings-top-p"
+MAX_TOKENS = "settings-max-tokens"
+CHECK_BUTTON = "settings-check-button"
+CHECK_RESULT = "settings-check-result"

@@ -10,6 +10,7 @@ from components import ids
 from components.composer import composer
 from components.header import header
 from components.message import live_reply
+from components.settings import model_picker, settings_drawer
 from config import Settings
 from i18n import t
 
@@ -29,7 +30,14 @@ def no_key_alert(*, lang: str) -> fac.AntdAlert:
 BRAND_COLOR = "#10a37f"
 
 
-def page(settings: Settings, *, lang: str, has_credentials: bool) -> fac.AntdConfigProvider:
+def page(
+    settings: Settings,
+    *,
+    lang: str,
+    has_credentials: bool,
+    model_options: list[dict],
+    default_model: str,
+) -> fac.AntdConfigProvider:
     """The chat page for one visitor. The thread itself is filled in by a callback."""
     content = html.Div(
         [
@@ -40,7 +48,18 @@ def page(settings: Settings, *, lang: str, has_credentials: bool) -> fac.AntdCon
             dcc.Download(id=ids.DOWNLOAD),
             html.Div(id=ids.STREAM_HOLDER),
             html.Div(id=ids.TOAST_HOLDER),
-            header(title=settings.app_title, lang=lang),
+            header(
+                title=settings.app_title,
+                lang=lang,
+                model_picker=model_picker(model_options, default_model),
+            ),
+            settings_drawer(
+                lang=lang,
+                temperature=settings.openai_temperature
+                if settings.openai_temperature is not None
+                else 1.0,
+                max_reply_tokens=settings.max_reply_tokens,
+            ),
             html.Main(
                 [
                     html.Div(

@@ -47,18 +47,15 @@ def assistant_message(entry: dict, *, lang: str) -> html.Div:
     if note:
         body.append(html.Div(t(lang, note), className="chat-reply-note"))
     usage = entry.get("usage") or {}
+    meta = []
+    if entry.get("model"):
+        # Replies can come from different models when the user switches mid-conversation.
+        meta.append(html.Span(entry["model"], className="chat-model-tag"))
     if usage.get("completion_tokens") is not None:
-        body.append(
-            html.Div(
-                t(
-                    lang,
-                    "reply.usage",
-                    prompt=usage.get("prompt_tokens", 0),
-                    completion=usage["completion_tokens"],
-                ),
-                className="chat-usage",
-            )
-        )
+        prompt, completion = usage.get("prompt_tokens", 0), usage["completion_tokens"]
+        meta.append(html.Span(t(lang, "reply.usage", prompt=prompt, completion=completion)))
+    if meta:
+        body.append(html.Div(meta, className="chat-usage"))
     return _frame("assistant", t(lang, "role.assistant"), body)
 
 

@@ -10,7 +10,7 @@ from dash import get_relative_path
 from components import ids
 
 
-def event_source(turn: str, messages: list[dict]) -> fuc.FefferyPostEventSource:
+def event_source(turn: str, request: dict) -> fuc.FefferyPostEventSource:
     """POSTs the request to the SSE route as soon as it mounts; unmounting aborts it.
 
     `snapshots` asks for events that each carry the whole reply so far: a Dash prop only
@@ -20,7 +20,7 @@ def event_source(turn: str, messages: list[dict]) -> fuc.FefferyPostEventSource:
         id=ids.EVENT_SOURCE,
         key=turn,
         url=get_relative_path("/api/chat/stream"),
-        body=json.dumps({"messages": messages, "snapshots": True}, ensure_ascii=False),
+        body=json.dumps({**request, "snapshots": True}, ensure_ascii=False),
         headers={"Content-Type": "application/json"},
         immediate=True,
         autoReconnect=False,

@@ -16,6 +16,22 @@ STRINGS = {
     "header.clear_confirm_ok": "Clear",
     "header.cancel": "Cancel",
     "header.language": "Language",
+    "header.model": "Model",
+    "header.settings": "Settings",
+    "settings.title": "Settings",
+    "settings.custom": "Custom generation settings",
+    "settings.custom_hint": "Off: each model uses its own defaults. On: the values below are sent with every message.",
+    "settings.temperature": "Temperature",
+    "settings.temperature_hint": "0 = focused and repeatable, 2 = most varied.",
+    "settings.top_p": "Top P",
+    "settings.top_p_hint": "Only the most likely words adding up to this share are considered.",
+    "settings.max_tokens": "Max reply tokens",
+    "settings.max_tokens_hint": "Longest reply, in tokens (at most {limit}). Empty: the model's limit.",
+    "settings.model_default": "Model default",
+    "settings.connection": "Connection",
+    "settings.connection_hint": "Sends one tiny request to every configured provider.",
+    "settings.check": "Check connections",
+    "settings.check_ok": "Connected ({ms} ms).",
     "composer.placeholder": "Message the assistant (Enter to send, Shift+Enter for a new line)",
     "composer.send": "Send",
     "composer.stop": "Stop",
@@ -45,12 +61,15 @@ STRINGS = {
     "Shorten it and send again — your text is still in the box.",
     "error.missing_api_key": "No API key is configured on the server for this model. Set "
     "{detail} (in .env or the environment) and restart the app.",
-    "error.authentication_error": "The API key was rejected (401). Check OPENAI_API_KEY on the "
-    "server and restart the app.",
+    "error.authentication_error": "The API key was rejected (401). Check the key on the server "
+    "(OPENAI_API_KEY, AZURE_OPENAI_API_KEY, or the variable the providers file names) and "
+    "restart the app.",
     "error.permission_denied": "The API key is not allowed to use this model (403). Check the "
     "key's permissions or choose another model.",
     "error.model_not_found": "The model or endpoint was not found (404). Check OPENAI_MODEL and "
     "OPENAI_BASE_URL.",
+    "error.deployment_not_found": "The Azure deployment does not exist (404). Check the deployment name in AZURE_OPENAI_MODEL_MAPPER or the providers file.",
+    "error.api_version_error": "The Azure api-version is not supported. Check OPENAI_API_VERSION (for example 2024-10-21).",
     "error.rate_limited": "Too many requests right now (429). Wait a moment, then retry.",
     "error.quota_exceeded": "The API account has run out of quota (429). Check billing, then "
     "retry.",

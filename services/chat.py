@@ -134,6 +134,19 @@ class ChatService:
                 "model": route.model.id,
             }
 
+    def ping(self, model: str, *, timeout: float = 15.0) -> None:
+        """The smallest real request to `model` (one token); raises ChatError on failure."""
+        try:
+            route = self.route(model)
+            args = self._request_args(
+                route, [{"role": "user", "content": "ping"}], Sampling(max_tokens=1)
+            )
+            route.client.with_options(timeout=timeout, max_retries=0).chat.completions.create(
+                **args
+            )
+        except Exception as exc:
+            raise self._classify(exc) from exc
+
     def complete(
         self, messages: list[dict], *, model: str | None = None, sampling: Sampling = Sampling()
     ) -> dict:

@@ -65,6 +65,11 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
+def _mentions_api_version(detail: str) -> bool:
+    text = detail.lower()
+    return "api-version" in text or "api version" in text
+
+
 def _upstream_code(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
@@ -100,6 +105,12 @@ def _classify(exc: BaseException) -> ChatError:
         if status == 403:
             return ChatError(
                 "permission_denied", "The API key may not use this model.", 502, detail
+            )
+        if _mentions_api_version(detail) and status in (400, 404):
+            return ChatError("api_version_error", "The API version is not supported.", 502, detail)
+        if status == 404 and code == "DeploymentNotFound":
+            return ChatError(
+                "deployment_not_found", "The Azure deployment does not exist.", 502, detail
             )
         if status == 404:
             return ChatError("model_not_found", "The model or endpoint was not found.", 502, detail)

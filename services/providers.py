@@ -25,12 +25,20 @@ Model ids are what users pick and API clients send; they are unique across provi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import openai
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from config import Settings
 
@@ -64,6 +72,12 @@ class ProviderSpec(BaseModel):
     api_version: str | None = None
     api_key_env: str | None = None
     models: list[ModelSpec] = Field(min_length=1)
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_is_a_version(cls, value: object) -> object:
+        # YAML reads an unquoted `api_version: 2024-10-21` as a date.
+        return value.isoformat() if isinstance(value, date) else value
 
     @model_validator(mode="after")
     def _fits_kind(self) -> ProviderSpec:

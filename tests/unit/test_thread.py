@@ -229,10 +229,11 @@ def test_usage_is_shown_when_known() -> None:
     history = [user("q"), reply("a", usage=USAGE), user("q2"), reply("b", usage=None)]
     children = render_thread(history, lang="en", streaming=False)
     usage_lines = [texts(c) for c in walk(children) if "chat-usage" in classes(c)]
-    assert usage_lines == [["12 prompt + 34 reply tokens"]]
+    # Each reply names the model that wrote it; token counts only where the upstream sent them.
+    assert usage_lines == [["m", "12 prompt + 34 reply tokens"], ["m"]]
 
 
 def test_usage_in_chinese() -> None:
     children = render_thread([user("q"), reply("a", usage=USAGE)], lang="zh-cn", streaming=False)
     usage_lines = [texts(c) for c in walk(children) if "chat-usage" in classes(c)]
-    assert usage_lines == [["提问 12 + 回答 34 tokens"]]
+    assert usage_lines == [["m", "提问 12 + 回答 34 tokens"]]

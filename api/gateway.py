@@ -1,0 +1,237 @@
+"""An OpenAI-compatible gateway: POST /v1/chat/completions and GET /v1/models.
+
+Tools that only speak the OpenAI API can then use every configured provider, Azure included:
+the model a client names is a configured model id, and the provider's own client maps it to the
+upstream model or Azure deployment. Off (404, as if absent) unless GATEWAY_API_KEYS lists the
+bearer tokens clients must send.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterator
+
+import openai
+from flask import Blueprint, Response, jsonify, request
+
+from api import sse
+from api.routes import SSE_HEADERS
+from api.schemas import MAX_BODY_BYTES
+from extensions import chat_service
+from services.errors import ChatError, classify, scrub
+
+gateway_bp = Blueprint("gateway", __name__)
+
+# What the gateway passes on; anything else a client sends is dropped, so a request cannot
+# reach upstream features (or headers, or URLs) this server did not mean to offer.
+FORWARDED_PARAMS = (
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "user",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "stream",
+    "stream_options",
+)
+
+DONE = "data: [DONE]\n\n"
+# An upstream error body that is not JSON (a proxy's HTML page) is cut to this many characters.
+MAX_MESSAGE_CHARS = 1000
+
+
+def _error(status: int, message: str, type_: str, code: str | None, param: str | None = None):
+    """An OpenAI-style error response, so clients' SDKs raise their usual exceptions."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return jsonify(body), status
+
+
+def _invalid(message: str, param: str | None = None):
+    return _error(400, message, "invalid_request_error", None, param)
+
+
+@gateway_bp.before_request
+def _guard():
+    """Hide the gateway unless it is configured, and require one of its tokens."""
+    keys = chat_service().settings.gateway_keys
+    if not keys:
+        return _error(404, "Not found.", "invalid_request_error", "not_found")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    given = token.strip().encode()
+    # Compare with every key, in constant time, so timing reveals neither a key nor which one.
+    matches = [hmac.compare_digest(given, key.encode()) for key in keys]
+    if scheme.lower() != "bearer" or not given or not any(matches):
+        response, status = _error(
+            401,
+            "Invalid API key. Send one of the gateway's keys as 'Authorization: Bearer <key>'.",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response, status
+    return None
+
+
+@gateway_bp.get("/v1/models")
+def list_models():
+    """Every configured model, by the id clients send as `model`."""
+    registry = chat_service().registry
+    data = []
+    for model_id in registry.model_ids:
+        owner = registry.route(model_id).provider.id
+        data.append({"id": model_id, "object": "model", "created": 0, "owned_by": owner})
+    return jsonify(object="list", data=data)
+
+
+def _read_body() -> dict:
+    """The JSON request body; raises ValueError with a reason a client can act on."""
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ValueError("Content-Type must be application/json.")
+    # Read at most one byte past the limit, so a huge body is refused without buffering it.
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValueError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(raw)
+        # JSON may carry a lone surrogate ("\ud800") that cannot be sent on as UTF-8.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise ValueError("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValueError("The request body must be a JSON object.")
+    return data
+
+
+def _scrub_all(value, secrets: list[str]):
+    """`value` with every string scrubbed of secrets, however deeply nested."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {key: _scrub_all(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub_all(item, secrets) for item in value]
+    return value
+
+
+def _upstream_error(body: object, fallback: str, status: int) -> dict:
+    """Upstream's error object with message/type/param/code, whatever shape it came in."""
+    # The SDK usually unwraps {"error": {...}} already; some servers send {"error": "text"}.
+    if isinstance(body, dict) and "error" in body:
+        body = body["error"]
+    error = dict(body) if isinstance(body, dict) else {}
+    if not error.get("message"):
+        text = body.strip() if isinstance(body, str) else ""
+        error["message"] = text[:MAX_MESSAGE_CHARS] or fallback
+    error["type"] = error.get("type") or (
+        "invalid_request_error" if status < 500 else "server_error"
+    )
+    error.setdefault("param", None)
+    error.setdefault("code", None)
+    return error
+
+
+def _failure(exc: Exception, secrets: list[str], *, mid_stream: bool = False) -> tuple[int, dict]:
+    """(HTTP status, OpenAI-style error object) for anything that failed upstream."""
+    if isinstance(exc, openai.APIStatusError):
+        # Passed on as is: the client's SDK then raises what it would have raised upstream.
+        error = _upstream_error(exc.body, exc.message, exc.status_code)
+        return 502, _scrub_all(error, secrets)
+    if isinstance(exc, openai.APIError) and isinstance(exc.body, dict):
+        # An error event inside an upstream stream.
+        return 502, _scrub_all(_upstream_error(exc.body, exc.message, 502), secrets)
+    # Timeouts (504), unreachable or cut connections (502), our own bugs (500, logged).
+    error = classify(exc, secrets)
+    if mid_stream and error.kind in ("connection_error", "internal_error"):
+        # After the first chunk, a lost connection means a cut reply, not an unreachable model.
+        error = ChatError("stream_cut", "The connection to the model was cut.")
+    return error.status, {
+        "message": error.message,
+        "type": "server_error",
+        "param": None,
+        "code": error.kind,
+    }
+
+
+def _relay(stream: openai.Stream, model_id: str, secrets: list[str]) -> Iterator[str]:
+    """Upstream chunks as SSE under the public model id, always ending with `data: [DONE]`.
+
+    A failure mid-stream becomes one `{"error": ...}` event (OpenAI's SDK raises APIError on
+    it). Closing this generator (the client went away) closes the upstream response.
+    """
+    finished = False
+    try:
+        with stream:
+            for chunk in stream:
+                finished = finished or any(c.finish_reason for c in chunk.choices)
+                data = chunk.model_dump(mode="json", exclude_unset=True)
+                yield sse.encode({**data, "model": model_id})
+        if not finished:
+            # The body ended cleanly, but no choice ever finished: a cut reply, not a whole one.
+            cut = {"message": "The reply stopped before it was complete.", "type": "server_error"}
+            yield sse.encode({"error": {**cut, "param": None, "code": "stream_cut"}})
+    except Exception as exc:
+        _, error = _failure(exc, secrets, mid_stream=True)
+        yield sse.encode({"error": error})
+    yield DONE
+
+
+@gateway_bp.post("/v1/chat/completions")
+def chat_completions():
+    """Forward one Chat Completions request to the model's provider, streamed or not."""
+    service = chat_service()
+    try:
+        body = _read_body()
+    except ValueError as exc:
+        return _invalid(str(exc))
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return _invalid("You must provide a model parameter (GET /v1/models lists them).", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return _invalid("'messages' must be a non-empty list.", "messages")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return _invalid("'stream' must be true or false.", "stream")
+    if model not in service.models:
+        return _error(
+            404,
+            f"The model '{model}' does not exist. Available: {', '.join(service.models)}.",
+            "invalid_request_error",
+            "model_not_found",
+            "model",
+        )
+
+    secrets = service.registry.secrets
+    params = {name: body[name] for name in FORWARDED_PARAMS if name in body}
+    try:
+        route = service.route(model)
+        # The Azure client puts `model` in the URL path, so this is also the deployment mapping.
+        result = route.client.chat.completions.create(
+            model=route.model.upstream, messages=messages, **params
+        )
+    except ChatError as exc:  # the provider has no key configured
+        return _error(exc.status, exc.message, "server_error", exc.kind)
+    except Exception as exc:
+        status, error = _failure(exc, secrets)
+        return jsonify(error=error), status
+
+    if not params.get("stream"):
+        return jsonify({**result.model_dump(mode="json", exclude_unset=True), "model": model})
+    response = Response(
+        _relay(result, model, secrets), mimetype="text/event-stream", headers=SSE_HEADERS
+    )
+    # Also when the client leaves before the first chunk, and the generator never starts.
+    response.call_on_close(result.close)
+    return response

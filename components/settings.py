@@ -1,0 +1,151 @@
+"""The model picker and the settings drawer (generation settings, connection check)."""
+
+from __future__ import annotations
+
+import feffery_antd_components as fac
+from dash import html
+
+from components import ids
+from i18n import t
+
+
+def model_picker(options: list[dict], default: str) -> fac.AntdSelect:
+    """Models grouped by provider; the choice is remembered in the browser."""
+    return fac.AntdSelect(
+        id=ids.MODEL_SELECT,
+        options=options,
+        value=default,
+        allowClear=False,
+        persistence=True,
+        persistence_type="local",
+        style={"minWidth": 170},
+        popupMatchSelectWidth=False,
+    )
+
+
+def _field(label: str, hint: str, control) -> html.Div:
+    return html.Div(
+        [
+            html.Div(label, className="settings-label"),
+            control,
+            html.Div(hint, className="settings-hint"),
+        ],
+        className="settings-field",
+    )
+
+
+def settings_drawer(*, lang: str, temperature: float, max_reply_tokens: int) -> fac.AntdDrawer:
+    """Temperature, top_p, max reply tokens, and a check of every provider's connection.
+
+    The values are remembered in the browser; the server enforces the same bounds.
+    """
+    custom_off = {"disabled": True}
+    return fac.AntdDrawer(
+        [
+            html.Label(
+                [
+                    fac.AntdSwitch(
+                        id=ids.CUSTOM_SAMPLING,
+                        checked=False,
+                        persistence=True,
+                        persistence_type="local",
+                    ),
+                    html.Span(t(lang, "settings.custom")),
+                ],
+                className="header-switch settings-custom",
+            ),
+            html.Div(t(lang, "settings.custom_hint"), className="settings-hint"),
+            _field(
+                t(lang, "settings.temperature"),
+                t(lang, "settings.temperature_hint"),
+                fac.AntdSlider(
+                    id=ids.TEMPERATURE,
+                    min=0,
+                    max=2,
+                    step=0.1,
+                    value=temperature,
+                    persistence=True,
+                    persistence_type="local",
+                    **custom_off,
+                ),
+            ),
+            _field(
+                t(lang, "settings.top_p"),
+                t(lang, "settings.top_p_hint"),
+                fac.AntdSlider(
+                    id=ids.TOP_P,
+                    min=0,
+                    max=1,
+                    step=0.05,
+                    value=1,
+                    persistence=True,
+                    persistence_type="local",
+                    **custom_off,
+                ),
+            ),
+            _field(
+                t(lang, "settings.max_tokens"),
+                t(lang, "settings.max_tokens_hint", limit=max_reply_tokens),
+                fac.AntdInputNumber(
+                    id=ids.MAX_TOKENS,
+                    min=1,
+                    max=max_reply_tokens,
+                    step=256,
+                    placeholder=t(lang, "settings.model_default"),
+                    persistence=True,
+                    persistence_type="local",
+                    style={"width": "100%"},
+                    **custom_off,
+                ),
+            ),
+            fac.AntdDivider(t(lang, "settings.connection"), innerTextOrientation="left"),
+            html.Div(t(lang, "settings.connection_hint"), className="settings-hint"),
+            fac.AntdButton(
+                t(lang, "settings.check"),
+                id=ids.CHECK_BUTTON,
+                icon=fac.AntdIcon(icon="antd-api"),
+                className="settings-check-button",
+            ),
+            html.Div(id=ids.CHECK_RESULT, className="settings-check-result"),
+        ],
+        id=ids.SETTINGS_DRAWER,
+        title=t(lang, "settings.title"),
+        placement="right",
+        width=380,
+        visible=False,
+    )
+
+
+def check_results(results: list[dict], *, lang: str) -> list:
+    """One line per provider: OK with its latency, or what is wrong."""
+    rows = []
+    for result in results:
+        title = f"{result['name']} · {result['model']}"
+        if result["ok"]:
+            rows.append(
+                fac.AntdAlert(
+                    type="success",
+                    showIcon=True,
+                    message=title,
+                    description=t(lang, "settings.check_ok", ms=result["latency_ms"]),
+                    className="settings-check-row",
+                )
+            )
+            continue
+        error = result["error"]
+        key = f"error.{error['type']}"
+        detail = error.get("detail", "")
+        rows.append(
+            fac.AntdAlert(
+                type="error",
+                showIcon=True,
+                message=title,
+                description=[
+                    html.Div(t(lang, key, detail=detail)),
+                    html.Div(detail, className="chat-error-detail") if detail else None,
+                ],
+                className="settings-check-row",
+                **{"data-provider": result["id"]},
+            )
+        )
+    return rows
