@@ -61,6 +61,8 @@ def http_client(settings: Settings) -> httpx2.Client:
         # `python chat_app.py local`: every upstream request goes through LOCAL_PROXY.
         # Otherwise httpx honours HTTPS_PROXY / HTTP_PROXY from the environment.
         proxy=settings.proxy,
+        # The repair reads the raw body, so it must not be compressed; SSE text is small.
+        headers={"Accept-Encoding": "identity"},
         event_hooks={"response": [_repair_sse]},
     )
 

@@ -99,54 +99,50 @@ class ProvidersConfig(BaseModel):
     providers: list[ProviderSpec] = Field(min_length=1)
     default_model: str | None = None
 
-    @model_validator(mode="after")
-    def _unique_and_known(self) -> ProvidersConfig:
+    def problem(self) -> tuple[tuple, str] | None:
+        """The first cross-provider mistake, as (location, message), or None.
+
+        Kept out of pydantic validation so the location can point at the offending line.
+        """
         seen_providers: set[str] = set()
         seen_models: set[str] = set()
-        for provider in self.providers:
+        for i, provider in enumerate(self.providers):
             if provider.id in seen_providers:
-                raise ValueError(f"provider id '{provider.id}' is used twice")
+                return ("providers", i, "id"), f"provider id '{provider.id}' is used twice"
             seen_providers.add(provider.id)
-            for model in provider.models:
+            for j, model in enumerate(provider.models):
                 if model.id in seen_models:
-                    raise ValueError(f"model id '{model.id}' is used twice")
+                    return (
+                        ("providers", i, "models", j, "id"),
+                        f"model id '{model.id}' is used twice",
+                    )
                 seen_models.add(model.id)
         if self.default_model and self.default_model not in seen_models:
-            raise ValueError(f"default_model '{self.default_model}' is not a listed model")
-        return self
+            return ("default_model",), f"'{self.default_model}' is not a listed model"
+        return None
 
 
 class ProvidersFileError(ValueError):
     """A providers file that cannot be used; the message names the file and the line."""
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Safe YAML that remembers the line of every mapping and list item."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = yaml.SafeLoader.construct_mapping(loader, node)
-    loader.lines[id(mapping)] = node.start_mark.line + 1
-    # Each key's own line, for errors about one field.
-    for key_node, _ in node.value:
-        loader.lines[(id(mapping), key_node.value)] = key_node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _line_of(data: object, loc: tuple, lines: dict) -> int | None:
-    """The line of the deepest mapping (or key) that `loc` reaches in `data`."""
-    line = lines.get(id(data))
-    node = data
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """The line of the YAML node that `loc` (a pydantic error location) points at."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
     for part in loc:
-        if isinstance(node, dict):
-            line = lines.get((id(node), part), line)
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = lines.get(id(node), line)
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == part), None)
+            if match is None:
+                break  # a missing key: the mapping that lacks it is the place
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
         else:
             break
     return line
@@ -158,13 +154,19 @@ def load_providers_file(path: str | Path) -> ProvidersConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ProvidersFileError(
-            f"{path}: cannot read the providers file ({exc.strerror})"
-        ) from None
-    loader = _LineLoader(text)
-    loader.lines = {}
+        reason = exc.strerror or exc
+        raise ProvidersFileError(f"{path}: cannot read the providers file ({reason})") from None
+
+    def fail(loc: tuple, message: str, node: yaml.Node | None) -> ProvidersFileError:
+        line = _line_of(node, loc) or 1
+        field = ".".join(str(p) for p in loc) or "file"
+        return ProvidersFileError(f"{path}:{line}: {field}: {message}")
+
+    loader = yaml.SafeLoader(text)
     try:
-        data = loader.get_single_data()
+        # The node tree keeps a line for every value; the plain data is built from it.
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -173,15 +175,15 @@ def load_providers_file(path: str | Path) -> ProvidersConfig:
     finally:
         loader.dispose()
     try:
-        return ProvidersConfig.model_validate(data)
+        config = ProvidersConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        line = _line_of(data, loc, loader.lines)
-        where = f"{path}:{line}" if line else str(path)
-        field = ".".join(str(p) for p in loc) or "file"
         message = first["msg"].removeprefix("Value error, ")
-        raise ProvidersFileError(f"{where}: {field}: {message}") from None
+        raise fail(tuple(first["loc"]), message, node) from None
+    problem = config.problem()
+    if problem:
+        raise fail(*problem, node)
+    return config
 
 
 def providers_from_env(settings: Settings) -> ProvidersConfig:

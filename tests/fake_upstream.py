@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +58,20 @@ class Reply:
 
     ``delay`` is slept before each streamed piece (non-streaming replies ignore it; use ``Hang``
     to delay a whole response). ``usage`` overrides the computed token counts.
+
+    Stream framing quirks (non-streaming replies ignore them):
+
+    * ``last_event_without_blank_line``: ``data: [DONE]\n`` ends the body (no blank line).
+    * ``final_chunk_without_blank_line``: the finish chunk (the one with ``finish_reason``) is
+      the last event and is written as ``data: {...}\n``; no ``[DONE]`` follows, the body then
+      ends cleanly. With ``include_usage`` the usage rides on that finish chunk (as some
+      compatible servers send it), since nothing may follow it.
+    * ``content_then_done_without_separator``: the usage chunk (or, without ``include_usage``,
+      the finish chunk) is written as ``data: {...}\n`` and directly followed by
+      ``data: [DONE]\n\n``, so the two lines form one SSE event.
+
+    ``gzip`` sends the stream with ``Content-Encoding: gzip`` (when the request's
+    ``Accept-Encoding`` allows it), each event flushed so that it can be decoded on arrival.
     """
 
     text: str
@@ -67,10 +82,18 @@ class Reply:
     role_chunk: bool = True
     empty_choices_chunks: bool = False
     last_event_without_blank_line: bool = False
+    final_chunk_without_blank_line: bool = False
+    content_then_done_without_separator: bool = False
+    gzip: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
+        if self.final_chunk_without_blank_line and self.content_then_done_without_separator:
+            raise ValueError(
+                "final_chunk_without_blank_line and content_then_done_without_separator "
+                "describe different endings; pick one"
+            )
 
 
 @dataclass
@@ -225,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "FakeUpstream/1.0"
     sys_version = ""
+    # Compresses the current stream's events (Reply(gzip=True)); None sends them as they are.
+    _compressor: Any = None
 
     # ---- plumbing
 
@@ -400,9 +425,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self._write(payload):
             self.record.finished.set()
 
-    def _start_stream(self) -> bool:
+    def _start_stream(self, *, gzip: bool = False) -> bool:
+        accepted = self.record.headers.get("accept-encoding", "")
+        gzip = gzip and "gzip" in [enc.split(";")[0].strip() for enc in accepted.split(",")]
+        self._compressor = zlib.compressobj(wbits=31) if gzip else None
         self._send_head(200, "text/event-stream; charset=utf-8", None)
         self.send_header("Cache-Control", "no-cache")
+        if gzip:
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Transfer-Encoding", "chunked")
         try:
             self.end_headers()  # flushes the status line and headers right away
@@ -414,6 +444,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_event(self, data: bytes, *, blank_line: bool = True, last: bool = False) -> bool:
         """Send one SSE event as one HTTP chunk; ``last`` appends the zero-length chunk."""
         event = b"data: " + data + (b"\n\n" if blank_line else b"\n")
+        if self._compressor is not None:
+            # A sync flush per event: the client can decode each event as soon as it arrives.
+            event = self._compressor.compress(event) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+            if last:
+                event += self._compressor.flush(zlib.Z_FINISH)
         frame = b"%X\r\n%s\r\n" % (len(event), event)
         if last:
             # Same write as the final event: a client that closes right after [DONE] must not
@@ -499,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
         def chunk(choices: list[Any], **more: Any) -> bytes:
             return self._chunk(ident, created, model, choices, **{**extra, **more})
 
-        if not self._start_stream():
+        if not self._start_stream(gzip=reply.gzip):
             return
         if reply.empty_choices_chunks:
             results = [{"prompt_index": 0, "content_filter_results": _SAFE_FILTER_RESULTS}]
@@ -517,9 +552,18 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._send_event(chunk([{**content, "finish_reason": None, **filt}])):
                 return
         end = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason}
-        if not self._send_event(chunk([end])):
+        if reply.final_chunk_without_blank_line:
+            # The finish chunk is the last event, unterminated, and no [DONE] follows.
+            final = chunk([end], usage=usage) if include_usage else chunk([end])
+            if self._send_event(final, blank_line=False, last=True):
+                self.record.finished.set()
             return
-        if include_usage and not self._send_event(chunk([], usage=usage)):
+        # With content_then_done_without_separator the event right before [DONE] lacks its
+        # blank line, so its data line and [DONE]'s form a single SSE event.
+        merge = reply.content_then_done_without_separator
+        if not self._send_event(chunk([end]), blank_line=not (merge and not include_usage)):
+            return
+        if include_usage and not self._send_event(chunk([], usage=usage), blank_line=not merge):
             return
         done_blank = not reply.last_event_without_blank_line
         if self._send_event(b"[DONE]", blank_line=done_blank, last=True):

@@ -6,6 +6,7 @@ it, and that every failure mode the fake offers reaches the SDK as the matching 
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import socket
@@ -188,6 +189,83 @@ def test_last_event_without_blank_line(fake: FakeUpstream, client: openai.OpenAI
     status, body = _raw(fake, "POST", "/v1/chat/completions", payload, **AUTH)
     assert status == 200
     assert body.endswith(b"}\n\ndata: [DONE]\n")
+
+
+def _raw_stream(fake: FakeUpstream, reply: Reply, *, usage: bool, **headers: str) -> bytes:
+    """The raw (de-chunked) body of one streamed reply; http.client insists on a clean end."""
+    fake.script(reply)
+    request: dict = {"model": MODEL, "messages": USER, "stream": True}
+    if usage:
+        request["stream_options"] = {"include_usage": True}
+    status, body = _raw(
+        fake, "POST", "/v1/chat/completions", json.dumps(request).encode(), **AUTH, **headers
+    )
+    assert status == 200
+    return body
+
+
+def _data(line: bytes) -> dict:
+    assert line.startswith(b"data: "), line
+    return json.loads(line[len(b"data: ") :])
+
+
+@pytest.mark.parametrize("usage", [False, True])
+def test_final_chunk_without_blank_line(fake: FakeUpstream, usage: bool) -> None:
+    body = _raw_stream(fake, Reply("abc", final_chunk_without_blank_line=True), usage=usage)
+
+    # Every event before the finish chunk is terminated; the finish chunk ends the body with a
+    # single newline, and no [DONE] is ever sent.
+    *events, last = body.split(b"\n\n")
+    assert b"[DONE]" not in body
+    assert last.endswith(b"}\n") and last.count(b"\n") == 1
+    final = _data(last[:-1])
+    assert final["choices"][0]["finish_reason"] == "stop"
+    if usage:
+        assert final["usage"]["completion_tokens"] >= 1
+    else:
+        assert "usage" not in final
+    content = [_data(e)["choices"][0]["delta"].get("content") for e in events]
+    assert "".join(c or "" for c in content) == "abc"
+    assert all(_data(e)["choices"][0]["finish_reason"] is None for e in events)
+    assert fake.requests[0].finished.wait(2)
+
+
+@pytest.mark.parametrize("usage", [False, True])
+def test_content_then_done_without_separator(fake: FakeUpstream, usage: bool) -> None:
+    body = _raw_stream(fake, Reply("abc", content_then_done_without_separator=True), usage=usage)
+
+    assert body.endswith(b"}\ndata: [DONE]\n\n")
+    *events, merged, tail = body.split(b"\n\n")
+    assert tail == b""
+    unterminated, done = merged.split(b"\n")
+    assert done == b"data: [DONE]"
+    if usage:
+        assert _data(unterminated)["choices"] == []
+        assert _data(unterminated)["usage"]["completion_tokens"] >= 1
+        # The finish chunk itself is still a complete event.
+        assert _data(events[-1])["choices"][0]["finish_reason"] == "stop"
+    else:
+        assert _data(unterminated)["choices"][0]["finish_reason"] == "stop"
+    content = [_data(e)["choices"][0]["delta"].get("content") for e in events if b"choices" in e]
+    assert "".join(c or "" for c in content) == "abc"
+
+
+def test_framing_quirks_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="pick one"):
+        Reply("x", final_chunk_without_blank_line=True, content_then_done_without_separator=True)
+
+
+def test_gzip_stream_is_compressed_only_when_accepted(fake: FakeUpstream) -> None:
+    accept = {"Accept-Encoding": "gzip, deflate"}
+    compressed = _raw_stream(fake, Reply("zip me", gzip=True), usage=False, **accept)
+    plain = _raw_stream(fake, Reply("zip me", gzip=True), usage=False)
+
+    assert b"data:" not in compressed
+    for body in (gzip.decompress(compressed), plain):
+        assert body.endswith(b"}\n\ndata: [DONE]\n\n")
+        events = [_data(e) for e in body.split(b"\n\n")[:-2]]
+        assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == "zip me"
+        assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 # --------------------------------------------------------------------------- non-streaming
