@@ -106,10 +106,13 @@ def _read_body() -> dict:
         raise ValueError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(raw)
-        # JSON may carry a lone surrogate ("\ud800") that cannot be sent on as UTF-8.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise ValueError("The request body is not valid JSON.") from None
+    try:
+        # JSON may carry a lone surrogate ("\ud800"), which cannot be sent on as UTF-8.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("The request body has text that is not valid Unicode.") from None
     if not isinstance(data, dict):
         raise ValueError("The request body must be a JSON object.")
     return data
@@ -148,7 +151,7 @@ def _failure(exc: Exception, secrets: list[str], *, mid_stream: bool = False) ->
     if isinstance(exc, openai.APIStatusError):
         # Passed on as is: the client's SDK then raises what it would have raised upstream.
         error = _upstream_error(exc.body, exc.message, exc.status_code)
-        return 502, _scrub_all(error, secrets)
+        return exc.status_code, _scrub_all(error, secrets)
     if isinstance(exc, openai.APIError) and isinstance(exc.body, dict):
         # An error event inside an upstream stream.
         return 502, _scrub_all(_upstream_error(exc.body, exc.message, 502), secrets)
