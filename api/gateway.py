@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import sse
 from api.routes import SSE_HEADERS
-from api.schemas import MAX_BODY_BYTES
+from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
 from extensions import chat_service
 from services.errors import ChatError, classify, scrub
 
@@ -96,25 +96,16 @@ def list_models():
 
 
 def _read_body() -> dict:
-    """The JSON request body; raises ValueError with a reason a client can act on."""
-    content_type = (request.content_type or "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise ValueError("Content-Type must be application/json.")
+    """The JSON request body; raises BadRequest with a reason a client can act on."""
     # Read at most one byte past the limit, so a huge body is refused without buffering it.
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ValueError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
-        raise ValueError("The request body is not valid JSON.") from None
+    data = parse_json_body(request.stream.read(MAX_BODY_BYTES + 1), request.content_type)
     try:
         # JSON may carry a lone surrogate ("\ud800"), which cannot be sent on as UTF-8.
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("The request body has text that is not valid Unicode.") from None
+        raise BadRequest("The request body has text that is not valid Unicode.") from None
     if not isinstance(data, dict):
-        raise ValueError("The request body must be a JSON object.")
+        raise BadRequest("The request body must be a JSON object.")
     return data
 
 
@@ -197,8 +188,8 @@ def chat_completions():
     service = chat_service()
     try:
         body = _read_body()
-    except ValueError as exc:
-        return _invalid(str(exc))
+    except BadRequest as exc:
+        return _invalid(exc.message)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return _invalid("You must provide a model parameter (GET /v1/models lists them).", "model")

@@ -67,6 +67,20 @@ class BadRequest(Exception):
         self.message = message
 
 
+def parse_json_body(raw: bytes, content_type: str | None) -> object:
+    """The JSON value of a request body (at most MAX_BODY_BYTES); raises BadRequest."""
+    # Requiring JSON also makes a cross-site form post fail CORS preflight instead of
+    # spending this server's API key.
+    if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
+        raise BadRequest("Content-Type must be application/json.")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
 def parse_chat_request(
     raw: bytes,
     content_type: str | None,
@@ -76,16 +90,7 @@ def parse_chat_request(
     max_reply_tokens: int | None = None,
 ) -> ChatRequest:
     """Validate a raw request body; raises BadRequest with a readable reason."""
-    # Requiring JSON also makes a cross-site form post fail CORS preflight instead of
-    # spending this server's API key.
-    if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
-        raise BadRequest("Content-Type must be application/json.")
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
-        raise BadRequest("The request body is not valid JSON.") from None
+    data = parse_json_body(raw, content_type)
     try:
         request = ChatRequest.model_validate(data)
     except ValidationError as exc:
