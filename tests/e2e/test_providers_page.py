@@ -119,3 +119,23 @@ def test_connection_check_names_the_failure_without_the_key(start_app, open_page
     expect(row).to_contain_text("rejected", timeout=15_000)
     assert "sk-wrong-key-for-check" not in page.content()
     assert "wrong-key" not in row.inner_text()
+
+
+def test_with_only_azure_variables_a_newcomer_chats_through_azure(start_app, open_page, fake):
+    app = start_app(
+        OPENAI_API_KEY="",
+        OPENAI_BASE_URL="",
+        AZURE_OPENAI_ENDPOINT=fake.azure_endpoint,
+        AZURE_OPENAI_API_KEY=TEST_KEY,
+        OPENAI_API_VERSION="2024-10-21",
+        AZURE_OPENAI_MODEL_MAPPER="gpt-4o=my-gpt4o",
+        OPENAI_MODEL="gpt-4o",
+    )
+    page = open_page(app.url)
+    expect(page.locator(".app-alert")).to_have_count(0)  # no "set a key" warning
+    send(page, "hello from azure")
+    wait_idle(page, 1)
+    expect(page.locator(".chat-message-assistant")).to_contain_text("Echo: hello from azure")
+    request = fake.requests[-1]
+    assert request.path == "/openai/deployments/my-gpt4o/chat/completions"
+    assert request.headers["api-key"] == TEST_KEY
