@@ -547,3 +547,48 @@ def test_chat_sdk_retries_a_rate_limit(make_app, fake) -> None:
     assert response.status_code == 200
     assert response.get_json()["reply"] == "After the retry."
     assert len(fake.requests) == 2
+
+
+def test_generation_settings_reach_the_upstream_with_the_right_names(make_app, fake) -> None:
+    """OpenAI's own API takes max_completion_tokens; compatible servers take max_tokens."""
+    compatible = make_app().server.test_client()  # the fake is a custom base URL
+    response = compatible.post(
+        "/api/chat",
+        json={"messages": [{"role": "user", "content": "hi"}], "top_p": 0.5, "max_tokens": 7},
+    )
+    assert response.status_code == 200
+    sent = fake.requests[-1].body
+    assert (sent["top_p"], sent["max_tokens"]) == (0.5, 7)
+    assert "max_completion_tokens" not in sent
+
+
+def test_max_tokens_over_the_servers_limit_is_refused(make_app, fake) -> None:
+    client = make_app(max_reply_tokens=100).server.test_client()
+    response = client.post(
+        "/api/chat/stream",
+        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 101},
+    )
+    assert response.status_code == 400
+    assert "at most 100" in response.get_json()["error"]["message"]
+    assert fake.requests == []
+
+
+def test_openai_providers_get_max_completion_tokens(make_app, fake, tmp_path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "providers:\n"
+        "  - id: openai\n"
+        "    kind: openai\n"
+        f"    base_url: {fake.base_url}\n"
+        "    api_key_env: OPENAI_API_KEY\n"
+        "    models: [{id: gpt-4o-mini}]\n",
+        encoding="utf-8",
+    )
+    client = make_app(providers_file=str(path)).server.test_client()
+    response = client.post(
+        "/api/chat", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 9}
+    )
+    assert response.status_code == 200
+    sent = fake.requests[-1].body
+    assert sent["max_completion_tokens"] == 9
+    assert "max_tokens" not in sent

@@ -197,3 +197,32 @@ def test_extra_fields_are_ignored() -> None:
     request = parse(raw)
     assert request.messages[0].model_dump() == {"role": "user", "content": "Hi"}
     assert not hasattr(request, "presence_penalty")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("top_p", 1.5, "'top_p'"),
+        ("top_p", -0.1, "'top_p'"),
+        ("max_tokens", 0, "'max_tokens'"),
+        ("max_tokens", 2.5, "'max_tokens'"),
+        ("temperature", 2.1, "'temperature'"),
+    ],
+)
+def test_generation_settings_out_of_bounds_are_refused(field: str, value, named: str) -> None:
+    assert named in refused(body(**{field: value}))
+
+
+def test_generation_settings_within_bounds_are_kept() -> None:
+    request = parse(body(temperature=0, top_p=1, max_tokens=1))
+    assert (request.temperature, request.top_p, request.max_tokens) == (0, 1, 1)
+
+
+def test_max_tokens_is_capped_by_the_servers_limit() -> None:
+    raw = body(max_tokens=4097)
+    with pytest.raises(BadRequest, match="at most 4096"):
+        parse_chat_request(raw, JSON, max_input_chars=100, models=MODELS, max_reply_tokens=4096)
+    ok = parse_chat_request(
+        body(max_tokens=4096), JSON, max_input_chars=100, models=MODELS, max_reply_tokens=4096
+    )
+    assert ok.max_tokens == 4096
