@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # The OpenAI-compatible gateway (/v1/...) is off unless this lists bearer tokens.
     gateway_api_keys: SecretStr | None = None
 
+    # Personas (system prompts with a name and greeting), and a lock to one of them.
+    personas_file: str = "personas.yaml"
+    persona_lock: str | None = None
+    # Prices per model for the cost estimate shown to users.
+    prices_file: str = "prices.yaml"
+
     # Upper bound for the "max reply tokens" a user may pick in settings.
     max_reply_tokens: int = Field(default=16384, ge=1)
 
@@ -76,6 +82,7 @@ class Settings(BaseSettings):
         "azure_openai_api_key",
         "providers_file",
         "gateway_api_keys",
+        "persona_lock",
         mode="before",
     )
     @classmethod
