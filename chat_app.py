@@ -14,7 +14,7 @@ from dash import Dash
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
-from components.layout import page
+from components.layout import PageOptions, page
 from config import Settings, load_settings
 from i18n import negotiate
 from services.chat import ChatService
@@ -43,13 +43,20 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     # A layout function runs per page load, so each visitor gets their own language.
-    app.layout = lambda: page(
-        settings,
-        lang=_visitor_language(),
+    options = PageOptions(
+        title=settings.app_title,
         has_credentials=service.has_credentials,
         model_options=service.registry.options(),
         default_model=service.default_model,
+        personas=service.personas,
+        locked=service.locked_persona is not None,
+        max_input_chars=settings.max_input_chars,
+        max_reply_tokens=settings.max_reply_tokens,
+        default_temperature=1.0
+        if settings.openai_temperature is None
+        else settings.openai_temperature,
     )
+    app.layout = lambda: page(options, lang=_visitor_language())
     extensions.init_app(app.server, service)
     api.register(app.server)
     return app

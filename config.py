@@ -7,12 +7,14 @@ still starts and tells the user on the page how to set it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
+APP_DIR = Path(__file__).resolve().parent
 
 
 class Settings(BaseSettings):
@@ -50,10 +52,11 @@ class Settings(BaseSettings):
     gateway_api_keys: SecretStr | None = None
 
     # Personas (system prompts with a name and greeting), and a lock to one of them.
-    personas_file: str = "personas.yaml"
+    # Defaults sit next to this file, so the app finds them whatever directory it starts in.
+    personas_file: str = str(APP_DIR / "personas.yaml")
     persona_lock: str | None = None
     # Prices per model for the cost estimate shown to users.
-    prices_file: str = "prices.yaml"
+    prices_file: str = str(APP_DIR / "prices.yaml")
 
     # Upper bound for the "max reply tokens" a user may pick in settings.
     max_reply_tokens: int = Field(default=16384, ge=1)

@@ -213,7 +213,7 @@ def chat_completions():
         route = service.route(model)
         # The Azure client puts `model` in the URL path, so this is also the deployment mapping.
         result = route.client.chat.completions.create(
-            model=route.model.upstream, messages=messages, **params
+            model=route.model.upstream, messages=service.enforce_persona(messages), **params
         )
     except ChatError as exc:  # the provider has no key configured
         return _error(exc.status, exc.message, "server_error", exc.kind)

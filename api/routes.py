@@ -9,7 +9,6 @@ from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_requ
 from extensions import chat_service
 from services.chat import ChatService, Sampling
 from services.check import check_providers
-from services.conversation import trim_rounds
 from services.errors import ChatError
 
 bp = Blueprint("chat_api", __name__)
@@ -41,9 +40,9 @@ def _sampling(chat_request: ChatRequest) -> Sampling:
     )
 
 
-def _upstream_messages(service: ChatService, chat_request: ChatRequest) -> list[dict]:
-    messages = [m.model_dump() for m in chat_request.messages]
-    return trim_rounds(messages, service.settings.max_history_rounds)
+def _messages(chat_request: ChatRequest) -> list[dict]:
+    # The service enforces the persona lock and fits them to the model's context window.
+    return [m.model_dump() for m in chat_request.messages]
 
 
 def _bad_request(exc: BadRequest):
@@ -59,9 +58,10 @@ def chat_stream():
     except BadRequest as exc:
         return _bad_request(exc)
     events = service.stream(
-        _upstream_messages(service, chat_request),
+        _messages(chat_request),
         model=chat_request.model,
         sampling=_sampling(chat_request),
+        lang=chat_request.lang,
     )
     body = sse.event_stream(events, snapshots=chat_request.snapshots)
     return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
@@ -77,7 +77,7 @@ def chat_once():
         return _bad_request(exc)
     try:
         answer = service.complete(
-            _upstream_messages(service, chat_request),
+            _messages(chat_request),
             model=chat_request.model,
             sampling=_sampling(chat_request),
         )

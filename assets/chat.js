@@ -41,9 +41,10 @@
                 if (event && event.done) {
                     const status = event.finish_reason === "length" ? "length" : "done";
                     const usage = event.usage || null;
+                    const context = event.context || null;
                     return [
                         event.content,
-                        finish(turn, { turn, status, content: event.content, usage }),
+                        finish(turn, { turn, status, content: event.content, usage, context }),
                     ];
                 }
                 if (event && event.error) {

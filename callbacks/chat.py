@@ -21,13 +21,12 @@ from components import ids
 from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
 from components.stream import event_source
 from components.thread import render_thread
+from components.usage import request_estimate, usage_summary
 from extensions import chat_service
-from services.conversation import (
-    build_upstream_messages,
-    input_problem,
-    record_result,
-    retry_point,
-)
+from services.conversation import input_problem, record_result, retry_point
+from services.plan import plan_request
+from services.pricing import conversation_totals
+from services.tokens import count_messages
 
 
 @callback(
@@ -44,6 +43,8 @@ from services.conversation import (
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
     State(ids.MODEL_SELECT, "value"),
+    State(ids.PERSONA_SELECT, "value"),
+    State(ids.PERSONA_CUSTOM_PROMPT, "value"),
     State(ids.CUSTOM_SAMPLING, "checked"),
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
@@ -59,6 +60,8 @@ def send_message(
     streaming,
     lang,
     model,
+    persona,
+    custom_prompt,
     custom,
     temperature,
     top_p,
@@ -91,23 +94,32 @@ def send_message(
             return no_update, no_update, no_update, no_update, warning
         question = text
         previous = history
-        history = [*history, {"role": "user", "content": text}]
         new_input = ""
 
-    messages = build_upstream_messages(
+    plan = plan_request(
+        service,
         previous,
         question,
         multi_turn=multi_turn is not False,
-        max_rounds=settings.max_history_rounds,
+        model=model,
+        persona_id=persona,
+        custom_prompt=custom_prompt,
+        lang=lang,
+        max_tokens=max_tokens if custom else None,
     )
-    # A model remembered from an earlier configuration falls back to today's default.
-    model = model if model in service.models else service.default_model
-    request = {"messages": messages, "model": model}
+    asked = {"role": "user", "content": question}
+    if plan.context_from:
+        asked["context_from"] = plan.context_from
+    history = [*previous, asked]
+
+    request = {"messages": plan.messages, "model": plan.model, "lang": lang}
     if custom:
         request |= {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens or None}
+    elif plan.temperature is not None:
+        request["temperature"] = plan.temperature  # the persona's own
     request = {key: value for key, value in request.items() if value is not None}
     turn = uuid.uuid4().hex
-    streaming = {"turn": turn, "model": model}
+    streaming = {"turn": turn, "model": plan.model}
     return history, new_input, event_source(turn, request), streaming, None
 
 
@@ -132,21 +144,78 @@ def finish_reply(result, history, streaming):
     Output(ids.HISTORY_LIST, "children"),
     Output(ids.LIVE_REPLY, "className"),
     Output(ids.LIVE_MARKDOWN, "markdownStr"),
+    Output(ids.PERSONA_SELECT, "disabled"),
+    Output(ids.HEADER_USAGE, "children"),
     Input(ids.HISTORY_STORE, "modified_timestamp"),
+    Input(ids.PERSONA_SELECT, "value"),
     State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
 )
-def show_thread(_modified, history, streaming, lang):
+def show_thread(_modified, persona_id, history, streaming, lang):
     """The one place the thread is drawn from the stored history.
 
     The live reply is hidden in the same response that shows the finished reply in the
     thread, so it never blinks out. While streaming, its text belongs to the stream alone.
+    The persona is fixed once the conversation has started.
     """
-    children = render_thread(history or [], lang=lang, streaming=bool(streaming))
-    if streaming:
-        return children, LIVE_ACTIVE_CLASS, no_update
-    return children, LIVE_IDLE_CLASS, ""
+    service = chat_service()
+    history = history or []
+    persona = service.locked_persona or service.personas.get(persona_id)
+    children = render_thread(history, lang=lang, streaming=bool(streaming), persona=persona)
+    usage = usage_summary(conversation_totals(history, service.prices), lang=lang)
+    live = (LIVE_ACTIVE_CLASS, no_update) if streaming else (LIVE_IDLE_CLASS, "")
+    return children, *live, bool(history), usage
+
+
+@callback(
+    Output(ids.ESTIMATE, "children"),
+    Input(ids.CHAT_INPUT, "debounceValue"),
+    State(ids.HISTORY_STORE, "data"),
+    State(ids.MULTI_TURN_SWITCH, "checked"),
+    State(ids.LANG_STORE, "data"),
+    State(ids.MODEL_SELECT, "value"),
+    State(ids.PERSONA_SELECT, "value"),
+    State(ids.PERSONA_CUSTOM_PROMPT, "value"),
+    State(ids.CUSTOM_SAMPLING, "checked"),
+    State(ids.MAX_TOKENS, "value"),
+    prevent_initial_call=True,
+)
+def estimate_next_request(
+    text, history, multi_turn, lang, model, persona, custom_prompt, custom, max_tokens
+):
+    """While typing: about how many tokens the next request will send, and what they cost."""
+    if not text or not text.strip():
+        return ""
+    service = chat_service()
+    plan = plan_request(
+        service,
+        history or [],
+        text,
+        multi_turn=multi_turn is not False,
+        model=model,
+        persona_id=persona,
+        custom_prompt=custom_prompt,
+        lang=lang,
+        max_tokens=max_tokens if custom else None,
+    )
+    return request_estimate(
+        count_messages(plan.messages, plan.model), service.prices.price(plan.model), lang=lang
+    )
+
+
+@callback(
+    Output(ids.MODEL_SELECT, "value", allow_duplicate=True),
+    Input(ids.PERSONA_SELECT, "value"),
+    prevent_initial_call=True,
+)
+def use_persona_model(persona_id):
+    """A persona may name its own default model; picking the persona picks the model too."""
+    service = chat_service()
+    persona = service.personas.get(persona_id)
+    if persona is None or persona.model not in service.models:
+        raise PreventUpdate
+    return persona.model
 
 
 # Every stream event lands here (in the browser): show the text, and report the end once.

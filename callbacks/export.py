@@ -12,6 +12,7 @@ from components import ids
 from extensions import chat_service
 from i18n import t
 from services import export
+from services.pricing import conversation_totals, format_cost
 
 
 @callback(
@@ -38,6 +39,17 @@ def export_conversation(clicks, history, lang):
         "assistant": t(lang, "role.assistant"),
     }
     models = sorted({e["model"] for e in turns if e.get("model")})
-    model = ", ".join(models) or chat_service().default_model
-    text = export.to_markdown(turns, model=model, now=now, labels=labels)
+    service = chat_service()
+    model = ", ".join(models) or service.default_model
+    totals = conversation_totals(turns, service.prices)
+    summary = []
+    if totals["total_tokens"]:
+        summary.append(
+            f"{t(lang, 'export.tokens')}: {totals['total_tokens']:,} "
+            f"({totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} reply)"
+        )
+    if totals["cost"]:
+        costs = " + ".join(format_cost(a, c) for c, a in totals["cost"].items())
+        summary.append(f"{t(lang, 'export.cost')}: {costs}")
+    text = export.to_markdown(turns, model=model, now=now, labels=labels, summary=summary)
     return dcc.send_string(text, export.filename(now), type="text/markdown"), no_update

@@ -22,6 +22,8 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
                         placeholder=t(lang, "composer.placeholder"),
                         variant="borderless",
                         className="composer-input",
+                        # The size estimate of the next request follows typing, not every key.
+                        debounceWait=400,
                         **{"data-max-chars": str(max_chars)},
                     ),
                     fac.AntdButton(
@@ -42,7 +44,13 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
                 ],
                 className="composer-box",
             ),
-            html.Div(t(lang, "composer.hint"), className="composer-hint"),
+            html.Div(
+                [
+                    html.Span(id=ids.ESTIMATE, className="composer-estimate"),
+                    html.Span(t(lang, "composer.hint")),
+                ],
+                className="composer-hint",
+            ),
         ],
         className="composer",
     )

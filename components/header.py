@@ -10,7 +10,7 @@ from components import ids
 from i18n import t
 
 
-def header(*, title: str, lang: str, model_picker) -> html.Header:
+def header(*, title: str, lang: str, model_picker, persona_picker) -> html.Header:
     """The top bar of the page."""
     return html.Header(
         [
@@ -19,11 +19,14 @@ def header(*, title: str, lang: str, model_picker) -> html.Header:
                     fac.AntdIcon(icon="antd-robot", className="app-logo"),
                     html.Span(title, className="app-title"),
                     html.Span(t(lang, "app.subtitle"), className="app-subtitle"),
+                    # The conversation's running token total and estimated cost.
+                    html.Span(id=ids.HEADER_USAGE, className="header-usage"),
                 ],
                 className="app-brand",
             ),
             fac.AntdSpace(
                 [
+                    persona_picker,
                     fac.AntdTooltip(model_picker, title=t(lang, "header.model")),
                     fac.AntdTooltip(
                         html.Label(

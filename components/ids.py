@@ -39,3 +39,9 @@ TOP_P = "settings-top-p"
 MAX_TOKENS = "settings-max-tokens"
 CHECK_BUTTON = "settings-check-button"
 CHECK_RESULT = "settings-check-result"
+
+# Personas, context and cost (issue 4).
+PERSONA_SELECT = "persona-select"
+PERSONA_CUSTOM_PROMPT = "persona-custom-prompt"
+HEADER_USAGE = "header-usage"
+ESTIMATE = "composer-estimate"

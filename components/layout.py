@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import feffery_antd_components as fac
 from dash import dcc, html
 
@@ -10,9 +12,25 @@ from components import ids
 from components.composer import composer
 from components.header import header
 from components.message import live_reply
+from components.persona import persona_picker
 from components.settings import model_picker, settings_drawer
-from config import Settings
 from i18n import t
+from services.personas import PersonasConfig
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """What the page needs to know about the server's configuration."""
+
+    title: str
+    has_credentials: bool
+    model_options: list[dict]
+    default_model: str
+    personas: PersonasConfig
+    locked: bool  # PERSONA_LOCK: the picker and the custom prompt are not offered
+    max_input_chars: int
+    max_reply_tokens: int
+    default_temperature: float
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -30,14 +48,7 @@ def no_key_alert(*, lang: str) -> fac.AntdAlert:
 BRAND_COLOR = "#10a37f"
 
 
-def page(
-    settings: Settings,
-    *,
-    lang: str,
-    has_credentials: bool,
-    model_options: list[dict],
-    default_model: str,
-) -> fac.AntdConfigProvider:
+def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
     """The chat page for one visitor. The thread itself is filled in by a callback."""
     content = html.Div(
         [
@@ -49,22 +60,22 @@ def page(
             html.Div(id=ids.STREAM_HOLDER),
             html.Div(id=ids.TOAST_HOLDER),
             header(
-                title=settings.app_title,
+                title=options.title,
                 lang=lang,
-                model_picker=model_picker(model_options, default_model),
+                model_picker=model_picker(options.model_options, options.default_model),
+                persona_picker=persona_picker(options.personas, lang=lang, hidden=options.locked),
             ),
             settings_drawer(
                 lang=lang,
-                temperature=settings.openai_temperature
-                if settings.openai_temperature is not None
-                else 1.0,
-                max_reply_tokens=settings.max_reply_tokens,
+                temperature=options.default_temperature,
+                max_reply_tokens=options.max_reply_tokens,
+                custom_persona=not options.locked,
             ),
             html.Main(
                 [
                     html.Div(
                         [
-                            no_key_alert(lang=lang) if not has_credentials else None,
+                            None if options.has_credentials else no_key_alert(lang=lang),
                             html.Div(id=ids.HISTORY_LIST),
                             live_reply(lang=lang),
                             html.Div(id=ids.NOTICE),
@@ -76,7 +87,7 @@ def page(
                 className="chat-messages",
             ),
             html.Footer(
-                composer(lang=lang, max_chars=settings.max_input_chars), className="app-footer"
+                composer(lang=lang, max_chars=options.max_input_chars), className="app-footer"
             ),
         ],
         className="app-root",

@@ -35,12 +35,16 @@ def _frame(role: str, label: str, body: list, *, extra_class: str = "", **props)
     )
 
 
-def user_message(content: str, *, lang: str) -> html.Div:
+OUTSIDE_CLASS = "chat-outside-context"
+
+
+def user_message(content: str, *, lang: str, outside: bool = False) -> html.Div:
     """The user's words, shown verbatim (React escapes them; no Markdown)."""
-    return _frame("user", t(lang, "role.user"), [html.Div(content, className="chat-user-text")])
+    text = [html.Div(content, className="chat-user-text")]
+    return _frame("user", t(lang, "role.user"), text, extra_class=OUTSIDE_CLASS if outside else "")
 
 
-def assistant_message(entry: dict, *, lang: str) -> html.Div:
+def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.Div:
     """A finished reply: Markdown, then how it ended and the tokens it used."""
     body: list = [markdown_view(entry.get("content", ""), lang=lang)]
     note = STATUS_NOTES.get(entry.get("status"))
@@ -53,10 +57,18 @@ def assistant_message(entry: dict, *, lang: str) -> html.Div:
         meta.append(html.Span(entry["model"], className="chat-model-tag"))
     if usage.get("completion_tokens") is not None:
         prompt, completion = usage.get("prompt_tokens", 0), usage["completion_tokens"]
-        meta.append(html.Span(t(lang, "reply.usage", prompt=prompt, completion=completion)))
+        # Some compatible servers report no usage; the server then counts locally.
+        key = "reply.estimated" if usage.get("estimated") else "reply.usage"
+        meta.append(html.Span(t(lang, key, prompt=prompt, completion=completion)))
     if meta:
         body.append(html.Div(meta, className="chat-usage"))
-    return _frame("assistant", t(lang, "role.assistant"), body)
+    context = entry.get("context") or {}
+    if context.get("retried"):
+        # The upstream refused the conversation as too long; it was retried with less history.
+        dropped = context.get("dropped_rounds", 0)
+        body.append(html.Div(t(lang, "context.trimmed", n=dropped), className="chat-reply-note"))
+    extra = OUTSIDE_CLASS if outside else ""
+    return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra)
 
 
 def error_message(

@@ -34,14 +34,34 @@ def _field(label: str, hint: str, control) -> html.Div:
     )
 
 
-def settings_drawer(*, lang: str, temperature: float, max_reply_tokens: int) -> fac.AntdDrawer:
+def custom_persona_field(*, lang: str) -> html.Div:
+    """The system prompt of the "Custom…" persona, written by the user."""
+    return _field(
+        t(lang, "persona.custom_prompt"),
+        t(lang, "persona.custom_prompt_hint"),
+        fac.AntdInput(
+            id=ids.PERSONA_CUSTOM_PROMPT,
+            mode="text-area",
+            autoSize={"minRows": 3, "maxRows": 10},
+            placeholder=t(lang, "persona.custom_placeholder"),
+            persistence=True,
+            persistence_type="local",
+        ),
+    )
+
+
+def settings_drawer(
+    *, lang: str, temperature: float, max_reply_tokens: int, custom_persona: bool = True
+) -> fac.AntdDrawer:
     """Temperature, top_p, max reply tokens, and a check of every provider's connection.
 
-    The values are remembered in the browser; the server enforces the same bounds.
+    The values are remembered in the browser; the server enforces the same bounds. With a
+    locked persona there is no custom system prompt to write.
     """
     custom_off = {"disabled": True}
     return fac.AntdDrawer(
         [
+            custom_persona_field(lang=lang) if custom_persona else None,
             html.Label(
                 [
                     fac.AntdSwitch(

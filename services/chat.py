@@ -9,7 +9,11 @@ from dataclasses import dataclass
 import openai
 
 from config import Settings
+from services import tokens
+from services.context import Fitted, fit, split_rounds
 from services.errors import ChatError, classify, missing_key_error
+from services.personas import PersonasConfig, load_personas, system_prompt
+from services.pricing import PriceTable
 from services.providers import ProviderRegistry, Route
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,17 @@ class ChatService:
     def __init__(self, settings: Settings, registry: ProviderRegistry | None = None):
         self.settings = settings
         self.registry = registry or ProviderRegistry.from_settings(settings)
+        self.personas: PersonasConfig = load_personas(settings.personas_file)
+        self.prices = PriceTable.from_file(settings.prices_file)
+        self.locked_persona = None
+        if settings.persona_lock:
+            self.locked_persona = self.personas.get(settings.persona_lock)
+            if self.locked_persona is None:
+                known = ", ".join(p.id for p in self.personas.personas)
+                raise ValueError(
+                    f"PERSONA_LOCK={settings.persona_lock} is not a persona in "
+                    f"{settings.personas_file} (known: {known})"
+                )
 
     @property
     def models(self) -> list[str]:
@@ -50,6 +65,32 @@ class ChatService:
         if not route.has_credentials:
             raise missing_key_error(route.key_variable)
         return route
+
+    def enforce_persona(self, messages: list[dict], lang: str = "en") -> list[dict]:
+        """With PERSONA_LOCK, the locked persona's system prompt replaces any the client sent.
+
+        Every path to the upstream (page, API, gateway) goes through here, so a locked
+        deployment cannot be talked out of its role by editing requests.
+        """
+        if self.locked_persona is None:
+            return messages
+        prompt = system_prompt(self.locked_persona, lang)
+        return [{"role": "system", "content": prompt}] + [
+            m for m in messages if m.get("role") != "system"
+        ]
+
+    def prepare(
+        self, messages: list[dict], *, model: str | None, max_tokens: int | None, lang: str = "en"
+    ) -> Fitted:
+        """The messages that go upstream: persona enforced, rounds capped, fitted to the window."""
+        route = self.registry.route(model)
+        return fit(
+            self.enforce_persona(messages, lang),
+            model=route.model.id,
+            context_window=tokens.context_window(route.model.id, route.model.context_window),
+            max_rounds=self.settings.max_history_rounds,
+            max_tokens=max_tokens,
+        )
 
     def _classify(self, exc: BaseException) -> ChatError:
         return classify(exc, self.registry.secrets)
@@ -83,24 +124,54 @@ class ChatService:
             log.info("upstream rejected stream_options; streaming without usage")
             return route.client.chat.completions.create(**args, stream=True)
 
+    def _open_fitted(self, route: Route, fitted: Fitted, sampling: Sampling):
+        """Open the stream; on "context too long", retry once with half the earlier rounds."""
+        try:
+            args = self._request_args(route, fitted.messages, sampling)
+            return self._open_stream(route, args), fitted, False
+        except Exception as exc:
+            error = self._classify(exc)
+            system, rounds = split_rounds(fitted.messages)
+            if error.kind != "context_too_long" or len(rounds) < 2:
+                raise error from exc
+            earlier = rounds[:-1]
+            keep = earlier[len(earlier) // 2 + 1 :] if len(earlier) > 1 else []
+            smaller = system + [m for r in [*keep, rounds[-1]] for m in r]
+            dropped = fitted.dropped_rounds + len(earlier) - len(keep)
+            log.info("context too long upstream; retrying without %d earlier rounds", dropped)
+            retry = Fitted(smaller, dropped)
+            stream = self._open_stream(route, self._request_args(route, smaller, sampling))
+            return stream, retry, True
+
     def stream(
-        self, messages: list[dict], *, model: str | None = None, sampling: Sampling = Sampling()
+        self,
+        messages: list[dict],
+        *,
+        model: str | None = None,
+        sampling: Sampling = Sampling(),
+        lang: str = "en",
     ) -> Iterator[dict]:
         """Yield `{"delta": text}` events, then exactly one final event.
 
-        The final event is `{"done": True, "usage": ..., "finish_reason": ..., "model": ...}` or
-        `{"error": {...}}`. Closing this generator early (the browser went away) closes the
-        upstream response too, so the model stops generating for nobody.
+        The final event is `{"done": True, "usage", "finish_reason", "model", "context"}` or
+        `{"error": {...}}`. `context.dropped_rounds` says how many earlier rounds were left out
+        to fit the model's window; `context.retried`, that the upstream still found it too long
+        and one retry with less history succeeded. Usage is the upstream's; when it sends none,
+        a local count marked `"estimated": true`. Closing this generator early (the browser
+        went away) closes
+        the upstream response too, so the model stops generating for nobody.
         """
         try:
             route = self.route(model)
-            stream = self._open_stream(route, self._request_args(route, messages, sampling))
+            fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
+            stream, fitted, retried = self._open_fitted(route, fitted, sampling)
         except Exception as exc:
             yield {"error": self._classify(exc).to_dict()}
             return
 
         usage = None
         finish_reason = None
+        parts: list[str] = []
         try:
             with stream:
                 for chunk in stream:
@@ -109,6 +180,7 @@ class ChatService:
                     # Azure sends chunks with no choices (prompt filter results); skip them.
                     for choice in chunk.choices:
                         if choice.delta is not None and choice.delta.content:
+                            parts.append(choice.delta.content)
                             yield {"delta": choice.delta.content}
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
@@ -129,10 +201,23 @@ class ChatService:
         else:
             yield {
                 "done": True,
-                "usage": usage,
+                "usage": usage or self._estimate(route, fitted.messages, "".join(parts)),
                 "finish_reason": finish_reason,
                 "model": route.model.id,
+                "context": {"dropped_rounds": fitted.dropped_rounds, "retried": retried},
             }
+
+    @staticmethod
+    def _estimate(route: Route, sent: list[dict], reply: str) -> dict:
+        """A local count for upstreams that report no usage (some compatible servers)."""
+        prompt = tokens.count_messages(sent, route.model.id)
+        completion = tokens.count_text(reply, route.model.id)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "estimated": True,
+        }
 
     def ping(self, model: str, *, timeout: float = 15.0) -> None:
         """The smallest real request to `model` (one token); raises ChatError on failure."""
@@ -153,8 +238,9 @@ class ChatService:
         """One whole reply: `{"reply", "usage", "finish_reason", "model"}`; raises ChatError."""
         try:
             route = self.route(model)
+            fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens)
             response = route.client.chat.completions.create(
-                **self._request_args(route, messages, sampling)
+                **self._request_args(route, fitted.messages, sampling)
             )
         except Exception as exc:
             raise self._classify(exc) from exc

@@ -58,20 +58,6 @@ def build_upstream_messages(
     return messages
 
 
-def trim_rounds(messages: list[dict], max_rounds: int) -> list[dict]:
-    """Cap a client-supplied message list to its last `max_rounds` rounds plus the new question.
-
-    A round starts at each user message; system messages are always kept.
-    """
-    system = [m for m in messages if m["role"] == "system"]
-    rest = [m for m in messages if m["role"] != "system"]
-    user_positions = [i for i, m in enumerate(rest) if m["role"] == "user"]
-    # The last user message is the new question; keep it plus max_rounds rounds before it.
-    keep_from = max(0, len(user_positions) - 1 - max_rounds)
-    start = user_positions[keep_from] if user_positions else 0
-    return system + rest[start:]
-
-
 def input_problem(text: str | None, max_chars: int) -> str | None:
     """Why a message cannot be sent (`empty` / `too_long`), or None when it can."""
     if text is None or not text.strip():
@@ -107,15 +93,16 @@ def record_result(history: list[dict], result: dict, *, model: str) -> list[dict
     status = result.get("status")
     content = result.get("content") or ""
     if status in (DONE, LENGTH, STOPPED):
-        history.append(
-            {
-                "role": "assistant",
-                "content": content,
-                "model": model,
-                "usage": result.get("usage"),
-                "status": status,
-            }
-        )
+        reply = {
+            "role": "assistant",
+            "content": content,
+            "model": model,
+            "usage": result.get("usage"),
+            "status": status,
+        }
+        if result.get("context"):
+            reply["context"] = result["context"]
+        history.append(reply)
         return history
     error = result.get("error") or {}
     if content:

@@ -37,10 +37,18 @@ def filename(now: datetime) -> str:
     return now.strftime("chat-%Y%m%d-%H%M%S.md")
 
 
-def to_markdown(history: list[dict], *, model: str, now: datetime, labels: dict[str, str]) -> str:
+def to_markdown(
+    history: list[dict],
+    *,
+    model: str,
+    now: datetime,
+    labels: dict[str, str],
+    summary: list[str] = (),
+) -> str:
     """Render the user and assistant turns of `history`.
 
-    `labels` holds the human words: title, exported, model, user, assistant.
+    `labels` holds the human words: title, exported, model, user, assistant. `summary` adds
+    lines such as the token total and cost to the list under the title.
     """
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")
     offset = now.strftime("%z")
@@ -51,6 +59,7 @@ def to_markdown(history: list[dict], *, model: str, now: datetime, labels: dict[
         "",
         f"- {labels['exported']}: {stamp}",
         f"- {labels['model']}: {model}",
+        *(f"- {line}" for line in summary),
         "",
         "---",
         "",

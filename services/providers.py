@@ -30,17 +30,10 @@ from pathlib import Path
 from typing import Literal
 
 import openai
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config import Settings
+from services.yaml_config import load_yaml_model
 
 Kind = Literal["openai", "azure", "compatible"]
 
@@ -54,6 +47,8 @@ class ModelSpec(BaseModel):
     # Azure: the deployment that serves this model; elsewhere the upstream model name if it
     # differs from `id`.
     deployment: str | None = None
+    # Tokens the model can take in, when the built-in table does not know it.
+    context_window: int | None = Field(default=None, gt=0)
 
     @property
     def upstream(self) -> str:
@@ -126,64 +121,15 @@ class ProvidersFileError(ValueError):
     """A providers file that cannot be used; the message names the file and the line."""
 
 
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
-    """The line of the YAML node that `loc` (a pydantic error location) points at."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((kv for kv in node.value if kv[0].value == part), None)
-            if match is None:
-                break  # a missing key: the mapping that lacks it is the place
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def load_providers_file(path: str | Path) -> ProvidersConfig:
     """Read and validate a providers file; raises ProvidersFileError naming the bad line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise ProvidersFileError(f"{path}: cannot read the providers file ({reason})") from None
-
-    def fail(loc: tuple, message: str, node: yaml.Node | None) -> ProvidersFileError:
-        line = _line_of(node, loc) or 1
-        field = ".".join(str(p) for p in loc) or "file"
-        return ProvidersFileError(f"{path}:{line}: {field}: {message}")
-
-    loader = yaml.SafeLoader(text)
-    try:
-        # The node tree keeps a line for every value; the plain data is built from it.
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ProvidersFileError(f"{where}: not valid YAML: {problem}") from None
-    finally:
-        loader.dispose()
-    try:
-        config = ProvidersConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        raise fail(tuple(first["loc"]), message, node) from None
-    problem = config.problem()
-    if problem:
-        raise fail(*problem, node)
-    return config
+    return load_yaml_model(
+        path,
+        ProvidersConfig,
+        error_cls=ProvidersFileError,
+        what="providers file",
+        extra_check=ProvidersConfig.problem,
+    )
 
 
 def providers_from_env(settings: Settings) -> ProvidersConfig:

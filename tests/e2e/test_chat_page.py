@@ -16,6 +16,11 @@ pytestmark = pytest.mark.e2e
 LONG_REPLY = "\n\n".join(f"Paragraph {i}: " + "streaming words " * 12 for i in range(1, 25))
 
 
+def conversation(request) -> list[dict]:
+    """The user/assistant messages a request carried (the persona's system prompt aside)."""
+    return [m for m in request.body["messages"] if m["role"] != "system"]
+
+
 def send(page: Page, text: str) -> None:
     """Type a message and press Enter, as a user does."""
     page.fill("#chat-input", text)
@@ -128,7 +133,7 @@ def test_multi_turn_on_sends_history_and_off_sends_only_the_question(app_server,
     wait_idle(page, 1)
     send(page, "What is my name?")
     wait_idle(page, 2)
-    roles = [(m["role"], m["content"]) for m in fake.requests[-1].body["messages"]]
+    roles = [(m["role"], m["content"]) for m in conversation(fake.requests[-1])]
     assert roles == [
         ("user", "My name is Ada"),
         ("assistant", "Echo: My name is Ada"),
@@ -141,7 +146,7 @@ def test_multi_turn_on_sends_history_and_off_sends_only_the_question(app_server,
     expect(page.locator("#multi-turn-switch")).to_have_attribute("aria-checked", "false")
     send(page, "Do you remember?")
     wait_idle(page, 3)
-    assert fake.requests[-1].body["messages"] == [{"role": "user", "content": "Do you remember?"}]
+    assert conversation(fake.requests[-1]) == [{"role": "user", "content": "Do you remember?"}]
 
 
 def test_conversation_survives_reload(app_server, open_page):
@@ -187,7 +192,7 @@ def test_clear_asks_first_then_empties_thread_and_context(app_server, open_page,
 
     send(page, "fresh start")
     wait_idle(page, 1)
-    assert fake.requests[-1].body["messages"] == [{"role": "user", "content": "fresh start"}]
+    assert conversation(fake.requests[-1]) == [{"role": "user", "content": "fresh start"}]
 
 
 def test_stop_ends_the_reply_and_closes_the_upstream_request(app_server, open_page, fake):

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import TEST_KEY
-from tests.e2e.test_chat_page import send, wait_idle
+from tests.e2e.test_chat_page import conversation, send, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_switching_provider_mid_conversation(two_providers, open_page, fake):
     assert second.path == "/v1/chat/completions"
     assert second.body["model"] == "llama3"
     # The conversation so far went along to the new provider.
-    assert second.body["messages"][0]["content"] == "hello azure"
+    assert conversation(second)[0]["content"] == "hello azure"
     tags = page.locator(".chat-message-assistant .chat-model-tag").all_inner_texts()
     assert tags == ["gpt-4o", "llama3"]
 

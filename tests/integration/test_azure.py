@@ -274,7 +274,13 @@ def test_unterminated_last_event_still_completes_the_reply(azure, fake, reply: R
     text, final = stream(azure, model="gpt-35-turbo")
 
     assert text == "Complete despite framing."
-    assert final == {"done": True, "usage": USAGE, "finish_reason": "stop", "model": "gpt-35-turbo"}
+    assert final == {
+        "done": True,
+        "usage": USAGE,
+        "finish_reason": "stop",
+        "model": "gpt-35-turbo",
+        "context": {"dropped_rounds": 0, "retried": False},
+    }
 
 
 # --------------------------------------------------------------------------- providers file

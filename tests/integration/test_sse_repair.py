@@ -167,7 +167,13 @@ def test_app_reply_is_complete_with_usage(
 
     assert fake.requests[0].body["stream_options"] == {"include_usage": True}
     assert text == TEXT
-    assert final == {"done": True, "usage": USAGE, "finish_reason": "stop", "model": "gpt-4o"}
+    assert final == {
+        "done": True,
+        "usage": USAGE,
+        "finish_reason": "stop",
+        "model": "gpt-4o",
+        "context": {"dropped_rounds": 0, "retried": False},
+    }
 
 
 @pytest.mark.parametrize("quirk", QUIRKS, ids=QUIRK_IDS)
@@ -182,7 +188,16 @@ def test_app_reply_is_complete_without_usage(app_client, fake: FakeUpstream, qui
     assert "stream_options" in first.body
     assert "stream_options" not in second.body
     assert text == TEXT
-    assert final == {"done": True, "usage": None, "finish_reason": "length", "model": "gpt-4o"}
+    # Without stream_options the upstream sends no usage: the app counts locally instead.
+    usage = final.pop("usage")
+    assert usage["estimated"] is True
+    assert usage["completion_tokens"] > 0
+    assert final == {
+        "done": True,
+        "finish_reason": "length",
+        "model": "gpt-4o",
+        "context": {"dropped_rounds": 0, "retried": False},
+    }
 
 
 def test_app_reply_in_snapshots_mode_ends_with_the_whole_content(
@@ -204,7 +219,13 @@ def test_app_reply_is_complete_over_gzip(app_client, fake: FakeUpstream, quirk: 
     text, final = stream(app_client)
 
     assert text == TEXT
-    assert final == {"done": True, "usage": USAGE, "finish_reason": "stop", "model": "gpt-4o"}
+    assert final == {
+        "done": True,
+        "usage": USAGE,
+        "finish_reason": "stop",
+        "model": "gpt-4o",
+        "context": {"dropped_rounds": 0, "retried": False},
+    }
 
 
 # --------------------------------------------------------------------------- the repair stream

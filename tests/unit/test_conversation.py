@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from services.context import fit
 from services.conversation import (
     build_upstream_messages,
     complete_rounds,
     input_problem,
     record_result,
     retry_point,
-    trim_rounds,
 )
 
 
@@ -124,7 +124,11 @@ def test_system_prompt_comes_first() -> None:
     ]
 
 
-# trim_rounds ---------------------------------------------------------------------------
+# The round cap (now part of services.context.fit; a huge window leaves only the cap) ------
+
+
+def trim_rounds(messages: list[dict], max_rounds: int) -> list[dict]:
+    return fit(messages, model="gpt-4o", context_window=10**9, max_rounds=max_rounds).messages
 
 
 def api_messages(n_rounds: int, system: bool = True) -> list[dict]:

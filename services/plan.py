@@ -1,0 +1,66 @@
+"""What the page sends for a new question: persona, history, and what fits the context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.chat import ChatService
+from services.conversation import build_upstream_messages, complete_rounds
+from services.personas import CUSTOM_ID, system_prompt
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One request, ready to send."""
+
+    model: str
+    messages: list[dict]
+    # Index (in the history, counting the new question) of the first entry the model sees;
+    # entries before it are shown as outside the context. 0 when everything fits.
+    context_from: int
+    temperature: float | None
+
+
+def persona_prompt(service: ChatService, persona_id: str | None, custom: str | None, lang: str):
+    """(system prompt, persona temperature) for a picked persona; a lock overrides both."""
+    if service.locked_persona is not None:
+        persona = service.locked_persona
+    elif persona_id == CUSTOM_ID:
+        return (custom or "").strip() or None, None
+    else:
+        persona = service.personas.get(persona_id) or service.personas.default_persona
+    return system_prompt(persona, lang) or None, persona.temperature
+
+
+def plan_request(
+    service: ChatService,
+    history: list[dict],
+    question: str,
+    *,
+    multi_turn: bool,
+    model: str | None,
+    persona_id: str | None,
+    custom_prompt: str | None,
+    lang: str,
+    max_tokens: int | None,
+) -> Plan:
+    """Build the upstream messages for `question` asked after `history`."""
+    model = model if model in service.models else service.default_model
+    prompt, temperature = persona_prompt(service, persona_id, custom_prompt, lang)
+    max_rounds = service.settings.max_history_rounds
+    messages = build_upstream_messages(
+        history, question, multi_turn=multi_turn, max_rounds=max_rounds, system_prompt=prompt
+    )
+    fitted = service.prepare(messages, model=model, max_tokens=max_tokens, lang=lang)
+
+    context_from = 0
+    if multi_turn:
+        rounds = complete_rounds(history)
+        kept = len(rounds[-max_rounds:] if max_rounds > 0 else []) - fitted.dropped_rounds
+        if kept < len(rounds):
+            # The first round still sent marks where the model's view of the thread begins.
+            first = rounds[len(rounds) - kept][0] if kept > 0 else None
+            context_from = next(
+                (i for i, entry in enumerate(history) if entry is first), len(history)
+            )
+    return Plan(model, fitted.messages, context_from, temperature)
