@@ -34,9 +34,12 @@ def _field(label: str, hint: str, control) -> html.Div:
     )
 
 
-def custom_persona_field(*, lang: str) -> html.Div:
-    """The system prompt of the "Custom…" persona, written by the user."""
-    return _field(
+def custom_persona_field(*, lang: str, hidden: bool = False) -> html.Div:
+    """The system prompt of the "Custom…" persona, written by the user.
+
+    Hidden, not absent, with a locked persona: callbacks read it, and the server ignores it.
+    """
+    field = _field(
         t(lang, "persona.custom_prompt"),
         t(lang, "persona.custom_prompt_hint"),
         fac.AntdInput(
@@ -48,6 +51,9 @@ def custom_persona_field(*, lang: str) -> html.Div:
             persistence_type="local",
         ),
     )
+    if hidden:
+        field.style = {"display": "none"}
+    return field
 
 
 def settings_drawer(
@@ -61,7 +67,7 @@ def settings_drawer(
     custom_off = {"disabled": True}
     return fac.AntdDrawer(
         [
-            custom_persona_field(lang=lang) if custom_persona else None,
+            custom_persona_field(lang=lang, hidden=not custom_persona),
             html.Label(
                 [
                     fac.AntdSwitch(
