@@ -35,6 +35,7 @@ from services.tokens import count_messages
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
+    Output(ids.ESTIMATE, "children", allow_duplicate=True),
     Input(ids.SEND_BUTTON, "nClicks"),
     Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
     State(ids.CHAT_INPUT, "value"),
@@ -85,13 +86,14 @@ def send_message(
     else:
         problem = input_problem(text, settings.max_input_chars)
         if problem == "empty":
-            return no_update, no_update, no_update, no_update, notice("input.empty", lang=lang)
+            empty = notice("input.empty", lang=lang)
+            return no_update, no_update, no_update, no_update, empty, no_update
         if problem == "too_long":
             # The text stays in the box: nothing the user typed is lost.
             warning = notice(
                 "input.too_long", lang=lang, length=len(text), limit=settings.max_input_chars
             )
-            return no_update, no_update, no_update, no_update, warning
+            return no_update, no_update, no_update, no_update, warning, no_update
         question = text
         previous = history
         new_input = ""
@@ -120,7 +122,8 @@ def send_message(
     request = {key: value for key, value in request.items() if value is not None}
     turn = uuid.uuid4().hex
     streaming = {"turn": turn, "model": plan.model}
-    return history, new_input, event_source(turn, request), streaming, None
+    # The estimate was for the text just sent; the box is empty now.
+    return history, new_input, event_source(turn, request), streaming, None, ""
 
 
 @callback(

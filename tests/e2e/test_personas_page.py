@@ -88,6 +88,8 @@ def test_the_next_requests_size_is_estimated_while_typing(app_server, open_page)
     expect(estimate).not_to_contain_text(f"≈ {short} tokens")
     long = int(re.search(r"([\d,]+) tokens", estimate.inner_text()).group(1).replace(",", ""))
     assert long > short + 150
+    page.press("#chat-input", "Enter")
+    expect(estimate).to_have_text("")  # sent: nothing is pending any more
 
 
 def test_a_locked_deployment_offers_no_other_role(start_app, open_page, fake):
