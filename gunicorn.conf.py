@@ -20,5 +20,16 @@ keepalive = 5
 accesslog = "-"
 # Request lines only: bodies (the conversation) and headers are not logged.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+# Load the app once in the master and fork workers from it: the token tables (about 100 MB)
+# are then shared by every worker instead of loaded by each (see when_ready).
+preload_app = True
+
 # Render and most PaaS terminate TLS in a proxy in front of us.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server):
+    """Load the token tables in the master, before workers fork (they share the pages)."""
+    from services.tokens import warm
+
+    warm()

@@ -123,6 +123,13 @@ def _load(name: str) -> Encoding:
         return bpe_openai.get_encoding(name)
 
 
+def warm() -> None:
+    """Load both encodings now. gunicorn calls this in its master before forking, so the
+    workers share one copy of the tables instead of each loading its own."""
+    for name in (O200K, CL100K):
+        _encoding(name)
+
+
 def _encoding(name: str) -> Encoding:
     # bpe-openai builds a new tokenizer (tens of MB) on every get_encoding call; the lock keeps
     # two threads from both building the first one.
