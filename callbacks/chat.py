@@ -28,6 +28,33 @@ from services.plan import plan_request
 from services.pricing import conversation_totals
 from services.tokens import count_messages
 
+# What a request is built from. send_message and the size estimate read the same choices,
+# in this order, so the estimate is of exactly what a send would do.
+REQUEST_CHOICES = [
+    State(ids.MULTI_TURN_SWITCH, "checked"),
+    State(ids.LANG_STORE, "data"),
+    State(ids.MODEL_SELECT, "value"),
+    State(ids.PERSONA_SELECT, "value"),
+    State(ids.PERSONA_CUSTOM_PROMPT, "value"),
+    State(ids.CUSTOM_SAMPLING, "checked"),
+    State(ids.MAX_TOKENS, "value"),
+]
+
+
+def _plan(service, history, question, choices):
+    multi_turn, lang, model, persona, custom_prompt, custom, max_tokens = choices
+    return plan_request(
+        service,
+        history,
+        question,
+        multi_turn=multi_turn is not False,
+        model=model,
+        persona_id=persona,
+        custom_prompt=custom_prompt,
+        lang=lang,
+        max_tokens=max_tokens if custom else None,
+    )
+
 
 @callback(
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
@@ -40,34 +67,13 @@ from services.tokens import count_messages
     Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
     State(ids.CHAT_INPUT, "value"),
     State(ids.HISTORY_STORE, "data"),
-    State(ids.MULTI_TURN_SWITCH, "checked"),
     State(ids.STREAMING_STORE, "data"),
-    State(ids.LANG_STORE, "data"),
-    State(ids.MODEL_SELECT, "value"),
-    State(ids.PERSONA_SELECT, "value"),
-    State(ids.PERSONA_CUSTOM_PROMPT, "value"),
-    State(ids.CUSTOM_SAMPLING, "checked"),
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
-    State(ids.MAX_TOKENS, "value"),
+    *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def send_message(
-    _send,
-    _retries,
-    text,
-    history,
-    multi_turn,
-    streaming,
-    lang,
-    model,
-    persona,
-    custom_prompt,
-    custom,
-    temperature,
-    top_p,
-    max_tokens,
-):
+def send_message(_send, _retries, text, history, streaming, temperature, top_p, *choices):
     """Validate the message, store it, build the upstream request and start streaming."""
     if streaming or not ctx.triggered or not ctx.triggered[0]["value"]:
         # One reply at a time; and a retry button that merely appeared is not a click.
@@ -75,6 +81,7 @@ def send_message(
     service = chat_service()
     settings = service.settings
     history = history or []
+    lang, custom, max_tokens = choices[1], choices[5], choices[6]
 
     if isinstance(ctx.triggered_id, dict):
         point = retry_point(history)
@@ -98,17 +105,7 @@ def send_message(
         previous = history
         new_input = ""
 
-    plan = plan_request(
-        service,
-        previous,
-        question,
-        multi_turn=multi_turn is not False,
-        model=model,
-        persona_id=persona,
-        custom_prompt=custom_prompt,
-        lang=lang,
-        max_tokens=max_tokens if custom else None,
-    )
+    plan = _plan(service, previous, question, choices)
     asked = {"role": "user", "content": question}
     if plan.context_from:
         asked["context_from"] = plan.context_from
@@ -175,36 +172,17 @@ def show_thread(_modified, persona_id, history, streaming, lang):
     Output(ids.ESTIMATE, "children"),
     Input(ids.CHAT_INPUT, "debounceValue"),
     State(ids.HISTORY_STORE, "data"),
-    State(ids.MULTI_TURN_SWITCH, "checked"),
-    State(ids.LANG_STORE, "data"),
-    State(ids.MODEL_SELECT, "value"),
-    State(ids.PERSONA_SELECT, "value"),
-    State(ids.PERSONA_CUSTOM_PROMPT, "value"),
-    State(ids.CUSTOM_SAMPLING, "checked"),
-    State(ids.MAX_TOKENS, "value"),
+    *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def estimate_next_request(
-    text, history, multi_turn, lang, model, persona, custom_prompt, custom, max_tokens
-):
+def estimate_next_request(text, history, *choices):
     """While typing: about how many tokens the next request will send, and what they cost."""
     if not text or not text.strip():
         return ""
     service = chat_service()
-    plan = plan_request(
-        service,
-        history or [],
-        text,
-        multi_turn=multi_turn is not False,
-        model=model,
-        persona_id=persona,
-        custom_prompt=custom_prompt,
-        lang=lang,
-        max_tokens=max_tokens if custom else None,
-    )
-    return request_estimate(
-        count_messages(plan.messages, plan.model), service.prices.price(plan.model), lang=lang
-    )
+    plan = _plan(service, history or [], text, choices)
+    tokens = count_messages(plan.messages, plan.model)
+    return request_estimate(tokens, service.prices.price(plan.model), lang=choices[1])
 
 
 @callback(

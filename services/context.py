@@ -59,7 +59,8 @@ def fit(
     if not rounds:
         return Fitted(list(messages), 0)
     question, earlier = rounds[-1], rounds[:-1]
-    earlier_allowed = earlier[len(earlier) - max_rounds :] if max_rounds > 0 else []
+    # The cap keeps the newest `max_rounds` (a negative slice start would wrap around).
+    earlier_allowed = earlier[max(0, len(earlier) - max_rounds) :] if max_rounds > 0 else []
     dropped = len(earlier) - len(earlier_allowed)
 
     budget = context_window - reply_budget(context_window, max_tokens)
