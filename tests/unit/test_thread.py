@@ -237,3 +237,27 @@ def test_usage_in_chinese() -> None:
     children = render_thread([user("q"), reply("a", usage=USAGE)], lang="zh-cn", streaming=False)
     usage_lines = [texts(c) for c in walk(children) if "chat-usage" in classes(c)]
     assert usage_lines == [["m", "提问 12 + 回答 34 tokens"]]
+
+
+def test_turns_outside_the_context_are_dimmed_under_a_line() -> None:
+    asked = {**user("q3"), "context_from": 2}
+    history = [user("q1"), reply("a1"), user("q2"), reply("a2"), asked]
+    children = render_thread(history, lang="en", streaming=True)
+    messages = [c for c in children if "chat-message" in classes(c)]
+    dimmed = ["chat-outside-context" in classes(m) for m in messages]
+    assert dimmed == [True, True, False, False, False]
+    lines = [i for i, c in enumerate(children) if "chat-context-line" in classes(c)]
+    assert lines == [2]  # between the left-out turns and the first turn still sent
+    assert "no longer sent" in " ".join(texts(children[2]))
+
+
+def test_no_line_when_everything_fits() -> None:
+    children = render_thread([user("q1"), reply("a1"), user("q2")], lang="en", streaming=True)
+    assert not [c for c in walk(children) if "chat-context-line" in classes(c)]
+
+
+def test_a_retry_after_context_too_long_is_told() -> None:
+    answered = {**reply("a"), "context": {"dropped_rounds": 3, "retried": True}}
+    children = render_thread([user("q"), answered], lang="en", streaming=False)
+    notes = [texts(c) for c in walk(children) if "chat-reply-note" in classes(c)]
+    assert notes == [["3 earlier round(s) were left out so the conversation fits the model."]]
