@@ -196,6 +196,8 @@ def chat_completions():
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return _invalid("'messages' must be a non-empty list.", "messages")
+    if not all(isinstance(m, dict) for m in messages):
+        return _invalid("Every message must be an object with a role.", "messages")
     if "stream" in body and not isinstance(body["stream"], bool):
         return _invalid("'stream' must be true or false.", "stream")
     if model not in service.models:

@@ -80,6 +80,7 @@ def chat_once():
             _messages(chat_request),
             model=chat_request.model,
             sampling=_sampling(chat_request),
+            lang=chat_request.lang,
         )
     except ChatError as exc:
         return jsonify(error=exc.to_dict()), exc.status

@@ -75,8 +75,10 @@ class ChatService:
         if self.locked_persona is None:
             return messages
         prompt = system_prompt(self.locked_persona, lang)
+        # `developer` messages carry system authority on OpenAI's newer models: both go.
+        instructions = ("system", "developer")
         return [{"role": "system", "content": prompt}] + [
-            m for m in messages if m.get("role") != "system"
+            m for m in messages if not (isinstance(m, dict) and m.get("role") in instructions)
         ]
 
     def prepare(
@@ -124,24 +126,27 @@ class ChatService:
             log.info("upstream rejected stream_options; streaming without usage")
             return route.client.chat.completions.create(**args, stream=True)
 
-    def _open_fitted(self, route: Route, fitted: Fitted, sampling: Sampling):
-        """Open the stream; on "context too long", retry once with half the earlier rounds."""
+    def _with_context_retry(self, fitted: Fitted, send):
+        """`send(messages)`; on "context too long", once more without the older half.
+
+        Returns (result, the Fitted actually sent, whether it was retried).
+        """
         try:
-            args = self._request_args(route, fitted.messages, sampling)
-            return self._open_stream(route, args), fitted, False
+            return send(fitted.messages), fitted, False
         except Exception as exc:
             error = self._classify(exc)
             system, rounds = split_rounds(fitted.messages)
             if error.kind != "context_too_long" or len(rounds) < 2:
                 raise error from exc
             earlier = rounds[:-1]
-            keep = earlier[len(earlier) // 2 + 1 :] if len(earlier) > 1 else []
+            # Drop the older half (at least one round), keep the newer half and the question.
+            keep = earlier[(len(earlier) + 1) // 2 :]
             smaller = system + [m for r in [*keep, rounds[-1]] for m in r]
-            dropped = fitted.dropped_rounds + len(earlier) - len(keep)
-            log.info("context too long upstream; retrying without %d earlier rounds", dropped)
-            retry = Fitted(smaller, dropped)
-            stream = self._open_stream(route, self._request_args(route, smaller, sampling))
-            return stream, retry, True
+            retry = Fitted(smaller, fitted.dropped_rounds + len(earlier) - len(keep))
+            log.info(
+                "context too long upstream; retrying with %d rounds fewer", retry.dropped_rounds
+            )
+            return send(smaller), retry, True
 
     def stream(
         self,
@@ -164,7 +169,10 @@ class ChatService:
         try:
             route = self.route(model)
             fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
-            stream, fitted, retried = self._open_fitted(route, fitted, sampling)
+            stream, fitted, retried = self._with_context_retry(
+                fitted,
+                lambda sent: self._open_stream(route, self._request_args(route, sent, sampling)),
+            )
         except Exception as exc:
             yield {"error": self._classify(exc).to_dict()}
             return
@@ -233,14 +241,25 @@ class ChatService:
             raise self._classify(exc) from exc
 
     def complete(
-        self, messages: list[dict], *, model: str | None = None, sampling: Sampling = Sampling()
+        self,
+        messages: list[dict],
+        *,
+        model: str | None = None,
+        sampling: Sampling = Sampling(),
+        lang: str = "en",
     ) -> dict:
-        """One whole reply: `{"reply", "usage", "finish_reason", "model"}`; raises ChatError."""
+        """One whole reply: `{"reply", "usage", "finish_reason", "model", "context"}`.
+
+        Raises ChatError. Fitting, the persona lock and the context retry are as in `stream`.
+        """
         try:
             route = self.route(model)
-            fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens)
-            response = route.client.chat.completions.create(
-                **self._request_args(route, fitted.messages, sampling)
+            fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
+            response, fitted, retried = self._with_context_retry(
+                fitted,
+                lambda sent: route.client.chat.completions.create(
+                    **self._request_args(route, sent, sampling)
+                ),
             )
         except Exception as exc:
             raise self._classify(exc) from exc
@@ -254,4 +273,5 @@ class ChatService:
             "usage": response.usage.model_dump(exclude_none=True) if response.usage else None,
             "finish_reason": choice.finish_reason,
             "model": route.model.id,
+            "context": {"dropped_rounds": fitted.dropped_rounds, "retried": retried},
         }

@@ -126,6 +126,7 @@ def test_json_reaches_the_mapped_deployment(azure, fake, model: str, deployment:
         "usage": USAGE,
         "finish_reason": "stop",
         "model": model,
+        "context": {"dropped_rounds": 0, "retried": False},
     }
     (record,) = fake.requests
     assert_azure_request(record, deployment)

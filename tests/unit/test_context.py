@@ -288,6 +288,8 @@ _PIECE = st.one_of(
     st.sampled_from(["😀", "🎉", "，", "。", "👩\u200d⚕️", " the", " 的"]),
 )
 _TEXT = st.lists(_PIECE, max_size=60).map("".join)
+# Now and then a much longer turn, so a big old round sits behind smaller ones.
+_TURN = st.one_of(_TEXT, _TEXT, _TEXT, st.integers(50, 400).map(lambda n: "long " * n))
 
 
 @st.composite
@@ -300,9 +302,9 @@ def conversations(draw) -> tuple[list[dict], list[list[dict]], dict]:
     n = draw(st.integers(min_value=0, max_value=12))
     rounds = []
     for i in range(n):
-        asked = user(f"{i}:" + draw(_TEXT))  # a unique prefix: rounds never compare equal
+        asked = user(f"{i}:" + draw(_TURN))  # a unique prefix: rounds never compare equal
         if draw(st.booleans()) or i == n - 1:
-            rounds.append([asked, assistant(draw(_TEXT))])
+            rounds.append([asked, assistant(draw(_TURN))])
         else:
             rounds.append([asked])  # a question that got no answer is still a round upstream
     question = user("Q:" + draw(_TEXT))
