@@ -172,6 +172,9 @@ def test_export_downloads_the_conversation_as_markdown(app_server, open_page, fa
     assert "gpt-4o-mini" in text
     assert "<!-- chat-message role=user -->\n### You\n\nexport this\n" in text
     assert "### Assistant\n\n**Bold** answer with `code`\n" in text
+    # The conversation's totals: the fake's usage, priced with gpt-4o-mini's entry.
+    assert re.search(r"^- Tokens: \d+ \(\d+ prompt \+ \d+ reply\)$", text, re.M)
+    assert re.search(r"^- Estimated cost: <?\$[\d.]+$", text, re.M)
 
 
 def test_clear_asks_first_then_empties_thread_and_context(app_server, open_page, fake):
