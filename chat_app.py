@@ -1,6 +1,8 @@
 """The chat app. `python chat_app.py [local]` runs it; `gunicorn chat_app:server` serves it.
 
 `local` sends upstream traffic through LOCAL_PROXY (default http://127.0.0.1:10809).
+`python chat_app.py records export|purge ...` and `python chat_app.py db upgrade` are the
+operator commands (see services/records/cli.py).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from dash import Dash
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
+from api.identity import init_identity, load_secret
 from components.layout import PageOptions, page
-from config import Settings, load_settings
+from config import APP_DIR, Settings, load_settings
 from i18n import negotiate
 from services.chat import ChatService
 from services.providers import ProvidersFileError
+from services.records.repository import Records
 
 LANG_COOKIE = "chat_lang"
 
@@ -57,7 +61,13 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         else settings.openai_temperature,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
-    extensions.init_app(app.server, service)
+    store = None
+    if settings.records_enabled:
+        store = Records(settings.database_url)
+        store.upgrade()  # migrations at start-up; safe when several workers start at once
+    extensions.init_app(app.server, service, store)
+    secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
+    init_identity(app.server, secret)
     api.register(app.server)
     return app
 
@@ -65,13 +75,23 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
 def _settings_from_argv(argv: list[str]) -> Settings:
     unknown = [arg for arg in argv if arg != "local"]
     if unknown:
-        sys.exit(f"usage: python chat_app.py [local]   (unknown argument: {unknown[0]})")
+        sys.exit(
+            "usage: python chat_app.py [local]  |  python chat_app.py records|db ...  "
+            f"(unknown argument: {unknown[0]})"
+        )
     return load_settings(use_local_proxy="local" in argv)
 
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 # One INFO line per upstream request is noise; failures still reach the log as warnings.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+if __name__ == "__main__" and sys.argv[1:2] in (["records"], ["db"]):
+    # Operator commands (`python chat_app.py records export ...`) need no web app.
+    from services.records.cli import main as records_cli
+
+    sys.exit(records_cli(sys.argv[1:]))
+
 try:
     _settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()
     app = create_app(_settings)

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
 
     app_title: str = "ChatGPT"
 
+    # Server-side conversation records (services/records): SQLite next to the app by default;
+    # `postgresql+psycopg://user:pass@host/db` for several machines.
+    database_url: str = f"sqlite:///{APP_DIR / 'data' / 'chat.db'}"
+    records_enabled: bool = True
+    # Conversations untouched for longer are deleted by `records purge`; unset keeps them.
+    records_retention_days: int | None = Field(default=None, ge=1)
+
     # The .env file these settings were read from (set by load_settings, not by a variable).
     env_file: str | None = Field(default=None, validation_alias=AliasChoices("env_file"))
 

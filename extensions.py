@@ -7,13 +7,20 @@ from flask import Flask, current_app
 from services.chat import ChatService
 
 KEY = "chat_service"
+RECORDS = "chat_records"
 
 
-def init_app(server: Flask, service: ChatService) -> None:
-    """Attach `service` to `server` (one per app, so tests can run apps with other settings)."""
+def init_app(server: Flask, service: ChatService, records=None) -> None:
+    """Attach `service` (and the records store, if on) to `server`, one set per app."""
     server.extensions[KEY] = service
+    server.extensions[RECORDS] = records
 
 
 def chat_service() -> ChatService:
     """The ChatService of the app handling the current request."""
     return current_app.extensions[KEY]
+
+
+def records():
+    """The server's conversation records, or None when RECORDS_ENABLED=false."""
+    return current_app.extensions.get(RECORDS)

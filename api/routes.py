@@ -5,10 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from api import sse
+from api.identity import current_identity
+from api.recording import recorded, store_result
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
-from extensions import chat_service
+from extensions import chat_service, records
 from services.chat import ChatService, Sampling
 from services.check import check_providers
+from services.conversation import result_from_event
 from services.errors import ChatError
 
 bp = Blueprint("chat_api", __name__)
@@ -49,20 +52,44 @@ def _bad_request(exc: BadRequest):
     return jsonify(error={"message": exc.message, "type": "invalid_request"}), 400
 
 
+def _record_target(chat_request: ChatRequest):
+    """(store, owner) when the reply belongs to one of the caller's records, else None.
+
+    Raises LookupError for a conversation that is not the caller's (or does not exist): the
+    answer is the same for both, so ids cannot be probed.
+    """
+    store = records()
+    if store is None or not chat_request.conversation_id:
+        return None
+    owner = current_identity()
+    if store.conversation(owner, chat_request.conversation_id) is None:
+        raise LookupError(chat_request.conversation_id)
+    return store, owner
+
+
+def _unknown_conversation():
+    return jsonify(error={"message": "Unknown conversation.", "type": "not_found"}), 404
+
+
 @bp.post("/api/chat/stream")
 def chat_stream():
     """Stream one reply as SSE; the last event is `done` or `error`."""
     service = chat_service()
     try:
         chat_request = _read_request(service)
+        target = _record_target(chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
+    except LookupError:
+        return _unknown_conversation()
     events = service.stream(
         _messages(chat_request),
         model=chat_request.model,
         sampling=_sampling(chat_request),
         lang=chat_request.lang,
     )
+    if target:
+        events = recorded(events, *target, chat_request.conversation_id, answer_model(chat_request))
     body = sse.event_stream(events, snapshots=chat_request.snapshots)
     return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
 
@@ -73,8 +100,11 @@ def chat_once():
     service = chat_service()
     try:
         chat_request = _read_request(service)
+        target = _record_target(chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
+    except LookupError:
+        return _unknown_conversation()
     try:
         answer = service.complete(
             _messages(chat_request),
@@ -83,8 +113,19 @@ def chat_once():
             lang=chat_request.lang,
         )
     except ChatError as exc:
+        if target:
+            result = {"status": "error", "content": "", "error": exc.to_dict()}
+            store_result(*target, chat_request.conversation_id, answer_model(chat_request), result)
         return jsonify(error=exc.to_dict()), exc.status
+    if target:
+        final = {"done": True, **answer}
+        result = result_from_event(final, answer["reply"])
+        store_result(*target, chat_request.conversation_id, answer["model"], result)
     return jsonify(answer)
+
+
+def answer_model(chat_request: ChatRequest) -> str:
+    return chat_request.model or chat_service().default_model
 
 
 @bp.get("/api/providers/check")

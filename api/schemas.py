@@ -48,6 +48,8 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)
+    # The server-side record to add the reply to (must be the caller's own).
+    conversation_id: str | None = Field(default=None, max_length=64)
     # The UI language, for a locked persona's system prompt.
     lang: str = Field(default="en", max_length=16)
     # Streaming only: every event also carries `content`, the reply so far, and events are

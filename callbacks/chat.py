@@ -17,12 +17,13 @@ from dash import (
 )
 from dash.exceptions import PreventUpdate
 
+from api.identity import current_identity
 from components import ids
 from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
 from components.stream import event_source
 from components.thread import render_thread
 from components.usage import request_estimate, usage_summary
-from extensions import chat_service
+from extensions import chat_service, records
 from services.conversation import input_problem, record_result, retry_point
 from services.plan import plan_request
 from services.pricing import conversation_totals
@@ -63,17 +64,21 @@ def _plan(service, history, question, choices):
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.ESTIMATE, "children", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Input(ids.SEND_BUTTON, "nClicks"),
     Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
     State(ids.CHAT_INPUT, "value"),
     State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
+    State(ids.CONVERSATION_STORE, "data"),
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
     *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def send_message(_send, _retries, text, history, streaming, temperature, top_p, *choices):
+def send_message(
+    _send, _retries, text, history, streaming, conversation, temperature, top_p, *choices
+):
     """Validate the message, store it, build the upstream request and start streaming."""
     if streaming or not ctx.triggered or not ctx.triggered[0]["value"]:
         # One reply at a time; and a retry button that merely appeared is not a click.
@@ -83,7 +88,8 @@ def send_message(_send, _retries, text, history, streaming, temperature, top_p, 
     history = history or []
     lang, custom, max_tokens = choices[1], choices[5], choices[6]
 
-    if isinstance(ctx.triggered_id, dict):
+    retry = isinstance(ctx.triggered_id, dict)
+    if retry:
         point = retry_point(history)
         if point is None:
             raise PreventUpdate
@@ -94,13 +100,13 @@ def send_message(_send, _retries, text, history, streaming, temperature, top_p, 
         problem = input_problem(text, settings.max_input_chars)
         if problem == "empty":
             empty = notice("input.empty", lang=lang)
-            return no_update, no_update, no_update, no_update, empty, no_update
+            return no_update, no_update, no_update, no_update, empty, no_update, no_update
         if problem == "too_long":
             # The text stays in the box: nothing the user typed is lost.
             warning = notice(
                 "input.too_long", lang=lang, length=len(text), limit=settings.max_input_chars
             )
-            return no_update, no_update, no_update, no_update, warning, no_update
+            return no_update, no_update, no_update, no_update, warning, no_update, no_update
         question = text
         previous = history
         new_input = ""
@@ -116,11 +122,34 @@ def send_message(_send, _retries, text, history, streaming, temperature, top_p, 
         request |= {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens or None}
     elif plan.temperature is not None:
         request["temperature"] = plan.temperature  # the persona's own
+    # The server keeps the record: the question now, the reply when the stream ends.
+    request["conversation_id"] = conversation = record_question(
+        conversation, asked, model=plan.model, persona=choices[3], retry=retry
+    )
     request = {key: value for key, value in request.items() if value is not None}
     turn = uuid.uuid4().hex
     streaming = {"turn": turn, "model": plan.model}
+    source = event_source(turn, request)
     # The estimate was for the text just sent; the box is empty now.
-    return history, new_input, event_source(turn, request), streaming, None, ""
+    return history, new_input, source, streaming, None, "", conversation
+
+
+def record_question(
+    conversation: str | None, asked: dict, *, model: str, persona: str | None, retry: bool
+) -> str | None:
+    """Store the question in the browser's current conversation record (made on first use).
+
+    Returns the conversation id, or None when server records are off.
+    """
+    store = records()
+    if store is None:
+        return None
+    owner = current_identity()
+    if not conversation or store.conversation(owner, conversation) is None:
+        conversation = store.create_conversation(owner, model=model, persona=persona)
+    if not retry:  # a retried question is already on record
+        store.add_message(owner, conversation, asked)
+    return conversation
 
 
 @callback(

@@ -13,11 +13,15 @@ from components import ids
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Input(ids.CLEAR_CONFIRM, "confirmCounts"),
     prevent_initial_call=True,
 )
 def clear_history(confirmed):
-    """Empty the thread and the stored context; a reply still streaming is aborted."""
+    """Empty the thread and the stored context; a reply still streaming is aborted.
+
+    The next message starts a new conversation record; the old one stays on the server.
+    """
     if not confirmed:
         raise PreventUpdate
-    return [], [], None, None
+    return [], [], None, None, None

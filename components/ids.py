@@ -45,3 +45,6 @@ PERSONA_SELECT = "persona-select"
 PERSONA_CUSTOM_PROMPT = "persona-custom-prompt"
 HEADER_USAGE = "header-usage"
 ESTIMATE = "composer-estimate"
+
+# Server-side records (issue 5).
+CONVERSATION_STORE = "chat-conversation-store"

@@ -53,6 +53,8 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
     content = html.Div(
         [
             dcc.Store(id=ids.HISTORY_STORE, storage_type="local"),
+            # The id of the active conversation's record on the server (when records are on).
+            dcc.Store(id=ids.CONVERSATION_STORE, storage_type="local"),
             dcc.Store(id=ids.STREAMING_STORE),
             dcc.Store(id=ids.RESULT_STORE),
             dcc.Store(id=ids.LANG_STORE, data=lang),

@@ -83,6 +83,17 @@ def retry_point(history: list[dict]) -> tuple[list[dict], str] | None:
     return kept, kept[-1].get("content", "")
 
 
+def result_from_event(event: dict, content: str) -> dict:
+    """How a turn ended, from the stream's final event (the same shape the page reports)."""
+    if event.get("done"):
+        status = LENGTH if event.get("finish_reason") == "length" else DONE
+        result = {"status": status, "content": content, "usage": event.get("usage")}
+        if event.get("context"):
+            result["context"] = event["context"]
+        return result
+    return {"status": "error", "content": content, "error": event.get("error") or {}}
+
+
 def record_result(history: list[dict], result: dict, *, model: str) -> list[dict]:
     """Append how a streamed turn ended, as the browser reported it.
 

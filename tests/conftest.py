@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 from werkzeug.serving import make_server
 
-# A developer's own .env must never leak into the tests (set before the app is imported).
+# A developer's own .env must never leak into the tests (set before the app is imported),
+# and no test writes the repo's data/ directory: records and the cookie secret live elsewhere.
 os.environ["CHAT_ENV_FILE"] = ""
+os.environ["SECRET_KEY"] = "test-secret-not-for-production"
+os.environ.setdefault(
+    "DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='chat-records-')}/chat.db"
+)
 
 from chat_app import create_app
 from config import Settings

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,8 +53,8 @@ def _free_port() -> int:
 class AppProcess:
     """`gunicorn chat_app:server` with the repo's gunicorn.conf.py, on a free local port."""
 
-    def __init__(self, env: dict[str, str]):
-        self.port = _free_port()
+    def __init__(self, env: dict[str, str], port: int | None = None):
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"gunicorn-{self.port}.log"
@@ -72,6 +73,7 @@ class AppProcess:
             env=full_env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the workers
         )
         self._wait_healthy()
 
@@ -93,7 +95,15 @@ class AppProcess:
         self._log.flush()
         return self.log_path.read_text()
 
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once, as a crash or OOM kill would."""
+        os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait(10)
+
     def stop(self) -> None:
+        if self._proc.poll() is not None:
+            self._log.close()
+            return
         self._proc.terminate()
         try:
             self._proc.wait(10)
@@ -107,7 +117,7 @@ def start_app(upstream: FakeUpstream) -> Iterator[Callable[..., AppProcess]]:
     """Start app processes against the fake upstream; all are stopped at the end."""
     started: list[AppProcess] = []
 
-    def start(**env: str) -> AppProcess:
+    def start(port: int | None = None, **env: str) -> AppProcess:
         base = {
             "OPENAI_API_KEY": TEST_KEY,
             "OPENAI_BASE_URL": upstream.base_url,
@@ -115,7 +125,7 @@ def start_app(upstream: FakeUpstream) -> Iterator[Callable[..., AppProcess]]:
             "OPENAI_TIMEOUT": "10",
         }
         base.update(env)
-        app = AppProcess({k: v for k, v in base.items() if v is not None})
+        app = AppProcess({k: v for k, v in base.items() if v is not None}, port=port)
         started.append(app)
         return app
 

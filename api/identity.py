@@ -1,0 +1,77 @@
+"""Who a browser is: an anonymous id in a signed, http-only cookie.
+
+Records belong to that id, so one browser can never read another's conversations by guessing
+conversation ids: the id itself is random, and the cookie is signed, so it cannot be forged
+or edited into someone else's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+COOKIE = "chat_identity"
+MAX_AGE = 2 * 365 * 24 * 3600  # two years: losing it loses the conversation list
+
+
+def load_secret(configured: str | None, data_dir: Path) -> str:
+    """SECRET_KEY, else one generated once and kept under data/ so restarts keep identities.
+
+    Several instances must share one SECRET_KEY (set it in the environment).
+    """
+    if configured:
+        return configured
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        # Create-exclusive: if another worker wrote it first, use theirs.
+        try:
+            with path.open("x", encoding="utf-8") as file:
+                file.write(secret)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+        return secret
+
+
+def init_identity(server: Flask, secret: str) -> None:
+    """Give every request `g.identity`, issuing a new signed cookie to browsers without one."""
+    signer = URLSafeSerializer(secret, salt="chat-identity")
+
+    @server.before_request
+    def _identify() -> None:
+        token = request.cookies.get(COOKIE)
+        g.identity = None
+        if token:
+            try:
+                g.identity = signer.loads(token)
+            except BadSignature:
+                g.identity = None  # forged or from another deployment: a new identity
+        if not g.identity:
+            g.identity = secrets.token_hex(16)
+            g.new_identity_cookie = signer.dumps(g.identity)
+
+    @server.after_request
+    def _remember(response):
+        token = g.pop("new_identity_cookie", None)
+        if token:
+            response.set_cookie(
+                COOKIE,
+                token,
+                max_age=MAX_AGE,
+                httponly=True,  # page scripts (and injected ones) cannot read it
+                samesite="Lax",
+                secure=request.is_secure,
+            )
+        return response
+
+
+def current_identity() -> str:
+    """The identity of the browser making the current request."""
+    return g.identity

@@ -1,0 +1,33 @@
+"""Alembic environment for the records tables.
+
+`Records.upgrade()` passes its own connection (already inside a transaction that holds the
+upgrade lock) in `config.attributes["connection"]`. The `alembic` command line gets none and
+connects to the DATABASE_URL of the app's settings.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from services.records.models import Base
+
+config = context.config
+
+
+def run(connection) -> None:
+    context.configure(connection=connection, target_metadata=Base.metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+elif context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported")
+else:
+    from config import load_settings
+    from services.records.repository import Records
+
+    with Records(load_settings().database_url).engine.begin() as connection:
+        run(connection)

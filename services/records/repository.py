@@ -1,0 +1,408 @@
+"""Store and read conversations: the one place that talks to the records database.
+
+Every call that names a conversation also names its owner, and a conversation that is not the
+owner's behaves exactly like one that does not exist (None / False), so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import (
+    URL,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+
+from services.records.models import UTC, Conversation, Message, new_id, utcnow
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+TITLE_CHARS = 60
+TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
+# Any constant works, as long as every process that upgrades uses the same one.
+UPGRADE_LOCK_KEY = zlib.crc32(b"services.records: alembic upgrade")
+
+# The keys of a browser history entry that have columns; any other key goes to `extra`.
+ENTRY_KEYS = {
+    "user": {"role", "content"},
+    "assistant": {"role", "content", "model", "usage", "status"},
+    "error": {"role", "kind", "detail"},
+}
+SUMMARY = (
+    Conversation.id,
+    Conversation.title,
+    Conversation.model,
+    Conversation.persona,
+    Conversation.created_at,
+    Conversation.updated_at,
+    Conversation.prompt_tokens,
+    Conversation.completion_tokens,
+)
+
+
+def database_url(url: str) -> URL:
+    """The URL to connect with. `postgres://` and `postgresql://`, as hosting platforms hand
+    them out, mean psycopg 3: the driver this app installs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def auto_title(content: str) -> str:
+    """The first non-blank line, at most TITLE_CHARS long (ending in "…" when cut)."""
+    line = next((line.strip() for line in content.splitlines() if line.strip()), "")
+    if len(line) > TITLE_CHARS:
+        line = line[: TITLE_CHARS - 1].rstrip() + "…"
+    return line
+
+
+def _count(value: object) -> int | None:
+    # Usage comes from the browser: a count is a non-negative int or it is nothing.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _message_values(entry: dict) -> dict:
+    """Columns for one browser history entry; raises ValueError for an unknown role."""
+    role = entry.get("role")
+    if role not in ENTRY_KEYS:
+        raise ValueError(f"unknown history entry role: {role!r}")
+    values: dict = dict.fromkeys(
+        ("model", "status", "error_kind", "error_detail", *TOKEN_KEYS), None
+    )
+    values.update(role=role, content="")
+    extra = {key: value for key, value in entry.items() if key not in ENTRY_KEYS[role]}
+    if role == "error":
+        values["error_kind"] = entry.get("kind")
+        values["error_detail"] = entry.get("detail")
+    else:
+        content = entry.get("content")
+        values["content"] = content if isinstance(content, str) else str(content or "")
+    if role == "assistant":
+        values["model"] = entry.get("model")
+        values["status"] = entry.get("status")
+        usage = entry.get("usage")
+        if isinstance(usage, dict):
+            for key in TOKEN_KEYS:
+                values[key] = _count(usage.get(key))
+            # Keep what has no column (e.g. `estimated`, or a count that was not an int).
+            rest = {k: v for k, v in usage.items() if k not in TOKEN_KEYS or values[k] is None}
+            if rest or all(values[key] is None for key in TOKEN_KEYS):
+                extra["usage"] = rest
+    values["extra"] = extra or None
+    return values
+
+
+def _entry(row) -> dict:
+    """A stored message back in the browser's history format."""
+    extra = dict(row.extra or {})
+    if row.role == "error":
+        entry = {"role": "error", "kind": row.error_kind, "detail": row.error_detail}
+    elif row.role == "assistant":
+        had_usage = "usage" in extra
+        usage = {key: getattr(row, key) for key in TOKEN_KEYS if getattr(row, key) is not None}
+        usage.update(extra.pop("usage", {}))
+        entry = {
+            "role": "assistant",
+            "content": row.content,
+            "model": row.model,
+            "usage": usage if usage or had_usage else None,
+            "status": row.status,
+        }
+    else:
+        entry = {"role": row.role, "content": row.content}
+    entry.update(extra)
+    return entry
+
+
+def _summary(row) -> dict:
+    summary = row._asdict()
+    summary["created_at"] = summary["created_at"].isoformat()
+    summary["updated_at"] = summary["updated_at"].isoformat()
+    return summary
+
+
+def _sqlite_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # SQLAlchemy, not the sqlite3 module, emits BEGIN (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # Wait for another process's write instead of failing at once with "database is locked".
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    # Readers and the writer no longer block each other. NORMAL sync is safe with WAL; a power
+    # cut may lose the last commits but never corrupts the file.
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")  # ON DELETE CASCADE is off without it
+    cursor.close()
+    # SQLite's lower() folds ASCII only; search should find "Äpfel" when asked for "äpfel".
+    dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
+
+
+def _sqlite_begin(connection) -> None:
+    # A writer takes the write lock up front. A deferred transaction that has read and then
+    # wants to write gets "database is locked" at once, without waiting for busy_timeout.
+    immediate = connection.get_execution_options().get("records_write")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _forget_pool(records: Records | None) -> None:
+    if records is not None:
+        records.engine.dispose(close=False)
+
+
+class Records:
+    """Conversations and their messages, per owner (an anonymous browser identity)."""
+
+    def __init__(self, url: str):
+        parsed = database_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            path = parsed.database or ""
+            if path and path != ":memory:" and not path.startswith("file:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(parsed)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            # A server restart or an idle timeout leaves dead connections in the pool.
+            self.engine = create_engine(parsed, pool_pre_ping=True)
+        # Same pool; its transactions are the ones that write.
+        self._writer = self.engine.execution_options(records_write=True)
+        # gunicorn's preload_app builds the app (and this pool) before it forks the workers. A
+        # connection used by two processes corrupts SQLite files and PostgreSQL sessions, so
+        # a forked child starts with an empty pool and leaves the parent's connections alone.
+        if hasattr(os, "register_at_fork"):
+            alive = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _forget_pool(alive()))
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()
+
+    def upgrade(self) -> None:
+        """Apply the Alembic migrations up to head. Idempotent, and safe when several workers
+        start at once: they take turns, and the later ones find nothing left to do."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        # On SQLite the writer's BEGIN IMMEDIATE is the lock (busy_timeout waits for it).
+        with self._writer.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Held until this transaction ends; PostgreSQL's DDL is transactional.
+                connection.execute(select(func.pg_advisory_xact_lock(UPGRADE_LOCK_KEY)))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        # Upgrades run at start-up, often in a process that forks the workers next.
+        self.engine.dispose()
+
+    def create_conversation(
+        self,
+        owner: str,
+        *,
+        title: str = "",
+        model: str | None = None,
+        persona: str | None = None,
+    ) -> str:
+        """A new, empty conversation; returns its id."""
+        if not owner:
+            raise ValueError("a conversation needs an owner")
+        conversation_id, now = new_id(), utcnow()
+        with self._writer.begin() as connection:
+            connection.execute(
+                insert(Conversation).values(
+                    id=conversation_id,
+                    owner=owner,
+                    title=title.strip(),
+                    model=model,
+                    persona=persona,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return conversation_id
+
+    def conversation(self, owner: str, conversation_id: str) -> dict | None:
+        """The conversation's summary (times in ISO 8601), or None if it is not the owner's."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*SUMMARY).where(
+                    Conversation.id == conversation_id, Conversation.owner == owner
+                )
+            ).first()
+        return _summary(row) if row else None
+
+    def list_conversations(
+        self, owner: str, *, query: str | None = None, limit: int = 200
+    ) -> list[dict]:
+        """The owner's conversations, most recently updated first. `query` keeps those whose
+        title or any message contains it (case-insensitive)."""
+        statement = select(*SUMMARY).where(Conversation.owner == owner)
+        query = (query or "").strip()
+        if query:
+            # autoescape: a "%" or "_" the user types is a character, not a wildcard.
+            in_messages = exists().where(
+                Message.conversation_id == Conversation.id,
+                Message.content.icontains(query, autoescape=True),
+            )
+            statement = statement.where(
+                or_(Conversation.title.icontains(query, autoescape=True), in_messages)
+            )
+        statement = statement.order_by(Conversation.updated_at.desc(), Conversation.id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement.limit(limit)).all()
+        return [_summary(row) for row in rows]
+
+    def rename(self, owner: str, conversation_id: str, title: str) -> bool:
+        """Set the title; False if the conversation is not the owner's."""
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner)
+                .values(title=title.strip())
+            )
+        return result.rowcount == 1
+
+    def delete(self, owner: str, conversation_id: str) -> bool:
+        """Delete the conversation and its messages; False if it is not the owner's."""
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                delete(Conversation).where(
+                    Conversation.id == conversation_id, Conversation.owner == owner
+                )
+            )
+        return result.rowcount == 1
+
+    def add_message(self, owner: str, conversation_id: str, entry: dict) -> bool:
+        """Append one browser history entry (user, assistant or error).
+
+        An assistant's usage adds to the conversation's totals; the first user message names
+        a conversation that has no title yet. False if the conversation is not the owner's.
+        """
+        values = _message_values(entry)
+        now = utcnow()
+        with self._writer.begin() as connection:
+            # One statement checks the owner, bumps the counter and the totals, and locks the
+            # row until commit, so concurrent writers get consecutive, unique seq numbers.
+            bumped = connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner)
+                .values(
+                    last_seq=Conversation.last_seq + 1,
+                    updated_at=now,
+                    prompt_tokens=Conversation.prompt_tokens + (values["prompt_tokens"] or 0),
+                    completion_tokens=Conversation.completion_tokens
+                    + (values["completion_tokens"] or 0),
+                )
+                .returning(Conversation.last_seq, Conversation.title)
+            ).first()
+            if bumped is None:
+                return False
+            seq, title = bumped
+            connection.execute(
+                insert(Message).values(
+                    conversation_id=conversation_id, seq=seq, created_at=now, **values
+                )
+            )
+            if values["role"] == "user" and title == "":
+                asked_before = connection.scalar(
+                    select(
+                        exists().where(
+                            Message.conversation_id == conversation_id,
+                            Message.role == "user",
+                            Message.seq < seq,
+                        )
+                    )
+                )
+                if not asked_before:
+                    connection.execute(
+                        update(Conversation)
+                        .where(Conversation.id == conversation_id)
+                        .values(title=auto_title(values["content"]))
+                    )
+        return True
+
+    def history(self, owner: str, conversation_id: str) -> list[dict] | None:
+        """The conversation's entries in the browser's format, oldest first; None if it is not
+        the owner's."""
+        with self.engine.connect() as connection:
+            owned = connection.scalar(
+                select(Conversation.id).where(
+                    Conversation.id == conversation_id, Conversation.owner == owner
+                )
+            )
+            if owned is None:
+                return None
+            rows = connection.execute(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.seq)
+            ).all()
+        return [_entry(row) for row in rows]
+
+    def export(self, *, since: datetime | None = None) -> Iterator[dict]:
+        """Every message of every conversation as flat rows, for operators. `since` keeps the
+        messages created at or after it (a naive datetime is taken as UTC)."""
+        statement = (
+            select(
+                Message.conversation_id,
+                Conversation.owner,
+                Conversation.title,
+                Conversation.persona,
+                Message.seq,
+                Message.role,
+                Message.content,
+                Message.model,
+                Message.status,
+                Message.error_kind,
+                Message.error_detail,
+                Message.prompt_tokens,
+                Message.completion_tokens,
+                Message.created_at,
+            )
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .order_by(Conversation.created_at, Message.conversation_id, Message.seq)
+        )
+        if since is not None:
+            statement = statement.where(Message.created_at >= _utc(since))
+        with self.engine.connect() as connection:
+            # Streamed in batches: an export can be larger than memory.
+            for row in connection.execution_options(yield_per=500).execute(statement):
+                flat = row._asdict()
+                flat["created_at"] = flat["created_at"].isoformat()
+                yield flat
+
+    def purge(self, *, older_than_days: int) -> int:
+        """Delete the conversations not updated for `older_than_days` days; returns how many."""
+        if older_than_days < 1:
+            raise ValueError("older_than_days must be at least 1")
+        cutoff = utcnow() - timedelta(days=older_than_days)
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                delete(Conversation).where(Conversation.updated_at < cutoff)
+            )
+        return result.rowcount

@@ -1,0 +1,106 @@
+"""The server's record of what happens in the page, including when the server dies mid-reply."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from itsdangerous import URLSafeSerializer
+from playwright.sync_api import Page, expect
+
+from api.identity import COOKIE
+from services.records.repository import Records
+from tests.e2e.test_chat_page import LONG_REPLY, send, wait_idle
+from tests.fake_upstream import Reply
+
+pytestmark = pytest.mark.e2e
+
+
+def owner_of(page: Page) -> str:
+    """The browser's identity, from its signed http-only cookie (invisible to page scripts)."""
+    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    assert cookie["httpOnly"] is True
+    assert page.evaluate("document.cookie").find(COOKIE) == -1
+    signer = URLSafeSerializer(os.environ["SECRET_KEY"], salt="chat-identity")
+    return signer.loads(cookie["value"])
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Records(f"sqlite:///{tmp_path}/records.db")
+
+
+def test_the_page_keeps_each_turn_on_the_server(start_app, open_page, fake, store):
+    app = start_app(DATABASE_URL=str(store.engine.url))
+    page = open_page(app.url)
+    send(page, "first question")
+    wait_idle(page, 1)
+    send(page, "second question")
+    wait_idle(page, 2)
+    owner = owner_of(page)
+    [conversation] = store.list_conversations(owner)
+    assert conversation["title"] == "first question"
+    roles = [(e["role"], e["content"]) for e in store.history(owner, conversation["id"])]
+    assert roles == [
+        ("user", "first question"),
+        ("assistant", "Echo: first question"),
+        ("user", "second question"),
+        ("assistant", "Echo: second question"),
+    ]
+
+    # Clear starts a new record; the old one stays on the server.
+    page.click("#clear-history-button")
+    page.locator(".ant-popconfirm").get_by_role("button", name="Clear").click()
+    send(page, "a fresh start")
+    wait_idle(page, 1)
+    assert [c["title"] for c in store.list_conversations(owner)] == [
+        "a fresh start",
+        "first question",
+    ]
+
+
+def test_a_stopped_reply_is_kept_on_the_server(start_app, open_page, fake, store):
+    app = start_app(DATABASE_URL=str(store.engine.url))
+    fake.script(Reply(LONG_REPLY * 3, chunk_size=4, delay=0.05))
+    page = open_page(app.url)
+    send(page, "go on")
+    expect(page.locator("#chat-live-reply")).to_contain_text("Paragraph 1", timeout=10_000)
+    page.click("#chat-stop-button")
+    wait_idle(page, 1)
+    owner = owner_of(page)
+    [conversation] = store.list_conversations(owner)
+    deadline = time.monotonic() + 10
+    while len(store.history(owner, conversation["id"])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _question, reply = store.history(owner, conversation["id"])
+    assert reply["status"] == "stopped"
+    assert reply["content"].startswith("Paragraph 1")
+
+
+def test_a_server_killed_mid_reply_leaves_a_consistent_record(start_app, open_page, fake, store):
+    app = start_app(DATABASE_URL=str(store.engine.url))
+    fake.script(Reply(LONG_REPLY * 3, chunk_size=4, delay=0.05))
+    page = open_page(app.url)
+    send(page, "are you still there?")
+    expect(page.locator("#chat-live-reply")).to_contain_text("Paragraph 1", timeout=10_000)
+    app.kill()  # SIGKILL to the whole server: no cleanup runs
+    owner = owner_of(page)
+    [conversation] = store.list_conversations(owner)
+    history = store.history(owner, conversation["id"])
+    assert history[0] == {"role": "user", "content": "are you still there?"}
+    # Whatever the dying server managed to write, the record reads back whole.
+    assert all(e["role"] in ("user", "assistant", "error") for e in history)
+
+    # Back up on the same address and database: the question is still in the thread, marked
+    # as interrupted, and a retry answers it.
+    again = start_app(port=app.port, DATABASE_URL=str(store.engine.url))
+    page.goto(again.url)
+    notice = page.locator(".chat-message-error")
+    expect(notice).to_contain_text("before this question was answered")
+    expect(page.locator(".chat-message-user")).to_contain_text("are you still there?")
+    notice.get_by_role("button", name="Retry").click()
+    wait_idle(page, 1)
+    expect(page.locator(".chat-message-assistant").last).to_contain_text(
+        "Echo: are you still there?"
+    )

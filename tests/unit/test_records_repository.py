@@ -1,0 +1,357 @@
+"""The records repository on SQLite. `RecordsBehaviour` is also run against PostgreSQL by
+tests/integration/test_records_postgres.py, with its own `records` fixture."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
+
+from services.records import Records
+from services.records.repository import MIGRATIONS, auto_title, database_url
+from tests.records_db import add_messages_worker, age, run_processes, sqlite_url, upgrade_worker
+
+QUESTION = {"role": "user", "content": "How do I boil an egg?", "context_from": 0}
+ANSWER = {
+    "role": "assistant",
+    "content": "Put it in **boiling** water for 7 minutes.",
+    "model": "gpt-4o-mini",
+    "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
+    "status": "done",
+    "context": {"dropped_rounds": 1, "retried": True},
+}
+ESTIMATED = {
+    "role": "assistant",
+    "content": "Roughly.",
+    "model": "llama3",
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "estimated": True},
+    "status": "length",
+}
+NO_USAGE = {
+    "role": "assistant",
+    "content": "",
+    "model": "gpt-4o",
+    "usage": None,
+    "status": "stopped",
+}
+CUT = {"role": "assistant", "content": "Half a rep", "model": "gpt-4o", "status": "cut"}
+ERROR = {"role": "error", "kind": "rate_limit", "detail": "429: slow down — 请稍后"}
+
+
+@pytest.fixture
+def records(tmp_path) -> Records:
+    records = Records(sqlite_url(tmp_path))
+    records.upgrade()
+    yield records
+    records.close()
+
+
+def parse(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp)
+    assert moment.utcoffset() == timedelta(0), stamp
+    return moment
+
+
+class RecordsBehaviour:
+    """What every backend must do; the subclasses supply the `records` fixture."""
+
+    def test_create_and_read_back(self, records):
+        cid = records.create_conversation("alice", title=" Eggs ", model="gpt-4o", persona="chef")
+        assert len(cid) == 32 and int(cid, 16) >= 0
+        found = records.conversation("alice", cid)
+        assert found == {
+            "id": cid,
+            "title": "Eggs",
+            "model": "gpt-4o",
+            "persona": "chef",
+            "created_at": found["created_at"],
+            "updated_at": found["updated_at"],
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+        }
+        assert parse(found["created_at"]) == parse(found["updated_at"])
+        assert abs(parse(found["created_at"]) - datetime.now(timezone.utc)) < timedelta(minutes=1)
+        assert records.history("alice", cid) == []
+
+    def test_missing_conversation(self, records):
+        assert records.conversation("alice", "0" * 32) is None
+        assert records.history("alice", "0" * 32) is None
+        assert records.add_message("alice", "0" * 32, QUESTION) is False
+        assert records.rename("alice", "0" * 32, "x") is False
+        assert records.delete("alice", "0" * 32) is False
+
+    def test_an_owner_is_required(self, records):
+        with pytest.raises(ValueError):
+            records.create_conversation("")
+
+    def test_list_newest_updated_first(self, records):
+        first = records.create_conversation("alice", title="first")
+        second = records.create_conversation("alice", title="second")
+        assert [c["id"] for c in records.list_conversations("alice")] == [second, first]
+        records.add_message("alice", first, QUESTION)  # bumps updated_at
+        assert [c["id"] for c in records.list_conversations("alice")] == [first, second]
+        assert [c["id"] for c in records.list_conversations("alice", limit=1)] == [first]
+        assert records.list_conversations("nobody") == []
+
+    def test_rename_and_delete(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        assert records.rename("alice", cid, "  Breakfast  ") is True
+        assert records.conversation("alice", cid)["title"] == "Breakfast"
+        assert records.delete("alice", cid) is True
+        assert records.conversation("alice", cid) is None
+        assert records.history("alice", cid) is None
+        assert records.list_conversations("alice") == []
+        assert records.delete("alice", cid) is False
+        with records.engine.connect() as connection:
+            # The messages went with it (ON DELETE CASCADE).
+            assert connection.scalar(text("SELECT count(*) FROM messages")) == 0
+
+    def test_search_title_and_content_case_insensitive(self, records):
+        eggs = records.create_conversation("alice", title="Breakfast ideas")
+        records.add_message("alice", eggs, QUESTION)
+        records.add_message("alice", eggs, ANSWER)
+        umlaut = records.create_conversation("alice", title="Äpfel und Birnen")
+        percent = records.create_conversation("alice", title="100% sure")
+        records.create_conversation("bob", title="Breakfast for bob")
+
+        def found(query):
+            return {c["id"] for c in records.list_conversations("alice", query=query)}
+
+        assert found("BREAKFAST") == {eggs}  # title; bob's is not listed
+        assert found("** WATER") == {eggs}  # assistant message content
+        assert found("EGG") == {eggs}  # user message content
+        assert found("äpfel") == {umlaut}  # not only ASCII folds
+        assert found("%") == {percent}  # a literal %, not a wildcard
+        assert found("_") == set()
+        assert found("nothing like this") == set()
+        assert found("  ") == found(None) == {eggs, umlaut, percent}
+
+    def test_another_owner_sees_nothing(self, records):
+        cid = records.create_conversation("alice", title="private")
+        records.add_message("alice", cid, QUESTION)
+        assert records.conversation("mallory", cid) is None
+        assert records.history("mallory", cid) is None
+        assert records.list_conversations("mallory") == []
+        assert records.list_conversations("mallory", query="private") == []
+        assert records.add_message("mallory", cid, ANSWER) is False
+        assert records.rename("mallory", cid, "mine now") is False
+        assert records.delete("mallory", cid) is False
+        # Nothing changed for the owner.
+        assert records.conversation("alice", cid)["title"] == "private"
+        assert records.history("alice", cid) == [QUESTION]
+        assert records.conversation("alice", cid)["completion_tokens"] == 0
+
+    def test_every_entry_kind_round_trips(self, records):
+        cid = records.create_conversation("alice")
+        entries = [QUESTION, ANSWER, QUESTION, ESTIMATED, QUESTION, NO_USAGE, QUESTION, CUT, ERROR]
+        for entry in entries:
+            assert records.add_message("alice", cid, entry) is True
+        # A cut reply had no usage key; it comes back as usage None, which reads the same.
+        expected = [*entries[:7], {**CUT, "usage": None}, ERROR]
+        assert records.history("alice", cid) == expected
+
+    def test_unknown_role_is_refused(self, records):
+        cid = records.create_conversation("alice")
+        with pytest.raises(ValueError):
+            records.add_message("alice", cid, {"role": "system", "content": "x"})
+        assert records.history("alice", cid) == []
+
+    def test_auto_title_from_first_question(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, {"role": "user", "content": "\n  Line one  \nline two"})
+        assert records.conversation("alice", cid)["title"] == "Line one"
+        records.add_message("alice", cid, {"role": "user", "content": "a later question"})
+        assert records.conversation("alice", cid)["title"] == "Line one"
+
+        long = records.create_conversation("alice")
+        records.add_message("alice", long, {"role": "user", "content": "word " * 40})
+        title = records.conversation("alice", long)["title"]
+        assert len(title) == 60 and title.endswith("…") and title.startswith("word word")
+
+        named = records.create_conversation("alice", title="Given")
+        records.add_message("alice", named, QUESTION)
+        assert records.conversation("alice", named)["title"] == "Given"
+
+        # Emptied after the first question: a later one does not rename it.
+        records.rename("alice", cid, "")
+        records.add_message("alice", cid, {"role": "user", "content": "third"})
+        assert records.conversation("alice", cid)["title"] == ""
+
+    def test_token_totals(self, records):
+        cid = records.create_conversation("alice")
+        before = records.conversation("alice", cid)["updated_at"]
+        for entry in (QUESTION, ANSWER, QUESTION, ESTIMATED, NO_USAGE, CUT, ERROR):
+            records.add_message("alice", cid, entry)
+        found = records.conversation("alice", cid)
+        assert (found["prompt_tokens"], found["completion_tokens"]) == (12 + 5, 30 + 2)
+        assert parse(found["updated_at"]) > parse(before)
+
+    def test_export_rows(self, records):
+        cid = records.create_conversation("alice", persona="chef")
+        for entry in (QUESTION, ANSWER, ERROR):
+            records.add_message("alice", cid, entry)
+        other = records.create_conversation("bob")
+        records.add_message("bob", other, {"role": "user", "content": "Привет"})
+        rows = list(records.export())
+        assert [(r["conversation_id"], r["seq"]) for r in rows] == [
+            (cid, 1),
+            (cid, 2),
+            (cid, 3),
+            (other, 1),
+        ]
+        assert rows[1] == {
+            "conversation_id": cid,
+            "owner": "alice",
+            "title": "How do I boil an egg?",
+            "persona": "chef",
+            "seq": 2,
+            "role": "assistant",
+            "content": ANSWER["content"],
+            "model": "gpt-4o-mini",
+            "status": "done",
+            "error_kind": None,
+            "error_detail": None,
+            "prompt_tokens": 12,
+            "completion_tokens": 30,
+            "created_at": rows[1]["created_at"],
+        }
+        parse(rows[1]["created_at"])
+        assert (rows[2]["role"], rows[2]["error_kind"]) == ("error", "rate_limit")
+        assert rows[2]["error_detail"] == ERROR["detail"]
+        assert rows[3]["owner"] == "bob" and rows[3]["content"] == "Привет"
+
+    def test_export_since(self, records):
+        old = records.create_conversation("alice")
+        records.add_message("alice", old, QUESTION)
+        age(records, old, days=10)
+        new = records.create_conversation("alice")
+        records.add_message("alice", new, QUESTION)
+        week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+        assert [r["conversation_id"] for r in records.export(since=week_ago)] == [new]
+        naive = week_ago.replace(tzinfo=None)  # taken as UTC
+        assert [r["conversation_id"] for r in records.export(since=naive)] == [new]
+        assert len(list(records.export())) == 2
+
+    def test_purge(self, records):
+        old = records.create_conversation("alice")
+        records.add_message("alice", old, QUESTION)
+        age(records, old, days=31)
+        recent = records.create_conversation("bob")
+        age(records, recent, days=29)
+        assert records.purge(older_than_days=30) == 1
+        assert records.conversation("alice", old) is None
+        assert records.conversation("bob", recent) is not None
+        assert records.purge(older_than_days=30) == 0
+        with records.engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM messages")) == 0
+        with pytest.raises(ValueError):
+            records.purge(older_than_days=0)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+    def test_a_forked_worker_gets_its_own_connections(self, records):
+        # As gunicorn's preload_app does: the parent has used the pool, then forks.
+        cid = records.create_conversation("alice")
+        assert records.engine.pool.checkedin() == 1
+        pid = os.fork()
+        if pid == 0:  # the child must never return into pytest
+            code = 1
+            try:
+                fresh = records.engine.pool.checkedin() == 0
+                code = 0 if fresh and records.add_message("alice", cid, QUESTION) else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # The parent's own connection still works.
+        assert records.history("alice", cid) == [QUESTION]
+        assert records.engine.pool.checkedin() == 1
+
+    def test_upgrade_is_idempotent(self, records):
+        cid = records.create_conversation("alice")
+        records.upgrade()
+        records.upgrade()
+        assert records.conversation("alice", cid) is not None
+        with records.engine.connect() as connection:
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+            tables = set(inspect(connection).get_table_names())
+        assert {"conversations", "messages", "alembic_version"} <= tables
+
+    def test_models_match_the_migrations(self, records):
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with records.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.check(config)  # raises when autogenerate would write a new revision
+
+
+class TestSQLite(RecordsBehaviour):
+    def test_creates_the_data_directory(self, tmp_path):
+        records = Records(f"sqlite:///{tmp_path}/a/b/chat.db")
+        records.upgrade()
+        records.close()
+        assert (tmp_path / "a" / "b" / "chat.db").is_file()
+
+    def test_connection_settings(self, records):
+        with records.engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA busy_timeout").scalar() == 5000
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+
+    def test_times_are_aware_utc(self, records):
+        from services.records.models import Conversation
+
+        cid = records.create_conversation("alice")
+        with records.engine.connect() as connection:
+            stored = connection.scalar(
+                Conversation.__table__.select().with_only_columns(Conversation.created_at)
+            )
+            raw = connection.exec_driver_sql("SELECT created_at FROM conversations").scalar()
+        assert stored.tzinfo is timezone.utc
+        # Stored as naive UTC text, so that it sorts and compares as text.
+        assert raw == stored.replace(tzinfo=None).isoformat(sep=" ")
+        assert records.conversation("alice", cid)["created_at"] == stored.isoformat()
+
+    def test_concurrent_writers(self, tmp_path):
+        url = sqlite_url(tmp_path)
+        records = Records(url)
+        records.upgrade()
+        cid = records.create_conversation("alice")
+        run_processes(add_messages_worker, [(url, "alice", cid, 50)] * 4)
+        with records.engine.connect() as connection:
+            seqs = connection.scalars(text("SELECT seq FROM messages ORDER BY seq")).all()
+        assert seqs == list(range(1, 201))
+        assert len(records.history("alice", cid)) == 200
+        records.close()
+
+    def test_concurrent_upgrades(self, tmp_path):
+        url = sqlite_url(tmp_path)
+        run_processes(upgrade_worker, [(url,)] * 3)
+        records = Records(url)
+        assert records.conversation("alice", records.create_conversation("alice"))
+        records.close()
+
+
+def test_auto_title_rules():
+    assert auto_title("short") == "short"
+    assert auto_title("x" * 60) == "x" * 60
+    assert auto_title("x" * 61) == "x" * 59 + "…"
+    assert auto_title("\n\n  ") == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("postgres://u:p@h/db", "postgresql+psycopg"),
+        ("postgresql://u:p@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u:p@h/db", "postgresql+psycopg"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_database_url_driver(given, driver):
+    assert database_url(given).drivername == driver
