@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         default_temperature=1.0
         if settings.openai_temperature is None
         else settings.openai_temperature,
+        records_enabled=settings.records_enabled,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     store = None

@@ -200,13 +200,15 @@ def show_thread(_modified, persona_id, history, streaming, lang):
 @callback(
     Output(ids.ESTIMATE, "children"),
     Input(ids.CHAT_INPUT, "debounceValue"),
+    State(ids.CHAT_INPUT, "value"),
     State(ids.HISTORY_STORE, "data"),
     *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def estimate_next_request(text, history, *choices):
+def estimate_next_request(text, current, history, *choices):
     """While typing: about how many tokens the next request will send, and what they cost."""
-    if not text or not text.strip():
+    # A debounced value can arrive after the message was sent and the box emptied.
+    if not text or not text.strip() or not (current or "").strip():
         return ""
     service = chat_service()
     plan = _plan(service, history or [], text, choices)

@@ -16,6 +16,12 @@ def header(*, title: str, lang: str, model_picker, persona_picker) -> html.Heade
         [
             html.Div(
                 [
+                    fac.AntdButton(
+                        id=ids.SIDEBAR_TOGGLE,
+                        icon=fac.AntdIcon(icon="antd-menu"),
+                        type="text",
+                        **{"aria-label": t(lang, "sidebar.toggle")},
+                    ),
                     fac.AntdIcon(icon="antd-robot", className="app-logo"),
                     html.Span(title, className="app-title"),
                     html.Span(t(lang, "app.subtitle"), className="app-subtitle"),

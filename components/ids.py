@@ -48,3 +48,18 @@ ESTIMATE = "composer-estimate"
 
 # Server-side records (issue 5).
 CONVERSATION_STORE = "chat-conversation-store"
+
+# The conversation sidebar.
+SIDEBAR = "chat-sidebar"
+SIDEBAR_TOGGLE = "sidebar-toggle-button"
+SIDEBAR_NEW = "sidebar-new-button"
+SIDEBAR_SEARCH = "sidebar-search"
+SIDEBAR_LIST = "sidebar-list"
+SIDEBAR_REFRESH = "sidebar-refresh-store"
+RENAME_MODAL = "sidebar-rename-modal"
+RENAME_INPUT = "sidebar-rename-input"
+RENAME_TARGET = "sidebar-rename-target"
+# Pattern-matching id types; the index is the conversation id.
+SIDEBAR_ITEM = "sidebar-item"
+SIDEBAR_RENAME = "sidebar-rename"
+SIDEBAR_DELETE = "sidebar-delete"

@@ -14,6 +14,7 @@ from components.header import header
 from components.message import live_reply
 from components.persona import persona_picker
 from components.settings import model_picker, settings_drawer
+from components.sidebar import sidebar
 from i18n import t
 from services.personas import PersonasConfig
 
@@ -31,6 +32,7 @@ class PageOptions:
     max_input_chars: int
     max_reply_tokens: int
     default_temperature: float
+    records_enabled: bool
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -73,23 +75,37 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                 max_reply_tokens=options.max_reply_tokens,
                 custom_persona=not options.locked,
             ),
-            html.Main(
+            html.Div(
                 [
+                    sidebar(lang=lang, records_enabled=options.records_enabled),
                     html.Div(
                         [
-                            None if options.has_credentials else no_key_alert(lang=lang),
-                            html.Div(id=ids.HISTORY_LIST),
-                            live_reply(lang=lang),
-                            html.Div(id=ids.NOTICE),
+                            html.Main(
+                                [
+                                    html.Div(
+                                        [
+                                            None
+                                            if options.has_credentials
+                                            else no_key_alert(lang=lang),
+                                            html.Div(id=ids.HISTORY_LIST),
+                                            live_reply(lang=lang),
+                                            html.Div(id=ids.NOTICE),
+                                        ],
+                                        className="chat-column",
+                                    )
+                                ],
+                                id=ids.MESSAGES,
+                                className="chat-messages",
+                            ),
+                            html.Footer(
+                                composer(lang=lang, max_chars=options.max_input_chars),
+                                className="app-footer",
+                            ),
                         ],
-                        className="chat-column",
-                    )
+                        className="app-main",
+                    ),
                 ],
-                id=ids.MESSAGES,
-                className="chat-messages",
-            ),
-            html.Footer(
-                composer(lang=lang, max_chars=options.max_input_chars), className="app-footer"
+                className="app-body",
             ),
         ],
         className="app-root",

@@ -1,0 +1,136 @@
+"""The conversation sidebar: list, new, switch, rename, delete, search."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash.exceptions import PreventUpdate
+
+from api.identity import current_identity
+from components import ids
+from components.sidebar import conversation_list
+from extensions import records
+
+
+def _clicked() -> object:
+    """The pattern id that was really clicked; a button that merely appeared is not a click."""
+    if not ctx.triggered or not ctx.triggered[0]["value"]:
+        raise PreventUpdate
+    return ctx.triggered_id
+
+
+@callback(
+    Output(ids.SIDEBAR_LIST, "children"),
+    Input(ids.HISTORY_STORE, "modified_timestamp"),
+    Input(ids.CONVERSATION_STORE, "data"),
+    Input(ids.SIDEBAR_SEARCH, "debounceValue"),
+    Input(ids.SIDEBAR_REFRESH, "data"),
+    State(ids.LANG_STORE, "data"),
+)
+def show_conversations(_modified, active, query, _refresh, lang):
+    """This browser's conversations from the server, newest first, grouped by day."""
+    store = records()
+    if store is None:
+        raise PreventUpdate  # the sidebar says records are off
+    found = store.list_conversations(current_identity(), query=(query or "").strip() or None)
+    return conversation_list(found, active=active, lang=lang, now=datetime.now().astimezone())
+
+
+@callback(
+    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.NOTICE, "children", allow_duplicate=True),
+    Input({"type": ids.SIDEBAR_ITEM, "index": ALL}, "n_clicks"),
+    State(ids.STREAMING_STORE, "data"),
+    prevent_initial_call=True,
+)
+def open_conversation(_clicks, streaming):
+    """Load a conversation from the server into the page (the server is the record)."""
+    picked = _clicked()
+    store = records()
+    if streaming or store is None:
+        raise PreventUpdate  # finish or stop the reply first
+    history = store.history(current_identity(), picked["index"])
+    if history is None:
+        raise PreventUpdate
+    return history, picked["index"], None
+
+
+@callback(
+    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
+    Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
+    Output(ids.NOTICE, "children", allow_duplicate=True),
+    Input(ids.SIDEBAR_NEW, "nClicks"),
+    prevent_initial_call=True,
+)
+def new_conversation(clicks):
+    """An empty thread; its record is made when the first message is sent."""
+    if not clicks:
+        raise PreventUpdate
+    return [], None, [], None, None
+
+
+@callback(
+    Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
+    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Input({"type": ids.SIDEBAR_DELETE, "index": ALL}, "confirmCounts"),
+    State(ids.CONVERSATION_STORE, "data"),
+    State(ids.SIDEBAR_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+def delete_conversation(_confirmed, active, refresh):
+    """Delete a conversation for good; deleting the open one empties the thread."""
+    picked = _clicked()
+    store = records()
+    if store is None or not store.delete(current_identity(), picked["index"]):
+        raise PreventUpdate
+    if picked["index"] == active:
+        return (refresh or 0) + 1, [], None
+    return (refresh or 0) + 1, no_update, no_update
+
+
+@callback(
+    Output(ids.RENAME_MODAL, "visible"),
+    Output(ids.RENAME_INPUT, "value"),
+    Output(ids.RENAME_TARGET, "data"),
+    Input({"type": ids.SIDEBAR_RENAME, "index": ALL}, "nClicks"),
+    prevent_initial_call=True,
+)
+def ask_new_title(_clicks):
+    """Open the rename dialog with the current title."""
+    picked = _clicked()
+    store = records()
+    found = store.conversation(current_identity(), picked["index"]) if store else None
+    if found is None:
+        raise PreventUpdate
+    return True, found["title"], picked["index"]
+
+
+@callback(
+    Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
+    Input(ids.RENAME_MODAL, "okCounts"),
+    State(ids.RENAME_TARGET, "data"),
+    State(ids.RENAME_INPUT, "value"),
+    State(ids.SIDEBAR_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+def rename_conversation(saved, target, title, refresh):
+    """Save the new title."""
+    store = records()
+    if not saved or not target or store is None or not (title or "").strip():
+        raise PreventUpdate
+    store.rename(current_identity(), target, title.strip()[:200])
+    return (refresh or 0) + 1
+
+
+clientside_callback(
+    # Toggled means hidden on a wide screen and shown on a phone (see style.css).
+    """(clicks) => clicks % 2 ? "chat-sidebar chat-sidebar-toggled" : "chat-sidebar\"""",
+    Output(ids.SIDEBAR, "className"),
+    Input(ids.SIDEBAR_TOGGLE, "nClicks"),
+    prevent_initial_call=True,
+)

@@ -1,0 +1,85 @@
+"""The conversation sidebar: new, switch, rename, delete, search, and the list coming back."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_chat_page import send, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def titles(page: Page) -> list[str]:
+    return [t.strip() for t in page.locator(".sidebar-title").all_inner_texts()]
+
+
+def chat(page: Page, question: str) -> None:
+    """Start a new conversation with one question, and wait for its reply."""
+    page.click("#sidebar-new-button")
+    expect(page.locator(".chat-welcome")).to_be_visible()
+    send(page, question)
+    wait_idle(page, 1)
+
+
+def test_new_switch_and_the_list_survive_a_cleared_browser(app_server, open_page):
+    page = open_page(app_server.url)
+    expect(page.locator(".sidebar-empty")).to_be_visible()
+    chat(page, "How do I bake bread?")
+    chat(page, "Explain TCP")
+    expect(page.locator(".sidebar-title")).to_have_count(2)
+    assert titles(page) == ["Explain TCP", "How do I bake bread?"]  # newest first
+    expect(page.locator(".sidebar-day").first).to_have_text("Today")
+
+    page.locator(".sidebar-title", has_text="bake").click()
+    expect(page.locator(".chat-message-user .chat-user-text")).to_have_text("How do I bake bread?")
+    expect(page.locator(".sidebar-item-active")).to_contain_text("How do I bake bread?")
+    # Continuing it adds to that conversation, not a new one.
+    send(page, "With rye flour?")
+    wait_idle(page, 2)
+    expect(page.locator(".sidebar-title")).to_have_count(2)
+
+    # The browser's storage is wiped (same browser identity): the list is still there, and
+    # a conversation opens whole from the server.
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    expect(page.locator(".chat-welcome")).to_be_visible()
+    expect(page.locator(".sidebar-title")).to_have_count(2)
+    page.locator(".sidebar-title", has_text="bake").click()
+    expect(page.locator(".chat-message-user")).to_have_count(2)
+    expect(page.locator(".chat-message-assistant").last).to_contain_text("Echo: With rye flour?")
+
+
+def test_rename_delete_and_search(app_server, open_page):
+    page = open_page(app_server.url)
+    chat(page, "first topic")
+    chat(page, "second topic")
+
+    item = page.locator(".sidebar-item", has_text="first topic")
+    item.locator("button[title='Rename']").click()
+    page.fill("#sidebar-rename-input", "Renamed topic")
+    page.locator(".ant-modal").get_by_role("button", name="Save").click()
+    expect(page.locator(".sidebar-title", has_text="Renamed topic")).to_be_visible()
+
+    page.fill("#sidebar-search", "second")
+    expect(page.locator(".sidebar-title")).to_have_count(1, timeout=5_000)
+    assert titles(page) == ["second topic"]
+    # Search looks inside messages too, not only titles.
+    page.fill("#sidebar-search", "Echo: first")
+    expect(page.locator(".sidebar-title")).to_have_text(["Renamed topic"])
+    page.fill("#sidebar-search", "")
+    expect(page.locator(".sidebar-title")).to_have_count(2)
+
+    # Deleting the open conversation empties the thread; a confirm step comes first.
+    page.locator(".sidebar-item", has_text="second topic").locator("button[title='Delete']").click()
+    page.locator(".ant-popconfirm").get_by_role("button", name="Delete").click()
+    expect(page.locator(".sidebar-title")).to_have_text(["Renamed topic"])
+    expect(page.locator(".chat-welcome")).to_be_visible()
+
+
+def test_another_browser_sees_none_of_them(app_server, open_page, browser):
+    page = open_page(app_server.url)
+    chat(page, "my private question")
+    other = open_page(app_server.url)  # a fresh browser profile: another identity
+    expect(other.locator(".sidebar-empty")).to_be_visible()
+    expect(other.locator(".sidebar-title")).to_have_count(0)
