@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
@@ -9,8 +10,10 @@ from dash.exceptions import PreventUpdate
 
 from api.identity import current_identity
 from components import ids
+from components.message import notice
 from components.sidebar import conversation_list
 from extensions import records
+from services import export
 
 
 def _clicked() -> object:
@@ -125,6 +128,45 @@ def rename_conversation(saved, target, title, refresh):
         raise PreventUpdate
     store.rename(current_identity(), target, title.strip()[:200])
     return (refresh or 0) + 1
+
+
+@callback(
+    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.NOTICE, "children", allow_duplicate=True),
+    Input(ids.SIDEBAR_IMPORT, "contents"),
+    State(ids.SIDEBAR_IMPORT, "filename"),
+    State(ids.STREAMING_STORE, "data"),
+    State(ids.LANG_STORE, "data"),
+    prevent_initial_call=True,
+)
+def import_conversation(contents, filename, streaming, lang):
+    """Continue a conversation from a Markdown file this app exported."""
+    if not contents or streaming:
+        raise PreventUpdate
+    entries = read_export(contents)
+    if not entries:
+        return no_update, no_update, notice("import.not_ours", lang=lang, name=filename or "?")
+    store = records()
+    conversation = None
+    if store is not None:
+        owner = current_identity()
+        conversation = store.create_conversation(owner)
+        for entry in entries:
+            store.add_message(owner, conversation, entry)
+    return entries, conversation, None
+
+
+def read_export(contents: str) -> list[dict]:
+    """The turns of an uploaded export (a data: URL), or [] when it is not one of ours."""
+    try:
+        _, encoded = contents.split(",", 1)
+        text = base64.b64decode(encoded).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return []
+    entries = export.from_markdown(text)
+    # Only a file with at least one question is a conversation worth continuing.
+    return entries if any(e["role"] == "user" for e in entries) else []
 
 
 clientside_callback(

@@ -10,6 +10,9 @@ from dash import dcc, html
 from components import ids
 from i18n import t
 
+# An exported conversation far longer than any real one still fits.
+IMPORT_MAX_BYTES = 2_000_000
+
 
 def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
     """The collapsible list of conversations (the server's records)."""
@@ -23,6 +26,18 @@ def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
                 icon=fac.AntdIcon(icon="antd-plus"),
                 block=True,
                 className="sidebar-new",
+            ),
+            dcc.Upload(
+                fac.AntdButton(
+                    t(lang, "sidebar.import"),
+                    icon=fac.AntdIcon(icon="antd-upload"),
+                    block=True,
+                    type="dashed",
+                ),
+                id=ids.SIDEBAR_IMPORT,
+                accept=".md,text/markdown,text/plain",
+                max_size=IMPORT_MAX_BYTES,
+                className="sidebar-import",
             ),
             fac.AntdInput(
                 id=ids.SIDEBAR_SEARCH,

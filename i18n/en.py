@@ -60,6 +60,8 @@ STRINGS = {
     "sidebar.delete_confirm": "Delete this conversation for good?",
     "sidebar.records_off": "This server keeps no conversations (RECORDS_ENABLED=false): the current one lives in this browser only.",
     "sidebar.toggle": "Conversations",
+    "sidebar.import": "Import a .md export",
+    "import.not_ours": "“{name}” is not a conversation exported by this app, so it was not imported. Export one with the Export button and import that file.",
     "composer.placeholder": "Message the assistant (Enter to send, Shift+Enter for a new line)",
     "composer.send": "Send",
     "composer.stop": "Stop",

@@ -59,6 +59,8 @@ STRINGS = {
     "sidebar.delete_confirm": "确定永久删除这个对话吗？",
     "sidebar.records_off": "此服务器不保存对话（RECORDS_ENABLED=false）：当前对话只保存在这个浏览器里。",
     "sidebar.toggle": "对话列表",
+    "sidebar.import": "导入 .md 导出文件",
+    "import.not_ours": "“{name}” 不是本应用导出的对话，因此没有导入。请用“导出”按钮导出对话，再导入那个文件。",
     "composer.placeholder": "给助手发消息（Enter 发送，Shift+Enter 换行）",
     "composer.send": "发送",
     "composer.stop": "停止",

@@ -83,3 +83,36 @@ def test_another_browser_sees_none_of_them(app_server, open_page, browser):
     other = open_page(app_server.url)  # a fresh browser profile: another identity
     expect(other.locator(".sidebar-empty")).to_be_visible()
     expect(other.locator(".sidebar-title")).to_have_count(0)
+
+
+def test_an_exported_file_imports_and_the_conversation_goes_on(
+    app_server, open_page, fake, tmp_path
+):
+    page = open_page(app_server.url)
+    chat(page, "Plan a trip to Hangzhou")
+    send(page, "Three days, please")
+    wait_idle(page, 2)
+    with page.expect_download() as download_info:
+        page.click("#export-markdown-button")
+    exported = tmp_path / "trip.md"
+    download_info.value.save_as(exported)
+
+    other = open_page(app_server.url)  # another browser: nothing of the first one's
+    other.set_input_files("#sidebar-import input[type=file]", str(exported))
+    expect(other.locator(".chat-message-user")).to_have_count(2)
+    expect(other.locator(".chat-message-assistant").last).to_contain_text("Echo: Three days")
+    expect(other.locator(".sidebar-title")).to_have_text(["Plan a trip to Hangzhou"])
+    # It continues with the imported turns as context.
+    send(other, "And a fourth?")
+    wait_idle(other, 3)
+    sent = [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "user"]
+    assert sent == ["Plan a trip to Hangzhou", "Three days, please", "And a fourth?"]
+
+
+def test_a_file_that_is_not_an_export_is_refused_in_plain_words(app_server, open_page, tmp_path):
+    page = open_page(app_server.url)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# My notes\n\nNothing to see here.\n", encoding="utf-8")
+    page.set_input_files("#sidebar-import input[type=file]", str(notes))
+    expect(page.locator(".chat-message-error")).to_contain_text("is not a conversation exported")
+    expect(page.locator(".sidebar-empty")).to_be_visible()
