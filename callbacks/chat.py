@@ -139,11 +139,12 @@ def record_question(
 ) -> str | None:
     """Store the question in the browser's current conversation record (made on first use).
 
-    Returns the conversation id, or None when server records are off.
+    Returns the conversation id.
     """
     store = records()
     if store is None:
-        return None
+        # No server records: the id names the browser's own copy (see callbacks/sidebar.py).
+        return conversation or uuid.uuid4().hex
     owner = current_identity()
     if not conversation or store.conversation(owner, conversation) is None:
         conversation = store.create_conversation(owner, model=model, persona=persona)

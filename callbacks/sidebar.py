@@ -14,6 +14,17 @@ from components.message import notice
 from components.sidebar import conversation_list
 from extensions import records
 from services import export
+from services.records.browser import BrowserRecords
+
+
+def _store(local: dict | None):
+    """The server's records, or the browser's own copy when the server keeps none."""
+    return records() or BrowserRecords(local)
+
+
+def _kept_locally(store) -> object:
+    """What to write back to the browser's copy (nothing when the server is the record)."""
+    return store.data if isinstance(store, BrowserRecords) else no_update
 
 
 def _clicked() -> object:
@@ -29,13 +40,12 @@ def _clicked() -> object:
     Input(ids.CONVERSATION_STORE, "data"),
     Input(ids.SIDEBAR_SEARCH, "debounceValue"),
     Input(ids.SIDEBAR_REFRESH, "data"),
+    Input(ids.LOCAL_RECORDS, "data"),
     State(ids.LANG_STORE, "data"),
 )
-def show_conversations(_modified, active, query, _refresh, lang):
-    """This browser's conversations from the server, newest first, grouped by day."""
-    store = records()
-    if store is None:
-        raise PreventUpdate  # the sidebar says records are off
+def show_conversations(_modified, active, query, _refresh, local, lang):
+    """This browser's conversations, newest first, grouped by day."""
+    store = _store(local)
     found = store.list_conversations(current_identity(), query=(query or "").strip() or None)
     return conversation_list(found, active=active, lang=lang, now=datetime.now().astimezone())
 
@@ -46,13 +56,14 @@ def show_conversations(_modified, active, query, _refresh, lang):
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Input({"type": ids.SIDEBAR_ITEM, "index": ALL}, "n_clicks"),
     State(ids.STREAMING_STORE, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def open_conversation(_clicks, streaming):
-    """Load a conversation from the server into the page (the server is the record)."""
+def open_conversation(_clicks, streaming, local):
+    """Load a conversation into the page from its record."""
     picked = _clicked()
-    store = records()
-    if streaming or store is None:
+    store = _store(local)
+    if streaming:
         raise PreventUpdate  # finish or stop the reply first
     history = store.history(current_identity(), picked["index"])
     if history is None:
@@ -80,20 +91,22 @@ def new_conversation(clicks):
     Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
     Input({"type": ids.SIDEBAR_DELETE, "index": ALL}, "confirmCounts"),
     State(ids.CONVERSATION_STORE, "data"),
     State(ids.SIDEBAR_REFRESH, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def delete_conversation(_confirmed, active, refresh):
+def delete_conversation(_confirmed, active, refresh, local):
     """Delete a conversation for good; deleting the open one empties the thread."""
     picked = _clicked()
-    store = records()
-    if store is None or not store.delete(current_identity(), picked["index"]):
+    store = _store(local)
+    if not store.delete(current_identity(), picked["index"]):
         raise PreventUpdate
     if picked["index"] == active:
-        return (refresh or 0) + 1, [], None
-    return (refresh or 0) + 1, no_update, no_update
+        return (refresh or 0) + 1, [], None, _kept_locally(store)
+    return (refresh or 0) + 1, no_update, no_update, _kept_locally(store)
 
 
 @callback(
@@ -101,13 +114,13 @@ def delete_conversation(_confirmed, active, refresh):
     Output(ids.RENAME_INPUT, "value"),
     Output(ids.RENAME_TARGET, "data"),
     Input({"type": ids.SIDEBAR_RENAME, "index": ALL}, "nClicks"),
+    State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def ask_new_title(_clicks):
+def ask_new_title(_clicks, local):
     """Open the rename dialog with the current title."""
     picked = _clicked()
-    store = records()
-    found = store.conversation(current_identity(), picked["index"]) if store else None
+    found = _store(local).conversation(current_identity(), picked["index"])
     if found is None:
         raise PreventUpdate
     return True, found["title"], picked["index"]
@@ -115,46 +128,65 @@ def ask_new_title(_clicks):
 
 @callback(
     Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
+    Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
     Input(ids.RENAME_MODAL, "okCounts"),
     State(ids.RENAME_TARGET, "data"),
     State(ids.RENAME_INPUT, "value"),
     State(ids.SIDEBAR_REFRESH, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def rename_conversation(saved, target, title, refresh):
+def rename_conversation(saved, target, title, refresh, local):
     """Save the new title."""
-    store = records()
-    if not saved or not target or store is None or not (title or "").strip():
+    store = _store(local)
+    if not saved or not target or not (title or "").strip():
         raise PreventUpdate
     store.rename(current_identity(), target, title.strip()[:200])
-    return (refresh or 0) + 1
+    return (refresh or 0) + 1, _kept_locally(store)
 
 
 @callback(
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
+    Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
     Input(ids.SIDEBAR_IMPORT, "contents"),
     State(ids.SIDEBAR_IMPORT, "filename"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def import_conversation(contents, filename, streaming, lang):
+def import_conversation(contents, filename, streaming, lang, local):
     """Continue a conversation from a Markdown file this app exported."""
     if not contents or streaming:
         raise PreventUpdate
     entries = read_export(contents)
     if not entries:
-        return no_update, no_update, notice("import.not_ours", lang=lang, name=filename or "?")
-    store = records()
-    conversation = None
-    if store is not None:
-        owner = current_identity()
-        conversation = store.create_conversation(owner)
-        for entry in entries:
-            store.add_message(owner, conversation, entry)
-    return entries, conversation, None
+        refused = notice("import.not_ours", lang=lang, name=filename or "?")
+        return no_update, no_update, refused, no_update
+    store = _store(local)
+    owner = current_identity()
+    conversation = store.create_conversation(owner)
+    for entry in entries:
+        store.add_message(owner, conversation, entry)
+    return entries, conversation, None, _kept_locally(store)
+
+
+@callback(
+    Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
+    Input(ids.HISTORY_STORE, "data"),
+    State(ids.CONVERSATION_STORE, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
+    prevent_initial_call=True,
+)
+def keep_in_browser(history, conversation, local):
+    """With no server records, the browser's copy follows the thread as it changes."""
+    if records() is not None or not conversation:
+        raise PreventUpdate
+    store = BrowserRecords(local)
+    store.save_history(conversation, history or [])
+    return store.data
 
 
 def read_export(contents: str) -> list[dict]:

@@ -64,3 +64,4 @@ SIDEBAR_ITEM = "sidebar-item"
 SIDEBAR_RENAME = "sidebar-rename"
 SIDEBAR_DELETE = "sidebar-delete"
 SIDEBAR_IMPORT = "sidebar-import"
+LOCAL_RECORDS = "sidebar-local-records"  # conversations kept in the browser (records off)

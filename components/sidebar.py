@@ -19,6 +19,8 @@ def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
     return html.Aside(
         [
             dcc.Store(id=ids.SIDEBAR_REFRESH, data=0),
+            # With RECORDS_ENABLED=false the conversations live here, in the browser alone.
+            dcc.Store(id=ids.LOCAL_RECORDS, storage_type="local"),
             dcc.Store(id=ids.RENAME_TARGET),
             fac.AntdButton(
                 t(lang, "sidebar.new"),
@@ -47,11 +49,10 @@ def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
                 prefix=fac.AntdIcon(icon="antd-search"),
                 className="sidebar-search",
             ),
-            html.Div(
-                None if records_enabled else t(lang, "sidebar.records_off"),
-                id=ids.SIDEBAR_LIST,
-                className="sidebar-list",
-            ),
+            None
+            if records_enabled
+            else html.Div(t(lang, "sidebar.records_off"), className="sidebar-records-off"),
+            html.Div(id=ids.SIDEBAR_LIST, className="sidebar-list"),
             fac.AntdModal(
                 fac.AntdInput(id=ids.RENAME_INPUT, maxLength=200),
                 id=ids.RENAME_MODAL,

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from api.identity import COOKIE
 from services.records.repository import Records
+from tests import records_db
 from tests.e2e.test_chat_page import LONG_REPLY, send, wait_idle
 from tests.fake_upstream import Reply
 
@@ -104,3 +105,40 @@ def test_a_server_killed_mid_reply_leaves_a_consistent_record(start_app, open_pa
     expect(page.locator(".chat-message-assistant").last).to_contain_text(
         "Echo: are you still there?"
     )
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    yield from records_db.postgres_server()
+
+
+def test_a_conversation_moves_to_a_second_instance_sharing_postgresql(
+    start_app, open_page, postgres_server
+):
+    """Two servers on one PostgreSQL: the browser (same identity cookie, another origin, so
+    an empty local storage) finds its conversation on the second and carries on there."""
+    with records_db.empty_schema(postgres_server) as url:
+        first = start_app(DATABASE_URL=url)
+        second = start_app(DATABASE_URL=url)
+        page = open_page(first.url)
+        send(page, "started on the first server")
+        wait_idle(page, 1)
+
+        page.goto(second.url)
+        expect(page.locator(".chat-welcome")).to_be_visible()  # its local storage is empty
+        page.locator(".sidebar-title", has_text="started on the first").click()
+        expect(page.locator(".chat-message-assistant")).to_contain_text(
+            "Echo: started on the first server"
+        )
+        send(page, "finished on the second")
+        wait_idle(page, 2)
+        history = Records(url).history(owner_of(page), page_conversation(page))
+        assert [e["content"] for e in history if e["role"] == "user"] == [
+            "started on the first server",
+            "finished on the second",
+        ]
+
+
+def page_conversation(page: Page) -> str:
+    """The id of the conversation open in the page."""
+    return page.locator(".sidebar-item-active").get_attribute("data-conversation")

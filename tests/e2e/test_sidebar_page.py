@@ -116,3 +116,25 @@ def test_a_file_that_is_not_an_export_is_refused_in_plain_words(app_server, open
     page.set_input_files("#sidebar-import input[type=file]", str(notes))
     expect(page.locator(".chat-message-error")).to_contain_text("is not a conversation exported")
     expect(page.locator(".sidebar-empty")).to_be_visible()
+
+
+def test_with_records_off_the_browser_keeps_the_list_and_says_so(start_app, open_page, tmp_path):
+    app = start_app(RECORDS_ENABLED="false", DATABASE_URL=f"sqlite:///{tmp_path}/unused.db")
+    page = open_page(app.url)
+    expect(page.locator(".sidebar-records-off")).to_contain_text("RECORDS_ENABLED=false")
+    chat(page, "kept in this browser")
+    chat(page, "and this one too")
+    expect(page.locator(".sidebar-title")).to_have_text(
+        ["and this one too", "kept in this browser"]
+    )
+    page.reload()
+    expect(page.locator(".sidebar-title")).to_have_count(2)
+    page.locator(".sidebar-title", has_text="kept in").click()
+    expect(page.locator(".chat-message-assistant")).to_contain_text("Echo: kept in this browser")
+
+    item = page.locator(".sidebar-item", has_text="and this one")
+    item.locator("button[title='Delete']").click()
+    page.locator(".ant-popconfirm").get_by_role("button", name="Delete").click()
+    expect(page.locator(".sidebar-title")).to_have_text(["kept in this browser"])
+    # Nothing reached the server's database.
+    assert not (tmp_path / "unused.db").exists()

@@ -1,0 +1,79 @@
+"""Conversations kept in the browser, for servers that keep none (RECORDS_ENABLED=false).
+
+The same interface as `Records`, over the dict the page keeps in local storage
+({id: {"title", "updated_at", "history"}}), so the sidebar works the same either way. The
+owner is the browser itself, so the `owner` arguments are ignored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from services.records.repository import auto_title
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class BrowserRecords:
+    """Records over the browser's own copy; `data` is what to store back in the page."""
+
+    def __init__(self, data: dict | None):
+        self.data = {cid: dict(entry) for cid, entry in (data or {}).items()}
+
+    def create_conversation(self, owner: str, *, title: str = "", **_ignored) -> str:
+        conversation_id = uuid.uuid4().hex
+        self.data[conversation_id] = {"title": title, "updated_at": _now(), "history": []}
+        return conversation_id
+
+    def conversation(self, owner: str, conversation_id: str) -> dict | None:
+        entry = self.data.get(conversation_id)
+        if entry is None:
+            return None
+        return {"id": conversation_id, "title": entry["title"], "updated_at": entry["updated_at"]}
+
+    def list_conversations(self, owner: str, *, query: str | None = None, limit: int = 200):
+        query = (query or "").strip().lower()
+
+        def matches(entry: dict) -> bool:
+            texts = [entry["title"], *(e.get("content", "") for e in entry["history"])]
+            return not query or any(query in (text or "").lower() for text in texts)
+
+        found = [
+            self.conversation(owner, cid) for cid, entry in self.data.items() if matches(entry)
+        ]
+        found.sort(key=lambda c: c["updated_at"], reverse=True)
+        return found[:limit]
+
+    def history(self, owner: str, conversation_id: str) -> list[dict] | None:
+        entry = self.data.get(conversation_id)
+        return list(entry["history"]) if entry else None
+
+    def rename(self, owner: str, conversation_id: str, title: str) -> bool:
+        if conversation_id not in self.data:
+            return False
+        self.data[conversation_id]["title"] = title
+        return True
+
+    def delete(self, owner: str, conversation_id: str) -> bool:
+        return self.data.pop(conversation_id, None) is not None
+
+    def add_message(self, owner: str, conversation_id: str, entry: dict) -> bool:
+        return self.save_history(
+            conversation_id, [*(self.history(owner, conversation_id) or []), entry]
+        )
+
+    def save_history(self, conversation_id: str, history: list[dict]) -> bool:
+        """Keep the page's thread as this conversation's record (titled by its first question)."""
+        entry = self.data.setdefault(
+            conversation_id, {"title": "", "updated_at": _now(), "history": []}
+        )
+        if len(history) != len(entry["history"]):
+            entry["updated_at"] = _now()  # opening a conversation does not move it up
+        entry["history"] = list(history)
+        if not entry["title"]:
+            question = next((e for e in history if e.get("role") == "user"), None)
+            entry["title"] = auto_title(question["content"]) if question else ""
+        return True

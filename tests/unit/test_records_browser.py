@@ -1,0 +1,50 @@
+"""The browser-kept records (RECORDS_ENABLED=false) behave like the server's."""
+
+from __future__ import annotations
+
+from services.records.browser import BrowserRecords
+
+
+def test_a_conversation_round_trips_and_is_titled_by_its_first_question() -> None:
+    store = BrowserRecords(None)
+    cid = store.create_conversation("ignored")
+    store.add_message("x", cid, {"role": "user", "content": "  \nFirst line\nsecond"})
+    store.add_message("x", cid, {"role": "assistant", "content": "answer", "status": "done"})
+    assert store.conversation("x", cid)["title"] == "First line"
+    assert [e["role"] for e in store.history("x", cid)] == ["user", "assistant"]
+    # The data is plain JSON for the page's local storage, and reads back the same.
+    again = BrowserRecords(store.data)
+    assert again.history("x", cid) == store.history("x", cid)
+
+
+def test_list_is_newest_first_and_search_looks_in_titles_and_messages() -> None:
+    store = BrowserRecords(None)
+    older = store.create_conversation("x")
+    store.save_history(older, [{"role": "user", "content": "bread"}])
+    newer = store.create_conversation("x")
+    store.save_history(
+        newer, [{"role": "user", "content": "tcp"}, {"role": "assistant", "content": "packets"}]
+    )
+    assert [c["id"] for c in store.list_conversations("x")] == [newer, older]
+    assert [c["id"] for c in store.list_conversations("x", query="PACKETS")] == [newer]
+    assert store.list_conversations("x", query="nothing") == []
+
+
+def test_opening_a_conversation_does_not_move_it_up() -> None:
+    store = BrowserRecords(None)
+    cid = store.create_conversation("x")
+    store.save_history(cid, [{"role": "user", "content": "q"}])
+    before = store.conversation("x", cid)["updated_at"]
+    store.save_history(cid, [{"role": "user", "content": "q"}])
+    assert store.conversation("x", cid)["updated_at"] == before
+
+
+def test_rename_and_delete() -> None:
+    store = BrowserRecords(None)
+    cid = store.create_conversation("x")
+    assert store.rename("x", cid, "Mine") and store.conversation("x", cid)["title"] == "Mine"
+    store.save_history(cid, [{"role": "user", "content": "a question"}])
+    assert store.conversation("x", cid)["title"] == "Mine"  # a chosen title stays
+    assert store.delete("x", cid) and store.conversation("x", cid) is None
+    assert not store.delete("x", cid) and not store.rename("x", cid, "gone")
+    assert store.history("x", cid) is None
