@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, callback
+from dash import Input, Output, callback, ctx
 from dash.exceptions import PreventUpdate
 
 from components import ids
@@ -15,13 +15,14 @@ from components import ids
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Input(ids.CLEAR_CONFIRM, "confirmCounts"),
+    Input(ids.SIDEBAR_NEW, "nClicks"),
     prevent_initial_call=True,
 )
-def clear_history(confirmed):
-    """Empty the thread and the stored context; a reply still streaming is aborted.
+def clear_history(_confirmed, _new_chat):
+    """Clear (once confirmed) and New chat: an empty thread; a streaming reply is aborted.
 
-    The next message starts a new conversation record; the old one stays on the server.
+    The next message starts a new conversation record; the old one stays in the sidebar.
     """
-    if not confirmed:
+    if not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate
     return [], [], None, None, None

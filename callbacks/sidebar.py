@@ -1,4 +1,7 @@
-"""The conversation sidebar: list, new, switch, rename, delete, search."""
+"""The conversation sidebar: list, switch, rename, delete, search, import.
+
+New chat shares its callback with Clear (callbacks/history.py).
+"""
 
 from __future__ import annotations
 
@@ -69,22 +72,6 @@ def open_conversation(_clicks, streaming, local):
     if history is None:
         raise PreventUpdate
     return history, picked["index"], None
-
-
-@callback(
-    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
-    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
-    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
-    Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
-    Output(ids.NOTICE, "children", allow_duplicate=True),
-    Input(ids.SIDEBAR_NEW, "nClicks"),
-    prevent_initial_call=True,
-)
-def new_conversation(clicks):
-    """An empty thread; its record is made when the first message is sent."""
-    if not clicks:
-        raise PreventUpdate
-    return [], None, [], None, None
 
 
 @callback(
