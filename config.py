@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     openai_timeout: float = Field(default=60.0, gt=0)
+    # Per-request upstream timeout in milliseconds (the name chatgpt-web uses); wins over
+    # OPENAI_TIMEOUT. It bounds connecting and each wait for the next chunk, not a whole reply.
+    timeout_ms: int | None = Field(default=None, ge=1)
     # The SDK retries 429/5xx/connection errors with backoff before the user sees an error.
     openai_max_retries: int = Field(default=2, ge=0, le=10)
 
@@ -82,6 +85,23 @@ class Settings(BaseSettings):
     # Conversations untouched for longer are deleted by `records purge`; unset keeps them.
     records_retention_days: int | None = Field(default=None, ge=1)
 
+    # Access control (api/auth.py): one or several passwords, comma-separated. AUTH_SECRET_KEY
+    # is the name chatgpt-web deploys use. Unset: the page is open to anyone who can reach it.
+    access_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("access_password", "auth_secret_key")
+    )
+    # CSP frame-ancestors: who may embed the page in a frame ('self', or a Teams tab's hosts).
+    frame_ancestors: str = "'self'"
+
+    # Abuse limits (api/limits.py), per client IP. Unset: unlimited.
+    max_request_per_hour: int | None = Field(default=None, ge=1)
+    max_concurrent_streams: int | None = Field(default=None, ge=1)
+    # How many proxies in front of the app append to X-Forwarded-For (Render and nginx: 1).
+    # 0 trusts none, so a client cannot pick its own IP with a forged header.
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    # memory:// counts per process; redis://host:6379 shares limits between workers/instances.
+    ratelimit_storage_uri: str = "memory://"
+
     # The .env file these settings were read from (set by load_settings, not by a variable).
     env_file: str | None = Field(default=None, validation_alias=AliasChoices("env_file"))
 
@@ -93,6 +113,7 @@ class Settings(BaseSettings):
         "providers_file",
         "gateway_api_keys",
         "persona_lock",
+        "access_password",
         mode="before",
     )
     @classmethod
@@ -138,6 +159,19 @@ class Settings(BaseSettings):
             return []
         raw = self.gateway_api_keys.get_secret_value()
         return [key.strip() for key in raw.split(",") if key.strip()]
+
+    @property
+    def access_passwords(self) -> list[str]:
+        """Passwords that open the page; empty means no login is asked for."""
+        if self.access_password is None:
+            return []
+        raw = self.access_password.get_secret_value()
+        return [word.strip() for word in raw.split(",") if word.strip()]
+
+    @property
+    def upstream_timeout(self) -> float:
+        """Seconds the upstream may take to connect or to send the next chunk."""
+        return self.timeout_ms / 1000 if self.timeout_ms else self.openai_timeout
 
     @property
     def proxy(self) -> str | None:

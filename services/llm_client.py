@@ -71,7 +71,7 @@ def build_client(provider: ProviderSpec, key: str | None, settings: Settings) ->
     """One client per provider: it pools connections, so later requests skip TCP/TLS setup."""
     common = {
         "api_key": key or PLACEHOLDER_KEY,
-        "timeout": settings.openai_timeout,
+        "timeout": settings.upstream_timeout,
         "max_retries": settings.openai_max_retries,
         "http_client": http_client(settings),
     }
