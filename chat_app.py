@@ -16,7 +16,10 @@ from dash import Dash
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
+from api.auth import init_auth
 from api.identity import init_identity, load_secret
+from api.limits import init_limits
+from api.security import QuietRequestHandler, cookie_options, init_security
 from components.layout import PageOptions, page
 from config import APP_DIR, Settings, load_settings
 from i18n import negotiate
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         if settings.openai_temperature is None
         else settings.openai_temperature,
         records_enabled=settings.records_enabled,
+        can_logout=bool(settings.access_passwords),
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     store = None
@@ -68,8 +72,13 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         store.upgrade()  # migrations at start-up; safe when several workers start at once
     extensions.init_app(app.server, service, store)
     secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
-    init_identity(app.server, secret)
+    app.server.secret_key = secret
+    # Order matters: cross-site refusal, then the login guard, then identity and the routes.
+    init_security(app, settings)
+    init_auth(app.server, settings.access_passwords, settings.app_title)
+    init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
+    init_limits(app.server, settings)
     return app
 
 
@@ -106,4 +115,6 @@ server = app.server
 if __name__ == "__main__":
     if _settings.use_local_proxy:
         logging.getLogger(__name__).info("upstream traffic goes through %s", _settings.local_proxy)
-    app.run(host=_settings.host, port=_settings.port, debug=False)
+    app.run(
+        host=_settings.host, port=_settings.port, debug=False, request_handler=QuietRequestHandler
+    )

@@ -8,6 +8,7 @@ or edited into someone else's.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, g, request
@@ -40,8 +41,13 @@ def load_secret(configured: str | None, data_dir: Path) -> str:
         return secret
 
 
-def init_identity(server: Flask, secret: str) -> None:
-    """Give every request `g.identity`, issuing a new signed cookie to browsers without one."""
+def init_identity(
+    server: Flask, secret: str, cookie_options: Callable[[], dict] | None = None
+) -> None:
+    """Give every request `g.identity`, issuing a new signed cookie to browsers without one.
+
+    `cookie_options()` gives SameSite/Secure (a page framed by Teams needs SameSite=None).
+    """
     signer = URLSafeSerializer(secret, salt="chat-identity")
 
     @server.before_request
@@ -66,8 +72,11 @@ def init_identity(server: Flask, secret: str) -> None:
                 token,
                 max_age=MAX_AGE,
                 httponly=True,  # page scripts (and injected ones) cannot read it
-                samesite="Lax",
-                secure=request.is_secure,
+                **(
+                    cookie_options()
+                    if cookie_options
+                    else {"samesite": "Lax", "secure": request.is_secure}
+                ),
             )
         return response
 

@@ -6,7 +6,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import sse
 from api.identity import current_identity
+from api.limits import TooManyStreams, open_stream_slot
 from api.recording import recorded, store_result
+from api.responses import error_response
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
 from extensions import chat_service, records
 from services.chat import ChatService, Sampling
@@ -49,7 +51,7 @@ def _messages(chat_request: ChatRequest) -> list[dict]:
 
 
 def _bad_request(exc: BadRequest):
-    return jsonify(error={"message": exc.message, "type": "invalid_request"}), 400
+    return error_response(400, "invalid_request", exc.message)
 
 
 def _record_target(chat_request: ChatRequest):
@@ -68,7 +70,7 @@ def _record_target(chat_request: ChatRequest):
 
 
 def _unknown_conversation():
-    return jsonify(error={"message": "Unknown conversation.", "type": "not_found"}), 404
+    return error_response(404, "not_found", "Unknown conversation.")
 
 
 @bp.post("/api/chat/stream")
@@ -82,6 +84,10 @@ def chat_stream():
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
+    try:
+        release_slot = open_stream_slot()
+    except TooManyStreams as exc:
+        return exc.response()
     events = service.stream(
         _messages(chat_request),
         model=chat_request.model,
@@ -91,7 +97,11 @@ def chat_stream():
     if target:
         events = recorded(events, *target, chat_request.conversation_id, answer_model(chat_request))
     body = sse.event_stream(events, snapshots=chat_request.snapshots)
-    return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
+    response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
+    if release_slot:
+        # Called when the server is done with the response: finished, failed or abandoned.
+        response.call_on_close(release_slot)
+    return response
 
 
 @bp.post("/api/chat")

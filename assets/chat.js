@@ -108,6 +108,17 @@
         },
     });
 
+    /* ACCESS_PASSWORD: when the session ends (logged out in another tab, password changed),
+       Dash callbacks get 401 and would fail silently; reloading shows the login screen. */
+    const originalFetch = window.fetch.bind(window);
+    window.fetch = function (input, init) {
+        return originalFetch(input, init).then((response) => {
+            const url = typeof input === "string" ? input : (input && input.url) || "";
+            if (response.status === 401 && url.indexOf("_dash-") !== -1) window.location.reload();
+            return response;
+        });
+    };
+
     /* Enter sends, Shift+Enter is a new line. Never send while an IME is composing:
        Chinese and Japanese users press Enter to pick a candidate. */
     document.addEventListener(

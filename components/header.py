@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import feffery_antd_components as fac
-from dash import html
+from dash import get_relative_path, html
 
 import i18n
 from components import ids
 from i18n import t
 
 
-def header(*, title: str, lang: str, model_picker, persona_picker) -> html.Header:
+def logout_button(*, lang: str) -> html.Form:
+    """Sign out (ACCESS_PASSWORD): a plain form POST, so it works even if callbacks fail."""
+    return html.Form(
+        html.Button(
+            t(lang, "header.logout"), id=ids.LOGOUT_BUTTON, type="submit", className="header-logout"
+        ),
+        action=get_relative_path("/logout"),
+        method="post",
+        className="header-logout-form",
+    )
+
+
+def header(
+    *, title: str, lang: str, model_picker, persona_picker, can_logout: bool = False
+) -> html.Header:
     """The top bar of the page."""
     return html.Header(
         [
@@ -86,6 +100,7 @@ def header(*, title: str, lang: str, model_picker, persona_picker) -> html.Heade
                         value=lang,
                         size="small",
                     ),
+                    *([logout_button(lang=lang)] if can_logout else []),
                 ],
                 wrap=True,
                 className="header-actions",

@@ -32,6 +32,7 @@ EXAMPLE_PROMPT = "chat-example-prompt"
 # Model and generation settings (issue 3).
 MODEL_SELECT = "header-model-select"
 SETTINGS_BUTTON = "header-settings-button"
+LOGOUT_BUTTON = "header-logout-button"
 SETTINGS_DRAWER = "settings-drawer"
 CUSTOM_SAMPLING = "settings-custom-switch"
 TEMPERATURE = "settings-temperature"

@@ -33,6 +33,7 @@ class PageOptions:
     max_reply_tokens: int
     default_temperature: float
     records_enabled: bool
+    can_logout: bool = False  # ACCESS_PASSWORD is set
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -68,6 +69,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                 lang=lang,
                 model_picker=model_picker(options.model_options, options.default_model),
                 persona_picker=persona_picker(options.personas, lang=lang, hidden=options.locked),
+                can_logout=options.can_logout,
             ),
             settings_drawer(
                 lang=lang,

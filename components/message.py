@@ -8,7 +8,7 @@ from dash import html
 import i18n
 from components import ids
 from components.markdown import markdown_view
-from i18n import t
+from i18n import t, wait_text
 from services.conversation import CUT, LENGTH, STOPPED
 
 AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
@@ -78,7 +78,8 @@ def error_message(
     kind = entry.get("kind") or "internal_error"
     key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
     detail = entry.get("detail") or ""
-    advice = t(lang, key, detail=detail)
+    wait = wait_text(lang, entry["retry_after"]) if entry.get("retry_after") else ""
+    advice = t(lang, key, detail=detail, wait=wait)
     body: list = [html.Div(advice, className="chat-error-text")]
     if detail and detail not in advice:
         body.append(html.Div(t(lang, "error.detail", detail=detail), className="chat-error-detail"))

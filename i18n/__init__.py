@@ -34,6 +34,15 @@ def t(lang: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def wait_text(lang: str, seconds: int) -> str:
+    """A wait in words: "40 seconds", "12 minutes", "2 hours"."""
+    if seconds < 120:
+        return t(lang, "wait.seconds", n=seconds)
+    if seconds < 2 * 3600:
+        return t(lang, "wait.minutes", n=round(seconds / 60))
+    return t(lang, "wait.hours", n=round(seconds / 3600))
+
+
 def has(key: str) -> bool:
     """Whether `key` is a known text (stored history may name kinds this version lacks)."""
     return key in LANGUAGES[DEFAULT]["strings"]

@@ -5,6 +5,21 @@ NAME = "English"
 # Locale of antd's own widgets (one of zh-cn, en-us, de-de, ru-ru, fr-fr).
 ANTD_LOCALE = "en-us"
 STRINGS = {
+    "login.hint": "This assistant is private. Enter the password to continue.",
+    "login.password": "Password",
+    "login.submit": "Sign in",
+    "login.wrong": "Wrong password. Try again.",
+    "login.too_many": "Too many wrong passwords from your network. Try again in {wait}.",
+    "header.logout": "Sign out",
+    "wait.seconds": "{n} seconds",
+    "wait.minutes": "{n} minutes",
+    "wait.hours": "{n} hours",
+    "error.too_many_requests": "You have reached this app's limit of messages per hour. "
+    "You can send again in {wait}.",
+    "error.too_many_streams": "Another reply is still being written for you. Wait for it to "
+    "finish (or stop it), then retry.",
+    "error.unauthorized": "Your session has ended. Reload the page and sign in again.",
+    "error.cross_site": "The request was refused because it came from another site.",
     "app.subtitle": "Your own assistant",
     "header.multi_turn": "Multi-turn",
     "header.multi_turn_tip": "On: the assistant remembers earlier questions in this chat. "

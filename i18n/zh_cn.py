@@ -5,6 +5,19 @@ NAME = "简体中文"
 # Locale of antd's own widgets (one of zh-cn, en-us, de-de, ru-ru, fr-fr).
 ANTD_LOCALE = "zh-cn"
 STRINGS = {
+    "login.hint": "这是一个私有助手，请输入访问密码。",
+    "login.password": "密码",
+    "login.submit": "登录",
+    "login.wrong": "密码错误，请重试。",
+    "login.too_many": "你所在的网络输错密码次数过多，请 {wait} 后再试。",
+    "header.logout": "退出登录",
+    "wait.seconds": "{n} 秒",
+    "wait.minutes": "{n} 分钟",
+    "wait.hours": "{n} 小时",
+    "error.too_many_requests": "已达到本应用每小时的消息上限，{wait} 后可以再发送。",
+    "error.too_many_streams": "还有一条回复正在生成。请等它完成（或停止它）后再重试。",
+    "error.unauthorized": "登录已失效。请刷新页面并重新登录。",
+    "error.cross_site": "请求来自其他网站，已被拒绝。",
     "app.subtitle": "你自己的智能助手",
     "header.multi_turn": "多轮对话",
     "header.multi_turn_tip": "开启：助手会记住本次对话中之前的问题。关闭：每个问题单独回答。",

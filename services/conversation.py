@@ -118,11 +118,12 @@ def record_result(history: list[dict], result: dict, *, model: str) -> list[dict
     error = result.get("error") or {}
     if content:
         history.append({"role": "assistant", "content": content, "model": model, "status": CUT})
-    history.append(
-        {
-            "role": "error",
-            "kind": error.get("type") or "internal_error",
-            "detail": error.get("detail") or "",
-        }
-    )
+    entry = {
+        "role": "error",
+        "kind": error.get("type") or "internal_error",
+        "detail": error.get("detail") or "",
+    }
+    if isinstance(error.get("retry_after"), int):
+        entry["retry_after"] = error["retry_after"]  # a limit: the page says how long to wait
+    history.append(entry)
     return history

@@ -1,0 +1,197 @@
+"""ACCESS_PASSWORD: a login screen in front of the whole app.
+
+With one or more passwords set, a request without a valid session gets the login screen (a page
+visit) or a 401 (everything else: Dash callbacks, /api/*, assets). Only /login, /healthz and
+the gateway (which has its own bearer tokens) answer without one.
+
+The session is Flask's signed, http-only cookie (SECRET_KEY). It holds a keyed fingerprint of
+the password used, never the password: removing a password from ACCESS_PASSWORD signs out
+everyone who used it. Wrong passwords are limited per IP (api/limits.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, redirect, request, session
+from markupsafe import escape
+
+from api.responses import error_response
+from i18n import negotiate, t, wait_text
+
+auth_bp = Blueprint("auth", __name__)
+
+SESSION_KEY = "signed_in"
+SESSION_LIFETIME = timedelta(days=30)
+# Reachable without a session: the login screen itself and the health check.
+PUBLIC_ENDPOINTS = frozenset({"auth.login_page", "auth.login", "chat_api.healthz"})
+# Blueprints that check their own credentials.
+OWN_AUTH_BLUEPRINTS = frozenset({"gateway"})
+LANG_COOKIE = "chat_lang"
+
+
+def _passwords() -> list[str]:
+    return current_app.config["ACCESS_PASSWORDS"]
+
+
+def _fingerprint(password: str) -> str:
+    key = current_app.secret_key.encode()
+    return hmac.new(key, password.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def signed_in() -> bool:
+    """Whether the current request carries a session for a password that is still valid."""
+    mark = session.get(SESSION_KEY)
+    if not isinstance(mark, str):
+        return False
+    return any(hmac.compare_digest(mark, _fingerprint(p)) for p in _passwords())
+
+
+def _matching_password(given: str) -> str | None:
+    # Every password is compared, in constant time: timing reveals neither which one nor how
+    # much of one matched.
+    found = None
+    for password in _passwords():
+        if hmac.compare_digest(given.encode(), password.encode()):
+            found = password
+    return found
+
+
+def _safe_next(target: str | None) -> str:
+    """A local path to return to after login; anything pointing elsewhere becomes "/"."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target:
+        return "/"
+    return target
+
+
+def _lang() -> str:
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
+
+
+def login_wait_text(seconds: int) -> str:
+    """ "Too many wrong passwords; try again in ..." in the visitor's language."""
+    lang = _lang()
+    return t(lang, "login.too_many", wait=wait_text(lang, seconds))
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
+font-family:-apple-system,BlinkMacSystemFont,"Segoe UI","PingFang SC","Microsoft YaHei",sans-serif;
+background:#f5f5f5;color:#1f1f1f}}
+form{{background:#fff;padding:32px;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);
+width:min(340px,90vw);box-sizing:border-box}}
+h1{{font-size:20px;margin:0 0 4px}}p{{margin:0 0 20px;color:#666;font-size:14px}}
+input{{width:100%;box-sizing:border-box;padding:10px 12px;font-size:15px;border:1px solid #d9d9d9;
+border-radius:8px;margin-bottom:12px}}
+button{{width:100%;padding:10px;font-size:15px;border:0;border-radius:8px;background:#1677ff;
+color:#fff;cursor:pointer}}
+.error{{color:#cf1322;margin:0 0 12px;font-size:14px}}
+</style></head>
+<body><form id="login-form" method="post" action="{action}">
+<h1>{title}</h1><p>{hint}</p>
+{error}
+<input id="login-password" name="password" type="password" autocomplete="current-password"
+ placeholder="{placeholder}" aria-label="{placeholder}" required autofocus>
+<input type="hidden" name="next" value="{next}">
+<button id="login-submit" type="submit">{submit}</button>
+</form></body></html>
+"""
+
+
+def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", headers=None):
+    """The login form (a complete page with no script), with an optional error line."""
+    lang = _lang()
+    title = current_app.config.get("APP_TITLE", "ChatGPT")
+    body = LOGIN_PAGE.format(
+        lang=escape(lang),
+        title=escape(title),
+        hint=escape(t(lang, "login.hint")),
+        placeholder=escape(t(lang, "login.password")),
+        submit=escape(t(lang, "login.submit")),
+        action=escape(request.script_root + "/login"),
+        next=escape(_safe_next(next_path)),
+        error=f'<div class="error" role="alert">{escape(error)}</div>' if error else "",
+    )
+    response = current_app.response_class(body, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(headers or {})
+    return response
+
+
+@auth_bp.get("/login")
+def login_page():
+    """The login screen (straight to the app when already signed in or when no password)."""
+    if not _passwords() or signed_in():
+        return redirect(_safe_next(request.args.get("next")), code=303)
+    return login_screen(next_path=request.args.get("next") or "/")
+
+
+@auth_bp.post("/login")
+def login():
+    """Check a password (form field, or JSON `{"password": ...}` for scripts)."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        given = data.get("password") if isinstance(data, dict) else None
+        target = "/"
+    else:
+        given = request.form.get("password")
+        target = _safe_next(request.form.get("next"))
+    password = _matching_password(given) if isinstance(given, str) and given else None
+    if password is None:
+        if request.is_json:
+            return error_response(401, "wrong_password", "Wrong password.")
+        return login_screen(401, error=t(_lang(), "login.wrong"), next_path=target)
+    session.clear()
+    session[SESSION_KEY] = _fingerprint(password)
+    session.permanent = True
+    if request.is_json:
+        return {"signed_in": True}
+    return redirect(target, code=303)
+
+
+@auth_bp.post("/logout")
+def logout():
+    """End the session; the browser lands on the login screen."""
+    session.pop(SESSION_KEY, None)
+    return redirect(request.script_root + "/login", code=303)
+
+
+def _is_page_visit() -> bool:
+    return request.method == "GET" and request.accept_mimetypes.accept_html
+
+
+def init_auth(server: Flask, passwords: list[str], title: str) -> None:
+    """Mount /login and /logout; with `passwords`, refuse every other route without a session."""
+    server.config.update(
+        ACCESS_PASSWORDS=list(passwords),
+        APP_TITLE=title,
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+    server.register_blueprint(auth_bp)
+    if not passwords:
+        return
+
+    @server.before_request
+    def _require_session():
+        if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in OWN_AUTH_BLUEPRINTS:
+            return None
+        if signed_in():
+            return None
+        if _is_page_visit() and not request.path.startswith(("/_dash-", "/api/", "/assets/")):
+            # The page itself: show the login screen right here, still as a 401.
+            return login_screen(401, next_path=request.full_path.rstrip("?"))
+        return error_response(
+            401, "unauthorized", "Sign in first: this app needs a password (POST /login)."
+        )

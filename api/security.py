@@ -1,0 +1,151 @@
+"""What every response and every state-changing request goes through.
+
+- The client's address: `X-Forwarded-For` is believed only from TRUSTED_PROXIES hops (Render
+  and nginx append the real client; without this a client could pick its own rate-limit key).
+- Cross-site request refusal (CSRF), the way Go's `http.CrossOriginProtection` does it: a
+  browser says where a request comes from (`Sec-Fetch-Site`, else `Origin`); a POST from
+  another site is refused. Tools that send neither (curl, SDKs) are not browsers, so not CSRF.
+- Security headers (flask-talisman): a CSP Dash runs under (inline scripts only by hash),
+  `X-Content-Type-Options`, `Referrer-Policy`, and FRAME_ANCESTORS for embedding.
+- Errors without internals: no traceback or version in any response.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from dash import Dash
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_talisman import Talisman
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import WSGIRequestHandler
+
+from api.responses import error_response
+from config import Settings
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Blueprints with their own credentials (bearer tokens, never cookies): nothing to forge.
+CSRF_EXEMPT_BLUEPRINTS = frozenset({"gateway"})
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """`python chat_app.py`'s server, minus the "Werkzeug/x.y Python/x.y" Server header."""
+
+    def version_string(self) -> str:
+        return "chat"
+
+
+def embeddable_elsewhere(settings: Settings) -> bool:
+    """Whether FRAME_ANCESTORS lets other sites frame the page (a Microsoft Teams tab)."""
+    sources = settings.frame_ancestors.split()
+    return any(source not in ("'self'", "'none'") for source in sources)
+
+
+def cookie_options(settings: Settings) -> dict:
+    """SameSite/Secure for the app's cookies.
+
+    Lax normally. A page framed by another site (Teams) only gets its cookies back with
+    `SameSite=None; Secure`; the cross-site check below still refuses forged POSTs then.
+    """
+    if embeddable_elsewhere(settings):
+        return {"samesite": "None", "secure": True}
+    return {"samesite": "Lax", "secure": request.is_secure}
+
+
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, Secure whenever the request came over HTTPS."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return cookie_options(self._settings)["secure"]
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return cookie_options(self._settings)["samesite"]
+
+
+def cross_site() -> bool:
+    """Whether the current request was sent by a page of another site."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        # "none" is the user's own action (address bar, bookmark).
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    # Ports and hosts must match; the scheme may differ behind a TLS-terminating proxy.
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower()
+
+
+def content_security_policy(app: Dash, settings: Settings) -> dict:
+    """A CSP with no inline script but Dash's own (by hash) and nothing loaded off-site."""
+    return {
+        "default-src": "'self'",
+        # Call after every clientside callback is defined: their inline scripts are hashed.
+        "script-src": ["'self'", *app.csp_hashes()],
+        # antd writes its styles into <style> tags at run time.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        # No remote images: a model's Markdown must not make the browser call other hosts.
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": settings.frame_ancestors,
+    }
+
+
+def init_security(app: Dash, settings: Settings) -> None:
+    """Install the proxy fix, the cross-site check, security headers and quiet errors."""
+    server = app.server
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    server.session_interface = _SessionCookies(settings)
+    server.config.update(SESSION_COOKIE_NAME="chat_session", SESSION_COOKIE_HTTPONLY=True)
+
+    @server.before_request
+    def _refuse_cross_site():
+        if request.method in SAFE_METHODS or request.blueprint in CSRF_EXEMPT_BLUEPRINTS:
+            return None
+        if cross_site():
+            log.warning("refused a cross-site %s %s", request.method, request.path)
+            return error_response(403, "cross_site", "Cross-site requests are refused.")
+        return None
+
+    Talisman(
+        server,
+        # TLS is the proxy's job (Render, nginx); a local http run must keep working.
+        force_https=False,
+        # Sent only over HTTPS, where it belongs.
+        strict_transport_security=True,
+        content_security_policy=content_security_policy(app, settings),
+        # frame-ancestors above replaces it; X-Frame-Options could only say SAMEORIGIN/DENY.
+        frame_options=None,
+        referrer_policy="strict-origin-when-cross-origin",
+        # The session interface above decides Secure/SameSite per request.
+        session_cookie_secure=False,
+        session_cookie_http_only=True,
+        x_content_type_options=True,
+    )
+
+    @server.errorhandler(InternalServerError)
+    def _internal_error(exc: InternalServerError):
+        # Logged in full here; the client learns only that it failed.
+        original = getattr(exc, "original_exception", None) or exc
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=original)
+        return error_response(500, "internal_error", "Something went wrong on the server.")
+
+    @server.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # Werkzeug's default pages are HTML; API clients get JSON, the page gets SSE.
+        if request.path.startswith(("/api/", "/_dash-")):
+            return error_response(exc.code or 500, "http_error", exc.description or exc.name)
+        return exc

@@ -1,0 +1,167 @@
+"""Abuse limits with the default in-memory counters: per-IP hourly budget, wrong passwords,
+open streams per client, and which address counts as the client."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx2 as httpx
+import pytest
+
+from tests.fake_upstream import Reply
+
+QUESTION = {"messages": [{"role": "user", "content": "hello"}]}
+GATEWAY_QUESTION = {"model": "gpt-4o-mini", **QUESTION}
+
+
+def test_the_hourly_budget_is_shared_by_every_chat_route(make_app, fake):
+    client = make_app(max_request_per_hour=3, gateway_api_keys="gw").server.test_client()
+    assert client.post("/api/chat", json=QUESTION).status_code == 200
+    assert client.post("/api/chat/stream", json=QUESTION).status_code == 200
+    bearer = {"Authorization": "Bearer gw"}
+    assert (
+        client.post("/v1/chat/completions", json=GATEWAY_QUESTION, headers=bearer).status_code
+        == 200
+    )
+
+    refused = client.post("/api/chat", json=QUESTION)
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert 3500 < wait <= 3600  # a moving hour: the first request leaves it in about an hour
+    error = refused.get_json()["error"]
+    assert error["type"] == "too_many_requests"
+    assert error["retry_after"] == wait
+    assert "3 chat requests per hour" in error["message"] and "minutes" in error["message"]
+    assert (
+        client.post("/v1/chat/completions", json=GATEWAY_QUESTION, headers=bearer).status_code
+        == 429
+    )
+    assert len(fake.requests) == 3  # nothing over the limit reached the model (or cost money)
+
+
+def test_the_page_stream_gets_the_refusal_as_an_sse_event(make_app):
+    client = make_app(max_request_per_hour=1).server.test_client()
+    sse = {"Accept": "text/event-stream"}
+    assert client.post("/api/chat/stream", json=QUESTION, headers=sse).status_code == 200
+    refused = client.post("/api/chat/stream", json=QUESTION, headers=sse)
+    # Still a real 429 with Retry-After; the body is what fetch-event-source can hand the page.
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 3500
+    assert refused.mimetype == "text/event-stream"
+    event = json.loads(refused.get_data(as_text=True).removeprefix("data: "))
+    assert event["error"]["type"] == "too_many_requests"
+    assert event["error"]["retry_after"] > 3500
+
+
+def test_other_routes_and_health_checks_are_not_counted(make_app):
+    client = make_app(max_request_per_hour=1).server.test_client()
+    for _ in range(5):
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/_dash-layout").status_code == 200
+    # Refused requests (a 400) still count: a script cannot probe for free.
+    assert client.post("/api/chat", json={"messages": []}).status_code == 400
+    assert client.post("/api/chat", json=QUESTION).status_code == 429
+
+
+def test_unlimited_when_unset(make_app):
+    client = make_app().server.test_client()
+    for _ in range(30):
+        assert client.post("/api/chat", json=QUESTION).status_code == 200
+
+
+def test_each_ip_has_its_own_budget_behind_a_trusted_proxy(make_app):
+    client = make_app(max_request_per_hour=1, trusted_proxies=1).server.test_client()
+
+    def ask(ip: str) -> int:
+        headers = {"X-Forwarded-For": ip}
+        return client.post("/api/chat", json=QUESTION, headers=headers).status_code
+
+    assert ask("203.0.113.7") == 200
+    assert ask("203.0.113.7") == 429
+    assert ask("198.51.100.1") == 200
+    # A client cannot pick its address: the proxy appends the real one, and only that counts.
+    assert ask("198.51.100.99, 203.0.113.7") == 429
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_app):
+    client = make_app(max_request_per_hour=1).server.test_client()
+    assert (
+        client.post("/api/chat", json=QUESTION, headers={"X-Forwarded-For": "1.1.1.1"}).status_code
+        == 200
+    )
+    # A forged header does not buy a fresh budget.
+    assert (
+        client.post("/api/chat", json=QUESTION, headers={"X-Forwarded-For": "2.2.2.2"}).status_code
+        == 429
+    )
+
+
+def test_wrong_passwords_are_slowed_per_ip(make_app):
+    client = make_app(access_password="right").server.test_client()
+    for _ in range(10):
+        assert client.post("/login", data={"password": "wrong"}).status_code == 401
+    refused = client.post("/login", data={"password": "wrong"})
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert 0 < wait <= 60
+    assert "Too many wrong passwords" in refused.get_data(as_text=True)
+    assert 'id="login-form"' in refused.get_data(as_text=True)  # the form stays usable
+
+
+def test_right_passwords_are_not_counted(make_app):
+    client = make_app(access_password="right").server.test_client()
+    for _ in range(15):
+        assert client.post("/login", data={"password": "right"}).status_code == 303
+
+
+@pytest.fixture
+def slow_reply(fake):
+    """Every stream takes about 1.5 s."""
+    fake.script(*[Reply("one two three", chunk_size=4, delay=0.5) for _ in range(3)])
+
+
+def test_open_streams_per_client_are_capped(live_server, fake, slow_reply):
+    with live_server(max_concurrent_streams=1) as server, httpx.Client(timeout=10) as http:
+        url = f"{server.url}/api/chat/stream"
+        with http.stream("POST", url, json=QUESTION) as first:
+            assert first.status_code == 200
+            second = http.post(url, json=QUESTION)
+            assert second.status_code == 429
+            assert second.headers["Retry-After"] == "2"
+            assert second.json()["error"]["type"] == "too_many_streams"
+            first.read()
+        # The first stream ended: its slot is free again.
+        assert http.post(url, json=QUESTION).status_code == 200
+
+
+def test_a_stream_abandoned_by_its_client_frees_its_slot(live_server, fake, slow_reply):
+    with live_server(max_concurrent_streams=1) as server, httpx.Client(timeout=10) as http:
+        url = f"{server.url}/api/chat/stream"
+        with http.stream("POST", url, json=QUESTION) as first:
+            next(first.iter_bytes())
+        # The client left mid-reply; the server notices and gives the slot back.
+        deadline = time.monotonic() + 5
+        while (status := http.post(url, json=QUESTION).status_code) == 429:
+            assert time.monotonic() < deadline, "the abandoned stream kept its slot"
+            time.sleep(0.1)
+        assert status == 200
+
+
+def test_concurrent_streams_over_the_cap_are_refused_not_queued(live_server, fake):
+    fake.script(*[Reply("slow reply", chunk_size=2, delay=0.2) for _ in range(6)])
+    statuses: list[int] = []
+    with live_server(max_concurrent_streams=2) as server:
+
+        def ask() -> None:
+            with httpx.Client(timeout=10) as http:
+                response = http.post(f"{server.url}/api/chat/stream", json=QUESTION)
+                statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses.count(200) >= 2 and statuses.count(429) >= 1
+    assert set(statuses) <= {200, 429}

@@ -1,0 +1,145 @@
+"""Cross-site refusal, security headers, and errors that leak nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+QUESTION = {"messages": [{"role": "user", "content": "hello"}]}
+
+
+@pytest.fixture
+def app_client(make_app):
+    return make_app(gateway_api_keys="gw-key").server.test_client()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain is another app
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},  # sandboxed frames, data: URLs
+        {"Origin": "http://localhost:9999"},  # same host name, another port
+    ],
+)
+def test_cross_site_posts_are_refused(app_client, fake, headers):
+    for path in ("/api/chat", "/api/chat/stream", "/_dash-update-component", "/login"):
+        response = app_client.post(path, json=QUESTION, headers=headers)
+        assert response.status_code == 403, path
+        assert response.get_json()["error"]["type"] == "cross_site"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "none"},
+        {"Origin": "http://localhost"},  # the test client's own host
+        {},  # curl, SDKs: not a browser, nothing to forge
+    ],
+)
+def test_same_origin_and_non_browser_posts_pass(app_client, headers):
+    assert app_client.post("/api/chat", json=QUESTION, headers=headers).status_code == 200
+
+
+def test_the_gateway_is_exempt_because_it_uses_bearer_tokens(app_client):
+    response = app_client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", **QUESTION},
+        headers={"Authorization": "Bearer gw-key", "Origin": "https://a-web-client.example"},
+    )
+    assert response.status_code == 200
+
+
+def test_security_headers_on_every_response(app_client):
+    for response in (
+        app_client.get("/"),
+        app_client.get("/healthz"),
+        app_client.post("/api/chat", json=QUESTION),
+    ):
+        headers = response.headers
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        csp = headers["Content-Security-Policy"]
+        directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+        assert directives["default-src"] == "'self'"
+        assert directives["object-src"] == "'none'"
+        assert directives["frame-ancestors"] == "'self'"
+        # Scripts: our own files and Dash's inline scripts by hash; never any inline script.
+        assert "'unsafe-inline'" not in directives["script-src"]
+        assert "'unsafe-eval'" not in directives["script-src"]
+        assert "'sha256-" in directives["script-src"]
+        assert "http" not in directives["img-src"]  # a model's Markdown loads no remote image
+
+
+def test_frame_ancestors_lets_teams_embed_the_page(make_app):
+    teams = "'self' https://teams.microsoft.com https://*.teams.microsoft.com"
+    client = make_app(frame_ancestors=teams).server.test_client()
+    response = client.get("/")
+    assert f"frame-ancestors {teams}" in response.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in response.headers
+    # In a third-party frame, cookies only come back with SameSite=None; Secure.
+    cookie = response.headers["Set-Cookie"]
+    assert "SameSite=None" in cookie and "Secure" in cookie
+
+
+def test_no_versions_or_tracebacks_leak(make_app, monkeypatch):
+    server = make_app().server
+    client = server.test_client()
+
+    def broken():
+        raise RuntimeError("secret internals: /srv/app/services/chat.py line 42")
+
+    monkeypatch.setitem(server.view_functions, "chat_api.providers_check", broken)
+    for response in (
+        client.get("/api/providers/check"),
+        client.get("/no/such/page"),
+        client.get("/api/no-such-route"),
+    ):
+        body = response.get_data(as_text=True)
+        assert "Traceback" not in body and "secret internals" not in body
+        assert "Werkzeug" not in body and "Python/" not in body
+        assert "Server" not in response.headers or "/" not in response.headers["Server"]
+    failed = client.get("/api/providers/check")
+    assert failed.status_code == 500
+    assert failed.get_json()["error"]["type"] == "internal_error"
+
+
+def test_dev_server_does_not_announce_versions(fake):
+    """`python chat_app.py` (werkzeug) would otherwise send "Werkzeug/3.x Python/3.x"."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CHAT_ENV_FILE": "", "PORT": str(port), "OPENAI_API_KEY": "sk-x"}
+    process = subprocess.Popen(
+        [sys.executable, "chat_app.py"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as response:
+                    server = response.headers.get("Server")
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "python chat_app.py did not start"
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert server == "chat"
