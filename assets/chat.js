@@ -108,12 +108,20 @@
         },
     });
 
-    /* ACCESS_PASSWORD: when the session ends (logged out in another tab, password changed),
-       Dash callbacks get 401 and would fail silently; reloading shows the login screen. */
+    /* Two things the page's fetches need that Dash and the stream component cannot do:
+       - The stream route refuses with a real status (429 over a limit, 401 after logout) and
+         the reason as one SSE error event. FefferyPostEventSource drops any response that is
+         not 2xx unread, so the page would only see "connection lost"; hand it the event.
+       - When the session ends (logged out in another tab, password changed), Dash callbacks
+         get 401 and would fail silently; reloading shows the login screen. */
     const originalFetch = window.fetch.bind(window);
     window.fetch = function (input, init) {
         return originalFetch(input, init).then((response) => {
             const url = typeof input === "string" ? input : (input && input.url) || "";
+            const type = response.headers.get("content-type") || "";
+            if (!response.ok && url.indexOf("/api/chat/stream") !== -1 && type.indexOf("text/event-stream") === 0) {
+                return new Response(response.body, { status: 200, headers: response.headers });
+            }
             if (response.status === 401 && url.indexOf("_dash-") !== -1) window.location.reload();
             return response;
         });
