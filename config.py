@@ -124,6 +124,16 @@ class Settings(BaseSettings):
             return value or None
         return value
 
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _quote_keywords(cls, value: object) -> object:
+        # `FRAME_ANCESTORS=self` (quotes lost to a shell or .env parser) would name a host
+        # called "self" and block the app's own frames.
+        if isinstance(value, str):
+            words = value.split() or ["'self'"]
+            return " ".join(f"'{w}'" if w.lower() in ("self", "none") else w for w in words)
+        return value
+
     @property
     def uses_custom_endpoint(self) -> bool:
         """True when the upstream is not the official OpenAI API (Ollama, vLLM, a gateway...)."""

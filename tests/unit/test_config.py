@@ -209,3 +209,28 @@ def test_load_settings_defaults_to_dot_env_in_the_working_directory(
     settings = load_settings()
     assert settings.openai_model == "from-dot-env"
     assert settings.proxy is None
+
+
+def test_access_passwords_are_split_and_trimmed():
+    settings = Settings(_env_file=None, access_password=" one , two words ,, ")
+    assert settings.access_passwords == ["one", "two words"]
+    assert Settings(_env_file=None).access_passwords == []
+    assert Settings(_env_file=None, access_password="   ").access_passwords == []
+
+
+def test_timeout_ms_wins_over_openai_timeout():
+    assert Settings(_env_file=None, openai_timeout=30).upstream_timeout == 30
+    assert Settings(_env_file=None, openai_timeout=30, timeout_ms=1500).upstream_timeout == 1.5
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("self", "'self'"),
+        ("'self'", "'self'"),
+        ("none", "'none'"),
+        ("self https://teams.microsoft.com", "'self' https://teams.microsoft.com"),
+    ],
+)
+def test_frame_ancestors_keywords_are_quoted(given, expected):
+    assert Settings(_env_file=None, frame_ancestors=given).frame_ancestors == expected
