@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api.gateway import gateway_bp
+from api.openapi import openapi_bp
 from api.routes import bp
 
 
@@ -13,3 +14,4 @@ def register(server: Flask) -> None:
     server.register_blueprint(bp)
     # Always mounted: it answers 404 per request unless GATEWAY_API_KEYS is set.
     server.register_blueprint(gateway_bp)
+    server.register_blueprint(openapi_bp)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+import math
+from typing import Literal, NoReturn
 
 from pydantic import (
     BaseModel,
@@ -80,9 +81,22 @@ def parse_json_body(raw: bytes, content_type: str | None) -> object:
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise BadRequest("The request body is not valid JSON.") from None
+
+
+def _no_constant(name: str) -> NoReturn:
+    # Python's json reads NaN and Infinity, JSON has no such numbers, and the openai SDK cannot
+    # send them on (the gateway forwarded them and failed with a 500).
+    raise BadRequest(f"The request body is not valid JSON: {name} is not a JSON number.")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: JSON syntax, but too large for any float, so Infinity
+        raise BadRequest(f"The request body has a number out of range: {text[:40]}.")
+    return value
 
 
 def parse_chat_request(

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Blueprints with their own credentials (bearer tokens, never cookies): nothing to forge.
 CSRF_EXEMPT_BLUEPRINTS = frozenset({"gateway"})
+API_PREFIXES = ("/api/", "/v1/")
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -111,6 +112,37 @@ def init_security(app: Dash, settings: Settings) -> None:
     server.session_interface = _SessionCookies(settings)
     server.config.update(SESSION_COOKIE_NAME="chat_session", SESSION_COOKIE_HTTPONLY=True)
 
+    def api_methods(path: str) -> list[str]:
+        """Methods the API itself serves at `path` (Dash's catch-all page aside)."""
+        methods = {m for r in server.url_map.iter_rules() if r.rule == path for m in r.methods}
+        return sorted(methods)
+
+    @server.before_request
+    def _no_page_under_api():
+        # Dash serves its page for any unknown path; under /api/ that would answer a typo'd
+        # or wrong-method API call with 200 and HTML.
+        rule = request.url_rule.rule if request.url_rule else ""
+        if rule == "/<path:path>" and request.path.startswith(API_PREFIXES):
+            allowed = api_methods(request.path)
+            if allowed:
+                return error_response(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed here; use {', '.join(allowed)}.",
+                    headers={"Allow": ", ".join(allowed)},
+                )
+            return error_response(404, "not_found", f"No such API route: {request.path}")
+        return None
+
+    @server.after_request
+    def _exact_allow(response):
+        # Flask's automatic OPTIONS answer would also list the catch-all page's GET.
+        if request.method == "OPTIONS" and request.path.startswith(API_PREFIXES):
+            allowed = api_methods(request.path)
+            if allowed:
+                response.headers["Allow"] = ", ".join(allowed)
+        return response
+
     @server.before_request
     def _refuse_cross_site():
         if request.method in SAFE_METHODS or request.blueprint in CSRF_EXEMPT_BLUEPRINTS:
@@ -146,6 +178,12 @@ def init_security(app: Dash, settings: Settings) -> None:
     @server.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         # Werkzeug's default pages are HTML; API clients get JSON, the page gets SSE.
-        if request.path.startswith(("/api/", "/_dash-")):
-            return error_response(exc.code or 500, "http_error", exc.description or exc.name)
+        if request.path.startswith((*API_PREFIXES, "/_dash-")):
+            # Keep what the status needs (Allow on a 405), not the HTML's Content-Type.
+            headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+            if "Allow" in headers and request.path.startswith(API_PREFIXES):
+                headers["Allow"] = ", ".join(api_methods(request.path))
+            return error_response(
+                exc.code or 500, "http_error", exc.description or exc.name, headers=headers
+            )
         return exc

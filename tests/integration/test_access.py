@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.auth import _safe_next
 from config import Settings
@@ -174,3 +178,40 @@ def test_the_login_form_escapes_what_it_echoes(locked):
     body = response.get_data(as_text=True)
     assert "<script>alert(1)" not in body
     assert re.search(r'name="next" value="[^"<>]*"', body)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=4).map(
+            lambda d: urlencode(d).encode()
+        ),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner),
+            max_leaves=8,
+        ).map(lambda v: json.dumps({"password": v}).encode()),
+    ),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "text/plain",
+            "",
+        ]
+    ),
+)
+def test_login_never_fails_with_a_server_error(fuzz_login_client, body, content_type):
+    response = fuzz_login_client.post("/login", data=body, headers={"Content-Type": content_type})
+    assert response.status_code in (303, 400, 401, 429), response.status_code
+
+
+@pytest.fixture(scope="module")
+def fuzz_login_client(upstream):
+    from chat_app import create_app
+    from tests.conftest import settings_for
+
+    # Wrong passwords soon get 429 (the login limit): also a proper answer, not a crash.
+    return create_app(settings_for(upstream, access_password="p")).server.test_client()

@@ -68,6 +68,10 @@ BAD_REQUESTS = [
         b'{"messages": [{"role": "user", "content": "Hi"}], "temperature": NaN}',
         JSON,
     ),
+    # Python's json reads these, but JSON has no such numbers (even in a field that is ignored).
+    ("nan-extra-field", b'{"messages": [{"role": "user", "content": "Hi"}], "x": NaN}', JSON),
+    ("infinity", b'{"messages": [{"role": "user", "content": "Hi"}], "top_p": -Infinity}', JSON),
+    ("number-out-of-range", b'{"messages": [{"role": "user", "content": "Hi"}], "x": 1e400}', JSON),
     # Valid JSON syntax, but nested deeper than a recursive parser can follow.
     ("deeply-nested-array", b"[" * 100_000, JSON),
     (
@@ -208,3 +212,24 @@ def test_bad_request_over_real_http(live_server, fake, route) -> None:
         assert conn.getresponse().status == 200
         conn.close()
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1E+999"])
+def test_gateway_refuses_numbers_json_cannot_carry(make_app, fake, number) -> None:
+    # Regression: the gateway passed NaN/Infinity parameters on, the openai SDK could not
+    # serialise them, and the client got a 500 (test_api_fuzz.py's raw-body test finds it too).
+    client = make_app(gateway_api_keys="gw-token").server.test_client()
+    user = '{"role": "user", "content": "Hi"}'
+    body = f'{{"model": "gpt-4o-mini", "messages": [{user}], "temperature": {number}}}'
+
+    response = client.post(
+        "/v1/chat/completions",
+        data=body,
+        headers={"Content-Type": JSON, "Authorization": "Bearer gw-token"},
+    )
+
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    error = response.get_json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "JSON" in error["message"] or "out of range" in error["message"]
+    assert fake.requests == []

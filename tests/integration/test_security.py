@@ -143,3 +143,19 @@ def test_dev_server_does_not_announce_versions(fake):
         process.terminate()
         process.wait(10)
     assert server == "chat"
+
+
+def test_api_paths_never_answer_with_the_page(app_client):
+    # Dash serves its page for any unknown path; an API typo must not get 200 and HTML.
+    wrong_method = app_client.get("/api/chat")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["Allow"] == "OPTIONS, POST"
+    assert wrong_method.get_json()["error"]["type"] == "method_not_allowed"
+    deleted = app_client.delete("/api/chat/stream")
+    assert deleted.status_code == 405 and "GET" not in deleted.headers["Allow"]
+    missing = app_client.get("/api/chats")
+    assert missing.status_code == 404 and missing.is_json
+
+
+def test_options_lists_exactly_the_api_methods(app_client):
+    assert app_client.options("/api/chat").headers["Allow"] == "OPTIONS, POST"
