@@ -19,6 +19,8 @@ from pydantic import (
 # enough that one request cannot pin a worker parsing megabytes.
 MAX_BODY_BYTES = 1_000_000
 MAX_MESSAGES = 400
+# Any one message (an earlier reply can be long; the question has MAX_INPUT_CHARS).
+MAX_MESSAGE_CHARS = 100_000
 
 
 class Message(BaseModel):
@@ -26,7 +28,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
     @field_validator("content")
     @classmethod

@@ -233,3 +233,18 @@ def test_gateway_refuses_numbers_json_cannot_carry(make_app, fake, number) -> No
     assert error["type"] == "invalid_request_error"
     assert "JSON" in error["message"] or "out of range" in error["message"]
     assert fake.requests == []
+
+
+def test_every_message_has_a_length_limit(client):
+    from api.schemas import MAX_MESSAGE_CHARS
+
+    history = [
+        {"role": "user", "content": "earlier"},
+        {"role": "assistant", "content": "x" * (MAX_MESSAGE_CHARS + 1)},
+        {"role": "user", "content": "and now?"},
+    ]
+    response = client.post("/api/chat", json={"messages": history})
+    assert response.status_code == 400
+    assert "messages.1.content" in response.get_json()["error"]["message"]
+    history[1]["content"] = "x" * MAX_MESSAGE_CHARS
+    assert client.post("/api/chat", json={"messages": history}).status_code == 200
