@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from api.responses import error_response
 from i18n import negotiate, t, wait_text
 
 auth_bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "signed_in"
 SESSION_LIFETIME = timedelta(days=30)
@@ -150,6 +152,8 @@ def login():
         target = _safe_next(request.form.get("next"))
     password = _matching_password(given) if isinstance(given, str) and given else None
     if password is None:
+        # Who and when, for the operator; never what was typed.
+        log.warning("wrong password from %s", request.remote_addr)
         if request.is_json:
             return error_response(401, "wrong_password", "Wrong password.")
         return login_screen(401, error=t(_lang(), "login.wrong"), next_path=target)
