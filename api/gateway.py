@@ -8,6 +8,7 @@ bearer tokens clients must send.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from api import sse
 from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
 from extensions import chat_service
+from services.chat import Cancel, shut_down
 from services.errors import ChatError, classify, scrub
 
 gateway_bp = Blueprint("gateway", __name__)
@@ -159,15 +161,19 @@ def _failure(exc: Exception, secrets: list[str], *, mid_stream: bool = False) ->
     }
 
 
-def _relay(stream: openai.Stream, model_id: str, secrets: list[str]) -> Iterator[str]:
+def _relay(
+    stream: openai.Stream, model_id: str, secrets: list[str], cancel: Cancel | None = None
+) -> Iterator[str]:
     """Upstream chunks as SSE under the public model id, always ending with `data: [DONE]`.
 
     A failure mid-stream becomes one `{"error": ...}` event (OpenAI's SDK raises APIError on
-    it). Closing this generator (the client went away) closes the upstream response.
+    it). Closing this generator (the client went away) closes the upstream response; `cancel`
+    shuts its socket down from another thread, waking a read blocked on a silent upstream.
     """
     finished = False
+    cancel = cancel or Cancel()
     try:
-        with stream:
+        with stream, cancel.on_cancel(functools.partial(shut_down, stream)):
             for chunk in stream:
                 finished = finished or any(c.finish_reason for c in chunk.choices)
                 data = chunk.model_dump(mode="json", exclude_unset=True)
@@ -225,9 +231,15 @@ def chat_completions():
 
     if not params.get("stream"):
         return jsonify({**result.model_dump(mode="json", exclude_unset=True), "model": model})
-    response = Response(
-        _relay(result, model, secrets), mimetype="text/event-stream", headers=SSE_HEADERS
+    # Read in a pump thread, so a client that leaves while the model is silent frees this
+    # worker thread and the upstream connection at once (see sse.relay).
+    cancel = Cancel()
+    body = sse.relay(
+        _relay(result, model, secrets, cancel),
+        client_gone=sse.disconnect_probe(request.environ),
+        cancel=cancel,
     )
+    response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     # Also when the client leaves before the first chunk, and the generator never starts.
     response.call_on_close(result.close)
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
+from markupsafe import escape
 
 from api import sse
 from api.identity import current_identity
@@ -96,7 +97,11 @@ def chat_stream():
     )
     if target:
         events = recorded(events, *target, chat_request.conversation_id, answer_model(chat_request))
-    body = sse.event_stream(events, snapshots=chat_request.snapshots)
+    body = sse.event_stream(
+        events,
+        snapshots=chat_request.snapshots,
+        client_gone=sse.disconnect_probe(request.environ),
+    )
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:
         # Called when the server is done with the response: finished, failed or abandoned.
@@ -142,6 +147,18 @@ def answer_model(chat_request: ChatRequest) -> str:
 def providers_check():
     """Ask every provider for one token: OK, or exactly what is wrong (keys never shown)."""
     return jsonify(providers=check_providers(chat_service()))
+
+
+@bp.get("/blocked-link")
+def blocked_link():
+    """Where a reply's non-web links (`javascript:`, `data:` ...) lead instead (see markdown)."""
+    target = request.args.get("to", "")[:500]
+    body = (
+        "<!doctype html><meta charset='utf-8'><title>Link blocked</title>"
+        "<p>This link from the assistant's reply was blocked because it is not a web "
+        f"address:</p><pre>{escape(target)}</pre>"
+    )
+    return Response(body, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/healthz")

@@ -1,14 +1,41 @@
-"""Server-sent events: encoding, and the coalesced "snapshot" form for the Dash page."""
+"""Server-sent events: encoding, the coalesced "snapshot" form for the Dash page, and a relay
+that notices a departed client even while the model is silent.
+
+Why the relay: a response generator that reads the model directly blocks its worker thread for
+as long as the model is silent, and only learns that the browser went away when it next writes.
+A silent model (a slow one, a stuck one, a long pause between chunks) would then hold the worker
+thread and the upstream connection for nobody. So the upstream is read in a small pump thread,
+and the response thread waits on it in short steps, asking the client's socket between them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import queue
+import socket
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+
+from services.chat import Cancel, cancel_scope
+
+log = logging.getLogger(__name__)
 
 # At most ~20 page updates a second: smooth to the eye, and cheap for a browser that
 # re-renders Markdown on every update.
 SNAPSHOT_INTERVAL = 0.05
+# How often a waiting response asks whether its client is still there.
+POLL_INTERVAL = 0.25
+# After this long without a byte sent, an SSE comment goes out: proxies with idle timeouts
+# (nginx, Render, Azure) keep the connection, also before the model's first token. Clients
+# ignore comments (the page's parser and the OpenAI SDK both do).
+KEEP_ALIVE_INTERVAL = 15.0
+KEEP_ALIVE = ": keep-alive\n\n"
+# How long a closing response waits for its pump thread to close the source. Normally
+# milliseconds; longer only when no socket could be shut down (upstream headers not yet in).
+PUMP_JOIN_TIMEOUT = 0.5
 
 
 def encode(event: dict) -> str:
@@ -17,7 +44,13 @@ def encode(event: dict) -> str:
 
 
 def event_stream(
-    events: Iterable[dict], *, snapshots: bool = False, interval: float = SNAPSHOT_INTERVAL
+    events: Iterable[dict],
+    *,
+    snapshots: bool = False,
+    interval: float = SNAPSHOT_INTERVAL,
+    client_gone: Callable[[], bool] | None = None,
+    keep_alive: float | None = None,
+    poll: float | None = None,
 ) -> Iterator[str]:
     """Encode service events as SSE, always ending with one final `done` or `error` event.
 
@@ -25,7 +58,20 @@ def event_stream(
     carries `content` (the whole reply so far) besides its `delta`: a client that sees only the
     newest event, as a Dash prop does, still shows the full text. The final event carries the
     complete `content` as well. Closing this generator closes `events` (and so the upstream).
+
+    `events` are read through `relay` (see there): `client_gone` (see `disconnect_probe`) is
+    asked every `poll` seconds while the model is silent, and a keep-alive comment goes out
+    after `keep_alive` seconds of silence (defaults: POLL_INTERVAL, KEEP_ALIVE_INTERVAL).
     """
+    return relay(
+        _encoded(events, snapshots=snapshots, interval=interval),
+        client_gone=client_gone,
+        keep_alive=keep_alive,
+        poll=poll,
+    )
+
+
+def _encoded(events: Iterable[dict], *, snapshots: bool, interval: float) -> Iterator[str]:
     source = iter(events)
     parts: list[str] = []
     pending: list[str] = []
@@ -60,3 +106,153 @@ def event_stream(
         close = getattr(source, "close", None)
         if close is not None:
             close()
+
+
+def relay(
+    chunks: Iterable[str],
+    *,
+    client_gone: Callable[[], bool] | None = None,
+    keep_alive: float | None = None,
+    poll: float | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[str]:
+    """Yield `chunks` (SSE text) as they come, read in a pump thread of their own.
+
+    While waiting for the next chunk, `client_gone()` is asked every `poll` seconds, and
+    `KEEP_ALIVE` is yielded after `keep_alive` seconds without output. When the client is gone
+    (the probe says so, or the server closes this generator because a write failed), `cancel`
+    is cancelled: a `ChatService.stream` read by the pump obeys it (through `cancel_scope`),
+    and its hooks shut the upstream socket down, so the pump wakes at once even from a blocked
+    read. The pump then closes `chunks` itself: a generator cannot be closed while another
+    thread runs it. Chunks are read one at a time, only when wanted, as with plain iteration:
+    nothing more is read from upstream than the client took.
+    """
+    # Read at call time, not import time, so a deployment (or a test) may change them.
+    keep_alive = KEEP_ALIVE_INTERVAL if keep_alive is None else keep_alive
+    poll = POLL_INTERVAL if poll is None else poll
+    cancel = cancel or Cancel()
+    gone = client_gone or (lambda: False)
+    pump = _Pump(iter(chunks), cancel)
+    finished = False
+    try:
+        last_output = time.monotonic()
+        while True:
+            pump.want()
+            while (item := pump.get(_until(last_output + keep_alive, poll))) is None:
+                if gone():
+                    log.info("the client went away; stopping its stream")
+                    return
+                if time.monotonic() - last_output >= keep_alive:
+                    yield KEEP_ALIVE
+                    last_output = time.monotonic()
+            kind, value = item
+            if kind is _Pump.END:
+                finished = True
+                return
+            if kind is _Pump.FAILED:
+                finished = True
+                raise value
+            yield value
+            last_output = time.monotonic()
+    finally:
+        pump.stop(cancel=not finished)
+
+
+def _until(deadline: float, at_most: float) -> float:
+    return max(0.0, min(at_most, deadline - time.monotonic()))
+
+
+class _Pump:
+    """Reads `source` in a daemon thread, one item per `want()`; the thread owns the source."""
+
+    ITEM, END, FAILED = object(), object(), object()
+
+    def __init__(self, source: Iterator, cancel: Cancel) -> None:
+        self._source = source
+        self._cancel = cancel
+        self._wanted = threading.Semaphore(0)
+        self._stopping = False
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sse-pump", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with cancel_scope(self._cancel):
+            try:
+                while True:
+                    self._wanted.acquire()
+                    if self._stopping:
+                        return
+                    try:
+                        item = next(self._source)
+                    except StopIteration:
+                        self._items.put((self.END, None))
+                        return
+                    except BaseException as exc:
+                        self._items.put((self.FAILED, exc))
+                        return
+                    self._items.put((self.ITEM, item))
+            finally:
+                close = getattr(self._source, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:
+                        log.exception("closing a stream's source failed")
+
+    def want(self) -> None:
+        """Ask for the next item."""
+        self._wanted.release()
+
+    def get(self, timeout: float) -> tuple[object, object] | None:
+        """(kind, value) of the next item, or None if there is none within `timeout` seconds."""
+        try:
+            return self._items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def stop(self, *, cancel: bool) -> None:
+        """End the thread (it closes the source); `cancel` also cancels a read in progress."""
+        self._stopping = True
+        if cancel:
+            self._cancel.cancel()
+        self._wanted.release()
+        self._thread.join(PUMP_JOIN_TIMEOUT)
+        if self._thread.is_alive():
+            log.warning("a stream's pump thread is still waiting for the upstream; left to end")
+
+
+def disconnect_probe(environ: dict) -> Callable[[], bool]:
+    """A callable saying whether the client of this WSGI request has closed its connection.
+
+    It peeks at the client's socket without blocking: end of stream or a reset means gone;
+    nothing to read means still there. gunicorn puts the socket in `gunicorn.socket`,
+    werkzeug's server in `werkzeug.socket`; elsewhere (the test client) the probe always says
+    False and a gone client is noticed when a write fails. The probe must run in the thread
+    that serves the request (as `relay` does): it briefly makes the socket non-blocking.
+    Unread request bytes (a pipelined request) read as "still there", which is the safe side.
+    """
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if not isinstance(sock, socket.socket):
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            timeout = sock.gettimeout()
+            sock.setblocking(False)
+        except OSError:
+            return True  # closed under us
+        try:
+            # The plain socket's recv: a TLS socket refuses MSG_PEEK, and EOF is EOF either way.
+            return socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+            return True
+        except OSError:
+            return False  # unknown: let a failed write decide
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(timeout)
+
+    return gone

@@ -7,11 +7,13 @@ import feffery_markdown_components as fmc
 # feffery-markdown-components passes `javascript:` (and `data:`, `vbscript:`) hrefs through;
 # this runs on every link and keeps only schemes that cannot execute script. The browser's own
 # URL parser decides the scheme, so tricks like "java\tscript:" or entity-encoding do not pass.
-SAFE_LINK_JS = (
-    "(href) => { try { const u = new URL(String(href || ''), window.location.href);"
-    " return ['http:', 'https:', 'mailto:', 'tel:'].includes(u.protocol) ? u.href : undefined;"
-    " } catch (e) { return undefined; } }"
-)
+# Links in a model's reply are untrusted. fmc hands every link that does not start with "/" or
+# one of these prefixes to `BLOCKED_LINK_PREFIX` instead, so `javascript:` and `data:` links
+# become harmless links to this server's "blocked link" page. (fmc's `linkTransformFunc` would
+# need `eval`, which the Content-Security-Policy forbids.)
+SAFE_LINK_PREFIXES = ["http://", "https://", "mailto:", "tel:", "#"]
+# Relative, so it also works when the app is served under a path prefix.
+BLOCKED_LINK_PREFIX = "blocked-link?to="
 
 
 def markdown_view(
@@ -25,7 +27,9 @@ def markdown_view(
         **props,
         markdownStr=content,
         renderHtml=False,
-        linkTransformFunc=SAFE_LINK_JS,
+        checkExternalLink=True,
+        externalLinkPrefixWhiteList=SAFE_LINK_PREFIXES,
+        safeRedirectUrlPrefix=BLOCKED_LINK_PREFIX,
         codeTheme="one-light",
         showCopyButton=True,
         showLineNumbers=False,

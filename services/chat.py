@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import functools
 import logging
-from collections.abc import Iterator
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
+import httpx2
 import openai
 
 from config import Settings
@@ -17,6 +26,133 @@ from services.pricing import PriceTable
 from services.providers import ProviderRegistry, Route
 
 log = logging.getLogger(__name__)
+
+# Retries of a streamed reply that failed before its first text (see ChatService.stream).
+RETRY_FIRST_DELAY = 0.5  # seconds, doubled after each failed attempt (less up to 25% jitter)
+RETRY_MAX_DELAY = 4.0  # the longest single wait; a longer Retry-After is reported, not obeyed
+RETRY_WINDOW = 20.0  # no retry starts later than this after the first attempt began
+# Error kinds worth another attempt: the upstream was busy, broken or unreachable for a moment.
+RETRYABLE_KINDS = frozenset(
+    {"timeout", "connection_error", "stream_cut", "rate_limited", "upstream_error"}
+)
+
+
+class Cancel:
+    """Stops a streamed reply from another thread at once, even while it waits for the model.
+
+    Why this exists: the thread iterating `ChatService.stream` spends most of its time blocked
+    in a socket read, waiting for the model's next piece. Another thread cannot close a running
+    generator (Python refuses), and closing the httpx response from another thread does not
+    wake a blocked `recv` on Linux. So `cancel()` sets a flag that `stream` checks, and runs the
+    hooks registered with `on_cancel`: `stream` registers one that shuts the upstream socket
+    down, which makes the blocked read fail at once. `stream` then ends quietly (no final
+    event: nobody is listening), and the thread that iterates it closes it as usual.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[], None]] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        """Set the flag and run every registered hook (once; later calls do nothing)."""
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            # Hooks run under the lock, so `on_cancel` cannot return (and its caller close the
+            # stream, handing the connection back to the pool) while a hook is still running.
+            for hook in self._hooks:
+                _run_hook(hook)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True (at once) if cancelled meanwhile."""
+        return self._event.wait(seconds)
+
+    @contextlib.contextmanager
+    def on_cancel(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Run `hook` if cancelled while inside this block (at once if cancelled already)."""
+        with self._lock:
+            if self._event.is_set():
+                _run_hook(hook)
+            self._hooks.append(hook)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._hooks.remove(hook)
+
+
+def _run_hook(hook: Callable[[], None]) -> None:
+    try:
+        hook()
+    except Exception:
+        log.exception("a cancel hook failed")
+
+
+# The Cancel that `ChatService.stream` obeys when none is passed: set by whoever iterates the
+# stream (api/sse.py's pump thread), so wrappers between the two (api/recording.py) need not
+# know about it. Iterated plainly, a stream has none and runs to its end.
+_current_cancel: ContextVar[Cancel | None] = ContextVar("chat_current_cancel", default=None)
+
+
+def current_cancel() -> Cancel | None:
+    """The Cancel set by the innermost `cancel_scope` of this thread, if any."""
+    return _current_cancel.get()
+
+
+@contextlib.contextmanager
+def cancel_scope(cancel: Cancel) -> Iterator[Cancel]:
+    """Streams iterated inside this block (in this thread) stop when `cancel` is cancelled."""
+    token = _current_cancel.set(cancel)
+    try:
+        yield cancel
+    finally:
+        _current_cancel.reset(token)
+
+
+def shut_down(stream: openai.Stream) -> None:
+    """Shut the socket under an open upstream stream down, so a read blocked on it fails now.
+
+    `shutdown`, unlike `close`, wakes a `recv` blocked in another thread. A stream whose
+    response is already closed is left alone: its connection may be back in the pool. (If it
+    went back in the instant between the check and the shutdown, the pool finds the socket at
+    EOF and discards it before any reuse.) The socket is only reachable once the response
+    headers have arrived; before that, the SDK holds no handle on it.
+    """
+    response = getattr(stream, "response", None)
+    if response is None or response.is_closed:
+        return
+    network = response.extensions.get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # already closed
+            # The plain socket's method: a TLS socket's own shutdown also drops its TLS state.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds the upstream asked us to wait (retry-after-ms or Retry-After), if it did."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / divisor
+        except ValueError:
+            pass
+    try:
+        date = email.utils.parsedate_to_datetime(headers.get("retry-after", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return date.timestamp() - time.time()
 
 
 @dataclass(frozen=True)
@@ -114,9 +250,9 @@ class ChatService:
         return args
 
     @staticmethod
-    def _open_stream(route: Route, args: dict):
+    def _open_stream(client: openai.OpenAI, args: dict):
         try:
-            return route.client.chat.completions.create(
+            return client.chat.completions.create(
                 **args, stream=True, stream_options={"include_usage": True}
             )
         except openai.BadRequestError as exc:
@@ -124,7 +260,7 @@ class ChatService:
             if "stream_options" not in str(exc):
                 raise
             log.info("upstream rejected stream_options; streaming without usage")
-            return route.client.chat.completions.create(**args, stream=True)
+            return client.chat.completions.create(**args, stream=True)
 
     def _with_context_retry(self, fitted: Fitted, send):
         """`send(messages)`; on "context too long", once more without the older half.
@@ -155,6 +291,7 @@ class ChatService:
         model: str | None = None,
         sampling: Sampling = Sampling(),
         lang: str = "en",
+        cancel: Cancel | None = None,
     ) -> Iterator[dict]:
         """Yield `{"delta": text}` events, then exactly one final event.
 
@@ -162,48 +299,97 @@ class ChatService:
         `{"error": {...}}`. `context.dropped_rounds` says how many earlier rounds were left out
         to fit the model's window; `context.retried`, that the upstream still found it too long
         and one retry with less history succeeded. Usage is the upstream's; when it sends none,
-        a local count marked `"estimated": true`. Closing this generator early (the browser
-        went away) closes
-        the upstream response too, so the model stops generating for nobody.
+        a local count marked `"estimated": true`.
+
+        A failure before the first text (429, 5xx, a refused or dropped connection, a timeout,
+        a stream that opened and broke, an error event) is retried up to the client's
+        `max_retries` times, with bounded waits (see `_retry_wait`). After the first text
+        nothing is retried: that would send the user a second, different reply; the error
+        event ends the partial one instead.
+
+        Closing this generator early closes the upstream response too, so the model stops
+        generating for nobody. `cancel` (by default the one set by `cancel_scope`) does the same
+        from another thread, even while a read is blocked; a cancelled stream yields nothing more.
         """
+        cancel = cancel or current_cancel() or Cancel()
         try:
             route = self.route(model)
             fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
-            stream, fitted, retried = self._with_context_retry(
-                fitted,
-                lambda sent: self._open_stream(route, self._request_args(route, sent, sampling)),
-            )
         except Exception as exc:
             yield {"error": self._classify(exc).to_dict()}
             return
 
-        usage = None
-        finish_reason = None
+        # The SDK would retry the opening request itself, but it sleeps as long as a Retry-After
+        # asks (up to two minutes) and cannot be interrupted: this loop does it instead.
+        client = route.client.with_options(max_retries=0)
+        retries = route.client.max_retries
+        started = time.monotonic()
+        retried = False
         parts: list[str] = []
-        try:
-            with stream:
-                for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = chunk.usage.model_dump(exclude_none=True)
-                    # Azure sends chunks with no choices (prompt filter results); skip them.
-                    for choice in chunk.choices:
-                        if choice.delta is not None and choice.delta.content:
-                            parts.append(choice.delta.content)
-                            yield {"delta": choice.delta.content}
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
-        except Exception as exc:
-            error = self._classify(exc)
-            if error.kind in ("connection_error", "internal_error"):
-                error = ChatError("stream_cut", "The connection to the model was cut.", 502)
-            yield {"error": error.to_dict()}
-            return
+        attempt = 0
+        while True:
+            usage = None
+            finish_reason = None
+            failure: BaseException | None = None
+            try:
+                stream, fitted, retried_now = self._with_context_retry(
+                    fitted,
+                    lambda sent: self._open_stream(
+                        client, self._request_args(route, sent, sampling)
+                    ),
+                )
+            except Exception as exc:
+                # _with_context_retry raises a ChatError from the SDK's exception, which holds
+                # what the retry decision needs (status, Retry-After).
+                failure = exc.__cause__ if isinstance(exc, ChatError) and exc.__cause__ else exc
+                error = self._classify(exc)
+            else:
+                retried = retried or retried_now
+                try:
+                    with stream, cancel.on_cancel(functools.partial(shut_down, stream)):
+                        for chunk in stream:
+                            if cancel.cancelled:
+                                return
+                            if chunk.usage is not None:
+                                usage = chunk.usage.model_dump(exclude_none=True)
+                            # Azure sends chunks with no choices (prompt filter results).
+                            for choice in chunk.choices:
+                                if choice.delta is not None and choice.delta.content:
+                                    parts.append(choice.delta.content)
+                                    yield {"delta": choice.delta.content}
+                                if choice.finish_reason:
+                                    finish_reason = choice.finish_reason
+                except Exception as exc:
+                    failure = exc
+                    error = self._classify(exc)
+                    if error.kind in ("connection_error", "internal_error"):
+                        error = ChatError("stream_cut", "The connection to the model was cut.", 502)
+                else:
+                    if finish_reason is not None:
+                        break
+                    # The body ended cleanly but the model never said it had finished: a cut.
+                    error = ChatError("stream_cut", "The reply stopped before it was complete.")
 
-        if finish_reason is None:
-            # The body ended cleanly but the model never said it had finished: a cut reply.
-            cut = ChatError("stream_cut", "The reply stopped before it was complete.")
-            yield {"error": cut.to_dict()}
-        elif finish_reason == "content_filter":
+            if cancel.cancelled:
+                return  # nobody is listening: no final event (a recorder keeps "stopped")
+            wait = (
+                None if parts or attempt >= retries else self._retry_wait(failure, error, attempt)
+            )
+            if wait is None or time.monotonic() - started + wait > RETRY_WINDOW:
+                yield {"error": error.to_dict()}
+                return
+            attempt += 1
+            log.info(
+                "upstream failed before the first text (%s); retry %d of %d in %.1f s",
+                error.kind,
+                attempt,
+                retries,
+                wait,
+            )
+            if cancel.wait(wait):
+                return
+
+        if finish_reason == "content_filter":
             blocked = ChatError("content_filter", "The reply was stopped by a content filter.")
             yield {"error": blocked.to_dict()}
         else:
@@ -214,6 +400,35 @@ class ChatService:
                 "model": route.model.id,
                 "context": {"dropped_rounds": fitted.dropped_rounds, "retried": retried},
             }
+
+    @staticmethod
+    def _retry_wait(failure: BaseException | None, error: ChatError, attempt: int) -> float | None:
+        """Seconds to wait before attempt `attempt + 1` of a reply with no text yet, or None.
+
+        Retried: rate limits, server errors, lost connections, timeouts, streams that broke.
+        Not retried: what another try cannot change (a bad key, a refused request, no quota), and
+        a Retry-After longer than RETRY_MAX_DELAY: the user is told now rather than kept
+        waiting. Waits grow 0.5, 1, 2 ... s, capped at RETRY_MAX_DELAY; a shorter Retry-After
+        is obeyed as is.
+        """
+        if failure is not None and not isinstance(failure, (openai.APIError, httpx2.HTTPError)):
+            return None  # a bug of ours, not the upstream's: another try changes nothing
+        retryable = error.kind in RETRYABLE_KINDS
+        if isinstance(failure, openai.APIStatusError):
+            # As the SDK does: the upstream may say itself, and 408/409 are worth another try.
+            should = failure.response.headers.get("x-should-retry")
+            retryable = should != "false" and (
+                retryable or should == "true" or failure.status_code in (408, 409)
+            )
+        if not retryable:
+            return None
+        asked = _retry_after(failure)
+        if asked is not None and asked > RETRY_MAX_DELAY:
+            return None
+        if asked is not None and asked > 0:
+            return asked
+        delay = min(RETRY_FIRST_DELAY * 2**attempt, RETRY_MAX_DELAY)
+        return delay * (1 - 0.25 * random.random())
 
     @staticmethod
     def _estimate(route: Route, sent: list[dict], reply: str) -> dict:

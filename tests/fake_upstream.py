@@ -1,9 +1,9 @@
 """A real HTTP server that imitates the OpenAI / Azure OpenAI Chat Completions wire format.
 
-Tests program it with scenarios (``Reply``, ``Error``, ``Cut``, ``Hang``) and inspect what it
-received. It listens on 127.0.0.1 on a free port and serves each connection in its own daemon
-thread, so the app under test can reach it through the real ``openai`` SDK, in this process or in
-a subprocess. All state lives here, behind a lock.
+Tests program it with scenarios (``Reply``, ``Error``, ``Cut``, ``Hang``, ``StreamError``) and
+inspect what it received. It listens on 127.0.0.1 on a free port and serves each connection in
+its own daemon thread, so the app under test can reach it through the real ``openai`` SDK, in
+this process or in a subprocess. All state lives here, behind a lock.
 
 Example::
 
@@ -33,7 +33,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["Cut", "Error", "FakeUpstream", "Hang", "RecordedRequest", "Reply", "Scenario"]
+__all__ = [
+    "Cut",
+    "Error",
+    "FakeUpstream",
+    "Hang",
+    "RecordedRequest",
+    "Reply",
+    "Scenario",
+    "StreamError",
+]
 
 # Short sleeps so that waits notice a stopping server or a departed client quickly.
 _POLL_INTERVAL = 0.05
@@ -57,7 +66,10 @@ class Reply:
     """Answer with ``text``: a ``chat.completion`` object, or an SSE stream if asked to stream.
 
     ``delay`` is slept before each streamed piece (non-streaming replies ignore it; use ``Hang``
-    to delay a whole response). ``usage`` overrides the computed token counts.
+    to delay a whole response). ``stall`` seconds of silence come once, before the text piece
+    numbered ``stall_after`` (0: after the headers and role chunk, before any text): a model
+    that pauses. Both waits end early if the client leaves. ``usage`` overrides the computed
+    token counts.
 
     Stream framing quirks (non-streaming replies ignore them):
 
@@ -77,6 +89,8 @@ class Reply:
     text: str
     chunk_size: int = 4
     delay: float = 0.0
+    stall: float = 0.0
+    stall_after: int = 0
     usage: dict[str, Any] | None = None
     finish_reason: str = "stop"
     role_chunk: bool = True
@@ -136,7 +150,21 @@ class Hang:
     seconds: float
 
 
-Scenario = Reply | Error | Cut | Hang
+@dataclass
+class StreamError:
+    """Open a stream (HTTP 200), send ``text`` in pieces, then an SSE ``{"error": ...}`` event.
+
+    The body then ends cleanly (``[DONE]`` and the last HTTP chunk), as OpenAI does when a
+    stream fails server-side after it started. A non-streaming request gets HTTP 500.
+    """
+
+    message: str = "The server had an error while processing your request."
+    text: str = ""
+    chunk_size: int = 4
+    type: str = "server_error"
+
+
+Scenario = Reply | Error | Cut | Hang | StreamError
 
 
 @dataclass
@@ -146,6 +174,7 @@ class RecordedRequest:
     ``client_disconnected`` is set when the client went away while the fake was still answering
     (a write failed, or the peer closed the socket during a ``delay``/``Hang`` wait).
     ``finished`` is set once the whole response has been written normally.
+    ``disconnected_at`` is the ``time.monotonic()`` at which the disconnect was noticed.
     """
 
     method: str
@@ -158,6 +187,7 @@ class RecordedRequest:
     client_address: tuple[str, int] = ("", 0)
     client_disconnected: threading.Event = field(default_factory=threading.Event, repr=False)
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
+    disconnected_at: float | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -359,6 +389,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(scenario, Hang):
             if self._wait(scenario.seconds):
                 self._reply(Reply(_echo_text(body)), body, model, stream)
+        elif isinstance(scenario, StreamError):
+            self._stream_error(scenario, model, stream)
         else:
             self._reply(scenario, body, model, stream)
 
@@ -390,6 +422,8 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- writing
 
     def _client_gone(self) -> None:
+        if self.record.disconnected_at is None:
+            self.record.disconnected_at = time.monotonic()
         self.record.client_disconnected.set()
         self.close_connection = True
 
@@ -545,8 +579,10 @@ class _Handler(BaseHTTPRequestHandler):
             first = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
             if not self._send_event(chunk([first])):
                 return
-        for piece in _pieces(reply.text, reply.chunk_size):
+        for index, piece in enumerate(_pieces(reply.text, reply.chunk_size)):
             if reply.delay and not self._wait(reply.delay):
+                return
+            if reply.stall and index == reply.stall_after and not self._wait(reply.stall):
                 return
             content = {"index": 0, "delta": {"content": piece}, "logprobs": None}
             if not self._send_event(chunk([{**content, "finish_reason": None, **filt}])):
@@ -617,6 +653,28 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._send_event(data):
                 return
         self._drop_connection()
+
+    def _stream_error(self, failure: StreamError, model: str, stream: bool) -> None:
+        if not stream:
+            self._send_json(500, _error_body(failure.message, failure.type))
+            return
+        ident = f"chatcmpl-fake{uuid.uuid4().hex[:20]}"
+        created = int(time.time())
+        if not self._start_stream():
+            return
+        delta = {"role": "assistant", "content": ""}
+        first = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        if not self._send_event(self._chunk(ident, created, model, [first])):
+            return
+        for piece in _pieces(failure.text, failure.chunk_size):
+            choice = {"index": 0, "delta": {"content": piece}, "logprobs": None}
+            data = self._chunk(ident, created, model, [{**choice, "finish_reason": None}])
+            if not self._send_event(data):
+                return
+        if not self._send_event(_dumps(_error_body(failure.message, failure.type))):
+            return
+        if self._send_event(b"[DONE]", last=True):
+            self.record.finished.set()
 
     def _drop_connection(self) -> None:
         self.close_connection = True
@@ -713,7 +771,7 @@ class FakeUpstream:
     def script(self, *scenarios: Scenario) -> None:
         """Queue scenarios; each chat request consumes the oldest (echo reply when empty)."""
         for scenario in scenarios:
-            if not isinstance(scenario, (Reply, Error, Cut, Hang)):
+            if not isinstance(scenario, (Reply, Error, Cut, Hang, StreamError)):
                 raise TypeError(f"not a scenario: {scenario!r}")
         with self._lock:
             self._queue.extend(scenarios)

@@ -159,3 +159,11 @@ def test_api_paths_never_answer_with_the_page(app_client):
 
 def test_options_lists_exactly_the_api_methods(app_client):
     assert app_client.options("/api/chat").headers["Allow"] == "OPTIONS, POST"
+
+
+def test_the_blocked_link_page_shows_the_link_as_text(app_client):
+    response = app_client.get("/blocked-link?to=javascript:alert('<b>x</b>')")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "not a web address" in body
+    assert "<b>x</b>" not in body and "&lt;b&gt;x&lt;/b&gt;" in body

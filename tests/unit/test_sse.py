@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from api import sse
-from api.sse import encode, event_stream
+from api.sse import KEEP_ALIVE, disconnect_probe, encode, event_stream
+from services.chat import Cancel, cancel_scope, current_cancel
 
 DONE = {
     "done": True,
@@ -197,3 +202,194 @@ def test_events_after_the_final_one_are_not_sent() -> None:
     source = [{"delta": "a"}, {"done": True, "usage": None}, {"delta": "late"}]
     events = decode(list(event_stream(generate(source))))
     assert events == [{"delta": "a"}, {"done": True, "usage": None}]
+
+
+# relay: keep-alive, a client that leaves, a silent source ---------------------------------
+
+
+def without_comments(chunks: list[str]) -> list[str]:
+    return [chunk for chunk in chunks if not chunk.startswith(":")]
+
+
+def slow(events: list[dict], pause: float) -> Iterator[dict]:
+    """A model that is silent for `pause` seconds before its events."""
+    time.sleep(pause)
+    yield from events
+
+
+def test_keep_alive_comments_while_the_source_is_silent() -> None:
+    out = list(event_stream(slow([{"delta": "late"}, DONE], 0.5), keep_alive=0.1, poll=0.05))
+    assert 3 <= out.count(KEEP_ALIVE) <= 5, out
+    assert out[: out.count(KEEP_ALIVE)] == [KEEP_ALIVE] * out.count(KEEP_ALIVE)
+    assert decode(without_comments(out)) == [{"delta": "late"}, DONE]
+
+
+def test_keep_alive_is_a_comment_every_sse_parser_skips() -> None:
+    assert KEEP_ALIVE.startswith(":") and KEEP_ALIVE.endswith("\n\n")
+    assert "\n" not in KEEP_ALIVE[:-2]
+
+
+def test_no_keep_alive_while_events_flow() -> None:
+    def steady() -> Iterator[dict]:
+        for i in range(10):
+            time.sleep(0.02)
+            yield {"delta": str(i)}
+        yield DONE
+
+    out = list(event_stream(steady(), keep_alive=0.2, poll=0.05))
+    assert KEEP_ALIVE not in out
+
+
+class Blocked:
+    """A service stream blocked in a read that only a cancel hook can wake, like the SDK's."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.woken = threading.Event()
+        self.closed = threading.Event()
+        self.cancel: Cancel | None = None
+        self.thread: threading.Thread | None = None
+
+    def __iter__(self) -> Iterator[dict]:
+        self.thread = threading.current_thread()
+        try:
+            yield {"delta": "first"}
+            self.cancel = current_cancel()
+            assert self.cancel is not None, "no cancel scope around the reader"
+            with self.cancel.on_cancel(self.woken.set):
+                self.started.set()
+                self.woken.wait(30)  # "the upstream is silent"
+            if self.cancel.cancelled:
+                return
+            yield DONE
+        finally:
+            self.closed.set()
+
+
+def test_a_client_gone_while_the_source_is_silent_stops_it_at_once() -> None:
+    source = Blocked()
+    gone = threading.Event()
+    out = event_stream(iter(source), client_gone=gone.is_set, poll=0.05)
+
+    assert decode([next(out)]) == [{"delta": "first"}]
+    rest: list[str] = []
+    reader = threading.Thread(target=lambda: rest.extend(out))
+    reader.start()
+    assert source.started.wait(5)
+    left = time.monotonic()
+    gone.set()
+    reader.join(5)
+
+    assert not reader.is_alive(), "the response is still waiting for the model"
+    assert source.woken.is_set() and source.closed.is_set()
+    assert time.monotonic() - left < 0.5
+    assert rest == []  # nothing more is written to a client that left
+    assert source.thread is not threading.current_thread()  # read in the pump thread
+
+
+@pytest.mark.parametrize("snapshots", [False, True])
+def test_closing_the_output_wakes_and_closes_a_blocked_source(snapshots: bool) -> None:
+    """What a server does after a failed write: close() must not wait for the model."""
+    source = Blocked()
+    out = event_stream(iter(source), snapshots=snapshots, keep_alive=0.1, poll=0.05)
+    assert decode([next(out)])[0]["delta"] == "first"
+    # Silent source: the next thing out is a keep-alive; the "write" of it fails -> close().
+    assert next(out) == KEEP_ALIVE
+    assert source.started.wait(5)
+    closing = time.monotonic()
+    out.close()
+    assert time.monotonic() - closing < 1.0
+    assert source.woken.is_set(), "the blocked read was not woken"
+    assert source.closed.is_set()
+    assert source.cancel is not None and source.cancel.cancelled
+
+
+def test_a_source_that_raises_fails_the_response() -> None:
+    def broken() -> Iterator[dict]:
+        yield {"delta": "a"}
+        raise RuntimeError("bug")
+
+    out = event_stream(broken())
+    next(out)
+    with pytest.raises(RuntimeError, match="bug"):
+        next(out)
+
+
+# disconnect_probe -------------------------------------------------------------------------
+
+
+def test_probe_without_a_socket_never_says_gone() -> None:
+    assert disconnect_probe({})() is False
+    assert disconnect_probe({"gunicorn.socket": object()})() is False
+
+
+@pytest.mark.parametrize("key", ["gunicorn.socket", "werkzeug.socket"])
+def test_probe_sees_the_peer_close(key: str) -> None:
+    server, client = socket.socketpair()
+    with server, client:
+        server.settimeout(7.5)
+        gone = disconnect_probe({key: server})
+        assert gone() is False
+        client.sendall(b"pipelined")  # unread bytes: still there
+        assert gone() is False
+        assert server.recv(100) == b"pipelined"  # the peek consumed nothing
+        client.close()
+        assert gone() is True
+        assert server.gettimeout() == 7.5  # the socket's own mode is restored
+
+
+def test_probe_restores_a_blocking_socket() -> None:
+    server, client = socket.socketpair()
+    with server, client:
+        server.setblocking(True)
+        disconnect_probe({"gunicorn.socket": server})()
+        assert server.getblocking() is True and server.gettimeout() is None
+
+
+def test_probe_on_a_reset_connection_says_gone() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        with accepted:
+            # SO_LINGER 0: close() sends RST, as a crashed browser's OS would.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            time.sleep(0.05)
+            assert disconnect_probe({"gunicorn.socket": accepted})() is True
+
+
+# Cancel -----------------------------------------------------------------------------------
+
+
+def test_cancel_runs_hooks_registered_now_and_before() -> None:
+    cancel = Cancel()
+    ran: list[str] = []
+    with cancel.on_cancel(lambda: ran.append("registered")):
+        cancel.cancel()
+        cancel.cancel()  # only once
+    with cancel.on_cancel(lambda: ran.append("late")):  # already cancelled: at once
+        pass
+    assert ran == ["registered", "late"]
+    assert cancel.wait(0) is True
+
+
+def test_hooks_left_behind_do_not_run() -> None:
+    cancel = Cancel()
+    ran: list[str] = []
+    with cancel.on_cancel(lambda: ran.append("x")):
+        pass
+    cancel.cancel()
+    assert ran == []
+
+
+def test_cancel_scope_is_per_thread() -> None:
+    cancel = Cancel()
+    seen: list[object] = []
+    with cancel_scope(cancel):
+        assert current_cancel() is cancel
+        other = threading.Thread(target=lambda: seen.append(current_cancel()))
+        other.start()
+        other.join()
+    assert seen == [None]
+    assert current_cancel() is None

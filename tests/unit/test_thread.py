@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from components import ids
-from components.markdown import SAFE_LINK_JS, markdown_view
+from components.markdown import BLOCKED_LINK_PREFIX, SAFE_LINK_PREFIXES, markdown_view
 from components.thread import render_thread
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}
@@ -82,7 +82,9 @@ def error(kind: str, detail: str = "") -> dict:
 def test_markdown_view_is_safe_by_default() -> None:
     view = markdown_view("[x](javascript:alert(1)) <b>hi</b>", lang="en")
     assert view.renderHtml is False
-    assert view.linkTransformFunc == SAFE_LINK_JS
+    assert view.checkExternalLink is True
+    assert view.safeRedirectUrlPrefix == BLOCKED_LINK_PREFIX
+    assert not any("javascript" in prefix.lower() for prefix in SAFE_LINK_PREFIXES)
     assert view.markdownStr == "[x](javascript:alert(1)) <b>hi</b>"
 
 
