@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     # Per-request upstream timeout in milliseconds (the name chatgpt-web uses); wins over
     # OPENAI_TIMEOUT. It bounds connecting and each wait for the next chunk, not a whole reply.
     timeout_ms: int | None = Field(default=None, ge=1)
-    # The SDK retries 429/5xx/connection errors with backoff before the user sees an error.
+    # Retries of 429/5xx/connection errors (and streams cut before any text) with backoff,
+    # before the first token only: services/chat.py for streams, the SDK for whole replies.
     openai_max_retries: int = Field(default=2, ge=0, le=10)
 
     # Azure OpenAI: used instead of OPENAI_* when the endpoint is set.
