@@ -17,6 +17,7 @@ import openai
 from flask import Blueprint, Response, jsonify, request
 
 from api import sse
+from api.limits import TooManyStreams, open_stream_slot
 from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
 from extensions import chat_service
@@ -217,6 +218,12 @@ def chat_completions():
 
     secrets = service.registry.secrets
     params = {name: body[name] for name in FORWARDED_PARAMS if name in body}
+    release_slot = None
+    if params.get("stream"):
+        try:
+            release_slot = open_stream_slot()  # MAX_CONCURRENT_STREAMS, shared with the page
+        except TooManyStreams as exc:
+            return exc.response()
     try:
         route = service.route(model)
         # The Azure client puts `model` in the URL path, so this is also the deployment mapping.
@@ -224,8 +231,12 @@ def chat_completions():
             model=route.model.upstream, messages=service.enforce_persona(messages), **params
         )
     except ChatError as exc:  # the provider has no key configured
+        if release_slot:
+            release_slot()
         return _error(exc.status, exc.message, "server_error", exc.kind)
     except Exception as exc:
+        if release_slot:
+            release_slot()
         status, error = _failure(exc, secrets)
         return jsonify(error=error), status
 
@@ -242,4 +253,6 @@ def chat_completions():
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     # Also when the client leaves before the first chunk, and the generator never starts.
     response.call_on_close(result.close)
+    if release_slot:
+        response.call_on_close(release_slot)
     return response

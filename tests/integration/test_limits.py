@@ -172,3 +172,25 @@ def test_concurrent_streams_over_the_cap_are_refused_not_queued(live_server, fak
             thread.join()
     assert statuses.count(200) >= 2 and statuses.count(429) >= 1
     assert set(statuses) <= {200, 429}
+
+
+def test_gateway_streams_share_the_cap_with_the_page(live_server, fake, slow_reply):
+    app = live_server(max_concurrent_streams=1, gateway_api_keys="gw")
+    with app as server, httpx.Client(timeout=10) as http:
+        gateway = {"Authorization": "Bearer gw"}
+        body = {"model": "gpt-4o-mini", "stream": True, **QUESTION}
+        with http.stream("POST", f"{server.url}/api/chat/stream", json=QUESTION) as first:
+            assert first.status_code == 200
+            refused = http.post(f"{server.url}/v1/chat/completions", json=body, headers=gateway)
+            assert refused.status_code == 429
+            assert refused.json()["error"]["type"] == "too_many_streams"
+            # A whole (non-streamed) answer is not a stream: it is not capped.
+            whole = http.post(
+                f"{server.url}/v1/chat/completions",
+                json={**body, "stream": False},
+                headers=gateway,
+            )
+            assert whole.status_code == 200
+            first.read()
+        assert eventually_accepted(http, f"{server.url}/api/chat/stream")
+    assert len(fake.requests) == 3
