@@ -45,8 +45,10 @@ class Cancel:
     generator (Python refuses), and closing the httpx response from another thread does not
     wake a blocked `recv` on Linux. So `cancel()` sets a flag that `stream` checks, and runs the
     hooks registered with `on_cancel`: `stream` registers one that shuts the upstream socket
-    down, which makes the blocked read fail at once. `stream` then ends quietly (no final
-    event: nobody is listening), and the thread that iterates it closes it as usual.
+    down, which makes the blocked read fail at once, and so does each blocking read of an
+    upstream connection made in a `cancel_scope`, also while the response headers are still
+    awaited (services.llm_client). `stream` then ends quietly (no final event: nobody is
+    listening), and the thread that iterates it closes it as usual.
     """
 
     def __init__(self) -> None:
@@ -118,17 +120,25 @@ def cancel_scope(cancel: Cancel) -> Iterator[Cancel]:
 def shut_down(stream: openai.Stream) -> None:
     """Shut the socket under an open upstream stream down, so a read blocked on it fails now.
 
-    `shutdown`, unlike `close`, wakes a `recv` blocked in another thread. A stream whose
-    response is already closed is left alone: its connection may be back in the pool. (If it
-    went back in the instant between the check and the shutdown, the pool finds the socket at
-    EOF and discards it before any reuse.) The socket is only reachable once the response
-    headers have arrived; before that, the SDK holds no handle on it.
+    A stream whose response is already closed is left alone: its connection may be back in the
+    pool. (If it went back in the instant between the check and the shutdown, the pool finds
+    the socket at EOF and discards it before any reuse.) This needs the response headers;
+    while they are awaited, the socket is shut down by the hook every blocking read registers
+    (see services.llm_client.CancellableStream).
     """
     response = getattr(stream, "response", None)
     if response is None or response.is_closed:
         return
     network = response.extensions.get("network_stream")
-    sock = network.get_extra_info("socket") if network is not None else None
+    shut_down_socket(network.get_extra_info("socket") if network is not None else None)
+
+
+def shut_down_socket(sock: object) -> None:
+    """`shutdown(SHUT_RDWR)` a socket, waking a `recv` blocked on it in another thread.
+
+    `shutdown`, unlike `close`, wakes such a read (on Linux). Anything that is not a socket,
+    and a socket already closed, is left alone.
+    """
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):  # already closed
             # The plain socket's method: a TLS socket's own shutdown also drops its TLS state.

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import contextlib
+import logging
+import ssl
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
+import httpcore2
 import httpx2
 import openai
 
 from config import Settings
+from services.chat import current_cancel, shut_down_socket
 
 if TYPE_CHECKING:
     from services.providers import ProviderSpec
+
+log = logging.getLogger(__name__)
 
 # The SDK insists on a key; self-hosted endpoints (Ollama, vLLM) accept any placeholder.
 PLACEHOLDER_KEY = "not-needed"
@@ -55,9 +62,107 @@ def _repair_sse(response: httpx2.Response) -> None:
         response.stream = _SSERepairStream(response.stream)
 
 
+class CancellableStream(httpcore2.NetworkStream):
+    """A connection to the upstream whose blocking calls the current `Cancel` can cut short.
+
+    Why: a `Cancel` wakes a read blocked on a silent upstream by shutting its socket down, but
+    until the response headers arrive the SDK gives no handle on that socket, and a slow or
+    reasoning model may send them late: a browser that left would keep the upstream connection
+    open until then. So each read, write and TLS handshake made in a thread with a current
+    Cancel (`services.chat.cancel_scope`) registers a hook that shuts this socket down, for
+    the length of that one call only. A pooled connection, idle or in use by another request,
+    is never touched; with no current Cancel the call is made as is.
+    """
+
+    def __init__(self, inner: httpcore2.NetworkStream) -> None:
+        self._inner = inner
+
+    def _cancellable(self) -> contextlib.AbstractContextManager:
+        cancel = current_cancel()
+        if cancel is None:
+            return contextlib.nullcontext()
+        # Already cancelled: the hook runs at once, and the call fails fast on a shut socket.
+        return cancel.on_cancel(self._shut_down)
+
+    def _shut_down(self) -> None:
+        shut_down_socket(self._inner.get_extra_info("socket"))
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with self._cancellable():
+            return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        with self._cancellable():
+            self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore2.NetworkStream:
+        with self._cancellable():
+            return CancellableStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class CancellableBackend(httpcore2.NetworkBackend):
+    """Opens connections as `CancellableStream`s (see there)."""
+
+    def __init__(self, inner: httpcore2.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return CancellableStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.NetworkStream:
+        return CancellableStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _make_cancellable(client: httpx2.Client) -> httpx2.Client:
+    """Open every connection of `client` (direct or through a proxy) as a `CancellableStream`.
+
+    httpx2 has no public way to hand httpcore2 a network backend, and a transport of our own
+    would turn off the proxies from the environment (HTTPS_PROXY), so the backend of each
+    connection pool the client built is wrapped in place. Should that ever fail (an httpx2
+    upgrade), requests still work, but a client that leaves keeps the upstream connection open
+    until its headers arrive or the timeout passes (and test_stream_faults fails).
+    """
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is None:
+            if transport is not None:
+                log.warning("cannot cut %r short on cancel: no network backend", transport)
+            continue
+        if not isinstance(backend, CancellableBackend):
+            pool._network_backend = CancellableBackend(backend)
+    return client
+
+
 def http_client(settings: Settings) -> httpx2.Client:
-    """The HTTP client under every SDK client: proxy in `local` mode, SSE repair always."""
-    return openai.DefaultHttpxClient(
+    """The HTTP client under every SDK client: proxy in `local` mode, SSE repair always, and
+    connections a `Cancel` can cut short even before the response headers (see above)."""
+    client = openai.DefaultHttpxClient(
         # `python chat_app.py local`: every upstream request goes through LOCAL_PROXY.
         # Otherwise httpx honours HTTPS_PROXY / HTTP_PROXY from the environment.
         proxy=settings.proxy,
@@ -65,6 +170,7 @@ def http_client(settings: Settings) -> httpx2.Client:
         headers={"Accept-Encoding": "identity"},
         event_hooks={"response": [_repair_sse]},
     )
+    return _make_cancellable(client)
 
 
 def build_client(provider: ProviderSpec, key: str | None, settings: Settings) -> openai.OpenAI:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -16,8 +17,11 @@ import pytest
 
 from api import sse
 from api.identity import COOKIE
+from config import Settings
 from services import chat
-from tests.conftest import TEST_KEY, LiveServer
+from services.chat import Cancel, ChatService, cancel_scope
+from services.llm_client import CancellableBackend, http_client
+from tests.conftest import TEST_KEY, LiveServer, settings_for
 from tests.fake_upstream import Cut, Error, FakeUpstream, Hang, Reply, StreamError
 
 QUESTION = "Will this survive a fault?"
@@ -381,20 +385,64 @@ def leave_before_any_text(url: str, fake: FakeUpstream, path_name: str, label: s
     assert_upstream_hung_up(request, leave(sock), label)
 
 
+def leave_before_the_headers(url: str, fake: FakeUpstream, label: str) -> float:
+    """The model has not even sent response headers (a slow or reasoning model); the client
+    leaves. The SDK has no response yet, so only the transport can hang up (llm_client)."""
+    fake.script(Hang(SILENCE))
+    sock = open_request(url, "/api/chat/stream", chat_body())
+    (request,) = fake.wait_for_requests(1)
+    time.sleep(0.5)  # the app is now blocked waiting for the headers
+    assert not request.client_disconnected.is_set()
+    return assert_upstream_hung_up(request, leave(sock), label)
+
+
+def http_post(url: str, path: str) -> tuple[int, str]:
+    """POST `path` with the question over a real connection: (status, body)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("POST", path, json.dumps(chat_body()), {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    return response.status, body
+
+
+def http_stream(url: str) -> tuple[str, dict]:
+    """POST /api/chat/stream over a real connection: (the text, the final event)."""
+    status, body = http_post(url, "/api/chat/stream")
+    assert status == 200
+    *deltas, final = parse(body)
+    return "".join(e["delta"] for e in deltas), final
+
+
 def assert_still_serves(url: str, fake: FakeUpstream) -> None:
     """A further reply works, promptly: the worker thread was freed."""
     fake.script(Reply("Next visitor."))
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-    conn.request(
-        "POST", "/api/chat/stream", json.dumps(chat_body()), {"Content-Type": "application/json"}
-    )
-    response = conn.getresponse()
-    assert response.status == 200
-    *deltas, final = parse(response.read().decode())
-    conn.close()
-    assert "".join(e["delta"] for e in deltas) == "Next visitor."
+    text, final = http_stream(url)
+    assert text == "Next visitor."
     assert final["done"] is True
+
+
+def assert_back_to_back_streams_unharmed(url: str, fake: FakeUpstream) -> None:
+    """20 streamed replies one after another all arrive whole, each on a pooled upstream
+    connection an earlier request used, which nothing shut down: the cancel hooks of reads
+    never outlive their request. (The SDK closes a streamed response at `[DONE]` before its
+    last HTTP chunk, so a stream's connection is not reused: a whole reply, /api/chat, goes
+    first each time and leaves its connection in the pool.)"""
+    for i in range(20):
+        fake.script(Reply(f"Whole reply {i}."), Reply(f"Streamed reply {i}.", chunk_size=3))
+        status, body = http_post(url, "/api/chat")
+        assert status == 200 and json.loads(body)["reply"] == f"Whole reply {i}.", body
+        text, final = http_stream(url)
+        assert text == f"Streamed reply {i}.", i
+        assert final["done"] is True, final
+    requests = fake.requests
+    assert len(requests) == 40
+    for whole, streamed in zip(requests[::2], requests[1::2], strict=True):
+        assert streamed.client_address == whole.client_address  # the pooled connection
+    for request in requests:
+        assert request.finished.wait(1)
+        assert not request.client_disconnected.is_set()
 
 
 @pytest.mark.parametrize("path_name", ["chat", "gateway"])
@@ -407,6 +455,12 @@ def test_werkzeug_client_leaving_while_the_model_pauses(live_server, fake, path_
 def test_werkzeug_client_leaving_before_any_text(live_server, fake) -> None:
     with live_server() as server:
         leave_before_any_text(server.url, fake, "chat", "werkzeug chat, before any text")
+        assert_still_serves(server.url, fake)
+
+
+def test_werkzeug_client_leaving_before_the_upstream_answers(live_server, fake) -> None:
+    with live_server() as server:
+        leave_before_the_headers(server.url, fake, "werkzeug chat, before the headers")
         assert_still_serves(server.url, fake)
 
 
@@ -482,15 +536,85 @@ def test_gunicorn_client_leaving_before_any_text(gunicorn_app, fake) -> None:
     assert_still_serves(gunicorn_app.url, fake)
 
 
-def test_gunicorn_worker_is_freed_even_before_the_upstream_answers(gunicorn_app, fake) -> None:
-    """A Hang sends not even response headers. The worker thread is still freed at once (one
-    thread: the next request is served). The upstream connection itself is only dropped when
-    the headers arrive or OPENAI_TIMEOUT passes: before its headers, the SDK holds no handle
-    on the socket that could be shut down (see services.chat.shut_down)."""
-    fake.script(Hang(SILENCE))
-    sock = open_request(gunicorn_app.url, "/api/chat/stream", chat_body())
-    fake.wait_for_requests(1)
-    time.sleep(0.5)
-    left = leave(sock)
+def test_gunicorn_client_leaving_before_the_upstream_answers(gunicorn_app, fake) -> None:
+    """A Hang sends not even response headers, so the SDK has no response whose socket could
+    be shut down: the transport's read hook does it (services.llm_client.CancellableStream).
+    The worker thread is freed too (one thread: the next request is served)."""
+    leave_before_the_headers(gunicorn_app.url, fake, "gunicorn chat, before the headers")
     assert_still_serves(gunicorn_app.url, fake)
-    assert time.monotonic() - left < MAX_HANG_UP + 1
+
+
+def test_gunicorn_back_to_back_streams_on_a_pooled_connection(gunicorn_app, fake) -> None:
+    assert_back_to_back_streams_unharmed(gunicorn_app.url, fake)
+
+
+# --------------------------------------------------------------------------- pooled connections
+
+
+def test_werkzeug_back_to_back_streams_on_a_pooled_connection(live_server, fake) -> None:
+    with live_server() as server:
+        assert_back_to_back_streams_unharmed(server.url, fake)
+
+
+def test_a_client_leaving_does_not_disturb_a_concurrent_stream(live_server, fake) -> None:
+    """One client leaves while its upstream has not answered; another, streaming meanwhile on
+    another pooled connection, gets its whole reply."""
+    text = "word " * 20
+    result: list = []
+    with live_server() as server:
+        fake.script(Reply(text, chunk_size=5, delay=0.1))  # about 2 s
+        steady = threading.Thread(target=lambda: result.append(http_stream(server.url)))
+        steady.start()
+        fake.wait_for_requests(1)
+        fake.script(Hang(SILENCE))
+        sock = open_request(server.url, "/api/chat/stream", chat_body())
+        first, leaving = fake.wait_for_requests(2)
+        time.sleep(0.3)
+        assert_upstream_hung_up(leaving, leave(sock), "werkzeug chat, beside another stream")
+        steady.join(10)
+    [(received, final)] = result
+    assert received == text
+    assert final["done"] is True
+    assert first.finished.wait(1)
+    assert not first.client_disconnected.is_set()
+    assert first.client_address != leaving.client_address
+
+
+def test_a_late_cancel_never_touches_the_pooled_connection_it_used(fake) -> None:
+    """A Cancel fired after its request ended normally must not shut the socket down: the
+    connection is back in the pool, and now serves another thread's streamed reply."""
+    service = ChatService(settings_for(fake))
+    text = "word " * 10
+    fake.script(Reply("First."), Reply(text, chunk_size=5, delay=0.1))
+    first = Cancel()
+    with cancel_scope(first):
+        assert service.complete(USER)["reply"] == "First."
+
+    second: list[dict] = []
+
+    def run() -> None:
+        with cancel_scope(Cancel()):
+            second.extend(service.stream(USER))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    fake.wait_for_requests(2)
+    time.sleep(0.3)  # the second reply is streaming
+    first.cancel()
+    thread.join(10)
+    one, two = fake.requests
+    assert two.client_address == one.client_address  # the same pooled connection
+    assert "".join(e.get("delta", "") for e in second) == text
+    assert second[-1]["done"] is True
+    assert not two.client_disconnected.is_set()
+
+
+@pytest.mark.parametrize("proxy", [False, True])
+def test_every_upstream_connection_can_be_cut_short(proxy) -> None:
+    """Direct or through LOCAL_PROXY, the pools open connections a Cancel can shut down (this
+    reaches into httpx2's internals: an upgrade that moves them must fail here)."""
+    client = http_client(Settings(_env_file=None, openai_api_key=TEST_KEY, use_local_proxy=proxy))
+    transports = [client._transport, *client._mounts.values()]
+    backends = [t._pool._network_backend for t in transports if t is not None]
+    assert len(backends) == (2 if proxy else 1)
+    assert all(isinstance(backend, CancellableBackend) for backend in backends)
