@@ -79,7 +79,19 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
     init_limits(app.server, settings)
+    _finish_dash_setup(app)
     return app
+
+
+def _finish_dash_setup(app: Dash) -> None:
+    """Finish Dash's one-time server setup now, not on the first request.
+
+    Dash sets itself up on a process's first request, and flags that as done before it is:
+    requests arriving meanwhile are served half set up. Its list of script files it may serve
+    is still empty then, so a browser's concurrent script requests got 500 and the page never
+    started. Under gunicorn's preload_app this runs once, in the master, before workers fork.
+    """
+    app.server.test_client().get("/healthz")
 
 
 def _settings_from_argv(argv: list[str]) -> Settings:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -167,3 +168,61 @@ def test_the_blocked_link_page_shows_the_link_as_text(app_client):
     body = response.get_data(as_text=True)
     assert "not a web address" in body
     assert "<b>x</b>" not in body and "&lt;b&gt;x&lt;/b&gt;" in body
+
+
+def test_a_new_worker_serves_concurrent_first_requests(upstream):
+    """Dash used to set itself up on a process's first request and answer 500 to requests that
+    came meanwhile: a browser's parallel script requests to a fresh gunicorn worker."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dash
+
+    version = dash.__version__.replace(".", "_")
+    paths = [
+        f"/_dash-component-suites/dash/deps/react@18.v{version}m1.3.1.min.js",
+        f"/_dash-component-suites/dash/html/dash_html_components.v{version}m1.min.js",
+        f"/_dash-component-suites/dash/dash-renderer/build/dash_renderer.v{version}m1.min.js",
+        "/_dash-dependencies",
+        "/_dash-layout",
+    ] * 6
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CHAT_ENV_FILE": "", "PORT": str(port), "OPENAI_API_KEY": "sk-x"}
+    env |= {"OPENAI_BASE_URL": upstream.base_url, "WEB_CONCURRENCY": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "chat_app:server", "--bind", f"127.0.0.1:{port}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def fetch(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=20) as reply:
+                return reply.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError as error:
+            return repr(error)
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # wait for the port without sending a request
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.05)
+        # The worker's very first requests arrive together, as a browser's script tags do.
+        with ThreadPoolExecutor(len(paths)) as pool:
+            statuses = list(pool.map(fetch, paths))
+        assert statuses == [200] * len(paths), statuses
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+            assert re.search(r"_dash-component-suites", response.read().decode())
+    finally:
+        process.terminate()
+        process.wait(10)
