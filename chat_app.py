@@ -17,6 +17,7 @@ import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
 from api.auth import init_auth
+from api.delivery import init_delivery
 from api.identity import init_identity, load_secret
 from api.limits import init_limits
 from api.security import QuietRequestHandler, cookie_options, init_security
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
     init_limits(app.server, settings)
+    init_delivery(app.server)
     _finish_dash_setup(app)
     return app
 
