@@ -2,7 +2,8 @@
 
 `local` sends upstream traffic through LOCAL_PROXY (default http://127.0.0.1:10809).
 `python chat_app.py records export|purge ...` and `python chat_app.py db upgrade` are the
-operator commands (see services/records/cli.py).
+operator commands (see services/records/cli.py); `python chat_app.py precompress` is a build
+step (see api/delivery.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
 from api.auth import init_auth
-from api.delivery import init_delivery
+from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
 from api.limits import init_limits
 from api.security import QuietRequestHandler, cookie_options, init_security
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     api.register(app.server)
     init_limits(app.server, settings)
     init_delivery(app.server)
+    serve_precompressed(app)
     _finish_dash_setup(app)
     return app
 
@@ -115,6 +117,14 @@ if __name__ == "__main__" and sys.argv[1:2] in (["records"], ["db"]):
     from services.records.cli import main as records_cli
 
     sys.exit(records_cli(sys.argv[1:]))
+
+if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
+    # A build step (Render's buildCommand): best-level brotli copies of the page's scripts.
+    from api.delivery import PRECOMPRESSED_DIR, precompress
+
+    written = precompress(create_app(load_settings(records_enabled=False)))
+    print(f"precompressed {len(written)} script files into {PRECOMPRESSED_DIR}")
+    sys.exit(0)
 
 try:
     _settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()

@@ -1,17 +1,33 @@
 """How the page's files travel: compressed (brotli, else gzip), never the event stream.
 
-The page's scripts are about 7.7 MB as files (the feffery components are most of it) and about
-2 MB compressed; see bench/page_weight.py. Dash already gives them fingerprinted URLs with a
-one-year cache lifetime, so a returning browser fetches only the page, its layout and its
-callbacks, which compress to a few KB.
+The page's scripts are about 7.7 MB as files (the feffery components are most of it): 2.0 MB
+with brotli at the level a server can afford per request, 1.76 MB at brotli's best level,
+which takes about 10 s. So `python chat_app.py precompress` (Render's build step) writes the
+best-level files once, and they are served when present. Dash already gives the scripts
+fingerprinted URLs with a one-year cache lifetime, so a returning browser fetches only the
+page, its layout and its callbacks, a few KB compressed. See bench/page_weight.py.
 """
 
 from __future__ import annotations
 
+import mimetypes
+import re
+import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
-from flask import Flask, Request
+import brotli
+from dash import Dash
+from dash.fingerprint import check_fingerprint
+from flask import Flask, Request, Response, request
 from flask_compress import Compress
+
+from config import APP_DIR
+
+PRECOMPRESSED_DIR = APP_DIR / "data" / "precompressed"
+SUITES_ENDPOINT = "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>"
+ONE_YEAR = 31536000
 
 # Fingerprinted: a URL's content never changes, so its compressed body can be kept.
 STATIC_PREFIX = "/_dash-component-suites/"
@@ -43,9 +59,103 @@ def init_delivery(server: Flask) -> None:
         COMPRESS_ALGORITHM=["br", "gzip"],
         # Brotli 5: about as fast as gzip 6 on the layout and callbacks, 10% smaller.
         COMPRESS_BR_LEVEL=5,
-        # Never compress (and so buffer) a streamed response: replies must arrive as written.
-        COMPRESS_STREAMS=False,
+        # Streamed responses are compressed only for the types listed (flask-compress's
+        # defaults: scripts, CSS, JSON, HTML...; Flask sends files from assets/ as streams).
+        # text/event-stream is not one of them: a compressed reply would arrive in bursts.
+        COMPRESS_STREAMS=True,
         COMPRESS_CACHE_BACKEND=_StaticFilesCache,
         COMPRESS_CACHE_KEY=_cache_key,
     )
     Compress(server)
+
+
+def _source_file(package: str, path_in_package: str) -> Path | None:
+    module = sys.modules.get(package)
+    if module is None or not getattr(module, "__file__", None):
+        return None
+    return Path(module.__file__).parent / path_in_package
+
+
+def _precompressed_file(package: str, path_in_package: str, directory: Path) -> Path | None:
+    """Where the best-level brotli copy of a package file lives (named for its version and
+    size, so an upgraded package never gets a stale copy)."""
+    source = _source_file(package, path_in_package)
+    if source is None or not source.is_file():
+        return None
+    version = getattr(sys.modules[package], "__version__", "0")
+    return directory / package / version / f"{path_in_package}.{source.stat().st_size}.br"
+
+
+# Async chunks bigger than this are features the page does not use (plotly, MathJax, editors,
+# players); brotli's best level would take minutes on them for nothing.
+MAX_ASYNC_CHUNK = 1_000_000
+
+
+def _page_scripts(app: Dash) -> set[tuple[str, str]]:
+    """(package, path) of the scripts the page loads: its script tags and the small async
+    chunks its components fetch on demand."""
+    with app.server.test_request_context("/"):
+        page = app.index()  # also fills app.registered_paths, the files Dash may serve
+    tags = {
+        (package, check_fingerprint(path)[0])
+        for package, path in re.findall(r'/_dash-component-suites/([^/"]+)/([^"?]+)', page)
+    }
+    wanted = set()
+    for package, paths in app.registered_paths.items():
+        for path_in_package in paths:
+            source = _source_file(package, path_in_package)
+            if not path_in_package.endswith(".js") or source is None or not source.is_file():
+                continue
+            small = source.stat().st_size <= MAX_ASYNC_CHUNK
+            if (package, path_in_package) in tags or small:
+                wanted.add((package, path_in_package))
+    return wanted
+
+
+def precompress(app: Dash, directory: Path = PRECOMPRESSED_DIR, *, quality: int = 11) -> list[Path]:
+    """Write a best-level brotli copy of every script file the page loads; returns them."""
+    written = []
+    for package, path_in_package in sorted(_page_scripts(app)):
+        target = _precompressed_file(package, path_in_package, directory)
+        if target is None or target.exists():
+            continue
+        data = _source_file(package, path_in_package).read_bytes()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(brotli.compress(data, quality=quality))
+        partial.replace(target)  # whole or absent, whatever else reads the directory
+        written.append(target)
+    return written
+
+
+def _serve_precompressed(app: Dash, view: Callable, directory: Path) -> Callable:
+    """Dash's script route, answering with the precompressed copy when there is one."""
+
+    def serve(package_name: str, fingerprinted_path: str):
+        path_in_package, fingerprinted = check_fingerprint(fingerprinted_path)
+        accepts_br = "br" in request.headers.get("Accept-Encoding", "")
+        registered = path_in_package in app.registered_paths.get(package_name, ())
+        if fingerprinted and accepts_br and registered:
+            copy = _precompressed_file(package_name, path_in_package, directory)
+            if copy is not None and copy.is_file():
+                extension = Path(path_in_package).suffix
+                response = Response(
+                    copy.read_bytes(),
+                    mimetype=mimetypes.types_map.get(extension, "application/octet-stream"),
+                )
+                response.headers["Content-Encoding"] = "br"
+                response.headers["Vary"] = "Accept-Encoding"
+                response.cache_control.max_age = ONE_YEAR
+                response.cache_control.public = True
+                return response
+        return view(package_name, fingerprinted_path)
+
+    return serve
+
+
+def serve_precompressed(app: Dash, directory: Path | None = None) -> None:
+    """Let Dash's script route use the files `precompress` wrote (when it was run)."""
+    server = app.server
+    server.view_functions[SUITES_ENDPOINT] = _serve_precompressed(
+        app, server.view_functions[SUITES_ENDPOINT], directory or PRECOMPRESSED_DIR
+    )
