@@ -15,10 +15,10 @@ largest resources, with what gzip would make of each. Numbers only, no pass/fail
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import subprocess
 import sys
-import gzip
 from dataclasses import dataclass
 from typing import Any
 
