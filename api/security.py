@@ -152,6 +152,15 @@ def init_security(app: Dash, settings: Settings) -> None:
             return error_response(403, "cross_site", "Cross-site requests are refused.")
         return None
 
+    # Registered before Talisman, so it runs after it (Flask runs these in reverse order).
+    @server.after_request
+    def _policy_for_documents_only(response):
+        # A CSP governs documents; on scripts and JSON it is ~400 bytes of nothing, per request.
+        if response.mimetype != "text/html":
+            response.headers.pop("Content-Security-Policy", None)
+            response.headers.pop("Permissions-Policy", None)
+        return response
+
     Talisman(
         server,
         # TLS is the proxy's job (Render, nginx); a local http run must keep working.

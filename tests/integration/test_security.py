@@ -63,15 +63,18 @@ def test_the_gateway_is_exempt_because_it_uses_bearer_tokens(app_client):
     assert response.status_code == 200
 
 
-def test_security_headers_on_every_response(app_client):
+def test_security_headers_on_every_response(app_client, make_app):
     for response in (
-        app_client.get("/"),
         app_client.get("/healthz"),
         app_client.post("/api/chat", json=QUESTION),
+        app_client.get("/assets/chat.js"),
     ):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    locked = make_app(access_password="pw").server.test_client()
+    for response in (app_client.get("/"), locked.get("/", headers={"Accept": "text/html"})):
         headers = response.headers
         assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
         csp = headers["Content-Security-Policy"]
         directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
         assert directives["default-src"] == "'self'"
