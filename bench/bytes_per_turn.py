@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 
 import _common as common
 from playwright.sync_api import expect, sync_playwright
@@ -58,14 +59,72 @@ def template_turn(browser, url: str) -> tuple[list[dict], list[str]]:
     return history, sorted(stored)
 
 
+# Random words for the seeded turns (a fixed seed per history length, so runs compare).
+VOCABULARY = [
+    *[
+        "the",
+        "model",
+        "reply",
+        "question",
+        "answer",
+        "stream",
+        "token",
+        "browser",
+        "server",
+        "request",
+        "history",
+        "context",
+    ],
+    *[
+        "python",
+        "dash",
+        "callback",
+        "page",
+        "thread",
+        "message",
+        "user",
+        "assistant",
+        "system",
+        "persona",
+        "cost",
+        "limit",
+    ],
+    *[
+        "time",
+        "data",
+        "store",
+        "layout",
+        "render",
+        "network",
+        "proxy",
+        "azure",
+        "openai",
+        "ollama",
+        "gateway",
+        "record",
+    ],
+]
+
+
+def _words(rng: random.Random, count: int) -> str:
+    return " ".join(rng.choice(VOCABULARY) for _ in range(count))
+
+
 def seeded_history(template: list[dict], turns: int) -> list[dict]:
-    """`turns` rounds shaped exactly like the template's, each question numbered."""
+    """`turns` rounds shaped exactly like the template's, each with its own text.
+
+    Distinct text matters: identical copies would compress to almost nothing and hide how
+    the bytes grow with a real conversation.
+    """
     user, assistant = template
+    rng = random.Random(turns)
     history = []
     for i in range(turns):
         asked = {k: v for k, v in user.items() if k != "context_from"}
-        asked["content"] = f"Question {i + 1}: {user['content']}"
-        history += [asked, dict(assistant)]
+        asked["content"] = f"Question {i + 1}: {_words(rng, 12)}?"
+        answer = dict(assistant)
+        answer["content"] = _words(rng, max(1, len(assistant["content"].split())))
+        history += [asked, answer]
     return history
 
 
@@ -164,8 +223,8 @@ def main() -> None:
                     up.describe(),
                     common.describe_app(app, records=True),
                     f"browser: headless Chromium {browser.version}; history seeded into local "
-                    f"storage ({', '.join(keys)}), each turn a copy of one real turn "
-                    f"({turn_bytes} bytes of JSON)",
+                    f"storage ({', '.join(keys)}), each turn shaped like one real turn "
+                    f"({turn_bytes} bytes of JSON) with its own random words",
                     "counted: every request from typing the message to idle; up = request "
                     "line + headers + body, down = bytes received (headers + body, as sent)",
                 ],
