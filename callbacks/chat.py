@@ -9,6 +9,7 @@ from dash import (
     ClientsideFunction,
     Input,
     Output,
+    Patch,
     State,
     callback,
     clientside_callback,
@@ -19,7 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from api.identity import current_identity
 from components import ids
-from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
+from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice, user_message
 from components.stream import event_source
 from components.thread import render_thread
 from components.usage import request_estimate, usage_summary
@@ -65,6 +66,8 @@ def _plan(service, history, question, choices):
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.ESTIMATE, "children", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
+    Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
     Input(ids.SEND_BUTTON, "nClicks"),
     Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
     State(ids.CHAT_INPUT, "value"),
@@ -100,13 +103,13 @@ def send_message(
         problem = input_problem(text, settings.max_input_chars)
         if problem == "empty":
             empty = notice("input.empty", lang=lang)
-            return no_update, no_update, no_update, no_update, empty, no_update, no_update
+            return no_update, no_update, no_update, no_update, empty, *[no_update] * 4
         if problem == "too_long":
             # The text stays in the box: nothing the user typed is lost.
             warning = notice(
                 "input.too_long", lang=lang, length=len(text), limit=settings.max_input_chars
             )
-            return no_update, no_update, no_update, no_update, warning, no_update, no_update
+            return no_update, no_update, no_update, no_update, warning, *[no_update] * 4
         question = text
         previous = history
         new_input = ""
@@ -131,7 +134,34 @@ def send_message(
     streaming = {"turn": turn, "model": plan.model}
     source = event_source(turn, request)
     # The estimate was for the text just sent; the box is empty now.
-    return history, new_input, source, streaming, None, "", conversation
+    return (
+        history,
+        new_input,
+        source,
+        streaming,
+        None,
+        "",
+        conversation,
+        *_show_question_now(service, previous, question, retry, lang, choices[3]),
+    )
+
+
+def _show_question_now(service, previous, question, retry, lang, persona_id):
+    """The question, and the reply's bubble, on screen with this response.
+
+    show_thread redraws the whole thread from the stored history right after; without this
+    the question would wait for that second round trip (about 200 ms measured).
+    """
+    if retry:
+        return no_update, no_update
+    if not previous:  # the welcome screen gives way to the conversation
+        persona = service.locked_persona or service.personas.get(persona_id)
+        asked = [{"role": "user", "content": question}]
+        thread = render_thread(asked, lang=lang, streaming=True, persona=persona)
+    else:
+        thread = Patch()
+        thread.append(user_message(question, lang=lang))
+    return thread, LIVE_ACTIVE_CLASS
 
 
 def record_question(
