@@ -20,7 +20,14 @@ from dash.exceptions import PreventUpdate
 
 from api.identity import current_identity
 from components import ids
-from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice, user_message
+from components.message import (
+    LIVE_ACTIVE_CLASS,
+    LIVE_IDLE_CLASS,
+    assistant_message,
+    error_message,
+    notice,
+    user_message,
+)
 from components.stream import event_source
 from components.thread import render_thread
 from components.usage import request_estimate, usage_summary
@@ -187,17 +194,33 @@ def record_question(
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
+    Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
+    Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
     Input(ids.RESULT_STORE, "data"),
     State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
+    State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
-def finish_reply(result, history, streaming):
-    """Store how the streamed turn ended and drop the finished event source."""
+def finish_reply(result, history, streaming, lang):
+    """Store how the streamed turn ended and drop the finished event source.
+
+    The finished reply replaces the live one in this same response (never a blink, and one
+    round trip before show_thread's full redraw, which follows).
+    """
     if not result or not streaming or result.get("turn") != streaming.get("turn"):
         raise PreventUpdate  # a late event of a turn already stopped or cleared
+    before = len(history or [])
     history = record_result(history or [], result, model=streaming.get("model", ""))
-    return history, [], None
+    thread = Patch()
+    for index in range(before, len(history)):
+        entry = history[index]
+        if entry.get("role") == "assistant":
+            thread.append(assistant_message(entry, lang=lang))
+        elif entry.get("role") == "error":
+            retry = index == len(history) - 1
+            thread.append(error_message(entry, lang=lang, index=index, retry=retry))
+    return history, [], None, thread, LIVE_IDLE_CLASS
 
 
 @callback(
