@@ -129,18 +129,30 @@ def precompress(app: Dash, directory: Path = PRECOMPRESSED_DIR, *, quality: int 
 
 
 def _serve_precompressed(app: Dash, view: Callable, directory: Path) -> Callable:
-    """Dash's script route, answering with the precompressed copy when there is one."""
+    """Dash's script route, answering with the precompressed copy when there is one.
+
+    Copies are looked up once per file and process (the build step runs before the app
+    starts), so a page visit reads no file and stats none.
+    """
+    copies: dict[tuple[str, str], bytes | None] = {}
+
+    def copy_of(package: str, path_in_package: str) -> bytes | None:
+        key = (package, path_in_package)
+        if key not in copies:
+            copy = _precompressed_file(package, path_in_package, directory)
+            copies[key] = copy.read_bytes() if copy is not None and copy.is_file() else None
+        return copies[key]
 
     def serve(package_name: str, fingerprinted_path: str):
         path_in_package, fingerprinted = check_fingerprint(fingerprinted_path)
         accepts_br = "br" in request.headers.get("Accept-Encoding", "")
         registered = path_in_package in app.registered_paths.get(package_name, ())
         if fingerprinted and accepts_br and registered:
-            copy = _precompressed_file(package_name, path_in_package, directory)
-            if copy is not None and copy.is_file():
+            body = copy_of(package_name, path_in_package)
+            if body is not None:
                 extension = Path(path_in_package).suffix
                 response = Response(
-                    copy.read_bytes(),
+                    body,
                     mimetype=mimetypes.types_map.get(extension, "application/octet-stream"),
                 )
                 response.headers["Content-Encoding"] = "br"

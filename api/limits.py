@@ -22,6 +22,7 @@ from flask_limiter.util import get_remote_address
 
 from api.responses import error_response
 from config import Settings
+from i18n import wait_text
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,6 @@ def client_address() -> str:
     return get_remote_address() or "unknown"
 
 
-def _wait_text(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} seconds"
-    return f"{round(seconds / 60)} minutes"
-
-
 def init_limits(server: Flask, settings: Settings) -> Limiter:
     """Attach the limiter to `server`'s routes (call after every blueprint is registered)."""
     limiter = Limiter(
@@ -120,7 +115,7 @@ def init_limits(server: Flask, settings: Settings) -> Limiter:
                 next_path=request.form.get("next") or "/",
                 headers={"Retry-After": str(wait)},
             )
-        message = f"{exc.description} Try again in {_wait_text(wait)}."
+        message = f"{exc.description} Try again in {wait_text('en', wait)}."
         return error_response(429, "too_many_requests", message, retry_after=wait)
 
     return limiter

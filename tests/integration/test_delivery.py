@@ -62,6 +62,8 @@ def test_precompressed_copies_are_served_when_present(make_app, tmp_path, monkey
     # Quality 1 here (11 in the build step) so the test is quick and the copy recognisable.
     written = delivery.precompress(app, tmp_path, quality=1)
     assert any(path.name.startswith("react-dom@18.3.1.min.js.") for path in written)
+    # The build step runs before the app starts: an app started now serves the copies.
+    client = make_app().server.test_client()
     served = client.get(script, headers={"Accept-Encoding": "gzip, br"})
     assert served.headers["Content-Encoding"] == "br"
     assert "max-age=31536000" in served.headers["Cache-Control"]
@@ -88,6 +90,9 @@ def test_a_copy_of_another_file_size_is_never_served(make_app, tmp_path, monkeyp
     for path in delivery.precompress(app, tmp_path, quality=1):
         stale = path.with_name(path.name.replace(".min.js.", ".min.js.1"))
         path.rename(stale)  # as if the package had been upgraded since the build
+    client = make_app().server.test_client()
     served = client.get(script, headers={"Accept-Encoding": "br"})
     plain = client.get(script, headers={"Accept-Encoding": "identity"}).get_data()
     assert brotli.decompress(served.get_data()) == plain
+    stale_copies = {path.read_bytes() for path in tmp_path.rglob("react-dom*.br")}
+    assert stale_copies and served.get_data() not in stale_copies  # compressed afresh
