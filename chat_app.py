@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         personas=service.personas,
         locked=service.locked_persona is not None,
         max_input_chars=settings.max_input_chars,
+        max_history_rounds=settings.max_history_rounds,
         max_reply_tokens=settings.max_reply_tokens,
         default_temperature=1.0
         if settings.openai_temperature is None

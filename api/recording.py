@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Iterator
 
 from services.conversation import STOPPED, record_result, result_from_event
 
 log = logging.getLogger(__name__)
+
+
+def record_question(
+    store, owner: str, conversation_id: str | None, asked: dict, *, model: str, persona, retry: bool
+) -> str:
+    """Store the page's question in its conversation record (made on first use); the id.
+
+    Without server records (`store` None) the id names the browser's own copy (see
+    callbacks/sidebar.py). A retried question is already on record, unless the record is new.
+    """
+    if store is None:
+        return conversation_id or uuid.uuid4().hex
+    if not conversation_id or store.conversation(owner, conversation_id) is None:
+        conversation_id = store.create_conversation(owner, model=model, persona=persona)
+        retry = False
+    if not retry:
+        store.add_message(owner, conversation_id, asked)
+    return conversation_id
 
 
 def store_result(store, owner: str, conversation_id: str, model: str, result: dict) -> None:

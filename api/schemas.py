@@ -23,6 +23,17 @@ MAX_MESSAGES = 400
 MAX_MESSAGE_CHARS = 100_000
 
 
+def _encodable(value: str | None) -> str | None:
+    # JSON allows "\ud800" (a lone surrogate), UTF-8 does not: refuse it here rather than
+    # fail later while sending it upstream.
+    try:
+        if value is not None:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
 class Message(BaseModel):
     """One chat message."""
 
@@ -30,23 +41,48 @@ class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
-    @field_validator("content")
-    @classmethod
-    def _encodable(cls, value: str) -> str:
-        # JSON allows "\ud800" (a lone surrogate), UTF-8 does not: refuse it here rather than
-        # fail later while sending it upstream.
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text is not valid Unicode (a lone surrogate)") from None
-        return value
+    _valid_text = field_validator("content")(_encodable)
+
+
+class Entry(BaseModel):
+    """One entry of the page's thread (services/conversation.py); only what planning reads."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    role: Literal["user", "assistant", "error"]
+    content: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
+    status: str | None = Field(default=None, max_length=16)
+
+    _valid_text = field_validator("content")(_encodable)
+
+
+class PageTurn(BaseModel):
+    """The page's form of a request: the server builds the messages and keeps the record.
+
+    The page sends the newest part of its thread that can still be context (`history`, which
+    starts at index `history_start` of the thread) and its choices; the server applies the
+    persona, the round cap and the model's window (services/plan.py), so the thread goes up
+    once per turn and nothing comes back down but the reply.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    question: str = Field(max_length=MAX_MESSAGE_CHARS)
+    history: list[Entry] = Field(default_factory=list, max_length=MAX_MESSAGES)
+    history_start: int = Field(default=0, ge=0, le=1_000_000)
+    multi_turn: bool = True
+    persona: str | None = Field(default=None, max_length=100)
+    custom_prompt: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+    # A retried question is already on record: it is not stored twice.
+    retry: bool = False
+
+    _valid_text = field_validator("question", "custom_prompt")(_encodable)
 
 
 class ChatRequest(BaseModel):
-    """The body of POST /api/chat and /api/chat/stream."""
+    """The body of POST /api/chat and /api/chat/stream: `messages`, or the page's `turn`."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
-    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    messages: list[Message] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
+    turn: PageTurn | None = None
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -61,9 +97,17 @@ class ChatRequest(BaseModel):
 
     @model_validator(mode="after")
     def _ends_with_question(self) -> ChatRequest:
-        if self.messages[-1].role != "user":
+        if self.messages is None and self.turn is None:
+            raise ValueError("'messages' is required (a list of {role, content})")
+        if self.messages is not None and self.turn is not None:
+            raise ValueError("give 'messages' or the page's 'turn', not both")
+        if self.messages is not None and self.messages[-1].role != "user":
             raise ValueError("the last message must have role 'user'")
         return self
+
+    @property
+    def question(self) -> str:
+        return self.turn.question if self.turn is not None else self.messages[-1].content
 
 
 class BadRequest(Exception):
@@ -117,7 +161,7 @@ def parse_chat_request(
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"Invalid request at '{where}': {first['msg']}.") from None
-    question = request.messages[-1].content
+    question = request.question
     if not question.strip():
         raise BadRequest("The message is empty.")
     if len(question) > max_input_chars:

@@ -3,13 +3,18 @@
     "use strict";
 
     const noUpdate = () => window.dash_clientside.no_update;
-    // Per turn: whether the connection opened, the newest text, and whether it has ended.
-    // A DISCONNECTED status can reach Dash before the final event that preceded it, so an
-    // end without a final event is only concluded after a grace period.
+    // Per turn: whether the connection opened, the newest text, how the server planned it
+    // (its first event), and whether it has ended. A DISCONNECTED status can reach Dash before
+    // the final event that preceded it, so an end without a final event is only concluded
+    // after a grace period.
     const opened = new Set();
     const finished = new Set();
     const latest = new Map();
+    const announced = new Map();
     const DISCONNECT_GRACE_MS = 400;
+    // Anything stored before this moment was read from local storage by this page load.
+    const PAGE_START = Date.now();
+    let redraws = 0;
 
     function parseEvent(data) {
         if (!data) return null; // SSE comments and keep-alives arrive as empty data
@@ -23,11 +28,286 @@
     function finish(turn, result) {
         finished.add(turn);
         latest.delete(turn);
+        result.meta = announced.get(turn) || null;
+        announced.delete(turn);
         return result;
+    }
+
+    /* The turn's logic, kept free of Dash so the tests can hold it to the server's rules. */
+    const turnLogic = {
+        /* Why a message cannot be sent ("empty", "too_long"), or null. Length in code points,
+           as Python counts it. */
+        inputProblem: function (text, maxChars) {
+            if (text === null || text === undefined || !String(text).trim()) return "empty";
+            if (Array.from(String(text)).length > maxChars) return "too_long";
+            return null;
+        },
+
+        /* What a retry resends: the thread up to and including the failed question, or null.
+           The failed attempt (its error, and a reply cut part-way) is dropped. */
+        retryPoint: function (history) {
+            const kept = (history || []).slice();
+            const last = () => kept[kept.length - 1];
+            if (kept.length && last().role === "error") kept.pop();
+            if (kept.length && last().role === "assistant" && last().status === "cut") kept.pop();
+            if (!kept.length || last().role !== "user") return null;
+            return kept;
+        },
+
+        /* Where the part of the thread that can still be context starts: the question of the
+           oldest of the newest `maxRounds` complete rounds (services/conversation.py
+           complete_rounds), 0 when all fit, the end when none may go. The server plans with
+           this part only, and returns context_from as an index of the whole thread. */
+        historyStart: function (history, multiTurn, maxRounds) {
+            history = history || [];
+            if (!multiTurn || maxRounds <= 0) return history.length;
+            const starts = [];
+            let pending = null;
+            history.forEach((entry, index) => {
+                if (entry.role === "user") pending = index;
+                else if (entry.role === "assistant" && pending !== null) {
+                    if (entry.content) starts.push(pending);
+                    pending = null;
+                } else pending = null;
+            });
+            return starts.length > maxRounds ? starts[starts.length - maxRounds] : 0;
+        },
+
+        /* The newest question's context_from (components/thread.py context_start). */
+        contextStart: function (history) {
+            for (let i = (history || []).length - 1; i >= 0; i--) {
+                if (history[i].role === "user") return history[i].context_from || 0;
+            }
+            return 0;
+        },
+
+        /* The thread's children with entries before `start` dimmed and the context line above
+           entry `start` (as components/thread.py render_thread draws them); null when they
+           already are. Children map to entries in order, the greeting and welcome aside. */
+        markContext: function (children, history, start, page) {
+            if (!Array.isArray(children)) return null;
+            const out = [];
+            let entry = 0;
+            let changed = false;
+            let lineAt = -1;
+            children.forEach((child, position) => {
+                const props = (child && child.props) || {};
+                const classes = String(props.className || "").split(/\s+/);
+                if (classes.includes("chat-context-line")) {
+                    lineAt = entry;
+                    return;
+                }
+                if (!classes.includes("chat-message")) {
+                    out.push(child);
+                    return;
+                }
+                if (entry === start && start > 0) out.push(page.contextLine);
+                const role = history[entry] && history[entry].role;
+                if (role === "user" || role === "assistant") {
+                    const dim = entry < start;
+                    if (classes.includes(page.outsideClass) !== dim) {
+                        const kept = classes.filter((c) => c && c !== page.outsideClass);
+                        if (dim) kept.push(page.outsideClass);
+                        child = Object.assign({}, child, {
+                            props: Object.assign({}, props, { className: kept.join(" ") }),
+                        });
+                        changed = true;
+                    }
+                }
+                out.push(child);
+                entry += 1;
+            });
+            const wanted = start > 0 && start < entry ? start : -1;
+            if (lineAt !== wanted) changed = true;
+            return changed ? out : null;
+        },
+
+        /* BrowserRecords.save_history (services/records/browser.py) over the browser's copy. */
+        keepConversation: function (local, conversation, history, titleChars, now) {
+            const data = Object.assign({}, local || {});
+            const entry = Object.assign(
+                { title: "", updated_at: now, history: [] },
+                data[conversation] || {}
+            );
+            history = history || [];
+            if (history.length !== (entry.history || []).length) entry.updated_at = now;
+            entry.history = history;
+            if (!entry.title) {
+                const question = history.find((e) => e.role === "user");
+                entry.title = question ? turnLogic.autoTitle(question.content || "", titleChars) : "";
+            }
+            data[conversation] = entry;
+            return data;
+        },
+
+        /* The first non-blank line, at most `chars` long (services/records/repository.py). */
+        autoTitle: function (content, chars) {
+            const line = (String(content).split(/\r\n|\r|\n/).map((l) => l.trim()).find((l) => l) || "");
+            const points = Array.from(line);
+            if (points.length <= chars) return line;
+            return points.slice(0, chars - 1).join("").trimEnd() + "\u2026";
+        },
+    };
+    window.chatTurn = turnLogic;
+
+    /* A copy of a component template with `slot` (a string anywhere in it) replaced. */
+    function fill(template, slot, text) {
+        if (template === slot) return text;
+        if (Array.isArray(template)) return template.map((item) => fill(item, slot, text));
+        if (template && typeof template === "object") {
+            const copy = {};
+            Object.keys(template).forEach((key) => (copy[key] = fill(template[key], slot, text)));
+            return copy;
+        }
+        return template;
+    }
+
+    function newTurnId() {
+        // crypto.randomUUID needs a secure context; a plain-http LAN address is not one.
+        return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+    }
+
+    /* What the stream route plans from (api/schemas.py PageTurn's history entries). */
+    function slim(entry) {
+        const out = { role: entry.role };
+        if (entry.content) out.content = entry.content;
+        if (entry.status) out.status = entry.status;
+        return out;
     }
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
+            /* Send or Retry: show the question and start the stream, with no server round trip
+               first. Returns [history, input, stream holder, streaming, notice, estimate,
+               thread, live reply class, live text, persona locked, input problem]. */
+            sendMessage: function (
+                _send, _retries, text, history, streaming, conversation, temperature, topP,
+                multiTurn, lang, model, persona, customPrompt, custom, maxTokens, thread, page
+            ) {
+                const skip = Array(11).fill(noUpdate());
+                const trig = (window.dash_clientside.callback_context.triggered || [])[0];
+                // One reply at a time; and a retry button that merely appeared is not a click.
+                if (streaming || !trig || !trig.value || !page) return skip;
+                history = history || [];
+                const retry = trig.prop_id.charAt(0) === "{";
+                let previous;
+                let question;
+                let dropped = 0;
+                if (retry) {
+                    const kept = turnLogic.retryPoint(history);
+                    if (!kept) return skip;
+                    question = kept[kept.length - 1].content || "";
+                    previous = kept.slice(0, -1);
+                    // The failed attempt's messages leave the thread, and the "interrupted"
+                    // notice a question left unanswered has (components/thread.py).
+                    const unanswered = history[history.length - 1].role === "user" ? 1 : 0;
+                    dropped = history.length - kept.length + unanswered;
+                } else {
+                    const problem = turnLogic.inputProblem(text, page.maxInputChars);
+                    if (problem) {
+                        // The server words it in the page's language; the text stays in the box.
+                        const length = Array.from(String(text || "")).length;
+                        skip[10] = { problem, length, limit: page.maxInputChars, at: Date.now() };
+                        return skip;
+                    }
+                    question = text;
+                    previous = history;
+                }
+
+                const on = multiTurn !== false;
+                const start = turnLogic.historyStart(previous, on, page.maxHistoryRounds);
+                const asked = { role: "user", content: question };
+                // Until the server says (finish_reply), the context starts where it did.
+                const before = turnLogic.contextStart(previous);
+                if (on && before) asked.context_from = before;
+                const request = {
+                    turn: {
+                        question,
+                        history: previous.slice(start).map(slim),
+                        history_start: start,
+                        multi_turn: on,
+                        persona: persona || null,
+                        custom_prompt: customPrompt || null,
+                        retry,
+                    },
+                    model: model || null,
+                    lang: lang || "en",
+                    conversation_id: conversation || null,
+                    snapshots: true,
+                };
+                if (custom) {
+                    request.temperature = temperature;
+                    request.top_p = topP;
+                    request.max_tokens = maxTokens || null;
+                }
+                const turn = newTurnId();
+                const source = Object.assign({}, page.eventSource, {
+                    props: Object.assign({}, page.eventSource.props, {
+                        key: turn,
+                        body: JSON.stringify(request),
+                    }),
+                });
+
+                let threadOut;
+                const Patch = window.dash_clientside.Patch;
+                if (retry) {
+                    const patch = new Patch();
+                    for (let i = 0; i < dropped; i++) patch.delete([-1]);
+                    threadOut = patch.build();
+                } else {
+                    const bubble = fill(page.userMessage, page.questionSlot, question);
+                    if (previous.length) {
+                        threadOut = new Patch().append([], bubble).build();
+                    } else {
+                        // The welcome screen gives way; a persona's greeting stays.
+                        const kept = (Array.isArray(thread) ? thread : []).filter(
+                            (child) => !String((child && child.props && child.props.className) || "")
+                                .split(/\s+/).includes("chat-welcome")
+                        );
+                        threadOut = kept.concat([bubble]);
+                    }
+                }
+                return [
+                    previous.concat([asked]),
+                    retry ? noUpdate() : "",
+                    [source],
+                    { turn, model: model || null, index: previous.length },
+                    null,
+                    "",
+                    threadOut,
+                    page.liveClass,
+                    "",
+                    true,
+                    noUpdate(),
+                ];
+            },
+
+            /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
+            redrawOnLoad: function (stamp) {
+                if (stamp === null || stamp === undefined || stamp < PAGE_START) {
+                    redraws += 1;
+                    return redraws;
+                }
+                return noUpdate();
+            },
+
+            /* After a turn, the entries the model no longer sees are dimmed under a line. */
+            markContext: function (history, thread, page) {
+                if (!page) return noUpdate();
+                history = history || [];
+                const marked = turnLogic.markContext(
+                    thread, history, turnLogic.contextStart(history), page
+                );
+                return marked || noUpdate();
+            },
+
+            keepInBrowser: function (history, conversation, local, page) {
+                if (!page || page.recordsEnabled || !conversation) return noUpdate();
+                return turnLogic.keepConversation(
+                    local, conversation, history, page.titleChars, new Date().toISOString()
+                );
+            },
+
             /* One stream event (or a status change) -> [live markdown, final result]. */
             onStreamEvent: function (data, status, errorEvent, streaming, result, shown) {
                 if (!streaming) return [noUpdate(), noUpdate()];
@@ -38,21 +318,30 @@
                 if (status === "CONNECTING" || status === "CONNECTED") opened.add(turn);
 
                 const event = parseEvent(data);
+                if (event && event.turn) announced.set(turn, event.turn);
+                const context = event && Number.isInteger(event.context_tokens) ? event.context_tokens : null;
                 if (event && event.done) {
                     const status = event.finish_reason === "length" ? "length" : "done";
                     const usage = event.usage || null;
-                    const context = event.context || null;
+                    const trimmed = event.context || null;
                     return [
                         event.content,
-                        finish(turn, { turn, status, content: event.content, usage, context }),
+                        finish(turn, {
+                            turn, status, content: event.content, usage, context: trimmed,
+                            context_tokens: context,
+                        }),
                     ];
                 }
                 if (event && event.error) {
                     const content = event.content !== undefined ? event.content : shown || "";
-                    return [content, finish(turn, { turn, status: "error", content, error: event.error })];
+                    return [
+                        content,
+                        finish(turn, {
+                            turn, status: "error", content, error: event.error, context_tokens: context,
+                        }),
+                    ];
                 }
                 if (event && typeof event.content === "string") latest.set(turn, event.content);
-
                 // errorEvent is only ever set when the request failed (this component lives
                 // for one turn); a freshly mounted component reports every prop as triggered.
                 const failed = Boolean(errorEvent);

@@ -1,8 +1,17 @@
-"""Sending a message, streaming the reply, stopping it, and showing the thread."""
+"""Sending a message, streaming the reply, stopping it, and showing the thread.
+
+One turn, for speed and for bytes that do not grow with the thread (issue 7):
+1. Send runs in the browser (assets/chat.js `sendMessage`): the question shows, and the stream
+   request goes out with the newest part of the thread that can still be context.
+2. The stream route plans the request (persona, round cap, the model's window) and records the
+   question; its first event says how (api/routes.py), its last one how big the next
+   request's context is.
+3. `finish_reply` adds the finished reply with `Patch`, to the thread on screen and to the
+   stored history; only the reply goes up and only its rendering comes down.
+The thread is drawn whole (`show_thread`) only when it is loaded or replaced.
+"""
 
 from __future__ import annotations
-
-import uuid
 
 from dash import (
     ALL,
@@ -13,12 +22,10 @@ from dash import (
     State,
     callback,
     clientside_callback,
-    ctx,
     no_update,
 )
 from dash.exceptions import PreventUpdate
 
-from api.identity import current_identity
 from components import ids
 from components.message import (
     LIVE_ACTIVE_CLASS,
@@ -26,19 +33,17 @@ from components.message import (
     assistant_message,
     error_message,
     notice,
-    user_message,
 )
-from components.stream import event_source
 from components.thread import render_thread
 from components.usage import request_estimate, usage_summary
 from extensions import chat_service, records
-from services.conversation import input_problem, record_result, retry_point
-from services.plan import plan_request
-from services.pricing import conversation_totals
+from services.conversation import record_result
+from services.plan import context_tokens, plan_request
+from services.pricing import add_usage, conversation_totals, usage_entries
 from services.tokens import count_messages
 
-# What a request is built from. send_message and the size estimate read the same choices,
-# in this order, so the estimate is of exactly what a send would do.
+# What a request is built from. The page's send and the size estimate read the same choices,
+# in this order, so the estimate is of what a send would do.
 REQUEST_CHOICES = [
     State(ids.MULTI_TURN_SWITCH, "checked"),
     State(ids.LANG_STORE, "data"),
@@ -50,31 +55,35 @@ REQUEST_CHOICES = [
 ]
 
 
-def _plan(service, history, question, choices):
+def _plan_choices(choices, **override) -> dict:
+    """REQUEST_CHOICES as `plan_request` keywords."""
     multi_turn, lang, model, persona, custom_prompt, custom, max_tokens = choices
-    return plan_request(
-        service,
-        history,
-        question,
-        multi_turn=multi_turn is not False,
-        model=model,
-        persona_id=persona,
-        custom_prompt=custom_prompt,
-        lang=lang,
-        max_tokens=max_tokens if custom else None,
-    )
+    return {
+        "multi_turn": multi_turn is not False,
+        "model": model,
+        "persona_id": persona,
+        "custom_prompt": custom_prompt,
+        "lang": lang,
+        "max_tokens": max_tokens if custom else None,
+    } | override
 
 
-@callback(
+# Send (and Retry) run in the browser: the question shows and the stream starts with no server
+# round trip before it. The stream request carries the newest part of the thread once; the
+# server plans and records the turn there (api/routes.py). See assets/chat.js sendMessage.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="sendMessage"),
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
     Output(ids.CHAT_INPUT, "value"),
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.ESTIMATE, "children", allow_duplicate=True),
-    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
+    Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
+    Output(ids.PERSONA_SELECT, "disabled", allow_duplicate=True),
+    Output(ids.INPUT_PROBLEM, "data"),
     Input(ids.SEND_BUTTON, "nClicks"),
     Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
     State(ids.CHAT_INPUT, "value"),
@@ -84,110 +93,27 @@ def _plan(service, history, question, choices):
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
     *REQUEST_CHOICES,
+    State(ids.HISTORY_LIST, "children"),
+    State(ids.PAGE_CONFIG, "data"),
     prevent_initial_call=True,
 )
-def send_message(
-    _send, _retries, text, history, streaming, conversation, temperature, top_p, *choices
-):
-    """Validate the message, store it, build the upstream request and start streaming."""
-    if streaming or not ctx.triggered or not ctx.triggered[0]["value"]:
-        # One reply at a time; and a retry button that merely appeared is not a click.
+
+
+@callback(
+    Output(ids.NOTICE, "children", allow_duplicate=True),
+    Input(ids.INPUT_PROBLEM, "data"),
+    State(ids.LANG_STORE, "data"),
+    prevent_initial_call=True,
+)
+def explain_input_problem(problem, lang):
+    """Why the browser did not send the message; the text stays in the box."""
+    if not problem:
         raise PreventUpdate
-    service = chat_service()
-    settings = service.settings
-    history = history or []
-    lang, custom, max_tokens = choices[1], choices[5], choices[6]
-
-    retry = isinstance(ctx.triggered_id, dict)
-    if retry:
-        point = retry_point(history)
-        if point is None:
-            raise PreventUpdate
-        history, question = point
-        previous = history[:-1]
-        new_input = no_update
-    else:
-        problem = input_problem(text, settings.max_input_chars)
-        if problem == "empty":
-            empty = notice("input.empty", lang=lang)
-            return no_update, no_update, no_update, no_update, empty, *[no_update] * 4
-        if problem == "too_long":
-            # The text stays in the box: nothing the user typed is lost.
-            warning = notice(
-                "input.too_long", lang=lang, length=len(text), limit=settings.max_input_chars
-            )
-            return no_update, no_update, no_update, no_update, warning, *[no_update] * 4
-        question = text
-        previous = history
-        new_input = ""
-
-    plan = _plan(service, previous, question, choices)
-    asked = {"role": "user", "content": question}
-    if plan.context_from:
-        asked["context_from"] = plan.context_from
-    history = [*previous, asked]
-
-    request = {"messages": plan.messages, "model": plan.model, "lang": lang}
-    if custom:
-        request |= {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens or None}
-    elif plan.temperature is not None:
-        request["temperature"] = plan.temperature  # the persona's own
-    # The server keeps the record: the question now, the reply when the stream ends.
-    request["conversation_id"] = conversation = record_question(
-        conversation, asked, model=plan.model, persona=choices[3], retry=retry
-    )
-    request = {key: value for key, value in request.items() if value is not None}
-    turn = uuid.uuid4().hex
-    streaming = {"turn": turn, "model": plan.model}
-    source = event_source(turn, request)
-    # The estimate was for the text just sent; the box is empty now.
-    return (
-        history,
-        new_input,
-        source,
-        streaming,
-        None,
-        "",
-        conversation,
-        *_show_question_now(service, previous, question, retry, lang, choices[3]),
-    )
-
-
-def _show_question_now(service, previous, question, retry, lang, persona_id):
-    """The question, and the reply's bubble, on screen with this response.
-
-    show_thread redraws the whole thread from the stored history right after; without this
-    the question would wait for that second round trip (about 200 ms measured).
-    """
-    if retry:
-        return no_update, no_update
-    if not previous:  # the welcome screen gives way to the conversation
-        persona = service.locked_persona or service.personas.get(persona_id)
-        asked = [{"role": "user", "content": question}]
-        thread = render_thread(asked, lang=lang, streaming=True, persona=persona)
-    else:
-        thread = Patch()
-        thread.append(user_message(question, lang=lang))
-    return thread, LIVE_ACTIVE_CLASS
-
-
-def record_question(
-    conversation: str | None, asked: dict, *, model: str, persona: str | None, retry: bool
-) -> str | None:
-    """Store the question in the browser's current conversation record (made on first use).
-
-    Returns the conversation id.
-    """
-    store = records()
-    if store is None:
-        # No server records: the id names the browser's own copy (see callbacks/sidebar.py).
-        return conversation or uuid.uuid4().hex
-    owner = current_identity()
-    if not conversation or store.conversation(owner, conversation) is None:
-        conversation = store.create_conversation(owner, model=model, persona=persona)
-    if not retry:  # a retried question is already on record
-        store.add_message(owner, conversation, asked)
-    return conversation
+    if problem.get("problem") == "too_long":
+        return notice(
+            "input.too_long", lang=lang, length=problem.get("length"), limit=problem.get("limit")
+        )
+    return notice("input.empty", lang=lang)
 
 
 @callback(
@@ -196,31 +122,86 @@ def record_question(
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
+    Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
+    Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.USAGE_TOTALS, "data", allow_duplicate=True),
+    Output(ids.HEADER_USAGE, "children", allow_duplicate=True),
+    Output(ids.CONTEXT_TOKENS, "data", allow_duplicate=True),
+    Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
     Input(ids.RESULT_STORE, "data"),
-    State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
+    State(ids.USAGE_TOTALS, "data"),
+    State(ids.SIDEBAR_REFRESH, "data"),
     prevent_initial_call=True,
 )
-def finish_reply(result, history, streaming, lang):
-    """Store how the streamed turn ended and drop the finished event source.
+def finish_reply(result, streaming, lang, totals, refresh):
+    """Add how the streamed turn ended, by `Patch`: nothing of the thread goes up or down.
 
-    The finished reply replaces the live one in this same response (never a blink, and one
-    round trip before show_thread's full redraw, which follows).
+    The finished reply replaces the live one in this same response, so it never blinks out.
     """
     if not result or not streaming or result.get("turn") != streaming.get("turn"):
         raise PreventUpdate  # a late event of a turn already stopped or cleared
-    before = len(history or [])
-    history = record_result(history or [], result, model=streaming.get("model", ""))
-    thread = Patch()
-    for index in range(before, len(history)):
-        entry = history[index]
-        if entry.get("role") == "assistant":
+    service = chat_service()
+    announced = result.get("meta") or {}
+    model = announced.get("model") or streaming.get("model") or service.default_model
+    entries = record_result([], result, model=model)
+    asked = streaming.get("index", 0)  # the question's place in the thread
+
+    history, thread = Patch(), Patch()
+    if isinstance(announced.get("context_from"), int):
+        history[asked]["context_from"] = announced["context_from"]
+    history.extend(entries)
+    for offset, entry in enumerate(entries, start=1):
+        if entry["role"] == "assistant":
             thread.append(assistant_message(entry, lang=lang))
-        elif entry.get("role") == "error":
-            retry = index == len(history) - 1
-            thread.append(error_message(entry, lang=lang, index=index, retry=retry))
-    return history, [], None, thread, LIVE_IDLE_CLASS
+        else:
+            last = offset == len(entries)
+            thread.append(error_message(entry, lang=lang, index=asked + offset, retry=last))
+
+    totals = add_usage(totals or {}, entries)
+    usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
+    context = result.get("context_tokens")
+    conversation = announced.get("conversation_id") or no_update
+    # With server records the list shows this conversation first now; without, the browser's
+    # copy changes and that redraws the list (callbacks/sidebar.py).
+    sidebar = (refresh or 0) + 1 if records() is not None else no_update
+    return (
+        history,
+        [],
+        None,
+        thread,
+        LIVE_IDLE_CLASS,
+        "",
+        conversation,
+        totals,
+        usage,
+        context if isinstance(context, int) else no_update,
+        sidebar,
+    )
+
+
+# The thread is drawn whole from the stored history only when it is loaded or replaced; a turn
+# changes it by Patch. A stored thread is shown once the page has read it from local storage:
+# its timestamp is older than the page. Later writes are this page's own turns.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="redrawOnLoad"),
+    Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
+    Input(ids.HISTORY_STORE, "modified_timestamp"),
+    prevent_initial_call="initial_duplicate",
+)
+
+
+# When the context moves (the round cap, the model's window), older entries are dimmed under a
+# line, in the browser: it has the thread at hand, and the server need not see it.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="markContext"),
+    Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
+    Input(ids.HISTORY_STORE, "data"),
+    State(ids.HISTORY_LIST, "children"),
+    State(ids.PAGE_CONFIG, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
@@ -229,44 +210,54 @@ def finish_reply(result, history, streaming, lang):
     Output(ids.LIVE_MARKDOWN, "markdownStr"),
     Output(ids.PERSONA_SELECT, "disabled"),
     Output(ids.HEADER_USAGE, "children"),
-    Input(ids.HISTORY_STORE, "modified_timestamp"),
+    Output(ids.USAGE_TOTALS, "data"),
+    Output(ids.CONTEXT_TOKENS, "data"),
+    Input(ids.THREAD_REDRAW, "data"),
     Input(ids.PERSONA_SELECT, "value"),
     State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
-    State(ids.LANG_STORE, "data"),
+    *REQUEST_CHOICES,
+    prevent_initial_call=True,
 )
-def show_thread(_modified, persona_id, history, streaming, lang):
-    """The one place the thread is drawn from the stored history.
+def show_thread(_redraw, persona_id, history, streaming, *choices):
+    """The one place the thread is drawn whole, from the stored history.
 
-    The live reply is hidden in the same response that shows the finished reply in the
-    thread, so it never blinks out. While streaming, its text belongs to the stream alone.
     The persona is fixed once the conversation has started.
     """
     service = chat_service()
     history = history or []
+    lang = choices[1]
     persona = service.locked_persona or service.personas.get(persona_id)
     children = render_thread(history, lang=lang, streaming=bool(streaming), persona=persona)
-    usage = usage_summary(conversation_totals(history, service.prices), lang=lang)
+    totals = add_usage({}, history)
+    usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
     live = (LIVE_ACTIVE_CLASS, no_update) if streaming else (LIVE_IDLE_CLASS, "")
-    return children, *live, bool(history), usage
+    context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
+    return children, *live, bool(history), usage, totals, context
 
 
 @callback(
     Output(ids.ESTIMATE, "children"),
     Input(ids.CHAT_INPUT, "debounceValue"),
     State(ids.CHAT_INPUT, "value"),
-    State(ids.HISTORY_STORE, "data"),
+    State(ids.CONTEXT_TOKENS, "data"),
     *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def estimate_next_request(text, current, history, *choices):
-    """While typing: about how many tokens the next request will send, and what they cost."""
+def estimate_next_request(text, current, context, *choices):
+    """While typing: about how many tokens the next request will send, and what they cost.
+
+    The thread's part is the number the last reply (or the last redraw) left in
+    CONTEXT_TOKENS, so typing sends only the question.
+    """
     # A debounced value can arrive after the message was sent and the box emptied.
     if not text or not text.strip() or not (current or "").strip():
         return ""
     service = chat_service()
-    plan = _plan(service, history or [], text, choices)
+    plan = plan_request(service, [], text, **_plan_choices(choices))
     tokens = count_messages(plan.messages, plan.model)
+    if choices[0] is not False and isinstance(context, int):
+        tokens += context
     return request_estimate(tokens, service.prices.price(plan.model), lang=choices[1])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from dash import Input, Output, callback, ctx
 from dash.exceptions import PreventUpdate
 
@@ -14,6 +16,7 @@ from components import ids
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
+    Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
     Input(ids.CLEAR_CONFIRM, "confirmCounts"),
     Input(ids.SIDEBAR_NEW, "nClicks"),
     prevent_initial_call=True,
@@ -25,4 +28,9 @@ def clear_history(_confirmed, _new_chat):
     """
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate
-    return [], [], None, None, None
+    return [], [], None, None, None, redraw()
+
+
+def redraw() -> str:
+    """A new value for THREAD_REDRAW: the stored history was replaced, draw the thread whole."""
+    return uuid.uuid4().hex

@@ -8,10 +8,21 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    no_update,
+)
 from dash.exceptions import PreventUpdate
 
 from api.identity import current_identity
+from callbacks.history import redraw
 from components import ids
 from components.message import notice
 from components.sidebar import conversation_list
@@ -39,15 +50,18 @@ def _clicked() -> object:
 
 @callback(
     Output(ids.SIDEBAR_LIST, "children"),
-    Input(ids.HISTORY_STORE, "modified_timestamp"),
     Input(ids.CONVERSATION_STORE, "data"),
     Input(ids.SIDEBAR_SEARCH, "debounceValue"),
     Input(ids.SIDEBAR_REFRESH, "data"),
     Input(ids.LOCAL_RECORDS, "data"),
     State(ids.LANG_STORE, "data"),
 )
-def show_conversations(_modified, active, query, _refresh, local, lang):
-    """This browser's conversations, newest first, grouped by day."""
+def show_conversations(active, query, _refresh, local, lang):
+    """This browser's conversations, newest first, grouped by day.
+
+    Redrawn when the list changes: a reply was stored (finish_reply bumps SIDEBAR_REFRESH),
+    the browser's own copy changed (records off), another conversation was opened, a search.
+    """
     store = _store(local)
     found = store.list_conversations(current_identity(), query=(query or "").strip() or None)
     return conversation_list(found, active=active, lang=lang, now=datetime.now().astimezone())
@@ -57,6 +71,7 @@ def show_conversations(_modified, active, query, _refresh, local, lang):
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
+    Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
     Input({"type": ids.SIDEBAR_ITEM, "index": ALL}, "n_clicks"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LOCAL_RECORDS, "data"),
@@ -71,7 +86,7 @@ def open_conversation(_clicks, streaming, local):
     history = store.history(current_identity(), picked["index"])
     if history is None:
         raise PreventUpdate
-    return history, picked["index"], None
+    return history, picked["index"], None, redraw()
 
 
 @callback(
@@ -79,6 +94,7 @@ def open_conversation(_clicks, streaming, local):
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
+    Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
     Input({"type": ids.SIDEBAR_DELETE, "index": ALL}, "confirmCounts"),
     State(ids.CONVERSATION_STORE, "data"),
     State(ids.SIDEBAR_REFRESH, "data"),
@@ -92,8 +108,8 @@ def delete_conversation(_confirmed, active, refresh, local):
     if not store.delete(current_identity(), picked["index"]):
         raise PreventUpdate
     if picked["index"] == active:
-        return (refresh or 0) + 1, [], None, _kept_locally(store)
-    return (refresh or 0) + 1, no_update, no_update, _kept_locally(store)
+        return (refresh or 0) + 1, [], None, _kept_locally(store), redraw()
+    return (refresh or 0) + 1, no_update, no_update, _kept_locally(store), no_update
 
 
 @callback(
@@ -137,6 +153,7 @@ def rename_conversation(saved, target, title, refresh, local):
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
+    Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
     Input(ids.SIDEBAR_IMPORT, "contents"),
     State(ids.SIDEBAR_IMPORT, "filename"),
     State(ids.STREAMING_STORE, "data"),
@@ -151,29 +168,27 @@ def import_conversation(contents, filename, streaming, lang, local):
     entries = read_export(contents)
     if not entries:
         refused = notice("import.not_ours", lang=lang, name=filename or "?")
-        return no_update, no_update, refused, no_update
+        return no_update, no_update, refused, no_update, no_update
     store = _store(local)
     owner = current_identity()
     conversation = store.create_conversation(owner)
     for entry in entries:
         store.add_message(owner, conversation, entry)
-    return entries, conversation, None, _kept_locally(store)
+    return entries, conversation, None, _kept_locally(store), redraw()
 
 
-@callback(
+# With no server records, the browser's copy follows the thread as it changes. In the browser
+# (assets/chat.js keepInBrowser, the same rule as BrowserRecords.save_history), so a turn does
+# not send the thread and every kept conversation to the server and back.
+clientside_callback(
+    ClientsideFunction(namespace="chat", function_name="keepInBrowser"),
     Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
     Input(ids.HISTORY_STORE, "data"),
     State(ids.CONVERSATION_STORE, "data"),
     State(ids.LOCAL_RECORDS, "data"),
+    State(ids.PAGE_CONFIG, "data"),
     prevent_initial_call=True,
 )
-def keep_in_browser(history, conversation, local):
-    """With no server records, the browser's copy follows the thread as it changes."""
-    if records() is not None or not conversation:
-        raise PreventUpdate
-    store = BrowserRecords(local)
-    store.save_history(conversation, history or [])
-    return store.data
 
 
 def read_export(contents: str) -> list[dict]:

@@ -50,6 +50,13 @@ ESTIMATE = "composer-estimate"
 # Server-side records (issue 5).
 CONVERSATION_STORE = "chat-conversation-store"
 
+# The page's turn in the browser (issue 7): see callbacks/chat.py and assets/chat.js.
+PAGE_CONFIG = "chat-page-config"  # what the browser needs to start a turn on its own
+THREAD_REDRAW = "chat-thread-redraw"  # set when the thread is replaced: draw it whole
+USAGE_TOTALS = "chat-usage-totals"  # tokens per model so far, for the header's total
+CONTEXT_TOKENS = "chat-context-tokens"  # the next request's context size, for the estimate
+INPUT_PROBLEM = "chat-input-problem"  # why the browser refused to send (empty, too long)
+
 # The conversation sidebar.
 SIDEBAR = "chat-sidebar"
 SIDEBAR_TOGGLE = "sidebar-toggle-button"

@@ -15,6 +15,7 @@ from components.message import live_reply
 from components.persona import persona_picker
 from components.settings import model_picker, settings_drawer
 from components.sidebar import sidebar
+from components.turn import page_config
 from i18n import t
 from services.personas import PersonasConfig
 
@@ -30,6 +31,7 @@ class PageOptions:
     personas: PersonasConfig
     locked: bool  # PERSONA_LOCK: the picker and the custom prompt are not offered
     max_input_chars: int
+    max_history_rounds: int
     max_reply_tokens: int
     default_temperature: float
     records_enabled: bool
@@ -61,6 +63,19 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             dcc.Store(id=ids.STREAMING_STORE),
             dcc.Store(id=ids.RESULT_STORE),
             dcc.Store(id=ids.LANG_STORE, data=lang),
+            dcc.Store(
+                id=ids.PAGE_CONFIG,
+                data=page_config(
+                    lang=lang,
+                    max_input_chars=options.max_input_chars,
+                    max_history_rounds=options.max_history_rounds,
+                    records_enabled=options.records_enabled,
+                ),
+            ),
+            dcc.Store(id=ids.THREAD_REDRAW),
+            dcc.Store(id=ids.USAGE_TOTALS),
+            dcc.Store(id=ids.CONTEXT_TOKENS),
+            dcc.Store(id=ids.INPUT_PROBLEM),
             dcc.Download(id=ids.DOWNLOAD),
             html.Div(id=ids.STREAM_HOLDER),
             html.Div(id=ids.TOAST_HOLDER),

@@ -18,6 +18,11 @@ def context_start(history: list[dict]) -> int:
     return 0
 
 
+def context_line(*, lang: str) -> html.Div:
+    """The line above the first entry the model still sees."""
+    return html.Div(t(lang, "context.outside"), className="chat-context-line")
+
+
 def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=None) -> list:
     """Components for `history`. Only the last error offers a retry, and not while streaming.
 
@@ -33,7 +38,7 @@ def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=No
     start = context_start(history)
     for index, entry in enumerate(history):
         if index == start and start > 0:
-            children.append(html.Div(t(lang, "context.outside"), className="chat-context-line"))
+            children.append(context_line(lang=lang))
         role = entry.get("role")
         outside = index < start
         if role == "user":

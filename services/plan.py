@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.chat import ChatService
 from services.conversation import build_upstream_messages, complete_rounds
 from services.personas import CUSTOM_ID, system_prompt
+from services.tokens import count_messages
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,51 @@ def plan_request(
                 (i for i, entry in enumerate(history) if entry is first), len(history)
             )
     return Plan(model, fitted.messages, context_from, temperature)
+
+
+def plan_turn(
+    service: ChatService,
+    history: list[dict],
+    question: str,
+    *,
+    history_start: int,
+    multi_turn: bool,
+    model: str | None,
+    persona_id: str | None,
+    custom_prompt: str | None,
+    lang: str,
+    max_tokens: int | None,
+) -> Plan:
+    """`plan_request` for the page, which sends only the newest part of its thread.
+
+    `history` starts at index `history_start` of the page's thread (the page leaves out rounds
+    beyond the round cap, see assets/chat.js); `context_from` is returned as an index of the
+    whole thread, so the page dims the same entries as if it had sent them all.
+    """
+    plan = plan_request(
+        service,
+        history,
+        question,
+        multi_turn=multi_turn,
+        model=model,
+        persona_id=persona_id,
+        custom_prompt=custom_prompt,
+        lang=lang,
+        max_tokens=max_tokens,
+    )
+    if not multi_turn:
+        return plan
+    return replace(plan, context_from=history_start + plan.context_from)
+
+
+def context_tokens(service: ChatService, history: list[dict], **choices) -> int:
+    """Tokens the context part of the next request will take (all but the question).
+
+    The page keeps this number after each reply and adds the question's own count while the
+    user types (see callbacks/chat.py), so its size estimate needs no thread upload. `choices`
+    are `plan_request`'s keyword arguments.
+    """
+    with_history = plan_request(service, history, "", **choices)
+    without = plan_request(service, [], "", **choices)
+    model = with_history.model
+    return count_messages(with_history.messages, model) - count_messages(without.messages, model)

@@ -219,6 +219,34 @@ def conversation_totals(history: list[dict], table: PriceTable) -> dict:
     }
 
 
+def add_usage(totals: dict, history: list[dict]) -> dict:
+    """`totals` ({model: {"prompt_tokens", "completion_tokens"}}) plus the usage in `history`.
+
+    Cost is linear in tokens per model, so these sums price a conversation exactly as its
+    entries would (see `usage_entries`); the page keeps them instead of re-reading its thread.
+    """
+    totals = {model: dict(counts) for model, counts in (totals or {}).items()}
+    for entry in history:
+        usage, model = entry.get("usage"), entry.get("model")
+        if entry.get("role") != "assistant" or not isinstance(usage, dict):
+            continue
+        if not isinstance(model, str) or not model:
+            continue
+        counts = totals.setdefault(model, {"prompt_tokens": 0, "completion_tokens": 0})
+        for key in ("prompt_tokens", "completion_tokens"):
+            counts[key] = _tokens(counts, key) + _tokens(usage, key)
+    return totals
+
+
+def usage_entries(totals: dict) -> list[dict]:
+    """`add_usage` sums as assistant entries, for `conversation_totals`."""
+    return [
+        {"role": "assistant", "model": model, "usage": counts}
+        for model, counts in (totals or {}).items()
+        if isinstance(counts, dict)
+    ]
+
+
 def format_cost(amount: Decimal, currency: str) -> str:
     """An amount for people: "$0.0123", "¥0.05", "0.0123 EUR", "$1.50", "<$0.0001".
 
