@@ -22,6 +22,7 @@ from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
 from api.limits import init_limits
 from api.security import QuietRequestHandler, cookie_options, init_security
+from callbacks.sidebar import keep_in_browser
 from components.layout import PageOptions, page
 from config import APP_DIR, Settings, load_settings
 from i18n import negotiate
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     if settings.records_enabled:
         store = Records(settings.database_url)
         store.upgrade()  # migrations at start-up; safe when several workers start at once
+    else:
+        keep_in_browser(app)
     extensions.init_app(app.server, service, store)
     secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
     app.server.secret_key = secret

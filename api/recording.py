@@ -16,13 +16,17 @@ def record_question(
 ) -> str:
     """Store the page's question in its conversation record (made on first use); the id.
 
-    Without server records (`store` None) the id names the browser's own copy (see
-    callbacks/sidebar.py). A retried question is already on record, unless the record is new.
+    The page names a new conversation itself (so it knows the id without waiting for the
+    server); the record takes that id unless it is malformed or taken. Without server records
+    (`store` None) the id names the browser's own copy (see callbacks/sidebar.py). A retried
+    question is already on record, unless the record is new.
     """
     if store is None:
         return conversation_id or uuid.uuid4().hex
     if not conversation_id or store.conversation(owner, conversation_id) is None:
-        conversation_id = store.create_conversation(owner, model=model, persona=persona)
+        conversation_id = store.create_conversation(
+            owner, model=model, persona=persona, proposed_id=conversation_id
+        )
         retry = False
     if not retry:
         store.add_message(owner, conversation_id, asked)

@@ -54,7 +54,7 @@ class Prepared:
     sampling: Sampling
     # (store, owner, conversation id) when the reply goes on record.
     target: tuple | None = None
-    # The page's turns only: the first event tells the page how its turn was planned.
+    # The page's turns only: how the turn was planned, for the page (in the final event).
     announce: dict | None = None
     # The page's turns only: `context_tokens` for the final event (see services/plan.py).
     next_context: Callable[[str, dict], int] | None = None
@@ -148,8 +148,8 @@ def _unknown_conversation():
 def chat_stream():
     """Stream one reply as SSE; the last event is `done` or `error`.
 
-    A page turn (`turn` in the body) first gets `{"turn": {...}}`: its conversation id, where
-    its context starts and the model; its final event carries them too, and `context_tokens`.
+    The final event of a page turn (`turn` in the body) also says how the turn was planned:
+    `{"turn": {"conversation_id", "context_from", "model"}, "context_tokens": ...}`.
     """
     service = chat_service()
     try:
@@ -178,8 +178,6 @@ def chat_stream():
         snapshots=chat_request.snapshots,
         client_gone=sse.disconnect_probe(request.environ),
     )
-    if prepared.announce:
-        body = sse.preceded_by({"turn": prepared.announce}, body)
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:
         # Called when the server is done with the response: finished, failed or abandoned.
@@ -188,9 +186,12 @@ def chat_stream():
 
 
 def _page_turn_end(events, announce: dict, count: Callable[[str, dict], int]) -> Iterator[dict]:
-    """The final event of a page turn also carries `turn` (the first event's news, which the
-    page can miss: a Dash prop shows only the newest of events that arrive together) and
-    `context_tokens` (the next request's context, for the page's size estimate)."""
+    """The final event of a page turn also carries `turn` (how it was planned) and
+    `context_tokens` (the next request's context, for the page's size estimate).
+
+    At the end, not first: an event of its own would cost the page a render before the first
+    token, and the page knows what it needs earlier (it names new conversations itself).
+    """
     parts: list[str] = []
     source = iter(events)
     try:

@@ -71,20 +71,6 @@ def event_stream(
     )
 
 
-def preceded_by(event: dict, body: Iterator[str]) -> Iterator[str]:
-    """`event` as the first SSE event, then `body`; closing this closes `body`.
-
-    The first event also sends the response headers at once, before the model is asked.
-    """
-    try:
-        yield encode(event)
-        yield from body
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-
-
 def _encoded(events: Iterable[dict], *, snapshots: bool, interval: float) -> Iterator[str]:
     source = iter(events)
     parts: list[str] = []

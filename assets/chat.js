@@ -167,6 +167,30 @@
         return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
     }
 
+    /* A new conversation's id, as the server makes them (32 hex digits): the page names it, so
+       it knows the id before the server answers (api/recording.py record_question). */
+    function newConversationId() {
+        const bytes = new Uint8Array(16);
+        window.crypto.getRandomValues(bytes);
+        return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+
+    /* Updates that can wait until the stream's request is on its way: Dash renders a
+       callback's outputs together, so fewer of them means the request starts sooner. Run by
+       the fetch wrapper below once the request has started (or after DEFER_MAX_MS). */
+    let deferred = null;
+    const DEFER_MAX_MS = 100;
+    function defer(update) {
+        runDeferred();
+        deferred = update;
+        setTimeout(runDeferred, DEFER_MAX_MS);
+    }
+    function runDeferred() {
+        const update = deferred;
+        deferred = null;
+        if (update) update();
+    }
+
     /* What the stream route plans from (api/schemas.py PageTurn's history entries). */
     function slim(entry) {
         const out = { role: entry.role };
@@ -178,16 +202,17 @@
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
             /* Send or Retry: show the question and start the stream, with no server round trip
-               first. Returns [history, input, stream holder, streaming, notice, estimate,
-               thread, live reply class, live text, persona locked, input problem]. */
+               first. Returns [stream holder, thread, live reply class, input problem]; the
+               rest (the turn's state, the stored history, the emptied box...) is deferred. */
             sendMessage: function (
                 _send, _retries, text, history, streaming, conversation, temperature, topP,
-                multiTurn, lang, model, persona, customPrompt, custom, maxTokens, thread, page
+                multiTurn, lang, model, persona, customPrompt, custom, maxTokens, thread, notice,
+                estimate, page
             ) {
-                const skip = Array(11).fill(noUpdate());
+                const skip = Array(4).fill(noUpdate());
                 const trig = (window.dash_clientside.callback_context.triggered || [])[0];
                 // One reply at a time; and a retry button that merely appeared is not a click.
-                if (streaming || !trig || !trig.value || !page) return skip;
+                if (streaming || deferred || !trig || !trig.value || !page) return skip;
                 history = history || [];
                 const retry = trig.prop_id.charAt(0) === "{";
                 let previous;
@@ -207,7 +232,7 @@
                     if (problem) {
                         // The server words it in the page's language; the text stays in the box.
                         const length = Array.from(String(text || "")).length;
-                        skip[10] = { problem, length, limit: page.maxInputChars, at: Date.now() };
+                        skip[3] = { problem, length, limit: page.maxInputChars, at: Date.now() };
                         return skip;
                     }
                     question = text;
@@ -220,6 +245,7 @@
                 // Until the server says (finish_reply), the context starts where it did.
                 const before = turnLogic.contextStart(previous);
                 if (on && before) asked.context_from = before;
+                const id = conversation || newConversationId();
                 const request = {
                     turn: {
                         question,
@@ -232,7 +258,7 @@
                     },
                     model: model || null,
                     lang: lang || "en",
-                    conversation_id: conversation || null,
+                    conversation_id: id,
                     snapshots: true,
                 };
                 if (custom) {
@@ -267,19 +293,19 @@
                         threadOut = kept.concat([bubble]);
                     }
                 }
-                return [
-                    previous.concat([asked]),
-                    retry ? noUpdate() : "",
-                    [source],
-                    { turn, model: model || null, index: previous.length },
-                    null,
-                    "",
-                    threadOut,
-                    page.liveClass,
-                    "",
-                    true,
-                    noUpdate(),
-                ];
+                const setProps = window.dash_clientside.set_props;
+                const streamingNow = {
+                    turn, model: model || null, index: previous.length, conversation: id,
+                };
+                defer(() => {
+                    setProps("chat-streaming-store", { data: streamingNow });
+                    setProps("chat-history-store", { data: previous.concat([asked]) });
+                    if (!retry) setProps("chat-input", { value: "" });
+                    if (notice) setProps("chat-notice", { children: null });
+                    if (estimate) setProps("composer-estimate", { children: "" });
+                    if (!previous.length) setProps("persona-select", { disabled: true });
+                });
+                return [[source], threadOut, page.liveClass, noUpdate()];
             },
 
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
@@ -292,7 +318,7 @@
             },
 
             /* After a turn, the entries the model no longer sees are dimmed under a line. */
-            markContext: function (history, thread, page) {
+            markContext: function (_contextFrom, history, thread, page) {
                 if (!page) return noUpdate();
                 history = history || [];
                 const marked = turnLogic.markContext(
@@ -301,8 +327,9 @@
                 return marked || noUpdate();
             },
 
+            /* Registered only when the server keeps no records (callbacks/sidebar.py). */
             keepInBrowser: function (history, conversation, local, page) {
-                if (!page || page.recordsEnabled || !conversation) return noUpdate();
+                if (!conversation || !page) return noUpdate();
                 return turnLogic.keepConversation(
                     local, conversation, history, page.titleChars, new Date().toISOString()
                 );
@@ -405,8 +432,10 @@
          get 401 and would fail silently; reloading shows the login screen. */
     const originalFetch = window.fetch.bind(window);
     window.fetch = function (input, init) {
-        return originalFetch(input, init).then((response) => {
-            const url = typeof input === "string" ? input : (input && input.url) || "";
+        const url = typeof input === "string" ? input : (input && input.url) || "";
+        const started = originalFetch(input, init);
+        if (url.indexOf("/api/chat/stream") !== -1) setTimeout(runDeferred, 0);
+        return started.then((response) => {
             const type = response.headers.get("content-type") || "";
             if (!response.ok && url.indexOf("/api/chat/stream") !== -1 && type.indexOf("text/event-stream") === 0) {
                 return new Response(response.body, { status: 200, headers: response.headers });
@@ -442,8 +471,16 @@
         const thread = document.getElementById("chat-messages");
         if (!thread) return false;
         thread.addEventListener("scroll", () => (stick = nearBottom(thread)), { passive: true });
+        // Once per frame at most: reading scrollHeight forces a layout, and a streaming reply
+        // changes the DOM many times a frame.
+        let queued = false;
         new MutationObserver(() => {
-            if (stick) thread.scrollTop = thread.scrollHeight;
+            if (!stick || queued) return;
+            queued = true;
+            requestAnimationFrame(() => {
+                queued = false;
+                if (stick) thread.scrollTop = thread.scrollHeight;
+            });
         }).observe(thread, { childList: true, subtree: true, characterData: true });
         return true;
     }

@@ -73,16 +73,11 @@ def _plan_choices(choices, **override) -> dict:
 # server plans and records the turn there (api/routes.py). See assets/chat.js sendMessage.
 clientside_callback(
     ClientsideFunction(namespace="chat", function_name="sendMessage"),
-    Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
-    Output(ids.CHAT_INPUT, "value"),
+    # What must show at once; the stored history, the emptied box, the composer's lock and the
+    # rest are set (dash_clientside.set_props) once the stream's request has started.
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
-    Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
-    Output(ids.NOTICE, "children", allow_duplicate=True),
-    Output(ids.ESTIMATE, "children", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
-    Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
-    Output(ids.PERSONA_SELECT, "disabled", allow_duplicate=True),
     Output(ids.INPUT_PROBLEM, "data"),
     Input(ids.SEND_BUTTON, "nClicks"),
     Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
@@ -94,6 +89,8 @@ clientside_callback(
     State(ids.TOP_P, "value"),
     *REQUEST_CHOICES,
     State(ids.HISTORY_LIST, "children"),
+    State(ids.NOTICE, "children"),
+    State(ids.ESTIMATE, "children"),
     State(ids.PAGE_CONFIG, "data"),
     prevent_initial_call=True,
 )
@@ -128,6 +125,7 @@ def explain_input_problem(problem, lang):
     Output(ids.HEADER_USAGE, "children", allow_duplicate=True),
     Output(ids.CONTEXT_TOKENS, "data", allow_duplicate=True),
     Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
+    Output(ids.CONTEXT_FROM, "data"),
     Input(ids.RESULT_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
@@ -149,8 +147,9 @@ def finish_reply(result, streaming, lang, totals, refresh):
     asked = streaming.get("index", 0)  # the question's place in the thread
 
     history, thread = Patch(), Patch()
-    if isinstance(announced.get("context_from"), int):
-        history[asked]["context_from"] = announced["context_from"]
+    context_from = announced.get("context_from")
+    if isinstance(context_from, int):
+        history[asked]["context_from"] = context_from
     history.extend(entries)
     for offset, entry in enumerate(entries, start=1):
         if entry["role"] == "assistant":
@@ -162,7 +161,8 @@ def finish_reply(result, streaming, lang, totals, refresh):
     totals = add_usage(totals or {}, entries)
     usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
     context = result.get("context_tokens")
-    conversation = announced.get("conversation_id") or no_update
+    # The page named a new conversation itself; the server may have had to pick another.
+    conversation = announced.get("conversation_id") or streaming.get("conversation") or no_update
     # With server records the list shows this conversation first now; without, the browser's
     # copy changes and that redraws the list (callbacks/sidebar.py).
     sidebar = (refresh or 0) + 1 if records() is not None else no_update
@@ -178,6 +178,7 @@ def finish_reply(result, streaming, lang, totals, refresh):
         usage,
         context if isinstance(context, int) else no_update,
         sidebar,
+        context_from if isinstance(context_from, int) else no_update,
     )
 
 
@@ -197,7 +198,8 @@ clientside_callback(
 clientside_callback(
     ClientsideFunction(namespace="chat", function_name="markContext"),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
-    Input(ids.HISTORY_STORE, "data"),
+    Input(ids.CONTEXT_FROM, "data"),
+    State(ids.HISTORY_STORE, "data"),
     State(ids.HISTORY_LIST, "children"),
     State(ids.PAGE_CONFIG, "data"),
     prevent_initial_call=True,

@@ -177,18 +177,23 @@ def import_conversation(contents, filename, streaming, lang, local):
     return entries, conversation, None, _kept_locally(store), redraw()
 
 
-# With no server records, the browser's copy follows the thread as it changes. In the browser
-# (assets/chat.js keepInBrowser, the same rule as BrowserRecords.save_history), so a turn does
-# not send the thread and every kept conversation to the server and back.
-clientside_callback(
-    ClientsideFunction(namespace="chat", function_name="keepInBrowser"),
-    Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
-    Input(ids.HISTORY_STORE, "data"),
-    State(ids.CONVERSATION_STORE, "data"),
-    State(ids.LOCAL_RECORDS, "data"),
-    State(ids.PAGE_CONFIG, "data"),
-    prevent_initial_call=True,
-)
+def keep_in_browser(app) -> None:
+    """With no server records (RECORDS_ENABLED=false), the browser's copy follows the thread.
+
+    In the browser (assets/chat.js keepInBrowser, the same rule as BrowserRecords.save_history),
+    so a turn does not send the thread and every kept conversation to the server and back.
+    Registered on the app, and only then: with records on it would be one more callback per
+    change of the thread, for nothing.
+    """
+    app.clientside_callback(
+        ClientsideFunction(namespace="chat", function_name="keepInBrowser"),
+        Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
+        Input(ids.HISTORY_STORE, "data"),
+        State(ids.CONVERSATION_STORE, "data"),
+        State(ids.LOCAL_RECORDS, "data"),
+        State(ids.PAGE_CONFIG, "data"),
+        prevent_initial_call=True,
+    )
 
 
 def read_export(contents: str) -> list[dict]:

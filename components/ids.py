@@ -55,6 +55,7 @@ PAGE_CONFIG = "chat-page-config"  # what the browser needs to start a turn on it
 THREAD_REDRAW = "chat-thread-redraw"  # set when the thread is replaced: draw it whole
 USAGE_TOTALS = "chat-usage-totals"  # tokens per model so far, for the header's total
 CONTEXT_TOKENS = "chat-context-tokens"  # the next request's context size, for the estimate
+CONTEXT_FROM = "chat-context-from"  # where the finished turn's context starts (dims older turns)
 INPUT_PROBLEM = "chat-input-problem"  # why the browser refused to send (empty, too long)
 
 # The conversation sidebar.

@@ -11,9 +11,7 @@ from services.records.repository import TITLE_CHARS
 QUESTION_SLOT = "\u2063question\u2063"
 
 
-def page_config(
-    *, lang: str, max_input_chars: int, max_history_rounds: int, records_enabled: bool
-) -> dict:
+def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> dict:
     """The data of the PAGE_CONFIG store.
 
     The stream component, the question's bubble and the context line are made here, as Dash
@@ -23,7 +21,6 @@ def page_config(
         "eventSource": event_source_template(),
         "maxInputChars": max_input_chars,
         "maxHistoryRounds": max_history_rounds,
-        "recordsEnabled": records_enabled,
         "titleChars": TITLE_CHARS,
         "liveClass": LIVE_ACTIVE_CLASS,
         "outsideClass": OUTSIDE_CLASS,

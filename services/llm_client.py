@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_KEY = "not-needed"
 
 
+DONE_LINE = b"data:[DONE]"  # the space after the colon is optional in SSE
+
+
 class _SSERepairStream(httpx2.SyncByteStream):
     """Make every `data:` line of an upstream SSE body its own, terminated event.
 
@@ -32,6 +35,12 @@ class _SSERepairStream(httpx2.SyncByteStream):
     `data: [DONE]` follows directly, merges the two and fails to parse JSON. Chat Completions
     events are always one `data:` line, so a blank line after each is always right; extra
     blank lines are ignored by every SSE parser.
+
+    It also reads the body to its end once `data: [DONE]` has come. The SDK stops reading at
+    `[DONE]` and closes the response, and a response closed before its end (the last,
+    zero-length chunk, which OpenAI sends right after) takes its connection down with it: every
+    reply would open a new TCP and TLS connection to the upstream. Read to the end, the
+    connection goes back to the pool for the next reply.
     """
 
     def __init__(self, inner: httpx2.SyncByteStream):
@@ -39,19 +48,39 @@ class _SSERepairStream(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         rest = b""
-        for chunk in self._inner:
+        chunks = iter(self._inner)
+        for chunk in chunks:
             rest += chunk
-            lines = rest.split(b"\n")
-            rest = lines.pop()
             out = bytearray()
-            for line in lines:
+            start = 0
+            while (end := rest.find(b"\n", start)) != -1:
+                line = rest[start:end]
+                start = end + 1
+                if line.rstrip(b"\r").replace(b"data: ", b"data:", 1) == DONE_LINE:
+                    # The text before `[DONE]` goes first: it never waits for the drain.
+                    if out:
+                        yield bytes(out)
+                        out = bytearray()
+                    rest += self._drain(chunks)
                 out += line + b"\n"
                 if line.startswith(b"data:"):
                     out += b"\n"
+            rest = rest[start:]
             if out:
                 yield bytes(out)
         if rest.strip():
             yield rest + b"\n\n"
+
+    @staticmethod
+    def _drain(chunks: Iterator[bytes]) -> bytes:
+        """What follows `[DONE]`, to its end (normally just the body's last chunk)."""
+        tail = bytearray()
+        try:
+            for chunk in chunks:
+                tail += chunk
+        except Exception:  # an upstream that breaks off here has still answered in full
+            log.debug("the upstream's body broke off after [DONE]", exc_info=True)
+        return bytes(tail)
 
     def close(self) -> None:
         self._inner.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from services.records.models import is_id
 from services.records.repository import auto_title
 
 
@@ -23,8 +24,11 @@ class BrowserRecords:
     def __init__(self, data: dict | None):
         self.data = {cid: dict(entry) for cid, entry in (data or {}).items()}
 
-    def create_conversation(self, owner: str, *, title: str = "", **_ignored) -> str:
-        conversation_id = uuid.uuid4().hex
+    def create_conversation(
+        self, owner: str, *, title: str = "", proposed_id: str | None = None, **_ignored
+    ) -> str:
+        taken = not is_id(proposed_id) or proposed_id in self.data
+        conversation_id = uuid.uuid4().hex if taken else proposed_id
         self.data[conversation_id] = {"title": title, "updated_at": _now(), "history": []}
         return conversation_id
 
@@ -66,7 +70,11 @@ class BrowserRecords:
         )
 
     def save_history(self, conversation_id: str, history: list[dict]) -> bool:
-        """Keep the page's thread as this conversation's record (titled by its first question)."""
+        """Keep the page's thread as this conversation's record (titled by its first question).
+
+        The page does the same in the browser after each turn (assets/chat.js keepConversation;
+        tests/e2e/test_turn_logic.py holds the two to the same rule).
+        """
         entry = self.data.setdefault(
             conversation_id, {"title": "", "updated_at": _now(), "history": []}
         )

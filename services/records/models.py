@@ -32,6 +32,14 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def is_id(value: object) -> bool:
+    """Shaped like `new_id()`: 32 lowercase hex digits (the page makes its own, see chat.js)."""
+    return isinstance(value, str) and len(value) == 32 and all(c in HEX for c in value)
+
+
+HEX = frozenset("0123456789abcdef")
+
+
 class UTCDateTime(TypeDecorator):
     """A timezone-aware UTC datetime on every backend.
 

@@ -26,8 +26,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
-from services.records.models import UTC, Conversation, Message, new_id, utcnow
+from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 TITLE_CHARS = 60
@@ -227,23 +228,34 @@ class Records:
         title: str = "",
         model: str | None = None,
         persona: str | None = None,
+        proposed_id: str | None = None,
     ) -> str:
-        """A new, empty conversation; returns its id."""
+        """A new, empty conversation; returns its id.
+
+        `proposed_id` (made by the page, so it knows the id before the server answers) is used
+        when it is shaped like an id and no conversation has it yet, anyone's; else a new one.
+        """
         if not owner:
             raise ValueError("a conversation needs an owner")
-        conversation_id, now = new_id(), utcnow()
+        now = utcnow()
+        values = {
+            "owner": owner,
+            "title": title.strip(),
+            "model": model,
+            "persona": persona,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if is_id(proposed_id):
+            try:
+                with self._writer.begin() as connection:
+                    connection.execute(insert(Conversation).values(id=proposed_id, **values))
+                return proposed_id
+            except IntegrityError:
+                pass  # taken (by someone else: the caller asked after it): a new id
+        conversation_id = new_id()
         with self._writer.begin() as connection:
-            connection.execute(
-                insert(Conversation).values(
-                    id=conversation_id,
-                    owner=owner,
-                    title=title.strip(),
-                    model=model,
-                    persona=persona,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            connection.execute(insert(Conversation).values(id=conversation_id, **values))
         return conversation_id
 
     def conversation(self, owner: str, conversation_id: str) -> dict | None:
