@@ -18,7 +18,7 @@ from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_requ
 from extensions import chat_service, records
 from services.chat import ChatService, Sampling
 from services.check import check_providers
-from services.conversation import result_from_event
+from services.conversation import record_result, result_from_event
 from services.errors import ChatError
 from services.plan import context_tokens, plan_turn
 
@@ -90,14 +90,20 @@ def _prepare_turn(service: ChatService, chat_request: ChatRequest) -> Prepared:
     turn = chat_request.turn
     history = [entry.model_dump() for entry in turn.history]
     choices = {
-        "multi_turn": turn.multi_turn,
         "model": chat_request.model,
         "persona_id": turn.persona,
         "custom_prompt": turn.custom_prompt,
         "lang": chat_request.lang,
         "max_tokens": chat_request.max_tokens,
     }
-    plan = plan_turn(service, history, turn.question, history_start=turn.history_start, **choices)
+    plan = plan_turn(
+        service,
+        history,
+        turn.question,
+        history_start=turn.history_start,
+        multi_turn=turn.multi_turn,
+        **choices,
+    )
     temperature = chat_request.temperature
     if temperature is None:
         temperature = plan.temperature  # the persona's own
@@ -117,10 +123,9 @@ def _prepare_turn(service: ChatService, chat_request: ChatRequest) -> Prepared:
     )
 
     def next_context(reply: str, final: dict) -> int:
-        after = [*history, asked]
-        if final.get("done") and reply:
-            after.append({"role": "assistant", "content": reply})
-        return context_tokens(service, after, **choices)
+        # What the page keeps of this turn (a cut reply's text too), as its context will be.
+        ended = record_result([], result_from_event(final, reply), model=plan.model)
+        return context_tokens(service, [*history, asked, *ended], **choices, multi_turn=True)
 
     return Prepared(
         plan.messages,

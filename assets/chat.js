@@ -11,6 +11,7 @@
     const finished = new Set();
     const latest = new Map();
     const announced = new Map();
+    const questions = new Map(); // for a stopped turn: the server cannot count its context
     const DISCONNECT_GRACE_MS = 400;
     // Anything stored before this moment was read from local storage by this page load.
     const PAGE_START = Date.now();
@@ -30,7 +31,20 @@
         latest.delete(turn);
         result.meta = announced.get(turn) || null;
         announced.delete(turn);
+        questions.delete(turn);
         return result;
+    }
+
+    /* Python's notion of whitespace (str.isspace) and of line breaks (str.splitlines), which
+       JavaScript's trim() and \s do not share: the page must refuse and title exactly as the
+       server does. */
+    const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+    const PY_LEADING = new RegExp("^[" + PY_SPACE + "]+");
+    const PY_TRAILING = new RegExp("[" + PY_SPACE + "]+$");
+    const PY_LINE_BREAKS = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
+    function pyStrip(text, side) {
+        const end = text.replace(PY_TRAILING, "");
+        return side === "end" ? end : end.replace(PY_LEADING, "");
     }
 
     /* The turn's logic, kept free of Dash so the tests can hold it to the server's rules. */
@@ -38,7 +52,7 @@
         /* Why a message cannot be sent ("empty", "too_long"), or null. Length in code points,
            as Python counts it. */
         inputProblem: function (text, maxChars) {
-            if (text === null || text === undefined || !String(text).trim()) return "empty";
+            if (text === null || text === undefined || !pyStrip(String(text))) return "empty";
             if (Array.from(String(text)).length > maxChars) return "too_long";
             return null;
         },
@@ -57,10 +71,10 @@
         /* Where the part of the thread that can still be context starts: the question of the
            oldest of the newest `maxRounds` complete rounds (services/conversation.py
            complete_rounds), 0 when all fit, the end when none may go. The server plans with
-           this part only, and returns context_from as an index of the whole thread. */
-        historyStart: function (history, multiTurn, maxRounds) {
+           this part only, and returns context_from as an index of the whole thread. Sent with
+           multi-turn off too: the server still counts the next request's context from it. */
+        historyStart: function (history, maxRounds) {
             history = history || [];
-            if (!multiTurn || maxRounds <= 0) return history.length;
             const starts = [];
             let pending = null;
             history.forEach((entry, index) => {
@@ -70,7 +84,8 @@
                     pending = null;
                 } else pending = null;
             });
-            return starts.length > maxRounds ? starts[starts.length - maxRounds] : 0;
+            if (starts.length <= Math.max(0, maxRounds)) return 0;
+            return maxRounds > 0 ? starts[starts.length - maxRounds] : history.length;
         },
 
         /* The newest question's context_from (components/thread.py context_start). */
@@ -142,10 +157,10 @@
 
         /* The first non-blank line, at most `chars` long (services/records/repository.py). */
         autoTitle: function (content, chars) {
-            const line = (String(content).split(/\r\n|\r|\n/).map((l) => l.trim()).find((l) => l) || "");
+            const line = String(content).split(PY_LINE_BREAKS).map((l) => pyStrip(l)).find((l) => l) || "";
             const points = Array.from(line);
             if (points.length <= chars) return line;
-            return points.slice(0, chars - 1).join("").trimEnd() + "\u2026";
+            return pyStrip(points.slice(0, chars - 1).join(""), "end") + "\u2026";
         },
     };
     window.chatTurn = turnLogic;
@@ -240,7 +255,7 @@
                 }
 
                 const on = multiTurn !== false;
-                const start = turnLogic.historyStart(previous, on, page.maxHistoryRounds);
+                const start = turnLogic.historyStart(previous, page.maxHistoryRounds);
                 const asked = { role: "user", content: question };
                 // Until the server says (finish_reply), the context starts where it did.
                 const before = turnLogic.contextStart(previous);
@@ -294,6 +309,7 @@
                     }
                 }
                 const setProps = window.dash_clientside.set_props;
+                questions.set(turn, question);
                 const streamingNow = {
                     turn, model: model || null, index: previous.length, conversation: id,
                 };
@@ -394,7 +410,8 @@
                 if (finished.has(turn) || (result && result.turn === turn)) return noUpdate();
                 window.dash_clientside.set_props("chat-event-source", { operation: "close" });
                 const content = latest.has(turn) ? latest.get(turn) : shown || "";
-                return finish(turn, { turn, status: "stopped", content });
+                const question = questions.get(turn) || "";
+                return finish(turn, { turn, status: "stopped", content, question });
             },
 
             applyStreamingState: function (streaming) {

@@ -131,9 +131,10 @@ def explain_input_problem(problem, lang):
     State(ids.LANG_STORE, "data"),
     State(ids.USAGE_TOTALS, "data"),
     State(ids.SIDEBAR_REFRESH, "data"),
+    State(ids.CONTEXT_TOKENS, "data"),
     prevent_initial_call=True,
 )
-def finish_reply(result, streaming, lang, totals, refresh):
+def finish_reply(result, streaming, lang, totals, refresh, context):
     """Add how the streamed turn ended, by `Patch`: nothing of the thread goes up or down.
 
     The finished reply replaces the live one in this same response, so it never blinks out.
@@ -160,7 +161,7 @@ def finish_reply(result, streaming, lang, totals, refresh):
 
     totals = add_usage(totals or {}, entries)
     usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
-    context = result.get("context_tokens")
+    context = next_context(result, context, model)
     # The page named a new conversation itself; the server may have had to pick another.
     conversation = announced.get("conversation_id") or streaming.get("conversation") or no_update
     # With server records the list shows this conversation first now; without, the browser's
@@ -176,10 +177,25 @@ def finish_reply(result, streaming, lang, totals, refresh):
         conversation,
         totals,
         usage,
-        context if isinstance(context, int) else no_update,
+        context,
         sidebar,
         context_from if isinstance(context_from, int) else no_update,
     )
+
+
+def next_context(result: dict, before: int | None, model: str) -> int | object:
+    """The next request's context size: the server's count from the final event.
+
+    A stopped reply has no final event: its round is added to the count from before.
+    """
+    counted = result.get("context_tokens")
+    if isinstance(counted, int):
+        return counted
+    if result.get("status") != "stopped" or not result.get("content") or before is None:
+        return no_update
+    asked = {"role": "user", "content": result.get("question") or ""}
+    answered = {"role": "assistant", "content": result["content"]}
+    return before + count_messages([asked, answered], model) - count_messages([], model)
 
 
 # The thread is drawn whole from the stored history only when it is loaded or replaced; a turn

@@ -58,31 +58,6 @@ def build_upstream_messages(
     return messages
 
 
-def input_problem(text: str | None, max_chars: int) -> str | None:
-    """Why a message cannot be sent (`empty` / `too_long`), or None when it can."""
-    if text is None or not text.strip():
-        return "empty"
-    if len(text) > max_chars:
-        return "too_long"
-    return None
-
-
-def retry_point(history: list[dict]) -> tuple[list[dict], str] | None:
-    """What a retry resends: (history up to and including the question, the question).
-
-    The failed attempt (its error, and a reply that was cut part-way) is dropped, so the new
-    reply replaces it. None when the history does not end in a failed question.
-    """
-    kept = list(history)
-    if kept and kept[-1].get("role") == "error":
-        kept.pop()
-    if kept and kept[-1].get("role") == "assistant" and kept[-1].get("status") == CUT:
-        kept.pop()
-    if not kept or kept[-1].get("role") != "user":
-        return None
-    return kept, kept[-1].get("content", "")
-
-
 def result_from_event(event: dict, content: str) -> dict:
     """How a turn ended, from the stream's final event (the same shape the page reports)."""
     if event.get("done"):

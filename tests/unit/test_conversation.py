@@ -8,9 +8,7 @@ from services.context import fit
 from services.conversation import (
     build_upstream_messages,
     complete_rounds,
-    input_problem,
     record_result,
-    retry_point,
 )
 
 
@@ -167,62 +165,6 @@ def test_trim_rounds_keeps_every_system_message() -> None:
     assert [m["content"] for m in trimmed] == ["s1", "s2", "q3", "a3", "new"]
 
 
-# input_problem -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("text", [None, "", "   ", "\n\t \n"])
-def test_empty_input(text: str | None) -> None:
-    assert input_problem(text, 10) == "empty"
-
-
-def test_input_length_boundary() -> None:
-    assert input_problem("x" * 10, 10) is None
-    assert input_problem("x" * 11, 10) == "too_long"
-
-
-def test_chinese_input_counts_characters_not_bytes() -> None:
-    assert input_problem("你好" * 5, 10) is None
-
-
-# retry_point ---------------------------------------------------------------------------
-
-
-def test_retry_drops_the_trailing_error() -> None:
-    history = [user("q1"), reply("a1"), user("q2"), error()]
-    assert retry_point(history) == (history[:3], "q2")
-
-
-def test_retry_drops_a_cut_reply_and_its_error() -> None:
-    history = [user("q1"), reply("half an ans", status="cut"), error("stream_cut")]
-    assert retry_point(history) == ([history[0]], "q1")
-
-
-def test_retry_of_an_unanswered_question() -> None:
-    history = [user("q1"), reply("a1"), user("q2")]
-    assert retry_point(history) == (history, "q2")
-
-
-def test_retry_point_does_not_modify_the_history() -> None:
-    history = [user("q"), error()]
-    snapshot = [dict(e) for e in history]
-    retry_point(history)
-    assert history == snapshot
-
-
-@pytest.mark.parametrize(
-    "history",
-    [
-        [],
-        [user("q"), reply("a")],
-        [user("q"), reply("a", status="stopped")],
-        [error()],
-        [user("q"), reply("a"), error()],
-    ],
-)
-def test_nothing_to_retry(history: list[dict]) -> None:
-    assert retry_point(history) is None
-
-
 # record_result -------------------------------------------------------------------------
 
 
@@ -258,8 +200,6 @@ def test_record_an_error_after_partial_text_keeps_the_text_as_cut() -> None:
         {"role": "assistant", "content": "half", "model": "m", "status": "cut"},
         {"role": "error", "kind": "stream_cut", "detail": "peer closed"},
     ]
-    # ... and a retry replaces both.
-    assert retry_point(recorded) == ([user("q")], "q")
 
 
 def test_record_an_error_without_text() -> None:

@@ -1,0 +1,187 @@
+"""What a turn costs on the wire, and the context line it moves, in Chromium.
+
+A turn sends the earlier part of the thread up once, in the stream request; Dash callbacks
+carry neither it up nor its rendering down (finish_reply patches, the thread is drawn whole
+only when loaded). Earlier turns use made-up words found nowhere else, so finding one in a
+request or response body means the thread travelled there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Page, Request, Response, expect
+
+from tests.fake_upstream import Reply
+
+pytestmark = pytest.mark.e2e
+
+DASH_UPDATE = "/_dash-update-component"
+STREAM = "/api/chat/stream"
+THREAD = "#chat-history-list"
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#chat-input", text)
+    page.press("#chat-input", "Enter")
+
+
+def wait_idle(page: Page, replies: int) -> None:
+    expect(page.locator("#chat-send-button")).to_be_visible(timeout=15_000)
+    expect(page.locator("#chat-stop-button")).to_be_hidden()
+    expect(page.locator(f"{THREAD} .chat-message-assistant")).to_have_count(replies)
+
+
+@dataclass
+class Wire:
+    """Every request the page makes (and every Dash response) while it is listening."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+
+    def on_request(self, request: Request) -> None:
+        self.requests.append((request.url, request.post_data or ""))
+
+    def on_response(self, response: Response) -> None:
+        # 204: a callback that did not update (PreventUpdate), with no body to read.
+        if DASH_UPDATE in response.url and response.status != 204:
+            self.responses.append(response)
+
+    def bodies(self, path: str) -> list[str]:
+        return [body for url, body in self.requests if path in url]
+
+
+def listen(page: Page) -> Wire:
+    wire = Wire()
+    page.on("request", wire.on_request)
+    page.on("response", wire.on_response)
+    return wire
+
+
+def stop(page: Page, wire: Wire) -> list[str]:
+    """Stop listening; the Dash response bodies, read now that they are complete."""
+    page.remove_listener("request", wire.on_request)
+    page.remove_listener("response", wire.on_response)
+    return [response.text() for response in wire.responses]
+
+
+# The first question's first line is the conversation's title, which the sidebar rightly shows
+# (it comes down with the list after each reply): the made-up words are on its second line.
+EARLIER = [
+    ("Trip planning\nWhere do QUOKKAFIRSTQ live?", "QUOKKAFIRSTA live on Rottnest Island."),
+    ("And what do NUMBATSECONDQ eat?", "NUMBATSECONDA eat termites, thousands a day."),
+    ("Is the BILBYTHIRDQ endangered?", "BILBYTHIRDA is vulnerable, yes."),
+]
+
+
+FOURTH = ("Fourth question, on WOMBATFOURTHQ?", "WOMBATFOURTHA dig long burrows.")
+
+
+def earlier_words(turns) -> list[str]:
+    return [w for q, a in turns for w in re.findall(r"[A-Z]{8,}", q + " " + a)]
+
+
+def check_one_turn(page: Page, wire: Wire, words: list[str]) -> None:
+    dash_responses = stop(page, wire)
+    streams = wire.bodies(STREAM)
+    assert len(streams) == 1, f"{len(streams)} stream requests for one message"
+    everything_sent = "\n".join(body for _, body in wire.requests)
+    for word in words:
+        # Up exactly once, in the stream request, and never in a Dash callback's request...
+        assert streams[0].count(word) == 1, word
+        assert everything_sent.count(word) == 1, word
+        assert not [b for b in wire.bodies(DASH_UPDATE) if word in b], word
+        # ... nor back down in a callback's response.
+        assert not [b for b in dash_responses if word in b], word
+    # The check sees the Dash traffic at all: the reply came back through finish_reply.
+    assert wire.bodies(DASH_UPDATE) and dash_responses
+
+
+def test_a_new_message_sends_the_earlier_turns_once_and_only_to_the_stream(
+    app_server, open_page, fake
+):
+    page = open_page(app_server.url)
+    for n, (question, answer) in enumerate(EARLIER, start=1):
+        fake.script(Reply(answer, chunk_size=5))
+        send(page, question)
+        wait_idle(page, n)
+    words = earlier_words(EARLIER)
+    assert len(words) == 6
+
+    # Live: the thread on screen was built by patches.
+    wire = listen(page)
+    fake.script(Reply(FOURTH[1]))
+    send(page, FOURTH[0])
+    wait_idle(page, 4)
+    check_one_turn(page, wire, words)
+    sent = fake.requests[-1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"][:6] == [
+        text for pair in EARLIER for text in pair
+    ]
+
+    # Stored: the thread was read back from local storage and drawn whole on load; the load
+    # itself may send it, the next message not again.
+    loading = listen(page)
+    page.reload()
+    expect(page.locator(f"{THREAD} .chat-message-assistant")).to_have_count(4)
+    page.wait_for_load_state("networkidle")  # the load's own callbacks are done
+    # The whole-thread drawing on load does bring it down: the listening sees such traffic.
+    assert any(words[0] in body for body in stop(page, loading))
+    wire = listen(page)
+    fake.script(Reply("Fifth answer."))
+    send(page, "Fifth question?")
+    wait_idle(page, 5)
+    check_one_turn(page, wire, earlier_words([*EARLIER, FOURTH]))
+
+
+def thread_classes(page: Page) -> list[str]:
+    """The thread's children, by kind: q/a for messages ('-' when dimmed), | for the line."""
+    return page.eval_on_selector_all(
+        f"{THREAD} > *",
+        """children => children.map((el) => {
+            const c = el.classList;
+            if (c.contains("chat-context-line")) return "|";
+            const kind = c.contains("chat-message-user") ? "q"
+                : c.contains("chat-message-assistant") ? "a"
+                : c.contains("chat-message-error") ? "e" : "?";
+            return c.contains("chat-outside-context") ? "-" + kind : kind;
+        })""",
+    )
+
+
+def test_rounds_beyond_the_cap_are_dimmed_under_one_line_live_and_after_reload(
+    start_app, open_page, fake
+):
+    app = start_app(MAX_HISTORY_ROUNDS="1")
+    page = open_page(app.url)
+
+    for n in (1, 2):
+        send(page, f"Question {n}")
+        wait_idle(page, n)
+    # One earlier round is all the cap allows, and that one was sent: nothing is dimmed yet.
+    assert thread_classes(page) == ["q", "a", "q", "a"]
+
+    send(page, "Question 3")
+    wait_idle(page, 3)
+    # The third question went with round 2 only: round 1 is outside, without a reload.
+    expect(page.locator(f"{THREAD} .chat-context-line")).to_have_count(1)
+    assert thread_classes(page) == ["-q", "-a", "|", "q", "a", "q", "a"]
+    assert [m["content"] for m in fake.requests[-1].body["messages"][1:]] == [
+        "Question 2",
+        "Echo: Question 2",
+        "Question 3",
+    ]
+
+    send(page, "Question 4")
+    wait_idle(page, 4)
+    # The line moved down a round; still one line.
+    expect(page.locator(f"{THREAD} .chat-outside-context")).to_have_count(4)
+    assert thread_classes(page) == ["-q", "-a", "-q", "-a", "|", "q", "a", "q", "a"]
+    assert page.locator(f"{THREAD} .chat-context-line").count() == 1
+
+    page.reload()
+    expect(page.locator(f"{THREAD} .chat-message-assistant")).to_have_count(4)
+    assert thread_classes(page) == ["-q", "-a", "-q", "-a", "|", "q", "a", "q", "a"]
+    expect(page.locator(".chat-context-line")).to_have_text(re.compile("no longer sent"))

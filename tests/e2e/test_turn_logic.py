@@ -1,0 +1,576 @@
+"""The page's own turn logic (assets/chat.js `window.chatTurn`), held to the server's rules.
+
+A turn now runs mostly in the browser: it decides whether a message may be sent, what a retry
+resends, which part of the thread goes up as context, where the context line goes, and how the
+browser's copy of a conversation is titled and kept. Each of those has a Python counterpart the
+server uses (or used); here both run on the same inputs, the JavaScript in the real page in
+Chromium, many cases per `page.evaluate`, and must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import plotly.io.json as plotly_json
+import pytest
+from playwright.sync_api import Browser, Page
+
+from api.schemas import BadRequest, Entry, parse_chat_request
+from components.thread import context_start, render_thread
+from config import Settings
+from services.chat import ChatService
+from services.plan import context_tokens, plan_request, plan_turn
+from services.records import browser as browser_records
+from services.records.browser import BrowserRecords
+from services.records.repository import TITLE_CHARS, auto_title
+
+pytestmark = pytest.mark.e2e
+
+NOWHERE = "http://127.0.0.1:9/v1"
+MODEL = "gpt-4o-mini"
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, app_server) -> Iterator[Page]:
+    """One page for the whole module: the logic is pure, nothing it does changes the page."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(app_server.url)
+    page.wait_for_function("Boolean(window.chatTurn && window.chatTurn.historyStart)")
+    yield page
+    context.close()
+
+
+def run(page: Page, function: str, cases: list) -> list:
+    """`window.chatTurn[function](...args)` for every args list in `cases`, in one round trip.
+
+    Values cross as JSON text, so `undefined` and `null` stay what JSON makes of them.
+    """
+    return page.evaluate(
+        """([name, cases]) => JSON.parse(cases).map((args) => {
+            const out = window.chatTurn[name](...args);
+            return out === undefined ? "<undefined>" : out;
+        })""",
+        [function, json.dumps(cases, ensure_ascii=False)],
+    )
+
+
+def as_json(value) -> object:
+    """Dash components as the browser gets them."""
+    return json.loads(plotly_json.to_json_plotly(value))
+
+
+# --------------------------------------------------------------------------- inputProblem
+
+
+def server_problem(text: str, max_chars: int) -> str | None:
+    """What the stream route says of `text` as a page turn's question (api/schemas.py)."""
+    body = json.dumps({"turn": {"question": text}}).encode()
+    try:
+        parse_chat_request(body, "application/json", max_input_chars=max_chars, models=[MODEL])
+    except BadRequest as exc:
+        if exc.message == "The message is empty.":
+            return "empty"
+        if exc.message.startswith("The message is longer than"):
+            return "too_long"
+        raise
+    return None
+
+
+INPUT_CASES = [
+    ("", 10),
+    ("   ", 10),
+    ("\n\t \n", 10),
+    ("\u3000\xa0 ", 10),  # ideographic and no-break spaces are blank for both
+    ("x" * 10, 10),
+    ("x" * 11, 10),
+    ("  x  ", 1),  # blanks count: 5 characters
+    ("你好" * 5, 10),  # characters, not bytes
+    ("你好" * 5 + "!", 10),
+    ("😀" * 10, 10),  # astral: 2 UTF-16 units each in JS, 1 code point in Python
+    ("😀" * 11, 10),
+    ("👨‍👩‍👧", 5),  # one glyph, 5 code points
+    ("👨‍👩‍👧", 4),
+    ("🇫🇷 Paris", 8),
+    ("🇫🇷 Paris", 7),
+    ("e\u0301" * 5, 10),  # combining accents count as characters of their own
+    ("e\u0301" * 5, 9),
+    ("\u200b", 10),  # a zero-width space is not whitespace for either
+    ("line one\nline two", 17),
+    ("line one\nline two", 16),
+    ("x" * 8000, 8000),
+    ("x" * 8001, 8000),
+]
+
+
+def test_input_problem_agrees_with_the_server(page):
+    got = run(page, "inputProblem", [list(case) for case in INPUT_CASES])
+    expected = [server_problem(text, limit) for text, limit in INPUT_CASES]
+    assert got == expected
+    # The rules themselves, so an agreement on something wrong fails too.
+    assert expected[:4] == ["empty"] * 4
+    assert expected[4:6] == [None, "too_long"]
+    assert expected[9:11] == [None, "too_long"]
+
+
+def test_no_text_at_all_is_empty(page):
+    assert run(page, "inputProblem", [[None, 10], ["", 10]]) == ["empty", "empty"]
+    assert page.evaluate("window.chatTurn.inputProblem(undefined, 10)") == "empty"
+
+
+# JavaScript's trim() and Python's str.strip() disagree on what is blank: "\x1c".."\x1f" and
+# "\x85" are whitespace to Python only, "\ufeff" to JavaScript only. The page must refuse
+# exactly what the server refuses (else a 400 shows as a failed reply, not the "empty" notice).
+@pytest.mark.parametrize("text", ["\x1c", "\x85", "\ufeff", "\u3000\u2028 \t", "\u200b"])
+def test_input_problem_agrees_with_the_server_on_unusual_blanks(page, text):
+    assert run(page, "inputProblem", [[text, 10]]) == [server_problem(text, 10)]
+
+
+# --------------------------------------------------------------------------- retryPoint
+
+
+def user(text: str, **extra) -> dict:
+    return {"role": "user", "content": text, **extra}
+
+
+def reply(text: str, status: str = "done") -> dict:
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    return {"role": "assistant", "content": text, "model": MODEL, "usage": usage, "status": status}
+
+
+def error(kind: str = "timeout") -> dict:
+    return {"role": "error", "kind": kind, "detail": ""}
+
+
+def retry_point(history: list[dict]) -> list[dict] | None:
+    """The rule the server used (services/conversation.py retry_point, now done by the page):
+    the history up to and including the failed question; the failed attempt (its error and a
+    reply cut part-way) is dropped. None when the history does not end in a failed question."""
+    kept = list(history)
+    if kept and kept[-1].get("role") == "error":
+        kept.pop()
+    if kept and kept[-1].get("role") == "assistant" and kept[-1].get("status") == "cut":
+        kept.pop()
+    if not kept or kept[-1].get("role") != "user":
+        return None
+    return kept
+
+
+def test_retry_point_cases(page):
+    # The cases tests/unit/test_conversation.py had for services/conversation.py retry_point.
+    trailing_error = [user("q1"), reply("a1"), user("q2"), error()]
+    cut = [user("q1"), reply("half an ans", status="cut"), error("stream_cut")]
+    unanswered = [user("q1"), reply("a1"), user("q2")]
+    nothing = [
+        [],
+        [user("q"), reply("a")],
+        [user("q"), reply("a", status="stopped")],
+        [error()],
+        [user("q"), reply("a"), error()],
+        [user("q"), reply("a", status="length")],
+    ]
+
+    got = run(page, "retryPoint", [[h] for h in [trailing_error, cut, unanswered, *nothing]])
+
+    assert got[:3] == [trailing_error[:3], [user("q1")], unanswered]
+    assert got[3:] == [None] * len(nothing)
+
+
+def test_retry_point_does_not_modify_the_history(page):
+    changed = page.evaluate(
+        """() => {
+            const history = [{role: "user", content: "q"}, {role: "assistant", content: "h",
+                status: "cut"}, {role: "error", kind: "timeout"}];
+            const before = JSON.stringify(history);
+            window.chatTurn.retryPoint(history);
+            return JSON.stringify(history) !== before;
+        }"""
+    )
+    assert changed is False
+
+
+def random_entry(rng: random.Random, *, words: list[str]) -> dict:
+    kind = rng.choices(["user", "assistant", "error"], weights=[5, 5, 2])[0]
+    text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 8)))
+    if kind == "user":
+        return user(text)
+    if kind == "error":
+        return error(rng.choice(["timeout", "rate_limited", "stream_cut", "network"]))
+    content = "" if rng.random() < 0.12 else text
+    return reply(content, status=rng.choice(["done", "done", "cut", "stopped", "length"]))
+
+
+WORDS = ["sleep", "water", "walk", "tea", "水", "早睡", "🍵", "rest", "calm", "light", "Paris"]
+
+
+def random_history(rng: random.Random, size: int) -> list[dict]:
+    return [random_entry(rng, words=WORDS) for _ in range(size)]
+
+
+def test_retry_point_agrees_with_the_rule_on_random_threads(page):
+    rng = random.Random(7)
+    histories = [random_history(rng, rng.randint(0, 8)) for _ in range(400)]
+
+    got = run(page, "retryPoint", [[h] for h in histories])
+
+    expected = [retry_point(h) for h in histories]
+    assert got == expected
+    assert sum(e is not None for e in expected) > 50  # the cases are not all "nothing to retry"
+
+
+# --------------------------------------------------------------------------- autoTitle
+
+
+TITLE_CASES = [
+    "How long should I sleep?",
+    "  padded question  ",
+    "\n\n  \t\nSecond line is the title\nnot this one",
+    "windows\r\nline endings",
+    "old mac\rline endings",
+    "   \n   ",
+    "",
+    "x" * TITLE_CHARS,
+    "x" * (TITLE_CHARS + 1),
+    "word " * 30,  # cut at a space: the space before "…" goes
+    "多少小时的睡眠才够？" * 10,
+    "😀" * (TITLE_CHARS + 5),  # astral characters cut whole, counted one each
+    "a" * (TITLE_CHARS - 2) + "😀😀😀",
+    "👨‍👩‍👧 family " * 10,
+    "\ttabbed\t",
+    "\u3000全角空格\u3000",
+]
+
+
+def test_auto_title_agrees_with_the_server(page):
+    got = run(page, "autoTitle", [[text, TITLE_CHARS] for text in TITLE_CASES])
+
+    expected = [auto_title(text) for text in TITLE_CASES]
+    assert got == expected
+    assert expected[8] == "x" * (TITLE_CHARS - 1) + "…"
+    assert expected[2] == "Second line is the title"
+
+
+# Python's str.splitlines() also ends a line at \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029,
+# and str.strip() is not trim(): with records off (the title made in the browser) a title must
+# still be the one the server would make.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Title\u2028rest of the paragraph",
+        "Title\x85rest",
+        "\ufeffTitle",
+        "\x1c\x1d\nTitle\x0bmore",
+        "\u3000" + "长" * 70,
+    ],
+)
+def test_auto_title_agrees_with_the_server_on_unusual_line_breaks(page, text):
+    assert run(page, "autoTitle", [[text, TITLE_CHARS]]) == [auto_title(text)]
+
+
+# --------------------------------------------------------------------------- keepConversation
+
+
+def save_in_python(local, conversation, history, now, monkeypatch) -> dict:
+    monkeypatch.setattr(browser_records, "_now", lambda: now)
+    store = BrowserRecords(local)
+    store.save_history(conversation, history)
+    return store.data
+
+
+def test_keep_conversation_agrees_with_browser_records(page, monkeypatch):
+    rng = random.Random(11)
+    cid = "c0ffee" * 5 + "00"
+    other = {"title": "Another one", "updated_at": "2026-01-01T00:00:00+00:00", "history": []}
+    cases = []
+    for step in range(120):
+        size = rng.randint(0, 6)
+        history = random_history(rng, size)
+        if rng.random() < 0.3:
+            history.insert(0, user(rng.choice(TITLE_CASES) or "blank"))
+        local = {}
+        if rng.random() < 0.5:
+            local["other"] = other
+        if rng.random() < 0.6:  # already kept: with a title or not, same length or not
+            old = history if rng.random() < 0.4 else history[: rng.randint(0, len(history))]
+            local[cid] = {
+                "title": rng.choice(["", "", "Renamed by the user"]),
+                "updated_at": "2026-02-02T00:00:00+00:00",
+                "history": old,
+            }
+        cases.append([local, cid, history, TITLE_CHARS, f"2026-03-03T00:00:{step % 60:02d}+00:00"])
+
+    got = run(page, "keepConversation", cases)
+
+    expected = [
+        save_in_python(local, c, history, now, monkeypatch) for local, c, history, _, now in cases
+    ]
+    assert got == expected
+    moved = [e[cid]["updated_at"] != "2026-02-02T00:00:00+00:00" for e in expected]
+    assert any(moved) and not all(moved)
+
+
+def test_keep_conversation_moves_a_conversation_only_when_its_length_changes(page, monkeypatch):
+    """A page's whole life with one conversation, step by step, in both."""
+    cid = "ab" * 16
+    steps = [
+        ([], "t0"),
+        ([user("First line\nsecond line")], "t1"),
+        ([user("First line\nsecond line"), reply("an answer")], "t2"),
+        ([user("First line\nsecond line"), reply("an answer")], "t3"),  # reopened: no move
+        ([user("First line\nsecond line"), reply("an answer"), user("more")], "t4"),
+    ]
+    local_js, local_py, seen = {}, {}, []
+    for history, now in steps:
+        local_js = run(page, "keepConversation", [[local_js, cid, history, TITLE_CHARS, now]])[0]
+        local_py = save_in_python(local_py, cid, history, now, monkeypatch)
+        assert local_js == local_py
+        seen.append(local_js[cid]["updated_at"])
+    assert seen == ["t0", "t1", "t2", "t2", "t4"]
+    assert local_js[cid]["title"] == "First line"
+
+
+# --------------------------------------------------------------------------- historyStart
+
+
+def make_service(tmp: Path, rounds: int, window: int | None) -> ChatService:
+    values: dict = {"openai_api_key": "k", "openai_base_url": NOWHERE}
+    if window is not None:
+        path = tmp / f"providers-{window}.yaml"
+        path.write_text(
+            "providers:\n"
+            "  - id: local\n"
+            "    kind: compatible\n"
+            f"    base_url: {NOWHERE}\n"
+            "    api_key_env: OPENAI_API_KEY\n"
+            "    models:\n"
+            f"      - {{id: {MODEL}, context_window: {window}}}\n"
+            "      - {id: other-model}\n"
+            f"default_model: {MODEL}\n",
+            encoding="utf-8",
+        )
+        values["providers_file"] = str(path)
+    return ChatService(Settings(_env_file=None, max_history_rounds=rounds, **values))
+
+
+def slim(entry: dict) -> dict:
+    """What sendMessage puts in the request for an entry, as the route reads it (Entry)."""
+    out = {"role": entry["role"]}
+    if entry.get("content"):
+        out["content"] = entry["content"]
+    if entry.get("status"):
+        out["status"] = entry["status"]
+    return Entry.model_validate(out).model_dump()
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("providers")
+    # A 400-token window (a quarter kept for the reply) holds a few of the random rounds, so
+    # the window drops rounds too, not only the round cap.
+    return {
+        (rounds, window): make_service(tmp, rounds, window)
+        for rounds in (1, 2, 3, 6)
+        for window in (None, 400)
+    }
+
+
+def long_history(rng: random.Random, size: int, stretch: float = 0.3) -> list[dict]:
+    history = random_history(rng, size)
+    for entry in history:
+        if entry.get("content") and rng.random() < stretch:
+            entry["content"] = (entry["content"] + " ") * rng.randint(3, 9)
+        if entry["role"] == "user" and rng.random() < 0.3:
+            entry["context_from"] = rng.randint(0, size)  # stored by an earlier turn; ignored
+    return history
+
+
+def test_the_history_tail_plans_as_the_whole_thread(page, services):
+    """historyStart + plan_turn on the tail == plan_request on the whole thread."""
+    rng = random.Random(2026)
+    cases = []
+    for _ in range(500):
+        rounds, window = rng.choice(sorted(services, key=str))
+        history = long_history(rng, rng.randint(0, 18), stretch=0.6)
+        multi_turn = rng.random() < 0.85
+        choices = {
+            "multi_turn": multi_turn,
+            "model": rng.choice([None, MODEL]),
+            "persona_id": rng.choice([None, "general", "teacher", "custom"]),
+            "custom_prompt": rng.choice([None, "Be brief."]),
+            "lang": rng.choice(["en", "zh-cn"]),
+            "max_tokens": rng.choice([None, 64]),
+        }
+        question = rng.choice(["And now?", "再说一遍？", "🍵?"])
+        cases.append((services[rounds, window], rounds, history, question, choices))
+
+    starts = run(page, "historyStart", [[h, r] for _, r, h, _, _ in cases])
+
+    differences, moved, trimmed = [], 0, 0
+    for (svc, rounds, history, question, choices), start in zip(cases, starts, strict=True):
+        assert 0 <= start <= len(history)
+        tail = [slim(entry) for entry in history[start:]]
+        whole = plan_request(svc, history, question, **choices)
+        turn = plan_turn(svc, tail, question, history_start=start, **choices)
+        if (turn.messages, turn.context_from) != (whole.messages, whole.context_from):
+            differences.append((rounds, history, start, whole.context_from, turn.context_from))
+        # The route's context_tokens for the next request, from the tail and the new round:
+        # always counted as with multi-turn on (the page adds it only when the switch is on).
+        after = [user(question), reply("An answer to it.")]
+        on = {**choices, "multi_turn": True}
+        assert context_tokens(svc, [*tail, *after], **on) == context_tokens(
+            svc, [*history, *after], **on
+        )
+        moved += start > 0
+        trimmed += whole.context_from > start
+    assert differences == []
+    # The cases reach what matters: tails that start later, windows that drop more.
+    assert moved > 60 and trimmed > 25, (moved, trimmed)
+
+
+def test_history_start_rules(page):
+    q = [user("q1"), reply("a1"), user("q2"), error(), user("q3"), reply(""), user("q4")]
+    rounds3 = [user("q1"), reply("a1"), user("q2"), reply("a2"), user("q3"), reply("a3")]
+    cases = [
+        [[], 3],
+        [rounds3, 3],  # all fit: 0
+        [rounds3, 2],  # from q2
+        [rounds3, 1],  # from q3
+        [rounds3, 0],  # no round may go: the end
+        [q, 5],
+        [[user("u1"), user("u2"), reply("a")], 0],
+        [[user("q1"), error()], 0],  # no complete round to leave out: 0, as the server says
+        [[*rounds3, error(), user("q4"), reply("a4")], 1],
+    ]
+    assert run(page, "historyStart", cases) == [0, 0, 2, 4, 6, 0, 3, 0, 7]
+
+
+# MAX_HISTORY_ROUNDS=0 (allowed: config.py ge=0) with no complete round yet (a first question
+# that failed): nothing is left out, so nothing may be dimmed.
+def test_no_rounds_allowed_and_no_round_yet_plans_as_the_whole_thread(page, tmp_path):
+    svc = make_service(tmp_path, 0, None)
+    history = [user("first try"), error()]
+    choices = {
+        "multi_turn": True,
+        "model": None,
+        "persona_id": None,
+        "custom_prompt": None,
+        "lang": "en",
+        "max_tokens": None,
+    }
+    [start] = run(page, "historyStart", [[history, 0]])
+
+    tail = [slim(entry) for entry in history[start:]]
+    turn = plan_turn(svc, tail, "again", history_start=start, **choices)
+
+    whole = plan_request(svc, history, "again", **choices)
+    assert turn.messages == whole.messages
+    assert turn.context_from == whole.context_from
+
+
+# --------------------------------------------------------------------------- markContext
+
+
+@pytest.fixture(scope="module")
+def page_config(page, app_server) -> dict:
+    """The page's own PAGE_CONFIG store, from the layout the server sent this page."""
+    layout = page.request.get(f"{app_server.url}/_dash-layout").json()
+
+    def find(node):
+        if isinstance(node, dict):
+            if node.get("props", {}).get("id") == "chat-page-config":
+                return node["props"]["data"]
+            return next((f for v in node.values() if (f := find(v)) is not None), None)
+        if isinstance(node, list):
+            return next((f for v in node if (f := find(v)) is not None), None)
+        return None
+
+    config = find(layout)
+    assert config is not None and config["titleChars"] == TITLE_CHARS
+    return config
+
+
+def with_context(history: list[dict], start: int) -> list[dict]:
+    """`history` with its newest question's context_from set to `start` (0: none)."""
+    out = [dict(entry) for entry in history]
+    for entry in reversed(out):
+        if entry["role"] == "user":
+            entry.pop("context_from", None)
+            if start:
+                entry["context_from"] = start
+            break
+    return out
+
+
+def last_question(history: list[dict]) -> int:
+    return max((i for i, e in enumerate(history) if e["role"] == "user"), default=-1)
+
+
+def test_context_start_agrees_with_the_thread(page):
+    rng = random.Random(5)
+    histories = [long_history(rng, rng.randint(0, 10)) for _ in range(200)]
+    assert run(page, "contextStart", [[h] for h in histories]) == [
+        context_start(h) for h in histories
+    ]
+
+
+def test_mark_context_draws_what_render_thread_draws(page, page_config, services):
+    """Children drawn for one context start, re-marked for another, as render_thread draws."""
+    rng = random.Random(99)
+    svc = services[3, None]
+    personas = [None, svc.personas.get("wellness"), svc.personas.get("general")]
+    cases, expected, unchanged = [], [], []
+    for _ in range(250):
+        history = long_history(rng, rng.randint(1, 12))
+        last = last_question(history)
+        if last < 0:
+            history.append(user("a question"))
+            last = len(history) - 1
+        old, new = rng.randint(0, last), rng.choice([0, rng.randint(0, last)])
+        streaming = rng.random() < 0.2
+        persona = rng.choice(personas)
+        before, after = with_context(history, old), with_context(history, new)
+        drawn = as_json(render_thread(before, lang="en", streaming=streaming, persona=persona))
+        cases.append([drawn, after, new, page_config])
+        expected.append(
+            as_json(render_thread(after, lang="en", streaming=streaming, persona=persona))
+        )
+        unchanged.append(drawn)
+
+    got = run(page, "markContext", cases)
+
+    marked = [same if out is None else out for out, same in zip(got, unchanged, strict=True)]
+    mismatches = [i for i, (a, b) in enumerate(zip(marked, expected, strict=True)) if a != b]
+    assert mismatches == []
+    # None only when there was nothing to change; and many cases did change something.
+    assert all(
+        out is not None or before == want
+        for out, before, want in zip(got, unchanged, expected, strict=True)
+    )
+    assert sum(out is not None for out in got) > 100
+    lines = [
+        sum(c.get("props", {}).get("className") == "chat-context-line" for c in e) for e in expected
+    ]
+    assert max(lines) == 1 and sum(lines) > 50
+
+
+def test_mark_context_dims_rounds_under_one_line(page, page_config):
+    """A worked case, to know the comparison above compares something."""
+    history = [user("q1"), reply("a1"), user("q2"), error(), user("q3"), reply("a3"), user("q4")]
+    drawn = as_json(render_thread(history, lang="en", streaming=True))
+
+    [out] = run(page, "markContext", [[drawn, with_context(history, 4), 4, page_config]])
+
+    classes = [child["props"]["className"] for child in out]
+    assert classes == [
+        "chat-message chat-message-user chat-outside-context",
+        "chat-message chat-message-assistant chat-outside-context",
+        "chat-message chat-message-user chat-outside-context",
+        "chat-message chat-message-error",
+        "chat-context-line",
+        "chat-message chat-message-user",
+        "chat-message chat-message-assistant",
+        "chat-message chat-message-user",
+    ]
