@@ -165,18 +165,6 @@
     };
     window.chatTurn = turnLogic;
 
-    /* A copy of a component template with `slot` (a string anywhere in it) replaced. */
-    function fill(template, slot, text) {
-        if (template === slot) return text;
-        if (Array.isArray(template)) return template.map((item) => fill(item, slot, text));
-        if (template && typeof template === "object") {
-            const copy = {};
-            Object.keys(template).forEach((key) => (copy[key] = fill(template[key], slot, text)));
-            return copy;
-        }
-        return template;
-    }
-
     function newTurnId() {
         // crypto.randomUUID needs a secure context; a plain-http LAN address is not one.
         return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
@@ -190,20 +178,27 @@
         return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
     }
 
-    /* Updates that can wait until the stream's request is on its way: Dash renders a
-       callback's outputs together, so fewer of them means the request starts sooner. Run by
-       the fetch wrapper below once the request has started (or after DEFER_MAX_MS). */
+    /* Updates that can wait until the reply has begun: the turn's state (the composer's lock),
+       the stored history, the emptied box. Each is a round of Dash's renderer; done before the
+       first token, they would hold it back (measured: bench/browser_latency.py). They run once
+       the first event has been shown, before any final result, or after DEFER_MAX_MS. */
     let deferred = null;
-    const DEFER_MAX_MS = 100;
-    function defer(update) {
+    let pendingTurn = null; // the turn's state until it is in STREAMING_STORE
+    const DEFER_MAX_MS = 150;
+    function defer(turnState, update) {
         runDeferred();
+        pendingTurn = turnState;
         deferred = update;
         setTimeout(runDeferred, DEFER_MAX_MS);
     }
     function runDeferred() {
         const update = deferred;
         deferred = null;
+        pendingTurn = null;
         if (update) update();
+    }
+    function runDeferredAfterPaint() {
+        if (deferred) requestAnimationFrame(() => setTimeout(runDeferred, 0));
     }
 
     /* What the stream route plans from (api/schemas.py PageTurn's history entries). */
@@ -217,14 +212,15 @@
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
             /* Send or Retry: show the question and start the stream, with no server round trip
-               first. Returns [stream holder, thread, live reply class, input problem]; the
-               rest (the turn's state, the stored history, the emptied box...) is deferred. */
+               first. Returns [stream holder, thread (a retry's), live question class and
+               text, live reply class, input problem]; the rest (the turn's state, the stored
+               history, the emptied box...) is deferred, see `defer`. */
             sendMessage: function (
                 _send, _retries, text, history, streaming, conversation, temperature, topP,
-                multiTurn, lang, model, persona, customPrompt, custom, maxTokens, thread, notice,
-                estimate, page
+                multiTurn, lang, model, persona, customPrompt, custom, maxTokens, notice, estimate,
+                page
             ) {
-                const skip = Array(4).fill(noUpdate());
+                const skip = Array(6).fill(noUpdate());
                 const trig = (window.dash_clientside.callback_context.triggered || [])[0];
                 // One reply at a time; and a retry button that merely appeared is not a click.
                 if (streaming || deferred || !trig || !trig.value || !page) return skip;
@@ -247,7 +243,7 @@
                     if (problem) {
                         // The server words it in the page's language; the text stays in the box.
                         const length = Array.from(String(text || "")).length;
-                        skip[3] = { problem, length, limit: page.maxInputChars, at: Date.now() };
+                        skip[5] = { problem, length, limit: page.maxInputChars, at: Date.now() };
                         return skip;
                     }
                     question = text;
@@ -289,31 +285,22 @@
                     }),
                 });
 
-                let threadOut;
-                const Patch = window.dash_clientside.Patch;
+                // The question shows in its own element, outside the thread's list: changing
+                // the list would make Dash draw every message again (components/message.py).
+                // A retry's question is in the list already; its failed attempt leaves it.
+                let threadOut = noUpdate();
                 if (retry) {
-                    const patch = new Patch();
+                    const patch = new window.dash_clientside.Patch();
                     for (let i = 0; i < dropped; i++) patch.delete([-1]);
                     threadOut = patch.build();
-                } else {
-                    const bubble = fill(page.userMessage, page.questionSlot, question);
-                    if (previous.length) {
-                        threadOut = new Patch().append([], bubble).build();
-                    } else {
-                        // The welcome screen gives way; a persona's greeting stays.
-                        const kept = (Array.isArray(thread) ? thread : []).filter(
-                            (child) => !String((child && child.props && child.props.className) || "")
-                                .split(/\s+/).includes("chat-welcome")
-                        );
-                        threadOut = kept.concat([bubble]);
-                    }
                 }
                 const setProps = window.dash_clientside.set_props;
                 questions.set(turn, question);
                 const streamingNow = {
                     turn, model: model || null, index: previous.length, conversation: id,
+                    question: retry ? null : question,
                 };
-                defer(() => {
+                defer(streamingNow, () => {
                     setProps("chat-streaming-store", { data: streamingNow });
                     setProps("chat-history-store", { data: previous.concat([asked]) });
                     if (!retry) setProps("chat-input", { value: "" });
@@ -321,7 +308,14 @@
                     if (estimate) setProps("composer-estimate", { children: "" });
                     if (!previous.length) setProps("persona-select", { disabled: true });
                 });
-                return [[source], threadOut, page.liveClass, noUpdate()];
+                return [
+                    [source],
+                    threadOut,
+                    retry ? noUpdate() : page.questionClass,
+                    retry ? noUpdate() : question,
+                    page.liveClass,
+                    noUpdate(),
+                ];
             },
 
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
@@ -353,6 +347,7 @@
 
             /* One stream event (or a status change) -> [live markdown, final result]. */
             onStreamEvent: function (data, status, errorEvent, streaming, result, shown) {
+                streaming = streaming || pendingTurn;
                 if (!streaming) return [noUpdate(), noUpdate()];
                 const turn = streaming.turn;
                 if (finished.has(turn) || (result && result.turn === turn)) {
@@ -362,6 +357,9 @@
 
                 const event = parseEvent(data);
                 if (event && event.turn) announced.set(turn, event.turn);
+                // A final result goes to finish_reply, which needs the turn's state stored.
+                if (event && (event.done || event.error)) runDeferred();
+                else runDeferredAfterPaint();
                 const context = event && Number.isInteger(event.context_tokens) ? event.context_tokens : null;
                 if (event && event.done) {
                     const status = event.finish_reason === "length" ? "length" : "done";
@@ -395,6 +393,7 @@
                 // The connection ended; unless its final event turns up, it was cut.
                 return new Promise((resolve) =>
                     setTimeout(() => {
+                        runDeferred();
                         if (finished.has(turn)) return resolve([noUpdate(), noUpdate()]);
                         const content = latest.has(turn) ? latest.get(turn) : shown || "";
                         const error = { type: "network", message: "connection lost" };
@@ -405,6 +404,8 @@
 
             /* Stop: keep what is shown, abort the request. */
             stopReply: function (clicks, streaming, result, shown) {
+                runDeferred();
+                streaming = streaming || pendingTurn;
                 if (!clicks || !streaming) return noUpdate();
                 const turn = streaming.turn;
                 if (finished.has(turn) || (result && result.turn === turn)) return noUpdate();
@@ -451,7 +452,6 @@
     window.fetch = function (input, init) {
         const url = typeof input === "string" ? input : (input && input.url) || "";
         const started = originalFetch(input, init);
-        if (url.indexOf("/api/chat/stream") !== -1) setTimeout(runDeferred, 0);
         return started.then((response) => {
             const type = response.headers.get("content-type") || "";
             if (!response.ok && url.indexOf("/api/chat/stream") !== -1 && type.indexOf("text/event-stream") === 0) {

@@ -33,6 +33,7 @@ from components.message import (
     assistant_message,
     error_message,
     notice,
+    user_message,
 )
 from components.thread import render_thread
 from components.usage import request_estimate, usage_summary
@@ -73,10 +74,13 @@ def _plan_choices(choices, **override) -> dict:
 # server plans and records the turn there (api/routes.py). See assets/chat.js sendMessage.
 clientside_callback(
     ClientsideFunction(namespace="chat", function_name="sendMessage"),
-    # What must show at once; the stored history, the emptied box, the composer's lock and the
-    # rest are set (dash_clientside.set_props) once the stream's request has started.
+    # What must show at once. The turn's state, the stored history, the emptied box and the
+    # rest are set (dash_clientside.set_props) once the first text is on screen, or 150 ms
+    # after the click if the model is slower: each costs a round of Dash's renderer.
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
+    Output(ids.LIVE_QUESTION, "className", allow_duplicate=True),
+    Output(ids.LIVE_QUESTION_TEXT, "children"),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
     Output(ids.INPUT_PROBLEM, "data"),
     Input(ids.SEND_BUTTON, "nClicks"),
@@ -88,7 +92,6 @@ clientside_callback(
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
     *REQUEST_CHOICES,
-    State(ids.HISTORY_LIST, "children"),
     State(ids.NOTICE, "children"),
     State(ids.ESTIMATE, "children"),
     State(ids.PAGE_CONFIG, "data"),
@@ -118,6 +121,7 @@ def explain_input_problem(problem, lang):
     Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
+    Output(ids.LIVE_QUESTION, "className", allow_duplicate=True),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
     Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
@@ -132,12 +136,14 @@ def explain_input_problem(problem, lang):
     State(ids.USAGE_TOTALS, "data"),
     State(ids.SIDEBAR_REFRESH, "data"),
     State(ids.CONTEXT_TOKENS, "data"),
+    State(ids.PERSONA_SELECT, "value"),
     prevent_initial_call=True,
 )
-def finish_reply(result, streaming, lang, totals, refresh, context):
-    """Add how the streamed turn ended, by `Patch`: nothing of the thread goes up or down.
+def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
+    """Add the question and how its reply ended to the thread, by `Patch`: nothing of the
+    thread goes up or down.
 
-    The finished reply replaces the live one in this same response, so it never blinks out.
+    The finished messages replace the live ones in this same response: they never blink out.
     """
     if not result or not streaming or result.get("turn") != streaming.get("turn"):
         raise PreventUpdate  # a late event of a turn already stopped or cleared
@@ -147,17 +153,12 @@ def finish_reply(result, streaming, lang, totals, refresh, context):
     entries = record_result([], result, model=model)
     asked = streaming.get("index", 0)  # the question's place in the thread
 
-    history, thread = Patch(), Patch()
+    history = Patch()
     context_from = announced.get("context_from")
     if isinstance(context_from, int):
         history[asked]["context_from"] = context_from
     history.extend(entries)
-    for offset, entry in enumerate(entries, start=1):
-        if entry["role"] == "assistant":
-            thread.append(assistant_message(entry, lang=lang))
-        else:
-            last = offset == len(entries)
-            thread.append(error_message(entry, lang=lang, index=asked + offset, retry=last))
+    thread = _thread_after(service, streaming.get("question"), asked, entries, lang, persona_id)
 
     totals = add_usage(totals or {}, entries)
     usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
@@ -173,6 +174,7 @@ def finish_reply(result, streaming, lang, totals, refresh, context):
         None,
         thread,
         LIVE_IDLE_CLASS,
+        LIVE_IDLE_CLASS,
         "",
         conversation,
         totals,
@@ -181,6 +183,27 @@ def finish_reply(result, streaming, lang, totals, refresh, context):
         sidebar,
         context_from if isinstance(context_from, int) else no_update,
     )
+
+
+def _thread_after(service, question, asked: int, entries: list[dict], lang: str, persona_id):
+    """The thread's change: the question (unless a retry's, already there), then `entries`.
+
+    The first question replaces the welcome screen, so the thread is drawn anew then.
+    """
+    if question is not None and asked == 0:
+        persona = service.locked_persona or service.personas.get(persona_id)
+        turn = [{"role": "user", "content": question}, *entries]
+        return render_thread(turn, lang=lang, streaming=False, persona=persona)
+    thread = Patch()
+    if question is not None:
+        thread.append(user_message(question, lang=lang))
+    for offset, entry in enumerate(entries, start=1):
+        if entry["role"] == "assistant":
+            thread.append(assistant_message(entry, lang=lang))
+        else:
+            last = offset == len(entries)
+            thread.append(error_message(entry, lang=lang, index=asked + offset, retry=last))
+    return thread
 
 
 def next_context(result: dict, before: int | None, model: str) -> int | object:
@@ -224,6 +247,7 @@ clientside_callback(
 
 @callback(
     Output(ids.HISTORY_LIST, "children"),
+    Output(ids.LIVE_QUESTION, "className"),
     Output(ids.LIVE_REPLY, "className"),
     Output(ids.LIVE_MARKDOWN, "markdownStr"),
     Output(ids.PERSONA_SELECT, "disabled"),
@@ -251,7 +275,7 @@ def show_thread(_redraw, persona_id, history, streaming, *choices):
     usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
     live = (LIVE_ACTIVE_CLASS, no_update) if streaming else (LIVE_IDLE_CLASS, "")
     context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
-    return children, *live, bool(history), usage, totals, context
+    return children, LIVE_IDLE_CLASS, *live, bool(history), usage, totals, context
 
 
 @callback(

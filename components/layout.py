@@ -11,7 +11,7 @@ import i18n
 from components import ids
 from components.composer import composer
 from components.header import header
-from components.message import live_reply
+from components.message import live_question, live_reply
 from components.persona import persona_picker
 from components.settings import model_picker, settings_drawer
 from components.sidebar import sidebar
@@ -105,6 +105,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                                             if options.has_credentials
                                             else no_key_alert(lang=lang),
                                             html.Div(id=ids.HISTORY_LIST),
+                                            live_question(lang=lang),
                                             live_reply(lang=lang),
                                             html.Div(id=ids.NOTICE),
                                         ],

@@ -104,6 +104,24 @@ def notice(key: str, *, lang: str, **values: object) -> html.Div:
 
 LIVE_IDLE_CLASS = "chat-live-idle"
 LIVE_ACTIVE_CLASS = "chat-message chat-message-assistant chat-message-live"
+LIVE_QUESTION_CLASS = "chat-message chat-message-user chat-message-live-question"
+
+
+def live_question(*, lang: str) -> html.Div:
+    """The question being answered, shown while its reply streams.
+
+    Outside the thread's list on purpose: Dash renders every child of a list again when the
+    list changes, so adding the question to it would redraw the whole thread before the first
+    token. finish_reply adds question and reply to the list together.
+    """
+    frame = _frame(
+        "user",
+        t(lang, "role.user"),
+        [html.Div(id=ids.LIVE_QUESTION_TEXT, className="chat-user-text")],
+        id=ids.LIVE_QUESTION,
+    )
+    frame.className = LIVE_IDLE_CLASS
+    return frame
 
 
 def live_reply(*, lang: str) -> html.Div:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from components.message import LIVE_ACTIVE_CLASS, OUTSIDE_CLASS, user_message
+from components.message import LIVE_ACTIVE_CLASS, LIVE_QUESTION_CLASS, OUTSIDE_CLASS
 from components.stream import event_source_template
 from components.thread import context_line
 from services.records.repository import TITLE_CHARS
-
-# Stands for the question in the user message template; the browser puts the text in its place.
-QUESTION_SLOT = "\u2063question\u2063"
 
 
 def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> dict:
     """The data of the PAGE_CONFIG store.
 
-    The stream component, the question's bubble and the context line are made here, as Dash
-    component JSON, so the browser builds them exactly as the server would, from one definition.
+    The stream component and the context line are made here, as Dash component JSON, so the
+    browser builds them exactly as the server would, from one definition.
     """
     return {
         "eventSource": event_source_template(),
@@ -23,8 +20,7 @@ def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> 
         "maxHistoryRounds": max_history_rounds,
         "titleChars": TITLE_CHARS,
         "liveClass": LIVE_ACTIVE_CLASS,
+        "questionClass": LIVE_QUESTION_CLASS,
         "outsideClass": OUTSIDE_CLASS,
-        "questionSlot": QUESTION_SLOT,
-        "userMessage": user_message(QUESTION_SLOT, lang=lang),
         "contextLine": context_line(lang=lang),
     }
