@@ -53,6 +53,7 @@ def recorded(
     """
     parts: list[str] = []
     stored = False
+    ended: dict | None = None
 
     def keep(result: dict) -> None:
         nonlocal stored
@@ -64,12 +65,15 @@ def recorded(
         for event in source:
             if "delta" in event:
                 parts.append(event["delta"])
-            else:
-                keep(result_from_event(event, "".join(parts)))
+                yield event
+                continue
+            # The final event goes out first: the page need not wait for the write.
+            ended = result_from_event(event, "".join(parts))
             yield event
+            keep(ended)
     finally:
         if not stored:
-            keep({"status": STOPPED, "content": "".join(parts)})
+            keep(ended or {"status": STOPPED, "content": "".join(parts)})
         close = getattr(source, "close", None)
         if close is not None:
             close()
