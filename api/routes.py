@@ -183,6 +183,8 @@ def chat_stream():
         snapshots=chat_request.snapshots,
         client_gone=sse.disconnect_probe(request.environ),
     )
+    if prepared.announce:
+        body = sse.opened(body)
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:
         # Called when the server is done with the response: finished, failed or abandoned.

@@ -71,6 +71,22 @@ def event_stream(
     )
 
 
+# Sent first to the page: its response headers go out at once, so the browser has opened the
+# stream (a round of Dash's renderer on the page) before the first token, not together with it.
+OPENED = ": open\n\n"
+
+
+def opened(body: Iterator[str]) -> Iterator[str]:
+    """`OPENED`, then `body`; closing this closes `body`."""
+    try:
+        yield OPENED
+        yield from body
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
 def _encoded(events: Iterable[dict], *, snapshots: bool, interval: float) -> Iterator[str]:
     source = iter(events)
     parts: list[str] = []

@@ -103,17 +103,16 @@ def parse_sse(body: str) -> list[dict]:
 def stream_turn(client, body: dict) -> tuple[dict, str, dict]:
     """POST a page turn to the stream route: (the turn as planned, reply text, final event).
 
-    Checks the stream's shape: text events, then one final event (done or error) that says how
-    the turn was planned. (A leading `{"turn": ...}` event, which an earlier version sent, must
-    say the same as the final one.)
+    Checks the stream's shape: an SSE comment that opens it at once (api/sse.py OPENED), text
+    events, then one final event (done or error) that says how the turn was planned.
     """
     response = client.post("/api/chat/stream", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/event-stream"
-    events = parse_sse(response.get_data(as_text=True))
+    raw = response.get_data(as_text=True)
+    assert raw.startswith(": open\n\n"), raw[:40]
+    events = parse_sse(raw[len(": open\n\n") :])
     *middle, final = events
-    if middle and set(middle[0]) == {"turn"}:
-        assert middle.pop(0) == {"turn": final.get("turn")}
     for event in middle:
         assert isinstance(event.get("delta"), str), f"not a text event: {event}"
         assert "done" not in event and "error" not in event and "turn" not in event
