@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import brotli
+import rcssmin
+import rjsmin
 from dash import Dash
 from dash.fingerprint import check_fingerprint
 from flask import Flask, Request, Response, request
@@ -27,6 +29,8 @@ from config import APP_DIR
 
 PRECOMPRESSED_DIR = APP_DIR / "data" / "precompressed"
 SUITES_ENDPOINT = "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>"
+ASSETS_ENDPOINT = "_dash_assets.static"
+MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
 ONE_YEAR = 31536000
 
 # Fingerprinted: a URL's content never changes, so its compressed body can be kept.
@@ -166,8 +170,56 @@ def _serve_precompressed(app: Dash, view: Callable, directory: Path) -> Callable
 
 
 def serve_precompressed(app: Dash, directory: Path | None = None) -> None:
-    """Let Dash's script route use the files `precompress` wrote (when it was run)."""
+    """Let Dash's script route use the files `precompress` wrote (when it was run), and serve
+    the app's own assets minified and compressed at brotli's best level."""
     server = app.server
     server.view_functions[SUITES_ENDPOINT] = _serve_precompressed(
         app, server.view_functions[SUITES_ENDPOINT], directory or PRECOMPRESSED_DIR
     )
+    server.view_functions[ASSETS_ENDPOINT] = _serve_assets(
+        Path(app.config.assets_folder), server.view_functions[ASSETS_ENDPOINT]
+    )
+
+
+def _serve_assets(folder: Path, view: Callable) -> Callable:
+    """The assets route (assets/chat.js, style.css...), for the URLs Dash fingerprints.
+
+    Dash adds `?m=<modification time>` to every asset URL it writes into the page, so such a
+    URL's content never changes: it may be cached for a year, and its minified, best-level
+    brotli body made once per process (chat.js: 7.3 kB at the per-request level, 3.9 kB so).
+    The minified copy goes only to brotli clients; the file itself is what the repo shows.
+    """
+    bodies: dict[tuple[str, str], bytes | None] = {}
+
+    def best(filename: str, stamp: str) -> bytes | None:
+        key = (filename, stamp)
+        if key not in bodies:
+            source = (folder / filename).resolve()
+            minify = MINIFIERS.get(source.suffix)
+            inside = source.is_relative_to(folder.resolve()) and source.is_file()
+            if minify is None or not inside:
+                bodies[key] = None
+            else:
+                text = minify(source.read_text(encoding="utf-8"))
+                bodies[key] = brotli.compress(text.encode("utf-8"), quality=11)
+        return bodies[key]
+
+    def serve(filename: str):
+        stamp = request.args.get("m")
+        if not stamp:
+            return view(filename)
+        body = best(filename, stamp) if "br" in request.headers.get("Accept-Encoding", "") else None
+        if body is None:
+            response = view(filename)
+        else:
+            extension = Path(filename).suffix
+            response = Response(body, mimetype=mimetypes.types_map.get(extension))
+            response.headers["Content-Encoding"] = "br"
+            response.headers["Vary"] = "Accept-Encoding"
+        if response.status_code == 200:
+            response.cache_control.no_cache = None
+            response.cache_control.max_age = ONE_YEAR
+            response.cache_control.public = True
+        return response
+
+    return serve

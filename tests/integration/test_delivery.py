@@ -6,6 +6,10 @@ import gzip
 import re
 
 import brotli
+import rcssmin
+import rjsmin
+
+from config import APP_DIR
 
 QUESTION = {"messages": [{"role": "user", "content": "hello"}]}
 
@@ -96,3 +100,45 @@ def test_a_copy_of_another_file_size_is_never_served(make_app, tmp_path, monkeyp
     assert brotli.decompress(served.get_data()) == plain
     stale_copies = {path.read_bytes() for path in tmp_path.rglob("react-dom*.br")}
     assert stale_copies and served.get_data() not in stale_copies  # compressed afresh
+
+
+def asset_url(client, name: str) -> str:
+    """The fingerprinted URL the page itself uses for assets/<name>."""
+    page = client.get("/").get_data(as_text=True)
+    [url] = re.findall(rf'"(/assets/{re.escape(name)}\?m=[^"]+)"', page)
+    return url
+
+
+def test_fingerprinted_assets_come_minified_at_brotlis_best_level(client):
+    url = asset_url(client, "chat.js")
+    source = (APP_DIR / "assets" / "chat.js").read_text(encoding="utf-8")
+
+    response = client.get(url, headers={"Accept-Encoding": "br, gzip"})
+
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "br"
+    assert response.headers["Cache-Control"] == "max-age=31536000, public"
+    assert response.mimetype == "text/javascript"
+    text = brotli.decompress(response.data).decode("utf-8")
+    assert text == rjsmin.jsmin(source)
+    assert len(text) < 0.6 * len(source)  # the comments are the repo's, not the browser's
+    assert len(response.data) == len(brotli.compress(text.encode(), quality=11))
+    # Once per process: the same bytes again.
+    assert client.get(url, headers={"Accept-Encoding": "br"}).data == response.data
+
+
+def test_unfingerprinted_or_unknown_assets_are_served_as_before(client):
+    plain = client.get("/assets/chat.js", headers={"Accept-Encoding": "br"})
+    assert plain.status_code == 200
+    assert "no-cache" in plain.headers["Cache-Control"]
+    source = (APP_DIR / "assets" / "chat.js").read_bytes()
+    assert brotli.decompress(plain.data) == source  # not minified
+
+    assert (
+        client.get("/assets/nothing.js?m=1", headers={"Accept-Encoding": "br"}).status_code == 404
+    )
+    assert client.get("/assets/../config.py?m=1").status_code == 404
+    css = client.get(asset_url(client, "style.css"), headers={"Accept-Encoding": "br"})
+    assert brotli.decompress(css.data).decode() == rcssmin.cssmin(
+        (APP_DIR / "assets" / "style.css").read_text(encoding="utf-8")
+    )
