@@ -4,7 +4,7 @@
 
     const noUpdate = () => window.dash_clientside.no_update;
     // Per turn: whether the connection opened, the newest text, how the server planned it
-    // (its first event), and whether it has ended. A DISCONNECTED status can reach Dash before
+    // (said in its final event), and whether it has ended. A DISCONNECTED status can reach Dash before
     // the final event that preceded it, so an end without a final event is only concluded
     // after a grace period.
     const opened = new Set();

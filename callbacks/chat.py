@@ -4,10 +4,10 @@ One turn, for speed and for bytes that do not grow with the thread (issue 7):
 1. Send runs in the browser (assets/chat.js `sendMessage`): the question shows, and the stream
    request goes out with the newest part of the thread that can still be context.
 2. The stream route plans the request (persona, round cap, the model's window) and records the
-   question; its first event says how (api/routes.py), its last one how big the next
-   request's context is.
-3. `finish_reply` adds the finished reply with `Patch`, to the thread on screen and to the
-   stored history; only the reply goes up and only its rendering comes down.
+   question; its final event says how, and how big the next request's context is
+   (api/routes.py).
+3. `finish_reply` adds the question and the finished reply with `Patch`, to the thread on
+   screen and to the stored history; only the reply goes up and only its rendering comes down.
 The thread is drawn whole (`show_thread`) only when it is loaded or replaced.
 """
 
