@@ -154,19 +154,25 @@ def _serve_precompressed(app: Dash, view: Callable, directory: Path) -> Callable
         if fingerprinted and accepts_br and registered:
             body = copy_of(package_name, path_in_package)
             if body is not None:
-                extension = Path(path_in_package).suffix
-                response = Response(
-                    body,
-                    mimetype=mimetypes.types_map.get(extension, "application/octet-stream"),
-                )
-                response.headers["Content-Encoding"] = "br"
-                response.headers["Vary"] = "Accept-Encoding"
-                response.cache_control.max_age = ONE_YEAR
-                response.cache_control.public = True
-                return response
+                return _cached_for_a_year(_brotli_response(body, path_in_package))
         return view(package_name, fingerprinted_path)
 
     return serve
+
+
+def _brotli_response(body: bytes, filename: str) -> Response:
+    mimetype = mimetypes.types_map.get(Path(filename).suffix, "application/octet-stream")
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Encoding"] = "br"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _cached_for_a_year(response: Response) -> Response:
+    """For fingerprinted URLs, whose content never changes."""
+    response.cache_control.max_age = ONE_YEAR
+    response.cache_control.public = True
+    return response
 
 
 def serve_precompressed(app: Dash, directory: Path | None = None) -> None:
@@ -209,17 +215,10 @@ def _serve_assets(folder: Path, view: Callable) -> Callable:
         if not stamp:
             return view(filename)
         body = best(filename, stamp) if "br" in request.headers.get("Accept-Encoding", "") else None
-        if body is None:
-            response = view(filename)
-        else:
-            extension = Path(filename).suffix
-            response = Response(body, mimetype=mimetypes.types_map.get(extension))
-            response.headers["Content-Encoding"] = "br"
-            response.headers["Vary"] = "Accept-Encoding"
+        response = view(filename) if body is None else _brotli_response(body, filename)
         if response.status_code == 200:
             response.cache_control.no_cache = None
-            response.cache_control.max_age = ONE_YEAR
-            response.cache_control.public = True
+            _cached_for_a_year(response)
         return response
 
     return serve

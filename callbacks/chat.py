@@ -40,7 +40,7 @@ from components.usage import request_estimate, usage_summary
 from extensions import chat_service, records
 from services.conversation import record_result
 from services.plan import context_tokens, plan_request
-from services.pricing import add_usage, conversation_totals, usage_entries
+from services.pricing import add_usage, price_usage
 from services.tokens import count_messages
 
 # What a request is built from. The page's send and the size estimate read the same choices,
@@ -161,7 +161,7 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
     thread = _thread_after(service, streaming.get("question"), asked, entries, lang, persona_id)
 
     totals = add_usage(totals or {}, entries)
-    usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
+    usage = usage_summary(price_usage(totals, service.prices), lang=lang)
     context = next_context(result, context, model)
     # The page named a new conversation itself; the server may have had to pick another.
     conversation = announced.get("conversation_id") or streaming.get("conversation") or no_update
@@ -272,7 +272,7 @@ def show_thread(_redraw, persona_id, history, streaming, *choices):
     persona = service.locked_persona or service.personas.get(persona_id)
     children = render_thread(history, lang=lang, streaming=bool(streaming), persona=persona)
     totals = add_usage({}, history)
-    usage = usage_summary(conversation_totals(usage_entries(totals), service.prices), lang=lang)
+    usage = usage_summary(price_usage(totals, service.prices), lang=lang)
     live = (LIVE_ACTIVE_CLASS, no_update) if streaming else (LIVE_IDLE_CLASS, "")
     context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
     return children, LIVE_IDLE_CLASS, *live, bool(history), usage, totals, context

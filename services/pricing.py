@@ -191,16 +191,37 @@ def conversation_totals(history: list[dict], table: PriceTable) -> dict:
     whose usage could not be priced}. Cached input is counted at the full input price, so a
     cost can be a little high, never low.
     """
-    prompt_total = completion_total = 0
-    costs: dict[str, Decimal] = {}
-    unpriced: set[str] = set()
+    return price_usage(add_usage({}, history), table)
+
+
+def add_usage(totals: dict, history: list[dict]) -> dict:
+    """`totals` ({model: {"prompt_tokens", "completion_tokens"}}) plus the usage in `history`.
+
+    The page keeps these sums instead of re-reading its thread: cost is linear in tokens per
+    model, so `price_usage` prices them exactly as the entries they sum.
+    """
+    totals = {model: dict(counts) for model, counts in (totals or {}).items()}
     for entry in history:
         usage, model = entry.get("usage"), entry.get("model")
         if entry.get("role") != "assistant" or not isinstance(usage, dict):
             continue
         if not isinstance(model, str) or not model:
             continue
-        prompt, completion = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
+        counts = totals.setdefault(model, {"prompt_tokens": 0, "completion_tokens": 0})
+        for key in ("prompt_tokens", "completion_tokens"):
+            counts[key] = _tokens(counts, key) + _tokens(usage, key)
+    return totals
+
+
+def price_usage(totals: dict, table: PriceTable) -> dict:
+    """`conversation_totals` of `add_usage` sums."""
+    prompt_total = completion_total = 0
+    costs: dict[str, Decimal] = {}
+    unpriced: set[str] = set()
+    for model, counts in (totals or {}).items():
+        if not isinstance(counts, dict):
+            continue
+        prompt, completion = _tokens(counts, "prompt_tokens"), _tokens(counts, "completion_tokens")
         prompt_total += prompt
         completion_total += completion
         price = table.price(model)
@@ -217,34 +238,6 @@ def conversation_totals(history: list[dict], table: PriceTable) -> dict:
         "cost": costs,
         "unpriced_models": sorted(unpriced),
     }
-
-
-def add_usage(totals: dict, history: list[dict]) -> dict:
-    """`totals` ({model: {"prompt_tokens", "completion_tokens"}}) plus the usage in `history`.
-
-    Cost is linear in tokens per model, so these sums price a conversation exactly as its
-    entries would (see `usage_entries`); the page keeps them instead of re-reading its thread.
-    """
-    totals = {model: dict(counts) for model, counts in (totals or {}).items()}
-    for entry in history:
-        usage, model = entry.get("usage"), entry.get("model")
-        if entry.get("role") != "assistant" or not isinstance(usage, dict):
-            continue
-        if not isinstance(model, str) or not model:
-            continue
-        counts = totals.setdefault(model, {"prompt_tokens": 0, "completion_tokens": 0})
-        for key in ("prompt_tokens", "completion_tokens"):
-            counts[key] = _tokens(counts, key) + _tokens(usage, key)
-    return totals
-
-
-def usage_entries(totals: dict) -> list[dict]:
-    """`add_usage` sums as assistant entries, for `conversation_totals`."""
-    return [
-        {"role": "assistant", "model": model, "usage": counts}
-        for model, counts in (totals or {}).items()
-        if isinstance(counts, dict)
-    ]
 
 
 def format_cost(amount: Decimal, currency: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from services.records.models import is_id
 from services.records.repository import auto_title
 
 
@@ -24,11 +23,8 @@ class BrowserRecords:
     def __init__(self, data: dict | None):
         self.data = {cid: dict(entry) for cid, entry in (data or {}).items()}
 
-    def create_conversation(
-        self, owner: str, *, title: str = "", proposed_id: str | None = None, **_ignored
-    ) -> str:
-        taken = not is_id(proposed_id) or proposed_id in self.data
-        conversation_id = uuid.uuid4().hex if taken else proposed_id
+    def create_conversation(self, owner: str, *, title: str = "", **_ignored) -> str:
+        conversation_id = uuid.uuid4().hex
         self.data[conversation_id] = {"title": title, "updated_at": _now(), "history": []}
         return conversation_id
 

@@ -6,6 +6,7 @@ the code reads and writes it, and what `alembic revision --autogenerate` compare
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -34,10 +35,7 @@ def new_id() -> str:
 
 def is_id(value: object) -> bool:
     """Shaped like `new_id()`: 32 lowercase hex digits (the page makes its own, see chat.js)."""
-    return isinstance(value, str) and len(value) == 32 and all(c in HEX for c in value)
-
-
-HEX = frozenset("0123456789abcdef")
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) is not None
 
 
 class UTCDateTime(TypeDecorator):

@@ -20,17 +20,14 @@ from playwright.sync_api import Browser, Page
 
 from api.schemas import BadRequest, Entry, parse_chat_request
 from components.thread import context_start, render_thread
-from config import Settings
 from services.chat import ChatService
 from services.plan import context_tokens, plan_request, plan_turn
 from services.records import browser as browser_records
 from services.records.browser import BrowserRecords
 from services.records.repository import TITLE_CHARS, auto_title
+from tests.turns import MODEL, error, reply, service, user, window_service
 
 pytestmark = pytest.mark.e2e
-
-NOWHERE = "http://127.0.0.1:9/v1"
-MODEL = "gpt-4o-mini"
 
 
 @pytest.fixture(scope="module")
@@ -130,19 +127,6 @@ def test_input_problem_agrees_with_the_server_on_unusual_blanks(page, text):
 
 
 # --------------------------------------------------------------------------- retryPoint
-
-
-def user(text: str, **extra) -> dict:
-    return {"role": "user", "content": text, **extra}
-
-
-def reply(text: str, status: str = "done") -> dict:
-    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-    return {"role": "assistant", "content": text, "model": MODEL, "usage": usage, "status": status}
-
-
-def error(kind: str = "timeout") -> dict:
-    return {"role": "error", "kind": kind, "detail": ""}
 
 
 def retry_point(history: list[dict]) -> list[dict] | None:
@@ -336,23 +320,9 @@ def test_keep_conversation_moves_a_conversation_only_when_its_length_changes(pag
 
 
 def make_service(tmp: Path, rounds: int, window: int | None) -> ChatService:
-    values: dict = {"openai_api_key": "k", "openai_base_url": NOWHERE}
-    if window is not None:
-        path = tmp / f"providers-{window}.yaml"
-        path.write_text(
-            "providers:\n"
-            "  - id: local\n"
-            "    kind: compatible\n"
-            f"    base_url: {NOWHERE}\n"
-            "    api_key_env: OPENAI_API_KEY\n"
-            "    models:\n"
-            f"      - {{id: {MODEL}, context_window: {window}}}\n"
-            "      - {id: other-model}\n"
-            f"default_model: {MODEL}\n",
-            encoding="utf-8",
-        )
-        values["providers_file"] = str(path)
-    return ChatService(Settings(_env_file=None, max_history_rounds=rounds, **values))
+    if window is None:
+        return service(max_history_rounds=rounds)
+    return window_service(tmp, window, max_history_rounds=rounds)
 
 
 def slim(entry: dict) -> dict:

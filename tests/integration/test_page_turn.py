@@ -20,9 +20,9 @@ from services.conversation import complete_rounds, record_result, result_from_ev
 from services.plan import context_tokens, plan_request
 from services.tokens import count_messages
 from tests.fake_upstream import Cut, Error, Reply
+from tests.turns import MODEL, error, reply, user
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = "gpt-4o-mini"
 CHOICES = {
     "multi_turn": True,
     "model": None,
@@ -34,19 +34,6 @@ CHOICES = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def user(text: str, **extra) -> dict:
-    return {"role": "user", "content": text, **extra}
-
-
-def reply(text: str, status: str = "done") -> dict:
-    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    return {"role": "assistant", "content": text, "model": MODEL, "usage": usage, "status": status}
-
-
-def error(kind: str = "timeout") -> dict:
-    return {"role": "error", "kind": kind, "detail": ""}
 
 
 def rounds(n: int, start: int = 1) -> list[dict]:

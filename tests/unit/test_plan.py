@@ -12,45 +12,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config import Settings
 from services.chat import ChatService
 from services.conversation import complete_rounds
 from services.plan import Plan, persona_prompt, plan_request
 from services.tokens import count_messages
+from tests.turns import MODEL, error, reply, service, user, window_service
 
 ROOT = Path(__file__).resolve().parents[2]
-NOWHERE = "http://127.0.0.1:9/v1"
-MODEL = "gpt-4o-mini"
 
 
 def shipped_prompt(persona_id: str, lang: str) -> str:
     data = yaml.safe_load((ROOT / "personas.yaml").read_text(encoding="utf-8"))
     persona = next(p for p in data["personas"] if p["id"] == persona_id)
     return persona["system_prompt"][lang].strip()
-
-
-def service(**overrides: object) -> ChatService:
-    values: dict = {"openai_api_key": "k", "openai_base_url": NOWHERE}
-    values.update(overrides)
-    return ChatService(Settings(_env_file=None, **values))
-
-
-def small_window_service(tmp_path: Path, window: int = 600, **overrides: object) -> ChatService:
-    """The default model with a context window of `window` tokens, set by a providers file."""
-    path = tmp_path / "providers.yaml"
-    path.write_text(
-        "providers:\n"
-        "  - id: local\n"
-        "    kind: compatible\n"
-        f"    base_url: {NOWHERE}\n"
-        "    api_key_env: OPENAI_API_KEY\n"
-        "    models:\n"
-        f"      - {{id: {MODEL}, context_window: {window}}}\n"
-        "      - {id: other-model}\n"
-        f"default_model: {MODEL}\n",
-        encoding="utf-8",
-    )
-    return service(providers_file=str(path), **overrides)
 
 
 def plan(svc: ChatService, history: list[dict], question: str = "And now?", **kw) -> Plan:
@@ -64,18 +38,6 @@ def plan(svc: ChatService, history: list[dict], question: str = "And now?", **kw
     }
     args.update(kw)
     return plan_request(svc, history, question, **args)
-
-
-def user(text: str) -> dict:
-    return {"role": "user", "content": text}
-
-
-def reply(text: str) -> dict:
-    return {"role": "assistant", "content": text, "model": MODEL, "usage": None, "status": "done"}
-
-
-def error() -> dict:
-    return {"role": "error", "kind": "timeout", "detail": ""}
 
 
 def history_of(n: int, words: int = 20) -> list[dict]:
@@ -208,7 +170,7 @@ def test_multi_turn_sends_the_complete_rounds_in_order() -> None:
 
 
 def test_a_model_that_is_not_configured_becomes_the_default(tmp_path: Path) -> None:
-    svc = small_window_service(tmp_path, window=100_000)
+    svc = window_service(tmp_path, window=100_000)
     assert plan(svc, [], "Hi", model="other-model").model == "other-model"
     assert plan(svc, [], "Hi", model="gpt-4-hacked").model == MODEL
     assert plan(svc, [], "Hi", model=None).model == MODEL
@@ -259,7 +221,7 @@ def check_context_from(result: Plan, history: list[dict]) -> int:
 def test_a_tiny_window_drops_the_oldest_rounds_and_marks_them(
     tmp_path: Path, max_rounds: int
 ) -> None:
-    svc = small_window_service(tmp_path, max_history_rounds=max_rounds)
+    svc = window_service(tmp_path, max_history_rounds=max_rounds)
     # Error entries and an unanswered question shift indices between history and rounds.
     history = [error(), *history_of(12)]
     history[5:5] = [user("never answered"), error()]
@@ -277,7 +239,7 @@ def test_a_tiny_window_drops_the_oldest_rounds_and_marks_them(
 
 
 def test_a_chosen_reply_length_leaves_less_room_for_history(tmp_path: Path) -> None:
-    svc = small_window_service(tmp_path)
+    svc = window_service(tmp_path)
     history = history_of(10, words=5)
     default = plan(svc, history, "Q")
     roomy = plan(svc, history, "Q", max_tokens=50)
@@ -289,7 +251,7 @@ def test_a_chosen_reply_length_leaves_less_room_for_history(tmp_path: Path) -> N
 
 
 def test_context_from_is_the_end_of_the_history_when_no_round_fits(tmp_path: Path) -> None:
-    svc = small_window_service(tmp_path)
+    svc = window_service(tmp_path)
     history = [*history_of(3, words=300), user("unanswered"), error()]
     result = plan(svc, history, "Next")
     assert result.messages == [

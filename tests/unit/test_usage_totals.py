@@ -1,4 +1,4 @@
-"""The page's running totals (services/pricing.py add_usage, usage_entries) and its context size
+"""The page's running totals (services/pricing.py add_usage, price_usage) and its context size
 (services/plan.py context_tokens), held to what they stand in for.
 
 The page no longer sends its thread to price it: it keeps per-model token sums, updated by each
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from config import Settings
 from services.chat import ChatService
 from services.plan import context_tokens, plan_request
-from services.pricing import Price, PriceTable, add_usage, conversation_totals, usage_entries
+from services.pricing import Price, PriceTable, add_usage, conversation_totals, cost, price_usage
 from services.tokens import count_messages
 
 TABLE = PriceTable(
@@ -110,7 +110,41 @@ def totals_by_turns(history: list[dict], cuts: list[int]) -> dict:
 def test_the_running_sums_price_a_conversation_as_its_whole_thread(history, cuts):
     totals = totals_by_turns(history, cuts)
 
-    assert conversation_totals(usage_entries(totals), TABLE) == conversation_totals(history, TABLE)
+    assert price_usage(totals, TABLE) == priced_entry_by_entry(history)
+    assert conversation_totals(history, TABLE) == priced_entry_by_entry(history)
+
+
+def priced_entry_by_entry(history: list[dict]) -> dict:
+    """The reference: every valid assistant entry priced on its own, then summed."""
+    prompt_total = completion_total = 0
+    costs: dict = {}
+    unpriced = set()
+    for entry in history:
+        usage, model = entry.get("usage"), entry.get("model")
+        if entry.get("role") != "assistant" or not isinstance(usage, dict) or not model:
+            continue
+        if not isinstance(model, str):
+            continue
+        prompt, completion = (
+            value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+            for value in (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        )
+        prompt_total += prompt
+        completion_total += completion
+        price = TABLE.price(model)
+        if price is None:
+            unpriced.add(model)
+            continue
+        costs[price.currency] = costs.get(price.currency, Decimal(0)) + cost(
+            prompt, completion, price
+        )
+    return {
+        "prompt_tokens": prompt_total,
+        "completion_tokens": completion_total,
+        "total_tokens": prompt_total + completion_total,
+        "cost": costs,
+        "unpriced_models": sorted(unpriced),
+    }
 
 
 @given(history=st.lists(ENTRY, max_size=25), cuts=st.lists(st.integers(0, 10**6), max_size=6))
@@ -153,7 +187,7 @@ def test_several_models_and_currencies_worked_out_by_hand():
         "gpt-4o-2024-08-06": {"prompt_tokens": 0, "completion_tokens": 100_000},
         "qwen2.5": {"prompt_tokens": 10, "completion_tokens": 20},
     }
-    priced = conversation_totals(usage_entries(totals), TABLE)
+    priced = price_usage(totals, TABLE)
     # gpt-4o-mini: 3 x 0.15 + 0.5 x 0.60 = 0.75 USD; gpt-4o (undated entry): 0.1 x 10 = 1 USD;
     # deepseek-chat: 1 x 2.0 = 2 CNY; qwen2.5 is not in the table.
     assert priced == {
@@ -168,8 +202,8 @@ def test_several_models_and_currencies_worked_out_by_hand():
 
 def test_no_usage_at_all_is_nothing_to_price():
     assert add_usage(None, []) == {}
-    assert usage_entries({}) == usage_entries(None) == []
-    assert conversation_totals(usage_entries({}), TABLE) == conversation_totals([], TABLE)
+    assert price_usage({}, TABLE) == price_usage(None, TABLE) == conversation_totals([], TABLE)
+    assert price_usage({}, TABLE)["total_tokens"] == 0
 
 
 # --------------------------------------------------------------------------- context_tokens
