@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,7 +11,8 @@ from markupsafe import escape
 from api import sse
 from api.identity import current_identity
 from api.limits import TooManyStreams, open_stream_slot
-from api.recording import record_question, recorded, store_result
+from api.page_turn import PageTurnStream
+from api.recording import recorded, store_result
 from api.responses import error_response
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
 from extensions import chat_service, records
@@ -20,7 +20,7 @@ from services.chat import ChatService, Sampling
 from services.check import check_providers
 from services.conversation import record_result, result_from_event
 from services.errors import ChatError
-from services.plan import context_tokens, plan_turn
+from services.plan import Plan, plan_turn
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +47,19 @@ def _read_request(service: ChatService) -> ChatRequest:
 
 @dataclass
 class Prepared:
-    """What one request sends upstream, and where its reply is recorded."""
+    """What one scripted request sends upstream, and where its reply is recorded."""
 
     messages: list[dict]
     model: str
     sampling: Sampling
     # (store, owner, conversation id) when the reply goes on record.
     target: tuple | None = None
-    # The page's turns only: how the turn was planned, for the page (in the final event).
-    announce: dict | None = None
-    # The page's turns only: `context_tokens` for the final event (see services/plan.py).
-    next_context: Callable[[str, dict], int] | None = None
 
 
 def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
-    """Raises LookupError for a conversation that is not the caller's (or does not exist).
-
-    The answer is the same for both, so ids cannot be probed. The page's turns never fail so:
-    an unknown conversation (deleted in another tab) gets a new record.
+    """A request in the `messages` form. Raises LookupError for a conversation that is not the
+    caller's (or does not exist): the answer is the same for both, so ids cannot be probed.
     """
-    if chat_request.turn is not None:
-        return _prepare_turn(service, chat_request)
     sampling = Sampling(
         temperature=chat_request.temperature,
         top_p=chat_request.top_p,
@@ -85,60 +77,25 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
     return Prepared(messages, model, sampling, (store, owner, chat_request.conversation_id))
 
 
-def _prepare_turn(service: ChatService, chat_request: ChatRequest) -> Prepared:
-    """The page's turn: plan the messages from its thread, and record the question."""
+def _plan_turn(service: ChatService, chat_request: ChatRequest) -> tuple[Plan, Sampling]:
+    """The page's turn, planned once: persona, round cap, the model's window."""
     turn = chat_request.turn
-    history = [entry.model_dump() for entry in turn.history]
-    choices = {
-        "model": chat_request.model,
-        "persona_id": turn.persona,
-        "custom_prompt": turn.custom_prompt,
-        "lang": chat_request.lang,
-        "max_tokens": chat_request.max_tokens,
-    }
     plan = plan_turn(
         service,
-        history,
+        [entry.model_dump() for entry in turn.history],
         turn.question,
         history_start=turn.history_start,
         multi_turn=turn.multi_turn,
-        **choices,
+        model=chat_request.model,
+        persona_id=turn.persona,
+        custom_prompt=turn.custom_prompt,
+        lang=chat_request.lang,
+        max_tokens=chat_request.max_tokens,
     )
     temperature = chat_request.temperature
     if temperature is None:
         temperature = plan.temperature  # the persona's own
-    sampling = Sampling(temperature, chat_request.top_p, chat_request.max_tokens)
-    asked = {"role": "user", "content": turn.question}
-    if plan.context_from:
-        asked["context_from"] = plan.context_from
-    store, owner = records(), current_identity()
-    conversation_id = record_question(
-        store,
-        owner,
-        chat_request.conversation_id,
-        asked,
-        model=plan.model,
-        persona=turn.persona,
-        retry=turn.retry,
-    )
-
-    def next_context(reply: str, final: dict) -> int:
-        # What the page keeps of this turn (a cut reply's text too), as its context will be.
-        ended = record_result([], result_from_event(final, reply), model=plan.model)
-        return context_tokens(service, [*history, asked, *ended], **choices, multi_turn=True)
-
-    return Prepared(
-        plan.messages,
-        plan.model,
-        sampling,
-        target=(store, owner, conversation_id) if store is not None else None,
-        announce={
-            "conversation_id": conversation_id,
-            "context_from": plan.context_from,
-            "model": plan.model,
-        },
-        next_context=next_context,
-    )
+    return plan, Sampling(temperature, chat_request.top_p, chat_request.max_tokens)
 
 
 def _bad_request(exc: BadRequest):
@@ -153,70 +110,49 @@ def _unknown_conversation():
 def chat_stream():
     """Stream one reply as SSE; the last event is `done` or `error`.
 
-    The final event of a page turn (`turn` in the body) also says how the turn was planned:
-    `{"turn": {"conversation_id", "context_from", "model"}, "context_tokens": ...}`.
+    The page's form (`turn` in the body) also gets a first event with the conversation's id
+    and a final event that says what the server decided (api/page_turn.py).
     """
     service = chat_service()
     try:
         chat_request = _read_request(service)
-        prepared = _prepare(service, chat_request)
+        prepared = None if chat_request.turn is not None else _prepare(service, chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
+    # Nothing is recorded before a slot is taken: a refused request leaves no trace.
     try:
         release_slot = open_stream_slot()
     except TooManyStreams as exc:
         return exc.response()
-    events = service.stream(
-        prepared.messages,
-        model=prepared.model,
-        sampling=prepared.sampling,
-        lang=chat_request.lang,
-    )
-    if prepared.target:
-        events = recorded(events, *prepared.target, prepared.model)
-    if prepared.announce:
-        events = _page_turn_end(events, prepared.announce, prepared.next_context)
-    body = sse.event_stream(
-        events,
-        snapshots=chat_request.snapshots,
-        client_gone=sse.disconnect_probe(request.environ),
-    )
-    if prepared.announce:
-        body = sse.opened(body)
+    client_gone = sse.disconnect_probe(request.environ)
+    if prepared is None:
+        plan, sampling = _plan_turn(service, chat_request)
+        turn = PageTurnStream(service, chat_request, plan, records(), current_identity())
+        events = turn.events(
+            service.stream(
+                plan.messages, model=plan.model, sampling=sampling, lang=chat_request.lang
+            )
+        )
+        body = sse.event_stream(
+            events, coalesce=True, client_gone=client_gone, opening=turn.opening
+        )
+    else:
+        events = service.stream(
+            prepared.messages,
+            model=prepared.model,
+            sampling=prepared.sampling,
+            lang=chat_request.lang,
+        )
+        if prepared.target:
+            events = recorded(events, *prepared.target, prepared.model)
+        body = sse.event_stream(events, snapshots=chat_request.snapshots, client_gone=client_gone)
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:
         # Called when the server is done with the response: finished, failed or abandoned.
         response.call_on_close(release_slot)
     return response
-
-
-def _page_turn_end(events, announce: dict, count: Callable[[str, dict], int]) -> Iterator[dict]:
-    """The final event of a page turn also carries `turn` (how it was planned) and
-    `context_tokens` (the next request's context, for the page's size estimate).
-
-    At the end, not first: an event of its own would cost the page a render before the first
-    token, and the page knows what it needs earlier (it names new conversations itself).
-    """
-    parts: list[str] = []
-    source = iter(events)
-    try:
-        for event in source:
-            if "delta" in event:
-                parts.append(event["delta"])
-                yield event
-                continue
-            event = {**event, "turn": announce}
-            try:
-                event["context_tokens"] = count("".join(parts), event)
-            except Exception:
-                log.exception("could not count the next request's context")
-            yield event
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
 
 
 @bp.post("/api/chat")
@@ -225,6 +161,8 @@ def chat_once():
     service = chat_service()
     try:
         chat_request = _read_request(service)
+        if chat_request.turn is not None:
+            raise BadRequest("The page's 'turn' form is for /api/chat/stream; send 'messages'.")
         prepared = _prepare(service, chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
@@ -240,14 +178,11 @@ def chat_once():
     except ChatError as exc:
         if prepared.target:
             result = {"status": "error", "content": "", "error": exc.to_dict()}
-            store_result(*prepared.target, prepared.model, result)
+            store_result(*prepared.target, record_result([], result, model=prepared.model))
         return jsonify(error=exc.to_dict()), exc.status
     if prepared.target:
-        final = {"done": True, **answer}
-        result = result_from_event(final, answer["reply"])
-        store_result(*prepared.target, answer["model"], result)
-    if prepared.announce:
-        answer = {**answer, "turn": prepared.announce}
+        result = result_from_event({"done": True, **answer}, answer["reply"])
+        store_result(*prepared.target, record_result([], result, model=answer["model"]))
     return jsonify(answer)
 
 

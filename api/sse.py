@@ -47,47 +47,39 @@ def event_stream(
     events: Iterable[dict],
     *,
     snapshots: bool = False,
+    coalesce: bool = False,
     interval: float = SNAPSHOT_INTERVAL,
     client_gone: Callable[[], bool] | None = None,
     keep_alive: float | None = None,
     poll: float | None = None,
+    opening: Callable[[], Iterable[str]] | None = None,
 ) -> Iterator[str]:
     """Encode service events as SSE, always ending with one final `done` or `error` event.
 
-    With `snapshots`, text events are merged so at most one goes out per `interval`, and each
-    carries `content` (the whole reply so far) besides its `delta`: a client that sees only the
-    newest event, as a Dash prop does, still shows the full text. The final event carries the
-    complete `content` as well. Closing this generator closes `events` (and so the upstream).
+    With `coalesce`, text events after the first are merged so at most one goes out per
+    `interval`: the first text leaves at once, and a long reply costs a few bytes of framing
+    per update instead of per token. `snapshots` coalesces too, and each event also carries
+    `content` (the whole reply so far), for a client that sees only the newest event; the
+    final event carries the complete `content` as well. Closing this generator closes
+    `events` (and so the upstream).
 
     `events` are read through `relay` (see there): `client_gone` (see `disconnect_probe`) is
     asked every `poll` seconds while the model is silent, and a keep-alive comment goes out
     after `keep_alive` seconds of silence (defaults: POLL_INTERVAL, KEEP_ALIVE_INTERVAL).
+    `opening` runs while the upstream request opens (see `relay`).
     """
     return relay(
-        _encoded(events, snapshots=snapshots, interval=interval),
+        _encoded(events, snapshots=snapshots, coalesce=coalesce or snapshots, interval=interval),
         client_gone=client_gone,
         keep_alive=keep_alive,
         poll=poll,
+        opening=opening,
     )
 
 
-# Sent first to the page: its response headers go out at once, so the browser has opened the
-# stream (a round of Dash's renderer on the page) before the first token, not together with it.
-OPENED = ": open\n\n"
-
-
-def opened(body: Iterator[str]) -> Iterator[str]:
-    """`OPENED`, then `body`; closing this closes `body`."""
-    try:
-        yield OPENED
-        yield from body
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-
-
-def _encoded(events: Iterable[dict], *, snapshots: bool, interval: float) -> Iterator[str]:
+def _encoded(
+    events: Iterable[dict], *, snapshots: bool, coalesce: bool, interval: float
+) -> Iterator[str]:
     source = iter(events)
     parts: list[str] = []
     pending: list[str] = []
@@ -110,7 +102,7 @@ def _encoded(events: Iterable[dict], *, snapshots: bool, interval: float) -> Ite
             parts.append(event["delta"])
             pending.append(event["delta"])
             now = time.monotonic()
-            if not snapshots or now - last_sent >= interval:
+            if not coalesce or now - last_sent >= interval:
                 yield encode(text_event())
                 last_sent = now
         # The source ended without saying how: never leave a client waiting for a final event.
@@ -131,8 +123,13 @@ def relay(
     keep_alive: float | None = None,
     poll: float | None = None,
     cancel: Cancel | None = None,
+    opening: Callable[[], Iterable[str]] | None = None,
 ) -> Iterator[str]:
     """Yield `chunks` (SSE text) as they come, read in a pump thread of their own.
+
+    `opening()` runs in this thread once the pump has started on the first chunk (opening
+    the upstream request), and what it returns goes out first: work that must not delay the
+    upstream (recording the question) runs alongside it. An `opening` that raises is logged.
 
     While waiting for the next chunk, `client_gone()` is asked every `poll` seconds, and
     `KEEP_ALIVE` is yielded after `keep_alive` seconds without output. When the client is gone
@@ -151,9 +148,11 @@ def relay(
     pump = _Pump(iter(chunks), cancel)
     finished = False
     try:
+        pump.want()
+        if opening is not None:
+            yield from _opened(opening)
         last_output = time.monotonic()
         while True:
-            pump.want()
             while (item := pump.get(_until(last_output + keep_alive, poll))) is None:
                 if gone():
                     log.info("the client went away; stopping its stream")
@@ -170,8 +169,17 @@ def relay(
                 raise value
             yield value
             last_output = time.monotonic()
+            pump.want()
     finally:
         pump.stop(cancel=not finished)
+
+
+def _opened(opening: Callable[[], Iterable[str]]) -> list[str]:
+    try:
+        return list(opening())
+    except Exception:
+        log.exception("a stream's opening work failed")
+        return []
 
 
 def _until(deadline: float, at_most: float) -> float:

@@ -1,39 +1,21 @@
-/* Clientside callbacks (namespace "chat") and page behaviours Dash has no prop for. */
+/* Clientside callbacks (namespace "chat") and page behaviours Dash has no prop for.
+
+One turn (issue 13): `sendMessage` shows the question and POSTs the turn to the stream route
+with fetch; this script reads the stream itself and draws the reply's Markdown into the live
+bubble, with the component and props a finished reply has, so no token passes through Dash.
+The stream's final event says what the server decided (the stored entries, the finished
+messages as Dash components): the page hands those to Dash in one update, and the reply's
+text never goes back up. Only when no final event comes (Stop, a lost connection) does the
+server's `finish_reply` draw the end, from what the page saw. */
 (function () {
     "use strict";
 
     const noUpdate = () => window.dash_clientside.no_update;
-    // Per turn: whether the connection opened, the newest text, how the server planned it
-    // (said in its final event), and whether it has ended. A DISCONNECTED status can reach Dash before
-    // the final event that preceded it, so an end without a final event is only concluded
-    // after a grace period.
-    const opened = new Set();
-    const finished = new Set();
-    const latest = new Map();
-    const announced = new Map();
-    const questions = new Map(); // for a stopped turn: the server cannot count its context
-    const DISCONNECT_GRACE_MS = 400;
+    const setProps = (id, props) => window.dash_clientside.set_props(id, props);
+    const ignore = () => {};
     // Anything stored before this moment was read from local storage by this page load.
     const PAGE_START = Date.now();
     let redraws = 0;
-
-    function parseEvent(data) {
-        if (!data) return null; // SSE comments and keep-alives arrive as empty data
-        try {
-            return JSON.parse(data);
-        } catch (e) {
-            return null;
-        }
-    }
-
-    function finish(turn, result) {
-        finished.add(turn);
-        latest.delete(turn);
-        result.meta = announced.get(turn) || null;
-        announced.delete(turn);
-        questions.delete(turn);
-        return result;
-    }
 
     /* Python's notion of whitespace (str.isspace) and of line breaks (str.splitlines), which
        JavaScript's trim() and \s do not share: the page must refuse and title exactly as the
@@ -48,6 +30,9 @@
     }
 
     /* The turn's logic, kept free of Dash so the tests can hold it to the server's rules. */
+    /* What the page still decides alone, kept free of Dash so the tests can hold it to the
+       server's rules: whether a message may go at all, the context line's place among the
+       thread's children, and the browser's copy of a conversation when records are off. */
     const turnLogic = {
         /* Why a message cannot be sent ("empty", "too_long"), or null. Length in code points,
            as Python counts it. */
@@ -55,45 +40,6 @@
             if (text === null || text === undefined || !pyStrip(String(text))) return "empty";
             if (Array.from(String(text)).length > maxChars) return "too_long";
             return null;
-        },
-
-        /* What a retry resends: the thread up to and including the failed question, or null.
-           The failed attempt (its error, and a reply cut part-way) is dropped. */
-        retryPoint: function (history) {
-            const kept = (history || []).slice();
-            const last = () => kept[kept.length - 1];
-            if (kept.length && last().role === "error") kept.pop();
-            if (kept.length && last().role === "assistant" && last().status === "cut") kept.pop();
-            if (!kept.length || last().role !== "user") return null;
-            return kept;
-        },
-
-        /* Where the part of the thread that can still be context starts: the question of the
-           oldest of the newest `maxRounds` complete rounds (services/conversation.py
-           complete_rounds), 0 when all fit, the end when none may go. The server plans with
-           this part only, and returns context_from as an index of the whole thread. Sent with
-           multi-turn off too: the server still counts the next request's context from it. */
-        historyStart: function (history, maxRounds) {
-            history = history || [];
-            const starts = [];
-            let pending = null;
-            history.forEach((entry, index) => {
-                if (entry.role === "user") pending = index;
-                else if (entry.role === "assistant" && pending !== null) {
-                    if (entry.content) starts.push(pending);
-                    pending = null;
-                } else pending = null;
-            });
-            if (starts.length <= Math.max(0, maxRounds)) return 0;
-            return maxRounds > 0 ? starts[starts.length - maxRounds] : history.length;
-        },
-
-        /* The newest question's context_from (components/thread.py context_start). */
-        contextStart: function (history) {
-            for (let i = (history || []).length - 1; i >= 0; i--) {
-                if (history[i].role === "user") return history[i].context_from || 0;
-            }
-            return 0;
         },
 
         /* The thread's children with entries before `start` dimmed and the context line above
@@ -165,23 +111,213 @@
     };
     window.chatTurn = turnLogic;
 
+    /* ---------------------------------------------------------------- the live reply */
+
+    // The turn in progress: {turn, body, abort, text, question, index, model, page, ...}.
+    let current = null;
+    const live = { host: null, root: null, queued: false };
+
+    /* A React root of our own inside LIVE_MARKDOWN (an empty Div Dash leaves alone). */
+    function liveRoot() {
+        const box = document.getElementById("chat-live-markdown");
+        if (!box || !window.ReactDOM || !window.ReactDOM.createRoot) return null;
+        if (!live.host || !box.contains(live.host)) {
+            if (live.root) live.root.unmount();
+            live.host = document.createElement("div");
+            box.appendChild(live.host);
+            live.root = window.ReactDOM.createRoot(live.host);
+        }
+        return live.root;
+    }
+
+    /* The live bubble shows `text` as the finished reply will (page.markdown are its props,
+       from components/markdown.py: raw HTML off, non-web links to the blocked-link page), or
+       "thinking" until the first text. `now`: draw before returning (the first text). */
+    function drawLive(text, page, now) {
+        const root = liveRoot();
+        if (!root) return;
+        const R = window.React;
+        const view = text
+            ? R.createElement(
+                  window.feffery_markdown_components.FefferyMarkdown,
+                  Object.assign({}, page.markdown, { markdownStr: text, setProps: ignore })
+              )
+            : R.createElement("div", { className: "chat-thinking" }, page.thinking);
+        if (now) window.ReactDOM.flushSync(() => root.render(view));
+        else root.render(view);
+    }
+
+    /* Later text is drawn once per frame at most: a long reply is parsed again on each draw. */
+    function queueDraw(state) {
+        if (live.queued) return;
+        live.queued = true;
+        requestAnimationFrame(() => {
+            live.queued = false;
+            if (current === state && !state.finished) drawLive(state.text, state.page, true);
+        });
+    }
+
+    /* ---------------------------------------------------------------- the stream */
+
+    /* The `data:` of one SSE block as JSON; null for comments (keep-alives) and junk. */
+    function parseBlock(block) {
+        const data = [];
+        block.split("\n").forEach((line) => {
+            if (line.startsWith("data:")) data.push(line.slice(line.charAt(5) === " " ? 6 : 5));
+        });
+        if (!data.length) return null;
+        try {
+            return JSON.parse(data.join("\n"));
+        } catch (e) {
+            return null;
+        }
+    }
+
+    async function readStream(state) {
+        let response;
+        try {
+            response = await originalFetch(state.page.streamUrl, {
+                method: "POST",
+                headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+                body: state.body,
+                signal: state.abort.signal,
+                credentials: "same-origin",
+                cache: "no-store",
+            });
+        } catch (e) {
+            return ended(state);
+        }
+        // Refusals (429, 401, 400) come as one SSE error event with their real status; a
+        // body that is not SSE (a proxy's error page) reads as a lost connection.
+        const type = response.headers.get("content-type") || "";
+        if (type.indexOf("text/event-stream") !== 0 || !response.body) return ended(state);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        try {
+            for (;;) {
+                const { value, done } = await reader.read();
+                if (done) break;
+                buffer += value.indexOf("\r") === -1 ? value : value.replace(/\r\n?/g, "\n");
+                let cut;
+                while ((cut = buffer.indexOf("\n\n")) !== -1) {
+                    const event = parseBlock(buffer.slice(0, cut));
+                    buffer = buffer.slice(cut + 2);
+                    if (event && onEvent(state, event)) return;
+                }
+            }
+        } catch (e) {
+            // Aborted (Stop, Clear) or the connection broke: see `ended`.
+        }
+        ended(state);
+    }
+
+    /* One event of the stream; true once it was the final one. */
+    function onEvent(state, event) {
+        if (state.finished) return true;
+        if (typeof event.delta === "string") {
+            const first = !state.text;
+            state.text += event.delta;
+            if (first && state.text) {
+                drawLive(state.text, state.page, true);
+                runDeferredAfterPaint();
+            } else queueDraw(state);
+            return false;
+        }
+        if (event.done || event.error) {
+            finishTurn(state, event);
+            return true;
+        }
+        // The first event: the conversation the turn is recorded in, and how it was planned.
+        if (event.turn) Object.assign(state.planned, event.turn);
+        return false;
+    }
+
+    /* The stream closed without a final event: unless the user stopped or cleared, it was cut. */
+    function ended(state) {
+        if (state.finished || state.abort.signal.aborted) return;
+        finishTurn(state, null);
+    }
+
+    /* Put `slots` (the text the page has) where the server left their markers. */
+    function fill(value, slots) {
+        if (typeof value === "string") return slots.has(value) ? slots.get(value) : value;
+        if (Array.isArray(value)) return value.map((item) => fill(item, slots));
+        if (value && typeof value === "object") {
+            const out = {};
+            Object.keys(value).forEach((key) => (out[key] = fill(value[key], slots)));
+            return out;
+        }
+        return value;
+    }
+
+    /* The turn is over. With the server's final event, the page draws the end itself, in one
+       update of Dash's renderer; otherwise the server's finish_reply does, from what the page
+       saw (its text, and the final event if there was one). */
+    function finishTurn(state, event) {
+        runDeferred();
+        state.finished = true;
+        if (current === state) current = null;
+        const planned = Object.assign(state.planned, (event && event.turn) || {});
+        if (!event || !event.view || !event.entries) {
+            setProps("chat-stream-result", {
+                data: {
+                    turn: state.turn, drawn: false, final: event, stopped: false,
+                    content: state.text, question: state.retry ? null : state.question,
+                    index: state.index, model: planned.model || state.model,
+                    conversation: planned.conversation_id || null,
+                    context_from: Number.isInteger(planned.context_from) ? planned.context_from : null,
+                },
+            });
+            return;
+        }
+        const page = state.page;
+        const slots = new Map([[page.replySlot, state.text], [page.questionSlot, state.question]]);
+        const entries = fill(event.entries, slots);
+        const children = fill(event.view.children, slots);
+        // The finished messages first, then the live ones hide: they never blink out.
+        if (event.view.replace) setProps("chat-history-list", { children });
+        else {
+            const thread = new window.dash_clientside.Patch();
+            setProps("chat-history-list", { children: thread.extend([], children).build() });
+        }
+        setProps("chat-live-question", { className: page.idleClass });
+        setProps("chat-live-reply", { className: page.idleClass });
+        const stored = new window.dash_clientside.Patch();
+        if (planned.context_from) stored.assign([state.index, "context_from"], planned.context_from);
+        setProps("chat-history-store", { data: stored.extend([], entries).build() });
+        setProps("chat-streaming-store", { data: null });
+        if (planned.conversation_id) setProps("chat-conversation-store", { data: planned.conversation_id });
+        if (Number.isInteger(event.context_tokens)) setProps("chat-context-tokens", { data: event.context_tokens });
+        if (Number.isInteger(planned.history_start)) setProps("chat-history-start", { data: planned.history_start });
+        if (Number.isInteger(planned.context_from)) setProps("chat-context-from", { data: planned.context_from });
+        // For the header's running total and the sidebar: usage only, never the text.
+        const used = entries
+            .filter((entry) => entry.role === "assistant")
+            .map((entry) => ({ role: entry.role, model: entry.model, usage: entry.usage }));
+        setProps("chat-stream-result", { data: { turn: state.turn, drawn: true, entries: used } });
+    }
+
+    /* Stop, or Clear while a reply streams: abort the request (the server then keeps the text
+       so far, marked stopped, and closes the upstream). */
+    function abortTurn(state) {
+        if (deferred && pendingTurn && pendingTurn.turn === state.turn) {
+            deferred = null;
+            pendingTurn = null;
+        }
+        state.finished = true;
+        if (current === state) current = null;
+        state.abort.abort();
+    }
+
     function newTurnId() {
         // crypto.randomUUID needs a secure context; a plain-http LAN address is not one.
         return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
     }
 
-    /* A new conversation's id, as the server makes them (32 hex digits): the page names it, so
-       it knows the id before the server answers (api/recording.py record_question). */
-    function newConversationId() {
-        const bytes = new Uint8Array(16);
-        window.crypto.getRandomValues(bytes);
-        return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    }
-
     /* Updates that can wait until the reply has begun: the turn's state (the composer's lock),
        the stored history, the emptied box. Each is a round of Dash's renderer; done before the
        first token, they would hold it back (measured: bench/browser_latency.py). They run once
-       the first event has been shown, before any final result, or after DEFER_MAX_MS. */
+       the first text has been shown, before any final result, or after DEFER_MAX_MS. */
     let deferred = null;
     let pendingTurn = null; // the turn's state until it is in STREAMING_STORE
     const DEFER_MAX_MS = 150;
@@ -212,65 +348,63 @@
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
             /* Send or Retry: show the question and start the stream, with no server round trip
-               first. Returns [stream holder, thread (a retry's), live question class and
-               text, live reply class, input problem]; the rest (the turn's state, the stored
-               history, the emptied box...) is deferred, see `defer`. */
+               first. Returns [thread (a retry's), live question class and text, live reply
+               class, input problem]; the rest (the turn's state, the stored history, the
+               emptied box...) is deferred, see `defer`. */
             sendMessage: function (
-                _send, _retries, text, history, streaming, conversation, temperature, topP,
-                multiTurn, lang, model, persona, customPrompt, custom, maxTokens, notice, estimate,
-                page
+                _send, _retries, text, history, streaming, conversation, historyStart,
+                temperature, topP, multiTurn, lang, model, persona, customPrompt, custom,
+                maxTokens, notice, estimate, page
             ) {
-                const skip = Array(6).fill(noUpdate());
+                const skip = Array(5).fill(noUpdate());
                 const trig = (window.dash_clientside.callback_context.triggered || [])[0];
                 // One reply at a time; and a retry button that merely appeared is not a click.
-                if (streaming || deferred || !trig || !trig.value || !page) return skip;
+                if (streaming || deferred || current || !trig || !trig.value || !page) return skip;
                 history = history || [];
                 const retry = trig.prop_id.charAt(0) === "{";
                 let previous;
                 let question;
                 let dropped = 0;
                 if (retry) {
-                    const kept = turnLogic.retryPoint(history);
-                    if (!kept) return skip;
-                    question = kept[kept.length - 1].content || "";
-                    previous = kept.slice(0, -1);
-                    // The failed attempt's messages leave the thread, and the "interrupted"
-                    // notice a question left unanswered has (components/thread.py).
-                    const unanswered = history[history.length - 1].role === "user" ? 1 : 0;
-                    dropped = history.length - kept.length + unanswered;
+                    // The server put the index of the question to ask again on the button
+                    // (components/thread.py); the failed attempt after it leaves the thread,
+                    // and so does the "interrupted" notice of an unanswered last question.
+                    const at = JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf("."))).index;
+                    const asked = history[at];
+                    // Only the newest question can be asked again (an older error's button
+                    // may still be on screen).
+                    const newest = history.map((e) => e.role).lastIndexOf("user");
+                    if (!asked || at !== newest) return skip;
+                    question = asked.content || "";
+                    previous = history.slice(0, at);
+                    dropped = history.length - 1 - at + (at === history.length - 1 ? 1 : 0);
                 } else {
                     const problem = turnLogic.inputProblem(text, page.maxInputChars);
                     if (problem) {
                         // The server words it in the page's language; the text stays in the box.
                         const length = Array.from(String(text || "")).length;
-                        skip[5] = { problem, length, limit: page.maxInputChars, at: Date.now() };
+                        skip[4] = { problem, length, limit: page.maxInputChars, at: Date.now() };
                         return skip;
                     }
                     question = text;
                     previous = history;
                 }
 
-                const on = multiTurn !== false;
-                const start = turnLogic.historyStart(previous, page.maxHistoryRounds);
-                const asked = { role: "user", content: question };
-                // Until the server says (finish_reply), the context starts where it did.
-                const before = turnLogic.contextStart(previous);
-                if (on && before) asked.context_from = before;
-                const id = conversation || newConversationId();
+                // The thread from where the server last said the context can start.
+                const start = Math.min(Math.max(0, historyStart || 0), previous.length);
                 const request = {
                     turn: {
                         question,
                         history: previous.slice(start).map(slim),
                         history_start: start,
-                        multi_turn: on,
+                        multi_turn: multiTurn !== false,
                         persona: persona || null,
                         custom_prompt: customPrompt || null,
                         retry,
                     },
                     model: model || null,
                     lang: lang || "en",
-                    conversation_id: id,
-                    snapshots: true,
+                    conversation_id: conversation || null,
                 };
                 if (custom) {
                     request.temperature = temperature;
@@ -278,12 +412,14 @@
                     request.max_tokens = maxTokens || null;
                 }
                 const turn = newTurnId();
-                const source = Object.assign({}, page.eventSource, {
-                    props: Object.assign({}, page.eventSource.props, {
-                        key: turn,
-                        body: JSON.stringify(request),
-                    }),
-                });
+                const state = {
+                    turn, page, question, retry, text: "", finished: false, planned: {},
+                    index: previous.length, model: model || null,
+                    abort: new AbortController(), body: JSON.stringify(request),
+                };
+                current = state;
+                drawLive("", page, true);
+                readStream(state);
 
                 // The question shows in its own element, outside the thread's list: changing
                 // the list would make Dash draw every message again (components/message.py).
@@ -294,14 +430,14 @@
                     for (let i = 0; i < dropped; i++) patch.delete([-1]);
                     threadOut = patch.build();
                 }
-                const setProps = window.dash_clientside.set_props;
-                questions.set(turn, question);
                 const streamingNow = {
-                    turn, model: model || null, index: previous.length, conversation: id,
+                    turn, model: model || null, index: previous.length,
                     question: retry ? null : question,
                 };
                 defer(streamingNow, () => {
-                    setProps("chat-streaming-store", { data: streamingNow });
+                    const asked = { role: "user", content: question };
+                    if (state.planned.context_from) asked.context_from = state.planned.context_from;
+                    if (!state.finished) setProps("chat-streaming-store", { data: streamingNow });
                     setProps("chat-history-store", { data: previous.concat([asked]) });
                     if (!retry) setProps("chat-input", { value: "" });
                     if (notice) setProps("chat-notice", { children: null });
@@ -309,7 +445,6 @@
                     if (!previous.length) setProps("persona-select", { disabled: true });
                 });
                 return [
-                    [source],
                     threadOut,
                     retry ? noUpdate() : page.questionClass,
                     retry ? noUpdate() : question,
@@ -328,12 +463,9 @@
             },
 
             /* After a turn, the entries the model no longer sees are dimmed under a line. */
-            markContext: function (_contextFrom, history, thread, page) {
-                if (!page) return noUpdate();
-                history = history || [];
-                const marked = turnLogic.markContext(
-                    thread, history, turnLogic.contextStart(history), page
-                );
+            markContext: function (start, history, thread, page) {
+                if (!page || !Number.isInteger(start)) return noUpdate();
+                const marked = turnLogic.markContext(thread, history || [], start, page);
                 return marked || noUpdate();
             },
 
@@ -345,77 +477,26 @@
                 );
             },
 
-            /* One stream event (or a status change) -> [live markdown, final result]. */
-            onStreamEvent: function (data, status, errorEvent, streaming, result, shown) {
-                streaming = streaming || pendingTurn;
-                if (!streaming) return [noUpdate(), noUpdate()];
-                const turn = streaming.turn;
-                if (finished.has(turn) || (result && result.turn === turn)) {
-                    return [noUpdate(), noUpdate()];
-                }
-                if (status === "CONNECTING" || status === "CONNECTED") opened.add(turn);
-
-                const event = parseEvent(data);
-                if (event && event.turn) announced.set(turn, event.turn);
-                // A final result goes to finish_reply, which needs the turn's state stored.
-                if (event && (event.done || event.error)) runDeferred();
-                else runDeferredAfterPaint();
-                const context = event && Number.isInteger(event.context_tokens) ? event.context_tokens : null;
-                if (event && event.done) {
-                    const status = event.finish_reason === "length" ? "length" : "done";
-                    const usage = event.usage || null;
-                    const trimmed = event.context || null;
-                    return [
-                        event.content,
-                        finish(turn, {
-                            turn, status, content: event.content, usage, context: trimmed,
-                            context_tokens: context,
-                        }),
-                    ];
-                }
-                if (event && event.error) {
-                    const content = event.content !== undefined ? event.content : shown || "";
-                    return [
-                        content,
-                        finish(turn, {
-                            turn, status: "error", content, error: event.error, context_tokens: context,
-                        }),
-                    ];
-                }
-                if (event && typeof event.content === "string") latest.set(turn, event.content);
-                // errorEvent is only ever set when the request failed (this component lives
-                // for one turn); a freshly mounted component reports every prop as triggered.
-                const failed = Boolean(errorEvent);
-                const closed = status === "DISCONNECTED" && opened.has(turn);
-                if (!failed && !closed) {
-                    return [latest.has(turn) ? latest.get(turn) : noUpdate(), noUpdate()];
-                }
-                // The connection ended; unless its final event turns up, it was cut.
-                return new Promise((resolve) =>
-                    setTimeout(() => {
-                        runDeferred();
-                        if (finished.has(turn)) return resolve([noUpdate(), noUpdate()]);
-                        const content = latest.has(turn) ? latest.get(turn) : shown || "";
-                        const error = { type: "network", message: "connection lost" };
-                        resolve([content, finish(turn, { turn, status: "error", content, error })]);
-                    }, DISCONNECT_GRACE_MS)
-                );
-            },
-
-            /* Stop: keep what is shown, abort the request. */
-            stopReply: function (clicks, streaming, result, shown) {
+            /* Stop: keep what is shown, abort the request; finish_reply draws the end. */
+            stopReply: function (clicks) {
                 runDeferred();
-                streaming = streaming || pendingTurn;
-                if (!clicks || !streaming) return noUpdate();
-                const turn = streaming.turn;
-                if (finished.has(turn) || (result && result.turn === turn)) return noUpdate();
-                window.dash_clientside.set_props("chat-event-source", { operation: "close" });
-                const content = latest.has(turn) ? latest.get(turn) : shown || "";
-                const question = questions.get(turn) || "";
-                return finish(turn, { turn, status: "stopped", content, question });
+                const state = current;
+                if (!clicks || !state || state.finished) return noUpdate();
+                abortTurn(state);
+                return {
+                    turn: state.turn, drawn: false, final: null, stopped: true,
+                    content: state.text, question: state.retry ? null : state.question,
+                    index: state.index, model: state.planned.model || state.model,
+                    conversation: state.planned.conversation_id || null,
+                    context_from: Number.isInteger(state.planned.context_from)
+                        ? state.planned.context_from : null,
+                };
             },
 
+            /* Lock the composer while a reply streams; a turn that loses its state without
+               finishing (Clear, New chat) is aborted. */
             applyStreamingState: function (streaming) {
+                if (!streaming && current && !current.finished && !deferred) abortTurn(current);
                 const busy = Boolean(streaming);
                 return [
                     busy,
@@ -442,26 +523,16 @@
         },
     });
 
-    /* Two things the page's fetches need that Dash and the stream component cannot do:
-       - The stream route refuses with a real status (429 over a limit, 401 after logout) and
-         the reason as one SSE error event. FefferyPostEventSource drops any response that is
-         not 2xx unread, so the page would only see "connection lost"; hand it the event.
-       - When the session ends (logged out in another tab, password changed), Dash callbacks
-         get 401 and would fail silently; reloading shows the login screen. */
+    /* When the session ends (logged out in another tab, password changed), Dash callbacks
+       get 401 and would fail silently; reloading shows the login screen. */
     const originalFetch = window.fetch.bind(window);
     window.fetch = function (input, init) {
         const url = typeof input === "string" ? input : (input && input.url) || "";
-        const started = originalFetch(input, init);
-        return started.then((response) => {
-            const type = response.headers.get("content-type") || "";
-            if (!response.ok && url.indexOf("/api/chat/stream") !== -1 && type.indexOf("text/event-stream") === 0) {
-                return new Response(response.body, { status: 200, headers: response.headers });
-            }
+        return originalFetch(input, init).then((response) => {
             if (response.status === 401 && url.indexOf("_dash-") !== -1) window.location.reload();
             return response;
         });
     };
-
     /* Enter sends, Shift+Enter is a new line. Never send while an IME is composing:
        Chinese and Japanese users press Enter to pick a candidate. */
     document.addEventListener(

@@ -1,13 +1,14 @@
 """Sending a message, streaming the reply, stopping it, and showing the thread.
 
-One turn, for speed and for bytes that do not grow with the thread (issue 7):
-1. Send runs in the browser (assets/chat.js `sendMessage`): the question shows, and the stream
-   request goes out with the newest part of the thread that can still be context.
-2. The stream route plans the request (persona, round cap, the model's window) and records the
-   question; its final event says how, and how big the next request's context is
-   (api/routes.py).
-3. `finish_reply` adds the question and the finished reply with `Patch`, to the thread on
-   screen and to the stored history; only the reply goes up and only its rendering comes down.
+One turn (issues 7 and 13):
+1. Send runs in the browser (assets/chat.js `sendMessage`): the question shows, and the page
+   POSTs the turn to the stream route with the part of the thread that can still be context.
+2. The route plans the request once and records the question while the upstream request opens
+   (api/page_turn.py). The page reads the stream itself and draws the live reply.
+3. The final event says what the server decided (the stored entries, the finished messages);
+   the page puts them in the thread and the stored history by `Patch`. `finish_reply` then
+   only adds the usage to the header's total. When no final event comes (Stop, a lost
+   connection), `finish_reply` draws the end from what the page saw.
 The thread is drawn whole (`show_thread`) only when it is loaded or replaced.
 """
 
@@ -27,19 +28,13 @@ from dash import (
 from dash.exceptions import PreventUpdate
 
 from components import ids
-from components.message import (
-    LIVE_ACTIVE_CLASS,
-    LIVE_IDLE_CLASS,
-    assistant_message,
-    error_message,
-    notice,
-    user_message,
-)
+from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
 from components.thread import render_thread
+from components.turn import finished_turn
 from components.usage import request_estimate, usage_summary
 from extensions import chat_service, records
-from services.conversation import record_result
-from services.plan import context_tokens, plan_request
+from services.conversation import STOPPED, record_result, result_from_event
+from services.plan import context_tokens, next_history_start, plan_request
 from services.pricing import add_usage, price_usage
 from services.tokens import count_messages
 
@@ -77,7 +72,6 @@ clientside_callback(
     # What must show at once. The turn's state, the stored history, the emptied box and the
     # rest are set (dash_clientside.set_props) once the first text is on screen, or 150 ms
     # after the click if the model is slower: each costs a round of Dash's renderer.
-    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
     Output(ids.LIVE_QUESTION, "className", allow_duplicate=True),
     Output(ids.LIVE_QUESTION_TEXT, "children"),
@@ -89,6 +83,7 @@ clientside_callback(
     State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.CONVERSATION_STORE, "data"),
+    State(ids.HISTORY_START, "data"),
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
     *REQUEST_CHOICES,
@@ -116,14 +111,13 @@ def explain_input_problem(problem, lang):
     return notice("input.empty", lang=lang)
 
 
+# What the page reports when a turn ends: see assets/chat.js finishTurn and stopReply.
 @callback(
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
-    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
     Output(ids.LIVE_QUESTION, "className", allow_duplicate=True),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
-    Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.USAGE_TOTALS, "data", allow_duplicate=True),
     Output(ids.HEADER_USAGE, "children", allow_duplicate=True),
@@ -140,43 +134,56 @@ def explain_input_problem(problem, lang):
     prevent_initial_call=True,
 )
 def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
-    """Add the question and how its reply ended to the thread, by `Patch`: nothing of the
-    thread goes up or down.
+    """A turn ended: its usage joins the header's total, and the sidebar shows it first.
 
-    The finished messages replace the live ones in this same response: they never blink out.
+    Normally the page has drawn the turn from the stream's final event (`drawn`) and sends
+    up only the usage. Without a final event (Stop, a lost connection, a refusal without one)
+    the turn is drawn here, from what the page saw, by `Patch`: nothing of the thread goes up
+    or down, and the finished messages replace the live ones in this same response.
     """
-    if not result or not streaming or result.get("turn") != streaming.get("turn"):
-        raise PreventUpdate  # a late event of a turn already stopped or cleared
+    if not result:
+        raise PreventUpdate
     service = chat_service()
-    announced = result.get("meta") or {}
-    model = announced.get("model") or streaming.get("model") or service.default_model
-    entries = record_result([], result, model=model)
-    asked = streaming.get("index", 0)  # the question's place in the thread
-
-    history = Patch()
-    context_from = announced.get("context_from")
-    if isinstance(context_from, int):
-        history[asked]["context_from"] = context_from
-    history.extend(entries)
-    thread = _thread_after(service, streaming.get("question"), asked, entries, lang, persona_id)
-
-    totals = add_usage(totals or {}, entries)
-    usage = usage_summary(price_usage(totals, service.prices), lang=lang)
-    context = next_context(result, context, model)
-    # The page named a new conversation itself; the server may have had to pick another.
-    conversation = announced.get("conversation_id") or streaming.get("conversation") or no_update
     # With server records the list shows this conversation first now; without, the browser's
     # copy changes and that redraws the list (callbacks/sidebar.py).
     sidebar = (refresh or 0) + 1 if records() is not None else no_update
+    if result.get("drawn"):
+        totals = add_usage(totals or {}, result.get("entries") or [])
+        usage = usage_summary(price_usage(totals, service.prices), lang=lang)
+        skip = [no_update] * 6
+        return (*skip, totals, usage, no_update, sidebar, no_update)
+    if not streaming or result.get("turn") != streaming.get("turn"):
+        raise PreventUpdate  # a late report of a turn already cleared
+    model = result.get("model") or service.default_model
+    ended = _how_it_ended(result)
+    entries = record_result([], ended, model=model)
+    asked = result.get("index") or 0  # the question's place in the thread
+
+    history = Patch()
+    context_from = result.get("context_from")
+    if isinstance(context_from, int) and context_from:
+        history[asked]["context_from"] = context_from
+    history.extend(entries)
+    persona = service.locked_persona or service.personas.get(persona_id)
+    view = finished_turn(
+        entries, question=result.get("question"), question_index=asked, lang=lang, persona=persona
+    )
+    if view["replace"]:
+        thread = view["children"]
+    else:
+        thread = Patch()
+        thread.extend(view["children"])
+
+    totals = add_usage(totals or {}, entries)
+    usage = usage_summary(price_usage(totals, service.prices), lang=lang)
+    context = next_context(ended, result.get("question"), context, model)
     return (
         history,
-        [],
         None,
         thread,
         LIVE_IDLE_CLASS,
         LIVE_IDLE_CLASS,
-        "",
-        conversation,
+        result.get("conversation") or no_update,
         totals,
         usage,
         context,
@@ -185,39 +192,26 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
     )
 
 
-def _thread_after(service, question, asked: int, entries: list[dict], lang: str, persona_id):
-    """The thread's change: the question (unless a retry's, already there), then `entries`.
+def _how_it_ended(result: dict) -> dict:
+    """`record_result`'s input from what the page saw: stopped, a final event, or a cut."""
+    content = result.get("content") or ""
+    if result.get("stopped"):
+        return {"status": STOPPED, "content": content}
+    if isinstance(result.get("final"), dict):
+        return result_from_event(result["final"], content)
+    lost = {"type": "network", "message": "connection lost"}
+    return {"status": "error", "content": content, "error": lost}
 
-    The first question replaces the welcome screen, so the thread is drawn anew then.
+
+def next_context(ended: dict, question: str | None, before: int | None, model: str):
+    """The next request's context size after a turn without a final event.
+
+    Only a stopped reply with text adds a round: to the count from before.
     """
-    if question is not None and asked == 0:
-        persona = service.locked_persona or service.personas.get(persona_id)
-        turn = [{"role": "user", "content": question}, *entries]
-        return render_thread(turn, lang=lang, streaming=False, persona=persona)
-    thread = Patch()
-    if question is not None:
-        thread.append(user_message(question, lang=lang))
-    for offset, entry in enumerate(entries, start=1):
-        if entry["role"] == "assistant":
-            thread.append(assistant_message(entry, lang=lang))
-        else:
-            last = offset == len(entries)
-            thread.append(error_message(entry, lang=lang, index=asked + offset, retry=last))
-    return thread
-
-
-def next_context(result: dict, before: int | None, model: str) -> int | object:
-    """The next request's context size: the server's count from the final event.
-
-    A stopped reply has no final event: its round is added to the count from before.
-    """
-    counted = result.get("context_tokens")
-    if isinstance(counted, int):
-        return counted
-    if result.get("status") != "stopped" or not result.get("content") or before is None:
+    if ended.get("status") != STOPPED or not ended.get("content") or before is None:
         return no_update
-    asked = {"role": "user", "content": result.get("question") or ""}
-    answered = {"role": "assistant", "content": result["content"]}
+    asked = {"role": "user", "content": question or ""}
+    answered = {"role": "assistant", "content": ended["content"]}
     return before + count_messages([asked, answered], model) - count_messages([], model)
 
 
@@ -249,11 +243,11 @@ clientside_callback(
     Output(ids.HISTORY_LIST, "children"),
     Output(ids.LIVE_QUESTION, "className"),
     Output(ids.LIVE_REPLY, "className"),
-    Output(ids.LIVE_MARKDOWN, "markdownStr"),
     Output(ids.PERSONA_SELECT, "disabled"),
     Output(ids.HEADER_USAGE, "children"),
     Output(ids.USAGE_TOTALS, "data"),
     Output(ids.CONTEXT_TOKENS, "data"),
+    Output(ids.HISTORY_START, "data"),
     Input(ids.THREAD_REDRAW, "data"),
     Input(ids.PERSONA_SELECT, "value"),
     State(ids.HISTORY_STORE, "data"),
@@ -273,9 +267,10 @@ def show_thread(_redraw, persona_id, history, streaming, *choices):
     children = render_thread(history, lang=lang, streaming=bool(streaming), persona=persona)
     totals = add_usage({}, history)
     usage = usage_summary(price_usage(totals, service.prices), lang=lang)
-    live = (LIVE_ACTIVE_CLASS, no_update) if streaming else (LIVE_IDLE_CLASS, "")
+    live = LIVE_ACTIVE_CLASS if streaming else LIVE_IDLE_CLASS
     context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
-    return children, LIVE_IDLE_CLASS, *live, bool(history), usage, totals, context
+    start = next_history_start(history, service.settings.max_history_rounds)
+    return children, LIVE_IDLE_CLASS, live, bool(history), usage, totals, context, start
 
 
 @callback(
@@ -317,28 +312,11 @@ def use_persona_model(persona_id):
     return persona.model
 
 
-# Every stream event lands here (in the browser): show the text, and report the end once.
-clientside_callback(
-    ClientsideFunction(namespace="chat", function_name="onStreamEvent"),
-    Output(ids.LIVE_MARKDOWN, "markdownStr", allow_duplicate=True),
-    Output(ids.RESULT_STORE, "data", allow_duplicate=True),
-    Input(ids.EVENT_SOURCE, "data"),
-    Input(ids.EVENT_SOURCE, "status"),
-    Input(ids.EVENT_SOURCE, "errorEvent"),
-    State(ids.STREAMING_STORE, "data"),
-    State(ids.RESULT_STORE, "data"),
-    State(ids.LIVE_MARKDOWN, "markdownStr"),
-    prevent_initial_call=True,
-)
-
 # Stop: freeze the text at once and abort the request (the server then closes upstream).
 clientside_callback(
     ClientsideFunction(namespace="chat", function_name="stopReply"),
     Output(ids.RESULT_STORE, "data", allow_duplicate=True),
     Input(ids.STOP_BUTTON, "nClicks"),
-    State(ids.STREAMING_STORE, "data"),
-    State(ids.RESULT_STORE, "data"),
-    State(ids.LIVE_MARKDOWN, "markdownStr"),
     prevent_initial_call=True,
 )
 

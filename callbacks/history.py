@@ -12,7 +12,6 @@ from components import ids
 
 @callback(
     Output(ids.HISTORY_STORE, "data", allow_duplicate=True),
-    Output(ids.STREAM_HOLDER, "children", allow_duplicate=True),
     Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
@@ -28,7 +27,7 @@ def clear_history(_confirmed, _new_chat):
     """
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate
-    return [], [], None, None, None, redraw()
+    return [], None, None, None, redraw()
 
 
 def redraw() -> str:

@@ -20,8 +20,6 @@ LIVE_MARKDOWN = "chat-live-markdown"
 LIVE_QUESTION = "chat-live-question"
 LIVE_QUESTION_TEXT = "chat-live-question-text"
 NOTICE = "chat-notice"
-STREAM_HOLDER = "chat-stream-holder"
-EVENT_SOURCE = "chat-event-source"
 CLEAR_CONFIRM = "clear-history-confirm"
 DOWNLOAD = "export-markdown-download"
 TOAST_HOLDER = "app-toast-holder"
@@ -59,6 +57,8 @@ USAGE_TOTALS = "chat-usage-totals"  # tokens per model so far, for the header's 
 CONTEXT_TOKENS = "chat-context-tokens"  # the next request's context size, for the estimate
 CONTEXT_FROM = "chat-context-from"  # where the finished turn's context starts (dims older turns)
 INPUT_PROBLEM = "chat-input-problem"  # why the browser refused to send (empty, too long)
+# Where the next request's history starts in the thread, as the server last said (issue 13).
+HISTORY_START = "chat-history-start"
 
 # The conversation sidebar.
 SIDEBAR = "chat-sidebar"

@@ -76,8 +76,8 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             dcc.Store(id=ids.CONTEXT_TOKENS),
             dcc.Store(id=ids.CONTEXT_FROM),
             dcc.Store(id=ids.INPUT_PROBLEM),
+            dcc.Store(id=ids.HISTORY_START, data=0),
             dcc.Download(id=ids.DOWNLOAD),
-            html.Div(id=ids.STREAM_HOLDER),
             html.Div(id=ids.TOAST_HOLDER),
             header(
                 title=options.title,

@@ -74,7 +74,10 @@ def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.
 def error_message(
     entry: dict, *, lang: str, index: int | None = None, retry: bool = False
 ) -> html.Div:
-    """What went wrong, what to do, and a retry button for the question it belongs to."""
+    """What went wrong, what to do, and a retry button for the question it belongs to.
+
+    `index` is that question's place in the thread: the page asks it again from there.
+    """
     kind = entry.get("kind") or "internal_error"
     key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
     detail = entry.get("detail") or ""
@@ -125,18 +128,16 @@ def live_question(*, lang: str) -> html.Div:
 
 
 def live_reply(*, lang: str) -> html.Div:
-    """The reply being streamed. Hidden (and not a `.chat-message`) when nothing streams."""
+    """The reply being streamed. Hidden (and not a `.chat-message`) when nothing streams.
+
+    Its text is drawn by the page's own script (assets/chat.js), which reads the stream and
+    renders the Markdown into LIVE_MARKDOWN with the component and props the finished reply
+    uses (components/turn.py page_config): Dash never sees a token.
+    """
     frame = _frame(
         "assistant",
         t(lang, "role.assistant"),
-        [
-            markdown_view(
-                "",
-                lang=lang,
-                id=ids.LIVE_MARKDOWN,
-                placeholder=html.Div(t(lang, "thinking"), className="chat-thinking"),
-            )
-        ],
+        [html.Div(id=ids.LIVE_MARKDOWN, className="chat-live-markdown")],
         id=ids.LIVE_REPLY,
     )
     frame.className = LIVE_IDLE_CLASS

@@ -8,6 +8,7 @@ from components.message import assistant_message, error_message, user_message
 from components.persona import greeting
 from components.welcome import welcome
 from i18n import t
+from services.conversation import retry_question
 
 
 def context_start(history: list[dict]) -> int:
@@ -46,10 +47,9 @@ def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=No
         elif role == "assistant":
             children.append(assistant_message(entry, lang=lang, outside=outside))
         elif role == "error":
-            retry = index == last and not streaming
-            children.append(error_message(entry, lang=lang, index=index, retry=retry))
+            asked = retry_question(history, index) if index == last and not streaming else None
+            children.append(error_message(entry, lang=lang, index=asked, retry=asked is not None))
     if history and history[-1].get("role") == "user" and not streaming:
-        children.append(
-            error_message({"kind": "interrupted"}, lang=lang, index=len(history), retry=True)
-        )
+        asked = len(history) - 1
+        children.append(error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True))
     return children

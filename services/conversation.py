@@ -34,6 +34,20 @@ def complete_rounds(history: Iterable[dict]) -> list[tuple[dict, dict]]:
     return rounds
 
 
+def retry_question(history: list[dict], error_index: int) -> int | None:
+    """Index of the question that a retry of the error at `error_index` asks again, or None.
+
+    The failed attempt (the error, and a reply cut part-way before it) is dropped; what is
+    left must end with the question.
+    """
+    at = error_index - 1
+    if at >= 0 and history[at].get("role") == "assistant" and history[at].get("status") == CUT:
+        at -= 1
+    if at >= 0 and history[at].get("role") == "user":
+        return at
+    return None
+
+
 def build_upstream_messages(
     history: list[dict],
     question: str,

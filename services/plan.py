@@ -113,3 +113,19 @@ def context_tokens(service: ChatService, history: list[dict], **choices) -> int:
     without = plan_request(service, [], "", **choices)
     model = with_history.model
     return count_messages(with_history.messages, model) - count_messages(without.messages, model)
+
+
+def next_history_start(thread: list[dict], max_rounds: int) -> int:
+    """Where the part of `thread` that can still be context starts: the question of the oldest
+    of the newest `max_rounds` complete rounds; 0 when all fit, the end when none may go.
+
+    The page sends its thread from there (it keeps the number the last final event gave), so
+    a request carries no more of the thread than the round cap lets through.
+    """
+    rounds = complete_rounds(thread)
+    if len(rounds) <= max(0, max_rounds):
+        return 0
+    if max_rounds <= 0:
+        return len(thread)
+    first = rounds[-max_rounds][0]
+    return next(i for i, entry in enumerate(thread) if entry is first)

@@ -1,0 +1,178 @@
+"""The page's turn on the stream route: planned once, recorded alongside the upstream request,
+and ended by an event that says everything the server decided.
+
+The page (assets/chat.js) reads the stream itself and draws the text as it comes. What it needs
+to draw the finished turn, it is told here rather than working out itself:
+- first, `{"turn": {"conversation_id"}}`, sent while the upstream request opens (the question is
+  recorded meanwhile, so a new conversation gets its id from the server);
+- last, the usual `done`/`error` event, plus `turn` (how it was planned, where the next
+  request's history starts), `context_tokens` (the next request's context), `entries` (what is
+  stored for this turn) and `view` (the finished messages as Dash components). The reply's text
+  is not sent again: `entries` and `view` hold `REPLY_SLOT` where the page puts the text it
+  has, and `view` holds `QUESTION_SLOT` for the question.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import plotly.io.json as plotly_json
+
+from api import sse
+from api.recording import store_result
+from api.schemas import ChatRequest
+from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn
+from services.conversation import STOPPED, record_result, result_from_event
+from services.plan import Plan, context_tokens, next_history_start
+from services.records.repository import auto_title
+
+log = logging.getLogger(__name__)
+
+# How long the final event waits for the question's record (it is written alongside the
+# upstream request, normally long done by then).
+RECORD_WAIT = 10.0
+
+
+@dataclass
+class PageTurnStream:
+    """One page turn on its way through the stream route."""
+
+    service: object  # services.chat.ChatService
+    request: ChatRequest
+    plan: Plan
+    store: object | None  # the records repository, None when records are off
+    owner: str
+    conversation_id: str | None = None
+    _recorded: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def turn(self):
+        return self.request.turn
+
+    @property
+    def question_index(self) -> int:
+        """The question's place in the page's thread."""
+        return self.turn.history_start + len(self.turn.history)
+
+    def asked(self) -> dict:
+        entry = {"role": "user", "content": self.turn.question}
+        if self.plan.context_from:
+            entry["context_from"] = self.plan.context_from
+        return entry
+
+    def opening(self) -> Iterable[str]:
+        """Record the question (runs while the upstream request opens); the first event."""
+        try:
+            self.conversation_id = self._record_question()
+        except Exception:
+            log.exception("could not record the question")
+            self.conversation_id = self.conversation_id or uuid.uuid4().hex
+        finally:
+            self._recorded.set()
+        return [sse.encode({"turn": {"conversation_id": self.conversation_id}})]
+
+    def _record_question(self) -> str:
+        """Store the question in its conversation (made on first use); the conversation's id.
+
+        An id the caller does not own is never used: a new conversation is made instead (the
+        page's conversation may have been deleted in another tab). Without records, the id
+        names the browser's own copy. A retried question is already on record.
+        """
+        wanted = self.request.conversation_id
+        store = self.store
+        if store is None:
+            return wanted or uuid.uuid4().hex
+        retry = self.turn.retry
+        if not wanted or store.conversation(self.owner, wanted) is None:
+            persona = self.turn.persona
+            wanted = store.create_conversation(self.owner, model=self.plan.model, persona=persona)
+            retry = False
+        if not retry:
+            store.add_message(self.owner, wanted, self.asked())
+        return wanted
+
+    def events(self, source: Iterable[dict]) -> Iterator[dict]:
+        """`source`'s events, the final one completed; the reply is stored however it ends."""
+        parts: list[str] = []
+        stored = False
+        it = iter(source)
+        try:
+            for event in it:
+                if "delta" in event:
+                    parts.append(event["delta"])
+                    yield event
+                    continue
+                reply = "".join(parts)
+                entries = record_result([], result_from_event(event, reply), model=self.plan.model)
+                self._recorded.wait(RECORD_WAIT)
+                yield {**event, **self._decided(entries, reply)}
+                stored = True
+                self._store(entries)
+        finally:
+            if not stored:
+                # The browser went away (Stop, a closed tab): keep what was generated.
+                self._recorded.wait(RECORD_WAIT)
+                result = {"status": STOPPED, "content": "".join(parts)}
+                self._store(record_result([], result, model=self.plan.model))
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    def _store(self, entries: list[dict]) -> None:
+        if self.store is not None and self.conversation_id:
+            store_result(self.store, self.owner, self.conversation_id, entries)
+
+    def _decided(self, entries: list[dict], reply: str) -> dict:
+        """What the final event adds for the page (see the module's docstring)."""
+        turn = self.turn
+        history = [entry.model_dump(exclude_defaults=True) for entry in turn.history]
+        thread = [*history, self.asked(), *entries]
+        decided: dict = {
+            "turn": {
+                "conversation_id": self.conversation_id,
+                "context_from": self.plan.context_from,
+                "model": self.plan.model,
+                "history_start": turn.history_start
+                + next_history_start(thread, self.service.settings.max_history_rounds),
+                "title": auto_title(turn.question),
+            },
+            "entries": [_with_slot(entry, reply) for entry in entries],
+        }
+        try:
+            decided["context_tokens"] = context_tokens(
+                self.service,
+                thread,
+                model=self.plan.model,
+                persona_id=turn.persona,
+                custom_prompt=turn.custom_prompt,
+                lang=self.request.lang,
+                max_tokens=self.request.max_tokens,
+                multi_turn=True,
+            )
+        except Exception:
+            log.exception("could not count the next request's context")
+        view = finished_turn(
+            decided["entries"],
+            question=None if turn.retry else QUESTION_SLOT,
+            question_index=self.question_index,
+            lang=self.request.lang,
+            persona=self._persona(),
+        )
+        decided["view"] = json.loads(plotly_json.to_json_plotly(view))
+        return decided
+
+    def _persona(self):
+        service = self.service
+        return service.locked_persona or service.personas.get(self.turn.persona)
+
+
+def _with_slot(entry: dict, reply: str) -> dict:
+    """The entry with the reply's text (which the page has) replaced by REPLY_SLOT."""
+    if entry.get("role") == "assistant" and entry.get("content") == reply:
+        return {**entry, "content": REPLY_SLOT}
+    return entry
