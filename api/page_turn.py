@@ -74,7 +74,12 @@ class PageTurnStream:
             self.conversation_id = self.conversation_id or uuid.uuid4().hex
         finally:
             self._recorded.set()
-        return [sse.encode({"turn": {"conversation_id": self.conversation_id}})]
+        planned = {
+            "conversation_id": self.conversation_id,
+            "context_from": self.plan.context_from,
+            "model": self.plan.model,
+        }
+        return [sse.encode({"turn": planned})]
 
     def _record_question(self) -> str:
         """Store the question in its conversation (made on first use); the conversation's id.
@@ -99,7 +104,7 @@ class PageTurnStream:
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
         """`source`'s events, the final one completed; the reply is stored however it ends."""
         parts: list[str] = []
-        stored = False
+        ended: list[dict] | None = None
         it = iter(source)
         try:
             for event in it:
@@ -108,17 +113,18 @@ class PageTurnStream:
                     yield event
                     continue
                 reply = "".join(parts)
-                entries = record_result([], result_from_event(event, reply), model=self.plan.model)
+                ended = record_result([], result_from_event(event, reply), model=self.plan.model)
                 self._recorded.wait(RECORD_WAIT)
-                yield {**event, **self._decided(entries, reply)}
-                stored = True
-                self._store(entries)
+                # The final event goes out first (the reader may close this generator then):
+                # the page need not wait for the write.
+                yield {**event, **self._decided(ended, reply)}
         finally:
-            if not stored:
+            if ended is None:
                 # The browser went away (Stop, a closed tab): keep what was generated.
-                self._recorded.wait(RECORD_WAIT)
                 result = {"status": STOPPED, "content": "".join(parts)}
-                self._store(record_result([], result, model=self.plan.model))
+                ended = record_result([], result, model=self.plan.model)
+            self._recorded.wait(RECORD_WAIT)
+            self._store(ended)
             close = getattr(it, "close", None)
             if close is not None:
                 close()

@@ -136,7 +136,11 @@ def chat_stream():
             )
         )
         body = sse.event_stream(
-            events, coalesce=True, client_gone=client_gone, opening=turn.opening
+            events,
+            coalesce=True,
+            snapshots=chat_request.snapshots,
+            client_gone=client_gone,
+            opening=turn.opening,
         )
     else:
         events = service.stream(

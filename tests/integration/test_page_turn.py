@@ -87,26 +87,31 @@ def parse_sse(body: str) -> list[dict]:
     return events
 
 
+PLANNED = {"conversation_id", "context_from", "model"}
+
+
 def stream_turn(client, body: dict) -> tuple[dict, str, dict]:
     """POST a page turn to the stream route: (the turn as planned, reply text, final event).
 
-    Checks the stream's shape: an SSE comment that opens it at once (api/sse.py OPENED), text
-    events, then one final event (done or error) that says how the turn was planned.
+    Checks the stream's shape: a first event that says how the turn was planned (the
+    conversation's id included), text events, then one final event (done or error) that says
+    it again, with what the page draws from (api/page_turn.py).
     """
     response = client.post("/api/chat/stream", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/event-stream"
-    raw = response.get_data(as_text=True)
-    assert raw.startswith(": open\n\n"), raw[:40]
-    events = parse_sse(raw[len(": open\n\n") :])
-    *middle, final = events
+    opening, *middle, final = parse_sse(response.get_data(as_text=True))
+    assert set(opening) == {"turn"} and set(opening["turn"]) == PLANNED, opening
     for event in middle:
         assert isinstance(event.get("delta"), str), f"not a text event: {event}"
         assert "done" not in event and "error" not in event and "turn" not in event
     assert ("done" in final) != ("error" in final), final
-    assert set(final["turn"]) == {"conversation_id", "context_from", "model"}, final
+    assert set(final["turn"]) == PLANNED | {"history_start", "title"}, final
+    assert {k: final["turn"][k] for k in PLANNED} == opening["turn"]
     assert type(final["context_tokens"]) is int, final
-    return final["turn"], "".join(e["delta"] for e in middle), final
+    assert isinstance(final["entries"], list) and isinstance(final["view"]["children"], list)
+    planned = {k: final["turn"][k] for k in PLANNED}
+    return planned, "".join(e["delta"] for e in middle), final
 
 
 def upstream_messages(fake) -> list[dict]:
@@ -170,19 +175,15 @@ def test_with_snapshots_every_event_carries_the_text_so_far(app, fake):
     assert final["turn"]["context_from"] == 0
 
 
-def test_the_json_route_answers_a_page_turn_with_its_turn(app, fake):
-    fake.script(Reply("Whole answer."))
+def test_the_json_route_refuses_the_pages_form(app, fake):
+    """The page's form plans and records for the page's stream; scripts send `messages`."""
     client = app.server.test_client()
-    history = rounds(2)
 
-    response = client.post("/api/chat", json=page_body("And now?", history))
+    response = client.post("/api/chat", json=page_body("And now?", rounds(2)))
 
-    assert response.status_code == 200, response.get_data(as_text=True)
-    answer = response.get_json()
-    assert answer["reply"] == "Whole answer."
-    assert answer["turn"]["model"] == MODEL and answer["turn"]["context_from"] == 0
-    expected = plan_request(service_of(app), history, "And now?", **CHOICES)
-    assert upstream_messages(fake) == expected.messages
+    assert response.status_code == 400
+    assert "/api/chat/stream" in response.get_json()["error"]["message"]
+    assert fake.requests == []
 
 
 def test_context_tokens_grows_with_a_longer_reply(app, fake):
@@ -424,8 +425,7 @@ def test_the_persona_temperature_applies_unless_the_page_sends_one(make_app, fak
     stream_turn(client, page_body("Hi", turn_persona="wild", temperature=0.3))
     assert fake.requests[-1].body["temperature"] == 0.3
 
-    response = client.post("/api/chat", json=page_body("Hi", turn_persona="calm"))
-    assert response.status_code == 200
+    stream_turn(client, page_body("Hi", turn_persona="calm"))
     assert fake.requests[-1].body["temperature"] == 0.2
 
 
@@ -499,9 +499,9 @@ def test_a_retry_does_not_record_the_question_twice(app, fake):
 @pytest.mark.parametrize(
     ("given", "kept"),
     [
-        # The page names a new conversation itself (32 hex digits): the record takes that id.
-        pytest.param("0123456789abcdef" * 2, True, id="page-made-id"),
-        # Anything else (a hand-made id, a conversation deleted in another tab) gets a new id.
+        # The server names new conversations (its first event says the id): an id it does not
+        # know (a conversation deleted in another tab, a made-up one) gets a new record.
+        pytest.param("0123456789abcdef" * 2, False, id="well-formed"),
         pytest.param("not-an-id", False, id="malformed"),
         pytest.param("0123456789ABCDEF" * 2, False, id="upper-case"),
     ],
@@ -532,13 +532,14 @@ def test_another_browsers_conversation_is_neither_used_nor_touched(app, fake):
     attacker = app.server.test_client()
     owner = identity_of(attacker)
 
-    for route in ("/api/chat/stream", "/api/chat"):
-        response = attacker.post(route, json=page_body("Give me theirs", conversation_id=theirs))
-        assert response.status_code == 200, route
+    planned, _, _ = stream_turn(attacker, page_body("Give me theirs", conversation_id=theirs))
+    refused = attacker.post("/api/chat", json=page_body("Give me theirs", conversation_id=theirs))
 
+    assert planned["conversation_id"] != theirs
+    assert refused.status_code == 400
     assert store.history(victim, theirs) == [user("private")]
     mine = store.list_conversations(owner)
-    assert len(mine) == 2 and theirs not in {c["id"] for c in mine}
+    assert len(mine) == 1 and theirs not in {c["id"] for c in mine}
 
 
 def test_with_records_off_the_id_names_the_browsers_copy(make_app, fake):

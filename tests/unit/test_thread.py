@@ -154,7 +154,7 @@ def test_only_the_last_error_offers_a_retry() -> None:
     first_error, last_error = [m for m in messages(children) if role_of(m) == "error"]
     assert retry_buttons(first_error) == []
     (button,) = retry_buttons(last_error)
-    assert button.id == {"type": ids.RETRY_BUTTON, "index": 3}
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 2}  # the question it asks again
     assert texts(button) == ["Retry"]
     assert len(retry_buttons(children)) == 1
 
@@ -196,7 +196,7 @@ def test_unanswered_question_is_marked_interrupted_with_a_retry() -> None:
     notice = messages(children)[-1]
     assert any("reloaded or closed" in text for text in texts(notice))
     (button,) = retry_buttons(notice)
-    assert button.id == {"type": ids.RETRY_BUTTON, "index": 3}
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 2}  # the question it asks again
 
 
 def test_a_question_being_answered_is_not_interrupted() -> None:
