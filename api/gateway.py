@@ -21,7 +21,7 @@ from api.limits import TooManyStreams, open_stream_slot
 from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
 from extensions import chat_service
-from services.chat import Cancel, shut_down
+from services.cancel import Cancel, shut_down
 from services.errors import ChatError, classify, scrub
 
 gateway_bp = Blueprint("gateway", __name__)

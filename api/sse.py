@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from services.chat import Cancel, cancel_scope
+from services.cancel import Cancel, cancel_scope
 
 log = logging.getLogger(__name__)
 

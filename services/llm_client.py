@@ -13,7 +13,7 @@ import httpx2
 import openai
 
 from config import Settings
-from services.chat import current_cancel, shut_down_socket
+from services.cancel import current_cancel, shut_down_socket
 
 if TYPE_CHECKING:
     from services.providers import ProviderSpec
@@ -98,7 +98,7 @@ class CancellableStream(httpcore2.NetworkStream):
     until the response headers arrive the SDK gives no handle on that socket, and a slow or
     reasoning model may send them late: a browser that left would keep the upstream connection
     open until then. So each read, write and TLS handshake made in a thread with a current
-    Cancel (`services.chat.cancel_scope`) registers a hook that shuts this socket down, for
+    Cancel (`services.cancel.cancel_scope`) registers a hook that shuts this socket down, for
     the length of that one call only. A pooled connection, idle or in use by another request,
     is never touched; with no current Cancel the call is made as is.
     """

@@ -33,6 +33,7 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config import Settings
+from services.llm_client import build_client
 from services.yaml_config import load_yaml_model
 
 Kind = Literal["openai", "azure", "compatible"]
@@ -195,8 +196,6 @@ class ProviderRegistry:
     """Every configured model, each with the pooled client that reaches it."""
 
     def __init__(self, config: ProvidersConfig, settings: Settings, client_factory=None):
-        from services.llm_client import build_client
-
         factory = client_factory or build_client
         self.config = config
         self._routes: dict[str, Route] = {}

@@ -19,7 +19,8 @@ from api import sse
 from api.identity import COOKIE
 from config import Settings
 from services import chat
-from services.chat import Cancel, ChatService, cancel_scope
+from services.cancel import Cancel, cancel_scope
+from services.chat import ChatService
 from services.llm_client import CancellableBackend, http_client
 from tests.conftest import TEST_KEY, LiveServer, settings_for
 from tests.fake_upstream import Cut, Error, FakeUpstream, Hang, Reply, StreamError

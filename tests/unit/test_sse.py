@@ -13,7 +13,7 @@ import pytest
 
 from api import sse
 from api.sse import KEEP_ALIVE, disconnect_probe, encode, event_stream
-from services.chat import Cancel, cancel_scope, current_cancel
+from services.cancel import Cancel, cancel_scope, current_cancel
 
 DONE = {
     "done": True,
