@@ -38,8 +38,10 @@ class Settings(BaseSettings):
     # Per-request upstream timeout in milliseconds (the name chatgpt-web uses); wins over
     # OPENAI_TIMEOUT. It bounds connecting and each wait for the next chunk, not a whole reply.
     timeout_ms: int | None = Field(default=None, ge=1)
-    # Retries of 429/5xx/connection errors (and streams cut before any text) with backoff,
-    # before the first token only: services/chat.py for streams, the SDK for whole replies.
+    # One rule for streamed and whole replies and the gateway (services/retry.py): 429/5xx,
+    # connection errors, timeouts and streams cut before any text are retried, before the first
+    # token only, after 0.5 -> 1 -> 2 s (each at most 4 s). A Retry-After above 4 s is reported
+    # to the user rather than waited out; no retry begins more than 20 s after the first attempt.
     openai_max_retries: int = Field(default=2, ge=0, le=10)
 
     # Azure OpenAI: used instead of OPENAI_* when the endpoint is set.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import math
 from collections.abc import Iterator
 
 import openai
@@ -22,7 +23,8 @@ from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
 from extensions import chat_service
 from services.cancel import Cancel, shut_down
-from services.errors import ChatError, classify, scrub
+from services.errors import ChatError, classify, requested_wait, scrub
+from services.retry import call_with_retries
 
 gateway_bp = Blueprint("gateway", __name__)
 
@@ -226,9 +228,14 @@ def chat_completions():
             return exc.response()
     try:
         route = service.route(model)
-        # The Azure client puts `model` in the URL path, so this is also the deployment mapping.
-        result = route.client.chat.completions.create(
-            model=route.model.upstream, messages=service.enforce_persona(messages), **params
+        # Retried by the page's rule (services/retry.py) until the upstream answers. A stream is
+        # then relayed chunk by chunk as it comes, so a failure in it is passed on, not retried.
+        result = call_with_retries(
+            # The Azure client puts `model` in the URL path: this is also the deployment mapping.
+            lambda: route.client.chat.completions.create(
+                model=route.model.upstream, messages=service.enforce_persona(messages), **params
+            ),
+            service.settings.openai_max_retries,
         )
     except ChatError as exc:  # the provider has no key configured
         if release_slot:
@@ -238,7 +245,12 @@ def chat_completions():
         if release_slot:
             release_slot()
         status, error = _failure(exc, secrets)
-        return jsonify(error=error), status
+        response = jsonify(error=error)
+        asked = requested_wait(exc) if status == 429 else None
+        if asked is not None and 0 < asked < math.inf:
+            # A wait too long to spend here is passed on, so the client's SDK can keep to it.
+            response.headers["Retry-After"] = str(math.ceil(asked))
+        return response, status
 
     if not params.get("stream"):
         return jsonify({**result.model_dump(mode="json", exclude_unset=True), "model": model})

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import logging
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx2
 import openai
 
 from config import Settings
@@ -21,37 +17,9 @@ from services.errors import ChatError, classify, missing_key_error
 from services.personas import PersonasConfig, load_personas, system_prompt
 from services.pricing import PriceTable
 from services.providers import ProviderRegistry, Route
+from services.retry import Retries, call_with_retries, cause
 
 log = logging.getLogger(__name__)
-
-# Retries of a streamed reply that failed before its first text (see ChatService.stream).
-RETRY_FIRST_DELAY = 0.5  # seconds, doubled after each failed attempt (less up to 25% jitter)
-RETRY_MAX_DELAY = 4.0  # the longest single wait; a longer Retry-After is reported, not obeyed
-RETRY_WINDOW = 20.0  # no retry starts later than this after the first attempt began
-# Error kinds worth another attempt: the upstream was busy, broken or unreachable for a moment.
-RETRYABLE_KINDS = frozenset(
-    {"timeout", "connection_error", "stream_cut", "rate_limited", "upstream_error"}
-)
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the upstream asked us to wait (retry-after-ms or Retry-After), if it did."""
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    headers = exc.response.headers
-    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return float(value) / divisor
-        except ValueError:
-            pass
-    try:
-        date = email.utils.parsedate_to_datetime(headers.get("retry-after", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return date.timestamp() - time.time()
 
 
 @dataclass(frozen=True)
@@ -201,10 +169,10 @@ class ChatService:
         a local count marked `"estimated": true`.
 
         A failure before the first text (429, 5xx, a refused or dropped connection, a timeout,
-        a stream that opened and broke, an error event) is retried up to the client's
-        `max_retries` times, with bounded waits (see `_retry_wait`). After the first text
-        nothing is retried: that would send the user a second, different reply; the error
-        event ends the partial one instead.
+        a stream that opened and broke, an error event) is retried up to OPENAI_MAX_RETRIES
+        times, with bounded waits (services/retry.py). After the first text nothing is
+        retried: that would send the user a second, different reply; the error event ends the
+        partial one instead.
 
         Closing this generator early closes the upstream response too, so the model stops
         generating for nobody. `cancel` (by default the one set by `cancel_scope`) does the same
@@ -218,14 +186,10 @@ class ChatService:
             yield {"error": self._classify(exc).to_dict()}
             return
 
-        # The SDK would retry the opening request itself, but it sleeps as long as a Retry-After
-        # asks (up to two minutes) and cannot be interrupted: this loop does it instead.
-        client = route.client.with_options(max_retries=0)
-        retries = route.client.max_retries
-        started = time.monotonic()
+        # Clients never retry by themselves (services/retry.py says why): this loop does.
+        retries = Retries(self.settings.openai_max_retries)
         retried = False
         parts: list[str] = []
-        attempt = 0
         while True:
             usage = None
             finish_reason = None
@@ -234,13 +198,13 @@ class ChatService:
                 stream, fitted, retried_now = self._with_context_retry(
                     fitted,
                     lambda sent: self._open_stream(
-                        client, self._request_args(route, sent, sampling)
+                        route.client, self._request_args(route, sent, sampling)
                     ),
                 )
             except Exception as exc:
                 # _with_context_retry raises a ChatError from the SDK's exception, which holds
                 # what the retry decision needs (status, Retry-After).
-                failure = exc.__cause__ if isinstance(exc, ChatError) and exc.__cause__ else exc
+                failure = cause(exc)
                 error = self._classify(exc)
             else:
                 retried = retried or retried_now
@@ -271,20 +235,11 @@ class ChatService:
 
             if cancel.cancelled:
                 return  # nobody is listening: no final event (a recorder keeps "stopped")
-            wait = (
-                None if parts or attempt >= retries else self._retry_wait(failure, error, attempt)
-            )
-            if wait is None or time.monotonic() - started + wait > RETRY_WINDOW:
+            # After the first text nothing is retried: that would be a second, different reply.
+            wait = None if parts else retries.next_wait(failure, error)
+            if wait is None:
                 yield {"error": error.to_dict()}
                 return
-            attempt += 1
-            log.info(
-                "upstream failed before the first text (%s); retry %d of %d in %.1f s",
-                error.kind,
-                attempt,
-                retries,
-                wait,
-            )
             if cancel.wait(wait):
                 return
 
@@ -299,35 +254,6 @@ class ChatService:
                 "model": route.model.id,
                 "context": {"dropped_rounds": fitted.dropped_rounds, "retried": retried},
             }
-
-    @staticmethod
-    def _retry_wait(failure: BaseException | None, error: ChatError, attempt: int) -> float | None:
-        """Seconds to wait before attempt `attempt + 1` of a reply with no text yet, or None.
-
-        Retried: rate limits, server errors, lost connections, timeouts, streams that broke.
-        Not retried: what another try cannot change (a bad key, a refused request, no quota), and
-        a Retry-After longer than RETRY_MAX_DELAY: the user is told now rather than kept
-        waiting. Waits grow 0.5, 1, 2 ... s, capped at RETRY_MAX_DELAY; a shorter Retry-After
-        is obeyed as is.
-        """
-        if failure is not None and not isinstance(failure, (openai.APIError, httpx2.HTTPError)):
-            return None  # a bug of ours, not the upstream's: another try changes nothing
-        retryable = error.kind in RETRYABLE_KINDS
-        if isinstance(failure, openai.APIStatusError):
-            # As the SDK does: the upstream may say itself, and 408/409 are worth another try.
-            should = failure.response.headers.get("x-should-retry")
-            retryable = should != "false" and (
-                retryable or should == "true" or failure.status_code in (408, 409)
-            )
-        if not retryable:
-            return None
-        asked = _retry_after(failure)
-        if asked is not None and asked > RETRY_MAX_DELAY:
-            return None
-        if asked is not None and asked > 0:
-            return asked
-        delay = min(RETRY_FIRST_DELAY * 2**attempt, RETRY_MAX_DELAY)
-        return delay * (1 - 0.25 * random.random())
 
     @staticmethod
     def _estimate(route: Route, sent: list[dict], reply: str) -> dict:
@@ -348,9 +274,7 @@ class ChatService:
             args = self._request_args(
                 route, [{"role": "user", "content": "ping"}], Sampling(max_tokens=1)
             )
-            route.client.with_options(timeout=timeout, max_retries=0).chat.completions.create(
-                **args
-            )
+            route.client.with_options(timeout=timeout).chat.completions.create(**args)
         except Exception as exc:
             raise self._classify(exc) from exc
 
@@ -364,16 +288,20 @@ class ChatService:
     ) -> dict:
         """One whole reply: `{"reply", "usage", "finish_reason", "model", "context"}`.
 
-        Raises ChatError. Fitting, the persona lock and the context retry are as in `stream`.
+        Raises ChatError. Fitting, the persona lock, the context retry and the retries of a
+        failed request are as in `stream`.
         """
         try:
             route = self.route(model)
             fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
-            response, fitted, retried = self._with_context_retry(
-                fitted,
-                lambda sent: route.client.chat.completions.create(
-                    **self._request_args(route, sent, sampling)
+            response, fitted, retried = call_with_retries(
+                lambda: self._with_context_retry(
+                    fitted,
+                    lambda sent: route.client.chat.completions.create(
+                        **self._request_args(route, sent, sampling)
+                    ),
                 ),
+                self.settings.openai_max_retries,
             )
         except Exception as exc:
             raise self._classify(exc) from exc

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 
 import httpx2
@@ -17,19 +20,23 @@ class ChatError(Exception):  # not frozen: `raise` sets __traceback__
     """A failure the user should read: `kind` picks the advice, `detail` is upstream's own text.
 
     `status` is what the JSON API answers with: problems of our own configuration are 502/503
-    (the caller cannot fix them), problems with the request itself keep a 4xx.
+    (the caller cannot fix them), problems with the request itself keep a 4xx. `retry_after`
+    is the wait (whole seconds) a rate-limited upstream asked for, when it named one.
     """
 
     kind: str
     message: str
     status: int = 502
     detail: str = ""
+    retry_after: int | None = None
 
     def to_dict(self) -> dict:
         """The `error` object of the HTTP API."""
         out = {"message": self.message, "type": self.kind}
         if self.detail:
             out["detail"] = self.detail
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
         return out
 
 
@@ -79,6 +86,26 @@ def _upstream_code(exc: openai.APIStatusError) -> str:
     return ""
 
 
+def requested_wait(exc: BaseException | None) -> float | None:
+    """Seconds the upstream asked us to wait (retry-after-ms or Retry-After), if it did."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / divisor
+        except ValueError:
+            pass
+    try:
+        date = email.utils.parsedate_to_datetime(headers.get("retry-after", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return date.timestamp() - time.time()
+
+
 def classify(exc: BaseException, secrets: list[str] = ()) -> ChatError:
     """Map an SDK or transport exception to a ChatError; never leaks an API key."""
     error = _classify(exc)
@@ -117,7 +144,12 @@ def _classify(exc: BaseException) -> ChatError:
         if status == 429:
             if code == "insufficient_quota":
                 return ChatError("quota_exceeded", "The API account is out of quota.", 429, detail)
-            return ChatError("rate_limited", "Too many requests to the model.", 429, detail)
+            error = ChatError("rate_limited", "Too many requests to the model.", 429, detail)
+            asked = requested_wait(exc)
+            if asked is not None and 0 < asked < math.inf:
+                # Named, so the page can say how long (as for this app's own limits).
+                error.retry_after = max(1, math.ceil(asked))
+            return error
         if status == 400 and code == "content_filter":
             return ChatError(
                 "content_filter", "The request was blocked by a content filter.", 400, detail

@@ -207,7 +207,9 @@ def build_client(provider: ProviderSpec, key: str | None, settings: Settings) ->
     common = {
         "api_key": key or PLACEHOLDER_KEY,
         "timeout": settings.upstream_timeout,
-        "max_retries": settings.openai_max_retries,
+        # Retries follow services/retry.py (bounded waits, before the first token only); the
+        # SDK's own would sleep as long as a Retry-After asks, beyond anyone's patience.
+        "max_retries": 0,
         "http_client": http_client(settings),
     }
     if provider.kind == "azure":

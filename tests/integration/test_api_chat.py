@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -377,7 +378,7 @@ def test_missing_key_fails_without_calling_anyone(make_app, fake) -> None:
     assert fake.requests == []
 
 
-def test_sdk_retries_a_server_error(make_app, fake) -> None:
+def test_stream_retries_a_server_error(make_app, fake) -> None:
     client = make_app(openai_max_retries=1).server.test_client()
     fake.script(SERVER_ERROR, Reply("Second try."))
 
@@ -535,7 +536,7 @@ def test_chat_errors_are_json(make_app, fake, scenario, overrides, status, kind)
         assert again.get_json()["reply"] == "Recovered"
 
 
-def test_chat_sdk_retries_a_rate_limit(make_app, fake) -> None:
+def test_chat_retries_a_rate_limit(make_app, fake) -> None:
     client = make_app(openai_max_retries=1).server.test_client()
     fake.script(
         Error(429, "Rate limit reached", "requests", "rate_limit_exceeded", {"retry-after": "0"}),
@@ -547,6 +548,54 @@ def test_chat_sdk_retries_a_rate_limit(make_app, fake) -> None:
     assert response.status_code == 200
     assert response.get_json()["reply"] == "After the retry."
     assert len(fake.requests) == 2
+
+
+# Whole replies keep to the streams' retry rule (services/retry.py; test_stream_faults.py).
+
+
+def test_chat_retries_a_server_error_then_answers(make_app, fake) -> None:
+    client = make_app(openai_max_retries=2).server.test_client()
+    fake.script(Error(503, "The engine is currently overloaded", "server_error"), Reply("Back."))
+
+    response = client.post("/api/chat", json={"messages": USER})
+
+    assert response.status_code == 200
+    assert response.get_json()["reply"] == "Back."
+    assert len(fake.requests) == 2
+    assert fake.requests[1].body["messages"] == fake.requests[0].body["messages"]
+
+
+def test_chat_reports_a_long_retry_after_instead_of_waiting(make_app, fake) -> None:
+    """The SDK would sleep a minute or more here; the caller is told at once how long to wait."""
+    client = make_app(openai_max_retries=2).server.test_client()
+    fake.script(
+        Error(429, "Rate limit reached", "requests", "rate_limit_exceeded", {"retry-after": "120"}),
+        Reply("Never asked for."),
+    )
+
+    start = time.monotonic()
+    response = client.post("/api/chat", json={"messages": USER})
+    elapsed = time.monotonic() - start
+
+    assert response.status_code == 429
+    error = response.get_json()["error"]
+    assert error["type"] == "rate_limited"
+    assert error["retry_after"] == 120
+    assert len(fake.requests) == 1
+    assert fake.pending == 1
+    assert elapsed < 10, elapsed
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3])
+def test_chat_makes_at_most_one_attempt_plus_the_retries(make_app, fake, retries) -> None:
+    client = make_app(openai_max_retries=retries).server.test_client()
+    fake.script(*[Error(503, "Overloaded", "server_error")] * 5, Reply("Never asked for."))
+
+    response = client.post("/api/chat", json={"messages": USER})
+
+    assert response.status_code == 502
+    assert response.get_json()["error"]["type"] == "upstream_error"
+    assert len(fake.requests) == 1 + retries
 
 
 def test_generation_settings_reach_the_upstream_with_the_right_names(make_app, fake) -> None:

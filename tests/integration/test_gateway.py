@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from urllib.parse import urlsplit
 
 import openai
@@ -369,6 +370,64 @@ def test_content_filter_is_passed_on(azure_gateway, fake, stream) -> None:
 
     assert caught.value.code == "content_filter"
     assert caught.value.body["message"] == "The prompt was filtered"
+
+
+@pytest.fixture(scope="module")
+def retrying_gateway(upstream):
+    """`azure_gateway` with OPENAI_MAX_RETRIES=2."""
+    settings = settings_for(
+        upstream,
+        **{**AZURE, "azure_openai_endpoint": upstream.azure_endpoint, "openai_max_retries": 2},
+    )
+    with LiveServer(create_app(settings).server) as server:
+        yield server
+
+
+OVERLOADED = Error(503, "The engine is currently overloaded", "server_error")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_server_error_is_retried_as_for_the_page(retrying_gateway, fake, stream) -> None:
+    fake.script(OVERLOADED, Reply("Second try."))
+
+    reply = sdk(retrying_gateway).chat.completions.create(
+        model="gpt-4o", messages=USER, stream=stream
+    )
+
+    text = (
+        "".join(c.choices[0].delta.content or "" for c in reply if c.choices)
+        if stream
+        else reply.choices[0].message.content
+    )
+    assert text == "Second try."
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_at_most_one_attempt_plus_the_retries(retrying_gateway, fake, stream) -> None:
+    fake.script(*[OVERLOADED] * 4)
+
+    with pytest.raises(openai.InternalServerError) as caught:
+        sdk(retrying_gateway).chat.completions.create(model="gpt-4o", messages=USER, stream=stream)
+
+    assert caught.value.status_code == 503
+    assert len(fake.requests) == 3
+    assert fake.pending == 1
+
+
+def test_a_long_retry_after_is_passed_on_not_waited(retrying_gateway, fake) -> None:
+    fake.script(
+        Error(429, "Rate limit reached", "requests", "rate_limit_exceeded", {"retry-after": "120"}),
+        Reply("Never asked for."),
+    )
+
+    start = time.monotonic()
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk(retrying_gateway).chat.completions.create(model="gpt-4o", messages=USER)
+
+    assert time.monotonic() - start < 10
+    assert caught.value.response.headers["retry-after"] == "120"
+    assert len(fake.requests) == 1
 
 
 def test_upstream_auth_error_is_passed_on_without_the_key(azure_gateway, fake) -> None:

@@ -130,6 +130,38 @@ def test_to_dict_shape() -> None:
     json.dumps(error.to_dict())  # serialisable as the API's error object
 
 
+def with_headers(status: int, code: str, headers: dict) -> openai.APIStatusError:
+    body = {"error": {"message": "Slow down", "type": None, "param": None, "code": code}}
+    response = httpx2.Response(status, request=REQUEST, json=body, headers=headers)
+    cls = SDK_CLASS.get(status, openai.InternalServerError)
+    return cls(f"Error code: {status}", response=response, body=body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "120"}, 120),
+        ({"retry-after": "0.2"}, 1),  # whole seconds, never 0
+        ({"retry-after-ms": "2500"}, 3),
+        ({"retry-after": "0"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_a_rate_limit_names_the_wait_the_upstream_asked_for(headers, expected) -> None:
+    error = classify(with_headers(429, "rate_limit_exceeded", headers))
+    assert error.kind == "rate_limited"
+    assert error.retry_after == expected
+    assert ("retry_after" in error.to_dict()) == (expected is not None)
+    if expected is not None:
+        assert error.to_dict()["retry_after"] == expected
+
+
+def test_only_a_rate_limit_names_a_wait() -> None:
+    assert classify(with_headers(503, "server_error", {"retry-after": "9"})).retry_after is None
+
+
 def test_to_dict_leaves_out_an_empty_detail() -> None:
     assert classify(openai.APITimeoutError(request=REQUEST)).to_dict() == {
         "message": "The model did not answer in time.",

@@ -648,7 +648,7 @@ def test_registry_builds_real_clients_per_kind(
     monkeypatch.setenv("TEST_AZURE_KEY", AZURE_KEY)
     config = load_providers_file(write(tmp_path, GOOD))
 
-    registry = ProviderRegistry(config, settings(openai_max_retries=0))
+    registry = ProviderRegistry(config, settings(openai_max_retries=3))
 
     azure = registry.route("gpt-4o").client
     local = registry.route("llama3").client
@@ -660,4 +660,5 @@ def test_registry_builds_real_clients_per_kind(
     assert str(local.base_url).rstrip("/") == "http://127.0.0.1:11434/v1"
     # The SDK insists on a key; a keyless compatible server gets a placeholder, never "".
     assert local.api_key
-    assert local.max_retries == 0
+    # OPENAI_MAX_RETRIES counts services/retry.py's retries; the SDK never retries by itself.
+    assert local.max_retries == 0 and azure.max_retries == 0
