@@ -164,8 +164,10 @@ class PageTurnStream:
             log.exception("could not count the next request's context")
         view = finished_turn(
             decided["entries"],
-            question=None if turn.retry else QUESTION_SLOT,
+            question=QUESTION_SLOT,
             question_index=self.question_index,
+            retry=turn.retry,
+            start=self.plan.context_from,
             lang=self.request.lang,
             persona=self._persona(),
         )

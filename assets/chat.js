@@ -42,47 +42,6 @@ server's `finish_reply` draw the end, from what the page saw. */
             return null;
         },
 
-        /* The thread's children with entries before `start` dimmed and the context line above
-           entry `start` (as components/thread.py render_thread draws them); null when they
-           already are. Children map to entries in order, the greeting and welcome aside. */
-        markContext: function (children, history, start, page) {
-            if (!Array.isArray(children)) return null;
-            const out = [];
-            let entry = 0;
-            let changed = false;
-            let lineAt = -1;
-            children.forEach((child, position) => {
-                const props = (child && child.props) || {};
-                const classes = String(props.className || "").split(/\s+/);
-                if (classes.includes("chat-context-line")) {
-                    lineAt = entry;
-                    return;
-                }
-                if (!classes.includes("chat-message")) {
-                    out.push(child);
-                    return;
-                }
-                if (entry === start && start > 0) out.push(page.contextLine);
-                const role = history[entry] && history[entry].role;
-                if (role === "user" || role === "assistant") {
-                    const dim = entry < start;
-                    if (classes.includes(page.outsideClass) !== dim) {
-                        const kept = classes.filter((c) => c && c !== page.outsideClass);
-                        if (dim) kept.push(page.outsideClass);
-                        child = Object.assign({}, child, {
-                            props: Object.assign({}, props, { className: kept.join(" ") }),
-                        });
-                        changed = true;
-                    }
-                }
-                out.push(child);
-                entry += 1;
-            });
-            const wanted = start > 0 && start < entry ? start : -1;
-            if (lineAt !== wanted) changed = true;
-            return changed ? out : null;
-        },
-
         /* BrowserRecords.save_history (services/records/browser.py) over the browser's copy. */
         keepConversation: function (local, conversation, history, titleChars, now) {
             const data = Object.assign({}, local || {});
@@ -259,27 +218,21 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (current === state) current = null;
         const planned = Object.assign(state.planned, (event && event.turn) || {});
         if (!event || !event.view || !event.entries) {
-            setProps("chat-stream-result", {
-                data: {
-                    turn: state.turn, drawn: false, final: event, stopped: false,
-                    content: state.text, question: state.retry ? null : state.question,
-                    index: state.index, model: planned.model || state.model,
-                    conversation: planned.conversation_id || null,
-                    context_from: Number.isInteger(planned.context_from) ? planned.context_from : null,
-                },
-            });
+            setProps("chat-stream-result", { data: report(state, event, false) });
             return;
         }
         const page = state.page;
-        const slots = new Map([[page.replySlot, state.text], [page.questionSlot, state.question]]);
+        const slots = new Map([
+            [page.replySlot, state.text],
+            [page.questionSlot, state.question],
+            [page.nextTurnSlot, "chat-turn-" + (state.number + 1)],
+        ]);
         const entries = fill(event.entries, slots);
-        const children = fill(event.view.children, slots);
         // The finished messages first, then the live ones hide: they never blink out.
-        if (event.view.replace) setProps("chat-history-list", { children });
-        else {
-            const thread = new window.dash_clientside.Patch();
-            setProps("chat-history-list", { children: thread.extend([], children).build() });
-        }
+        if (event.view.replace) setProps("chat-history-list", { children: fill(event.view.children, slots) });
+        else setProps("chat-turn-" + state.number, fill(event.view.props, slots));
+        setProps("chat-turn-number", { data: state.number + 1 });
+        if (Number.isInteger(planned.context_from)) markContext(planned.context_from, page);
         setProps("chat-live-question", { className: page.idleClass });
         setProps("chat-live-reply", { className: page.idleClass });
         const stored = new window.dash_clientside.Patch();
@@ -289,12 +242,39 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (planned.conversation_id) setProps("chat-conversation-store", { data: planned.conversation_id });
         if (Number.isInteger(event.context_tokens)) setProps("chat-context-tokens", { data: event.context_tokens });
         if (Number.isInteger(planned.history_start)) setProps("chat-history-start", { data: planned.history_start });
-        if (Number.isInteger(planned.context_from)) setProps("chat-context-from", { data: planned.context_from });
         // For the header's running total and the sidebar: usage only, never the text.
         const used = entries
             .filter((entry) => entry.role === "assistant")
             .map((entry) => ({ role: entry.role, model: entry.model, usage: entry.usage }));
         setProps("chat-stream-result", { data: { turn: state.turn, drawn: true, entries: used } });
+    }
+
+    /* What finish_reply needs to draw a turn that ended without the server's final event. */
+    function report(state, event, stopped) {
+        const planned = state.planned;
+        const start = planned.context_from;
+        setProps("chat-turn-number", { data: state.number + 1 });
+        if (Number.isInteger(start)) markContext(start, state.page);
+        return {
+            turn: state.turn, drawn: false, final: event, stopped, content: state.text,
+            question: state.question, retry: state.retry, index: state.index,
+            number: state.number, model: planned.model || state.model,
+            conversation: planned.conversation_id || null,
+            context_from: Number.isInteger(start) ? start : null,
+        };
+    }
+
+    /* The context now starts at entry `start`: turns before it are dimmed, and the line shows
+       above the turn where it starts (components/thread.py turn_class). Only the turns whose
+       classes change are touched: a class is cheap for Dash, a list is not. */
+    function markContext(start, page) {
+        document.querySelectorAll("#chat-history-list .chat-turn[data-question]").forEach((el) => {
+            const question = Number(el.getAttribute("data-question"));
+            let wanted = page.turnClass;
+            if (question < start) wanted += " " + page.outsideClass;
+            else if (question === start && start > 0) wanted += " " + page.contextStartClass;
+            if (el.id && el.className !== wanted) setProps(el.id, { className: wanted });
+        });
     }
 
     /* Stop, or Clear while a reply streams: abort the request (the server then keeps the text
@@ -353,10 +333,10 @@ server's `finish_reply` draw the end, from what the page saw. */
                emptied box...) is deferred, see `defer`. */
             sendMessage: function (
                 _send, _retries, text, history, streaming, conversation, historyStart,
-                temperature, topP, multiTurn, lang, model, persona, customPrompt, custom,
-                maxTokens, notice, estimate, page
+                turnNumber, temperature, topP, multiTurn, lang, model, persona, customPrompt,
+                custom, maxTokens, notice, estimate, page
             ) {
-                const skip = Array(5).fill(noUpdate());
+                const skip = Array(4).fill(noUpdate());
                 const trig = (window.dash_clientside.callback_context.triggered || [])[0];
                 // One reply at a time; and a retry button that merely appeared is not a click.
                 if (streaming || deferred || current || !trig || !trig.value || !page) return skip;
@@ -364,11 +344,9 @@ server's `finish_reply` draw the end, from what the page saw. */
                 const retry = trig.prop_id.charAt(0) === "{";
                 let previous;
                 let question;
-                let dropped = 0;
                 if (retry) {
                     // The server put the index of the question to ask again on the button
-                    // (components/thread.py); the failed attempt after it leaves the thread,
-                    // and so does the "interrupted" notice of an unanswered last question.
+                    // (components/thread.py).
                     const at = JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf("."))).index;
                     const asked = history[at];
                     // Only the newest question can be asked again (an older error's button
@@ -377,13 +355,12 @@ server's `finish_reply` draw the end, from what the page saw. */
                     if (!asked || at !== newest) return skip;
                     question = asked.content || "";
                     previous = history.slice(0, at);
-                    dropped = history.length - 1 - at + (at === history.length - 1 ? 1 : 0);
                 } else {
                     const problem = turnLogic.inputProblem(text, page.maxInputChars);
                     if (problem) {
                         // The server words it in the page's language; the text stays in the box.
                         const length = Array.from(String(text || "")).length;
-                        skip[4] = { problem, length, limit: page.maxInputChars, at: Date.now() };
+                        skip[3] = { problem, length, limit: page.maxInputChars, at: Date.now() };
                         return skip;
                     }
                     question = text;
@@ -412,8 +389,11 @@ server's `finish_reply` draw the end, from what the page saw. */
                     request.max_tokens = maxTokens || null;
                 }
                 const turn = newTurnId();
+                // The turn's container in the thread (components/thread.py): a retry's is the
+                // last one, a new question's the empty one after it.
+                const number = Math.max(0, (turnNumber || 0) - (retry ? 1 : 0));
                 const state = {
-                    turn, page, question, retry, text: "", finished: false, planned: {},
+                    turn, page, question, retry, number, text: "", finished: false, planned: {},
                     index: previous.length, model: model || null,
                     abort: new AbortController(), body: JSON.stringify(request),
                 };
@@ -421,14 +401,11 @@ server's `finish_reply` draw the end, from what the page saw. */
                 drawLive("", page, true);
                 readStream(state);
 
-                // The question shows in its own element, outside the thread's list: changing
-                // the list would make Dash draw every message again (components/message.py).
-                // A retry's question is in the list already; its failed attempt leaves it.
-                let threadOut = noUpdate();
+                // The question shows in its own element until the turn ends, outside the
+                // thread (components/message.py). A retry's failed attempt hides meanwhile.
                 if (retry) {
-                    const patch = new window.dash_clientside.Patch();
-                    for (let i = 0; i < dropped; i++) patch.delete([-1]);
-                    threadOut = patch.build();
+                    const failed = "chat-turn-" + number;
+                    setProps(failed, { className: page.turnClass + " chat-turn-retrying" });
                 }
                 const streamingNow = {
                     turn, model: model || null, index: previous.length,
@@ -444,13 +421,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                     if (estimate) setProps("composer-estimate", { children: "" });
                     if (!previous.length) setProps("persona-select", { disabled: true });
                 });
-                return [
-                    threadOut,
-                    retry ? noUpdate() : page.questionClass,
-                    retry ? noUpdate() : question,
-                    page.liveClass,
-                    noUpdate(),
-                ];
+                return [page.questionClass, question, page.liveClass, noUpdate()];
             },
 
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
@@ -460,13 +431,6 @@ server's `finish_reply` draw the end, from what the page saw. */
                     return redraws;
                 }
                 return noUpdate();
-            },
-
-            /* After a turn, the entries the model no longer sees are dimmed under a line. */
-            markContext: function (start, history, thread, page) {
-                if (!page || !Number.isInteger(start)) return noUpdate();
-                const marked = turnLogic.markContext(thread, history || [], start, page);
-                return marked || noUpdate();
             },
 
             /* Registered only when the server keeps no records (callbacks/sidebar.py). */
@@ -483,14 +447,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 const state = current;
                 if (!clicks || !state || state.finished) return noUpdate();
                 abortTurn(state);
-                return {
-                    turn: state.turn, drawn: false, final: null, stopped: true,
-                    content: state.text, question: state.retry ? null : state.question,
-                    index: state.index, model: state.planned.model || state.model,
-                    conversation: state.planned.conversation_id || null,
-                    context_from: Number.isInteger(state.planned.context_from)
-                        ? state.planned.context_from : null,
-                };
+                return report(state, null, true);
             },
 
             /* Lock the composer while a reply streams; a turn that loses its state without

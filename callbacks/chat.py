@@ -24,12 +24,13 @@ from dash import (
     callback,
     clientside_callback,
     no_update,
+    set_props,
 )
 from dash.exceptions import PreventUpdate
 
 from components import ids
 from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
-from components.thread import render_thread
+from components.thread import render_thread, turn_count, turn_id
 from components.turn import finished_turn
 from components.usage import request_estimate, usage_summary
 from extensions import chat_service, records
@@ -72,7 +73,6 @@ clientside_callback(
     # What must show at once. The turn's state, the stored history, the emptied box and the
     # rest are set (dash_clientside.set_props) once the first text is on screen, or 150 ms
     # after the click if the model is slower: each costs a round of Dash's renderer.
-    Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
     Output(ids.LIVE_QUESTION, "className", allow_duplicate=True),
     Output(ids.LIVE_QUESTION_TEXT, "children"),
     Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
@@ -84,6 +84,7 @@ clientside_callback(
     State(ids.STREAMING_STORE, "data"),
     State(ids.CONVERSATION_STORE, "data"),
     State(ids.HISTORY_START, "data"),
+    State(ids.TURN_NUMBER, "data"),
     State(ids.TEMPERATURE, "value"),
     State(ids.TOP_P, "value"),
     *REQUEST_CHOICES,
@@ -123,7 +124,6 @@ def explain_input_problem(problem, lang):
     Output(ids.HEADER_USAGE, "children", allow_duplicate=True),
     Output(ids.CONTEXT_TOKENS, "data", allow_duplicate=True),
     Output(ids.SIDEBAR_REFRESH, "data", allow_duplicate=True),
-    Output(ids.CONTEXT_FROM, "data"),
     Input(ids.RESULT_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LANG_STORE, "data"),
@@ -151,7 +151,7 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         totals = add_usage(totals or {}, result.get("entries") or [])
         usage = usage_summary(price_usage(totals, service.prices), lang=lang)
         skip = [no_update] * 6
-        return (*skip, totals, usage, no_update, sidebar, no_update)
+        return (*skip, totals, usage, no_update, sidebar)
     if not streaming or result.get("turn") != streaming.get("turn"):
         raise PreventUpdate  # a late report of a turn already cleared
     model = result.get("model") or service.default_model
@@ -165,14 +165,22 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         history[asked]["context_from"] = context_from
     history.extend(entries)
     persona = service.locked_persona or service.personas.get(persona_id)
+    number = result.get("number") or 0
     view = finished_turn(
-        entries, question=result.get("question"), question_index=asked, lang=lang, persona=persona
+        entries,
+        question=result.get("question") or "",
+        question_index=asked,
+        retry=bool(result.get("retry")),
+        start=context_from if isinstance(context_from, int) else 0,
+        lang=lang,
+        persona=persona,
+        next_turn_id=turn_id(number + 1),
     )
+    thread = no_update
     if view["replace"]:
         thread = view["children"]
     else:
-        thread = Patch()
-        thread.extend(view["children"])
+        set_props(turn_id(number), view["props"])
 
     totals = add_usage(totals or {}, entries)
     usage = usage_summary(price_usage(totals, service.prices), lang=lang)
@@ -188,7 +196,6 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         usage,
         context,
         sidebar,
-        context_from if isinstance(context_from, int) else no_update,
     )
 
 
@@ -226,19 +233,6 @@ clientside_callback(
 )
 
 
-# When the context moves (the round cap, the model's window), older entries are dimmed under a
-# line, in the browser: it has the thread at hand, and the server need not see it.
-clientside_callback(
-    ClientsideFunction(namespace="chat", function_name="markContext"),
-    Output(ids.HISTORY_LIST, "children", allow_duplicate=True),
-    Input(ids.CONTEXT_FROM, "data"),
-    State(ids.HISTORY_STORE, "data"),
-    State(ids.HISTORY_LIST, "children"),
-    State(ids.PAGE_CONFIG, "data"),
-    prevent_initial_call=True,
-)
-
-
 @callback(
     Output(ids.HISTORY_LIST, "children"),
     Output(ids.LIVE_QUESTION, "className"),
@@ -248,6 +242,7 @@ clientside_callback(
     Output(ids.USAGE_TOTALS, "data"),
     Output(ids.CONTEXT_TOKENS, "data"),
     Output(ids.HISTORY_START, "data"),
+    Output(ids.TURN_NUMBER, "data"),
     Input(ids.THREAD_REDRAW, "data"),
     Input(ids.PERSONA_SELECT, "value"),
     State(ids.HISTORY_STORE, "data"),
@@ -270,7 +265,8 @@ def show_thread(_redraw, persona_id, history, streaming, *choices):
     live = LIVE_ACTIVE_CLASS if streaming else LIVE_IDLE_CLASS
     context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
     start = next_history_start(history, service.settings.max_history_rounds)
-    return children, LIVE_IDLE_CLASS, live, bool(history), usage, totals, context, start
+    turns = turn_count(history)
+    return children, LIVE_IDLE_CLASS, live, bool(history), usage, totals, context, start, turns
 
 
 @callback(

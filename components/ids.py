@@ -55,8 +55,10 @@ PAGE_CONFIG = "chat-page-config"  # what the browser needs to start a turn on it
 THREAD_REDRAW = "chat-thread-redraw"  # set when the thread is replaced: draw it whole
 USAGE_TOTALS = "chat-usage-totals"  # tokens per model so far, for the header's total
 CONTEXT_TOKENS = "chat-context-tokens"  # the next request's context size, for the estimate
-CONTEXT_FROM = "chat-context-from"  # where the finished turn's context starts (dims older turns)
+TURN_NUMBER = "chat-turn-number"  # the next turn's number: its container is chat-turn-<n>
 INPUT_PROBLEM = "chat-input-problem"  # why the browser refused to send (empty, too long)
+# Each turn's container is TURN_PREFIX + its number (components/thread.py).
+TURN_PREFIX = "chat-turn-"
 # Where the next request's history starts in the thread, as the server last said (issue 13).
 HISTORY_START = "chat-history-start"
 

@@ -74,7 +74,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             dcc.Store(id=ids.THREAD_REDRAW),
             dcc.Store(id=ids.USAGE_TOTALS),
             dcc.Store(id=ids.CONTEXT_TOKENS),
-            dcc.Store(id=ids.CONTEXT_FROM),
+            dcc.Store(id=ids.TURN_NUMBER, data=0),
             dcc.Store(id=ids.INPUT_PROBLEM),
             dcc.Store(id=ids.HISTORY_START, data=0),
             dcc.Download(id=ids.DOWNLOAD),

@@ -1,14 +1,37 @@
-"""The thread: every stored entry as a message, or the welcome screen."""
+"""The thread: every stored entry as a message, grouped by turn, or the welcome screen.
+
+Each turn (a question and how it was answered) has a container of its own, `chat-turn-<k>`
+for the k-th question (from 0), and the last one holds an empty `chat-turn-<k+1>` for the next
+turn. When a turn ends the page fills that one, with a new empty one inside it (assets/chat.js).
+Why: Dash mounts every child of a list anew when the list changes (measured: all 80 messages
+of a 40-turn thread, about 30 ms each), so a turn never changes the thread's list, only the
+small container it goes into, and a reply at turn 40 finishes as fast as in a new chat.
+"""
 
 from __future__ import annotations
 
 from dash import html
 
-from components.message import assistant_message, error_message, user_message
+from components import ids
+from components.message import (
+    OUTSIDE_CLASS,
+    assistant_message,
+    error_message,
+    user_message,
+)
 from components.persona import greeting
 from components.welcome import welcome
 from i18n import t
 from services.conversation import retry_question
+
+TURN_CLASS = "chat-turn"
+# The turn whose question is the first the model still sees: its context line shows.
+CONTEXT_START_CLASS = "chat-context-start"
+
+
+def turn_id(number: int | str) -> str:
+    """The id of the container of the `number`-th turn (from 0)."""
+    return f"{ids.TURN_PREFIX}{number}"
 
 
 def context_start(history: list[dict]) -> int:
@@ -20,36 +43,103 @@ def context_start(history: list[dict]) -> int:
 
 
 def context_line(*, lang: str) -> html.Div:
-    """The line above the first entry the model still sees."""
+    """The line above the first turn the model still sees (shown by CSS on that turn only)."""
     return html.Div(t(lang, "context.outside"), className="chat-context-line")
 
 
-def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=None) -> list:
-    """Components for `history`. Only the last error offers a retry, and not while streaming.
+def turn_class(index: int, start: int) -> str:
+    """A turn's classes: turns before the context's start are dimmed, and the line shows
+    above the turn where it starts."""
+    if index < start:
+        return f"{TURN_CLASS} {OUTSIDE_CLASS}"
+    if index == start and start > 0:
+        return f"{TURN_CLASS} {CONTEXT_START_CLASS}"
+    return TURN_CLASS
 
-    A question left unanswered when nothing is streaming (the page was reloaded mid-reply)
-    gets an "interrupted" notice with a retry, so it is never silently lost. Entries the model
-    no longer sees (they did not fit its context) are dimmed, with a line saying so.
+
+def turn_children(messages: list, *, lang: str) -> list:
+    """What a turn's container holds: the context line (hidden unless the turn has
+    CONTEXT_START_CLASS), then its messages."""
+    return [context_line(lang=lang), *messages]
+
+
+def turn_container(number: int | str, index: int, children: list, *, start: int) -> html.Div:
+    """The `number`-th turn, whose question is entry `index` of the thread.
+
+    The page reads `data-question` to dim turns when the context moves (assets/chat.js).
     """
-    hello = greeting(persona, lang=lang)
-    if not history and not streaming:
-        return [hello, welcome(lang=lang)] if hello else [welcome(lang=lang)]
-    children = [hello] if hello else []
+    return html.Div(
+        children,
+        id=turn_id(number),
+        className=turn_class(index, start),
+        **{"data-question": index},
+    )
+
+
+def next_turn(number: int | str) -> html.Div:
+    """The empty container the `number`-th turn goes into."""
+    return html.Div(id=turn_id(number), className=TURN_CLASS)
+
+
+def entry_messages(
+    history: list[dict], *, lang: str, streaming: bool, offset: int = 0
+) -> list[tuple[int, list]]:
+    """(index of the turn's question, its messages) for every turn of `history`.
+
+    `offset`: `history` starts at that index of the thread (retry buttons name the question
+    by its index in the thread).
+
+    Only the last error offers a retry, and not while streaming. A question left unanswered
+    when nothing is streaming (the page was reloaded mid-reply) gets an "interrupted" notice
+    with a retry, so it is never silently lost.
+    """
+    turns: list[tuple[int, list]] = []
     last = len(history) - 1
-    start = context_start(history)
     for index, entry in enumerate(history):
-        if index == start and start > 0:
-            children.append(context_line(lang=lang))
         role = entry.get("role")
-        outside = index < start
+        if role == "user" or not turns:
+            turns.append((offset + index, []))
+        messages = turns[-1][1]
         if role == "user":
-            children.append(user_message(entry.get("content", ""), lang=lang, outside=outside))
+            messages.append(user_message(entry.get("content", ""), lang=lang))
         elif role == "assistant":
-            children.append(assistant_message(entry, lang=lang, outside=outside))
+            messages.append(assistant_message(entry, lang=lang))
         elif role == "error":
             asked = retry_question(history, index) if index == last and not streaming else None
-            children.append(error_message(entry, lang=lang, index=asked, retry=asked is not None))
+            if asked is not None:
+                asked += offset
+            messages.append(error_message(entry, lang=lang, index=asked, retry=asked is not None))
     if history and history[-1].get("role") == "user" and not streaming:
-        asked = len(history) - 1
-        children.append(error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True))
+        asked = offset + len(history) - 1
+        notice = error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True)
+        turns[-1][1].append(notice)
+    return turns
+
+
+def turn_count(history: list[dict]) -> int:
+    """How many turn containers `render_thread` draws for `history` (as `entry_messages`
+    groups it: a turn starts at each question, and at the first entry)."""
+    return sum(1 for i, entry in enumerate(history) if entry.get("role") == "user" or i == 0)
+
+
+def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=None) -> list:
+    """Components for `history`: the greeting, a container per turn, the next turn's inside
+    the last one (see the module docstring).
+
+    Turns the model no longer sees (they did not fit its context) are dimmed, with a line
+    above the first one it still sees.
+    """
+    hello = greeting(persona, lang=lang)
+    children = [hello] if hello else []
+    if not history and not streaming:
+        return [*children, welcome(lang=lang), next_turn(0)]
+    start = context_start(history)
+    turns = entry_messages(history, lang=lang, streaming=streaming)
+    for number, (index, messages) in enumerate(turns):
+        inside = turn_children(messages, lang=lang)
+        if number == len(turns) - 1:
+            inside.append(next_turn(number + 1))
+        children.append(turn_container(number, index, inside, start=start))
+    if not turns:
+        children.append(next_turn(0))
     return children

@@ -3,7 +3,7 @@ how a finished turn is drawn, which the server sends in the stream's final event
 
 from __future__ import annotations
 
-from dash import get_relative_path
+from dash import get_relative_path, html
 
 from components.markdown import markdown_view
 from components.message import (
@@ -11,11 +11,15 @@ from components.message import (
     LIVE_IDLE_CLASS,
     LIVE_QUESTION_CLASS,
     OUTSIDE_CLASS,
-    assistant_message,
-    error_message,
-    user_message,
 )
-from components.thread import context_line, render_thread
+from components.thread import (
+    CONTEXT_START_CLASS,
+    TURN_CLASS,
+    entry_messages,
+    render_thread,
+    turn_children,
+    turn_container,
+)
 from i18n import t
 from services.records.repository import TITLE_CHARS
 
@@ -23,6 +27,7 @@ from services.records.repository import TITLE_CHARS
 # the stream's final event need not carry the reply (or the question) a second time.
 QUESTION_SLOT = "\u0000question"
 REPLY_SLOT = "\u0000reply"
+NEXT_TURN_SLOT = "\u0000next-turn"
 
 
 def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> dict:
@@ -44,31 +49,39 @@ def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> 
         "liveClass": LIVE_ACTIVE_CLASS,
         "idleClass": LIVE_IDLE_CLASS,
         "questionClass": LIVE_QUESTION_CLASS,
+        "nextTurnSlot": NEXT_TURN_SLOT,
+        "turnClass": TURN_CLASS,
         "outsideClass": OUTSIDE_CLASS,
-        "contextLine": context_line(lang=lang),
+        "contextStartClass": CONTEXT_START_CLASS,
     }
 
 
 def finished_turn(
-    entries: list[dict], *, question: str | None, question_index: int, lang: str, persona
+    entries: list[dict],
+    *,
+    question: str,
+    question_index: int,
+    retry: bool,
+    start: int,
+    lang: str,
+    persona,
+    next_turn_id: str = NEXT_TURN_SLOT,
 ) -> dict:
-    """How the thread changes when a turn ends: `{"replace": bool, "children": [...]}`.
+    """How the thread changes when a turn ends.
 
-    `children` are the question (unless None: a retry's is in the thread already), then each
-    entry. The first question replaces the welcome screen, so the thread is drawn anew then.
-    Only the last error offers a retry: of the question at `question_index`.
+    A first question replaces the welcome screen: `{"replace": True, "children": [...]}`, the
+    thread drawn anew. Otherwise `{"replace": False, "props": {...}}` are the new props of the
+    turn's container (components/thread.py): the empty one at the end for a new question, the
+    failed one for a retry. Its children end with the next turn's empty container, whose id
+    is `next_turn_id` (the page knows the turn's number; the server need not). `start` is where
+    the context starts (the turn's context line shows when it starts here).
     """
-    if question is not None and question_index == 0:
-        turn = [{"role": "user", "content": question}, *entries]
-        return {
-            "replace": True,
-            "children": render_thread(turn, lang=lang, streaming=False, persona=persona),
-        }
-    children = [] if question is None else [user_message(question, lang=lang)]
-    for offset, entry in enumerate(entries, start=1):
-        if entry["role"] == "assistant":
-            children.append(assistant_message(entry, lang=lang))
-        else:
-            last = offset == len(entries)
-            children.append(error_message(entry, lang=lang, index=question_index, retry=last))
-    return {"replace": False, "children": children}
+    turn = [{"role": "user", "content": question}, *entries]
+    if question_index == 0 and not retry:
+        children = render_thread(turn, lang=lang, streaming=False, persona=persona)
+        return {"replace": True, "children": children}
+    [(index, messages)] = entry_messages(turn, lang=lang, streaming=False, offset=question_index)
+    inside = [*turn_children(messages, lang=lang), html.Div(id=next_turn_id, className=TURN_CLASS)]
+    container = turn_container("", index, inside, start=start).to_plotly_json()["props"]
+    container.pop("id")
+    return {"replace": False, "props": container}

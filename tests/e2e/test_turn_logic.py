@@ -19,7 +19,6 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from api.schemas import BadRequest, Entry, parse_chat_request
-from components.thread import render_thread
 from services.chat import ChatService
 from services.conversation import retry_question
 from services.plan import context_tokens, next_history_start, plan_request, plan_turn
@@ -443,101 +442,3 @@ def test_no_rounds_allowed_and_no_round_yet_plans_as_the_whole_thread(tmp_path):
     whole = plan_request(svc, history, "again", **choices)
     assert turn.messages == whole.messages
     assert turn.context_from == whole.context_from
-
-
-# --------------------------------------------------------------------------- markContext
-
-
-@pytest.fixture(scope="module")
-def page_config(page, app_server) -> dict:
-    """The page's own PAGE_CONFIG store, from the layout the server sent this page."""
-    layout = page.request.get(f"{app_server.url}/_dash-layout").json()
-
-    def find(node):
-        if isinstance(node, dict):
-            if node.get("props", {}).get("id") == "chat-page-config":
-                return node["props"]["data"]
-            return next((f for v in node.values() if (f := find(v)) is not None), None)
-        if isinstance(node, list):
-            return next((f for v in node if (f := find(v)) is not None), None)
-        return None
-
-    config = find(layout)
-    assert config is not None and config["titleChars"] == TITLE_CHARS
-    return config
-
-
-def with_context(history: list[dict], start: int) -> list[dict]:
-    """`history` with its newest question's context_from set to `start` (0: none)."""
-    out = [dict(entry) for entry in history]
-    for entry in reversed(out):
-        if entry["role"] == "user":
-            entry.pop("context_from", None)
-            if start:
-                entry["context_from"] = start
-            break
-    return out
-
-
-def last_question(history: list[dict]) -> int:
-    return max((i for i, e in enumerate(history) if e["role"] == "user"), default=-1)
-
-
-def test_mark_context_draws_what_render_thread_draws(page, page_config, services):
-    """Children drawn for one context start, re-marked for another, as render_thread draws."""
-    rng = random.Random(99)
-    svc = services[3, None]
-    personas = [None, svc.personas.get("wellness"), svc.personas.get("general")]
-    cases, expected, unchanged = [], [], []
-    for _ in range(250):
-        history = long_history(rng, rng.randint(1, 12))
-        last = last_question(history)
-        if last < 0:
-            history.append(user("a question"))
-            last = len(history) - 1
-        old, new = rng.randint(0, last), rng.choice([0, rng.randint(0, last)])
-        streaming = rng.random() < 0.2
-        persona = rng.choice(personas)
-        before, after = with_context(history, old), with_context(history, new)
-        drawn = as_json(render_thread(before, lang="en", streaming=streaming, persona=persona))
-        cases.append([drawn, after, new, page_config])
-        expected.append(
-            as_json(render_thread(after, lang="en", streaming=streaming, persona=persona))
-        )
-        unchanged.append(drawn)
-
-    got = run(page, "markContext", cases)
-
-    marked = [same if out is None else out for out, same in zip(got, unchanged, strict=True)]
-    mismatches = [i for i, (a, b) in enumerate(zip(marked, expected, strict=True)) if a != b]
-    assert mismatches == []
-    # None only when there was nothing to change; and many cases did change something.
-    assert all(
-        out is not None or before == want
-        for out, before, want in zip(got, unchanged, expected, strict=True)
-    )
-    assert sum(out is not None for out in got) > 100
-    lines = [
-        sum(c.get("props", {}).get("className") == "chat-context-line" for c in e) for e in expected
-    ]
-    assert max(lines) == 1 and sum(lines) > 50
-
-
-def test_mark_context_dims_rounds_under_one_line(page, page_config):
-    """A worked case, to know the comparison above compares something."""
-    history = [user("q1"), reply("a1"), user("q2"), error(), user("q3"), reply("a3"), user("q4")]
-    drawn = as_json(render_thread(history, lang="en", streaming=True))
-
-    [out] = run(page, "markContext", [[drawn, with_context(history, 4), 4, page_config]])
-
-    classes = [child["props"]["className"] for child in out]
-    assert classes == [
-        "chat-message chat-message-user chat-outside-context",
-        "chat-message chat-message-assistant chat-outside-context",
-        "chat-message chat-message-user chat-outside-context",
-        "chat-message chat-message-error",
-        "chat-context-line",
-        "chat-message chat-message-user",
-        "chat-message chat-message-assistant",
-        "chat-message chat-message-user",
-    ]

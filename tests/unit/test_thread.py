@@ -43,8 +43,8 @@ def classes(node: object) -> set[str]:
 
 
 def messages(children: list) -> list:
-    """The top-level messages of a rendered thread."""
-    return [c for c in children if "chat-message" in classes(c)]
+    """The messages of a rendered thread, in page order (each turn has a container)."""
+    return [c for c in walk(children) if "chat-message" in classes(c)]
 
 
 def role_of(message: object) -> str:
@@ -99,8 +99,10 @@ def test_markdown_view_locale_follows_the_language() -> None:
 @pytest.mark.parametrize(("lang", "title"), [("en", "How can I help"), ("zh-cn", "有什么可以帮你")])
 def test_empty_thread_shows_the_welcome(lang: str, title: str) -> None:
     children = render_thread([], lang=lang, streaming=False)
-    assert len(children) == 1
+    # The welcome, then the empty container the first turn goes into.
+    assert len(children) == 2
     assert "chat-welcome" in classes(children[0])
+    assert children[1].id == "chat-turn-0" and children[1].children is None
     assert any(title in text for text in texts(children))
     examples = [c for c in walk(children) if "chat-example" in classes(c)]
     assert len(examples) == 4
@@ -119,7 +121,9 @@ def test_no_welcome_while_the_first_reply_streams() -> None:
 def test_roles_map_to_message_classes() -> None:
     history = [user("q1"), reply("a1"), user("q2"), error("timeout")]
     children = render_thread(history, lang="en", streaming=False)
-    assert len(children) == 4
+    # A container per turn; the last one holds the next turn's, empty.
+    assert [c.id for c in children] == ["chat-turn-0", "chat-turn-1"]
+    assert children[1].children[-1].id == "chat-turn-2"
     assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user", "error"]
 
 
@@ -245,17 +249,21 @@ def test_turns_outside_the_context_are_dimmed_under_a_line() -> None:
     asked = {**user("q3"), "context_from": 2}
     history = [user("q1"), reply("a1"), user("q2"), reply("a2"), asked]
     children = render_thread(history, lang="en", streaming=True)
-    messages = [c for c in children if "chat-message" in classes(c)]
-    dimmed = ["chat-outside-context" in classes(m) for m in messages]
-    assert dimmed == [True, True, False, False, False]
-    lines = [i for i, c in enumerate(children) if "chat-context-line" in classes(c)]
-    assert lines == [2]  # between the left-out turns and the first turn still sent
-    assert "no longer sent" in " ".join(texts(children[2]))
+    # The turns' classes decide (style.css): dimmed turns, and the line shown in one turn.
+    assert [classes(turn) for turn in children] == [
+        {"chat-turn", "chat-outside-context"},
+        {"chat-turn", "chat-context-start"},
+        {"chat-turn"},
+    ]
+    assert [turn.to_plotly_json()["props"]["data-question"] for turn in children] == [0, 2, 4]
+    line = children[1].children[0]
+    assert "chat-context-line" in classes(line)
+    assert "no longer sent" in " ".join(texts(line))
 
 
 def test_no_line_when_everything_fits() -> None:
     children = render_thread([user("q1"), reply("a1"), user("q2")], lang="en", streaming=True)
-    assert not [c for c in walk(children) if "chat-context-line" in classes(c)]
+    assert [classes(turn) for turn in children] == [{"chat-turn"}, {"chat-turn"}]
 
 
 def test_a_retry_after_context_too_long_is_told() -> None:
