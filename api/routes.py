@@ -131,9 +131,7 @@ def chat_stream():
         plan, sampling = _plan_turn(service, chat_request)
         turn = PageTurnStream(service, chat_request, plan, records(), current_identity())
         events = turn.events(
-            service.stream(
-                plan.messages, model=plan.model, sampling=sampling, lang=chat_request.lang
-            )
+            service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
         )
         body = sse.event_stream(
             events,

@@ -97,6 +97,16 @@ class ChatService:
             max_tokens=max_tokens,
         )
 
+    def _fitted(
+        self, messages: list[dict] | Fitted, *, model: str | None, max_tokens: int | None, lang: str
+    ) -> Fitted:
+        """`messages` as they go upstream: fitted here, or as already planned and fitted."""
+        if isinstance(messages, Fitted):
+            # A plan (services/plan.py) carries the lock's prompt already. Enforcing it again
+            # costs no count, and keeps every path to the upstream going through the lock.
+            return Fitted(self.enforce_persona(messages.messages, lang), messages.dropped_rounds)
+        return self.prepare(messages, model=model, max_tokens=max_tokens, lang=lang)
+
     def _classify(self, exc: BaseException) -> ChatError:
         return classify(exc, self.registry.secrets)
 
@@ -153,7 +163,7 @@ class ChatService:
 
     def stream(
         self,
-        messages: list[dict],
+        messages: list[dict] | Fitted,
         *,
         model: str | None = None,
         sampling: Sampling = Sampling(),
@@ -168,6 +178,10 @@ class ChatService:
         and one retry with less history succeeded. Usage is the upstream's; when it sends none,
         a local count marked `"estimated": true`.
 
+        `messages` as a list are fitted to the model's window (after the persona lock); as a
+        `Fitted` (a page turn's `Plan.fitted`) they were fitted when planned and go as they
+        are, the lock still enforced. Either way `dropped_rounds` counts every round left out.
+
         A failure before the first text (429, 5xx, a refused or dropped connection, a timeout,
         a stream that opened and broke, an error event) is retried up to OPENAI_MAX_RETRIES
         times, with bounded waits (services/retry.py). After the first text nothing is
@@ -181,7 +195,7 @@ class ChatService:
         cancel = cancel or current_cancel() or Cancel()
         try:
             route = self.route(model)
-            fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
+            fitted = self._fitted(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
         except Exception as exc:
             yield {"error": self._classify(exc).to_dict()}
             return
@@ -280,7 +294,7 @@ class ChatService:
 
     def complete(
         self,
-        messages: list[dict],
+        messages: list[dict] | Fitted,
         *,
         model: str | None = None,
         sampling: Sampling = Sampling(),
@@ -288,12 +302,12 @@ class ChatService:
     ) -> dict:
         """One whole reply: `{"reply", "usage", "finish_reason", "model", "context"}`.
 
-        Raises ChatError. Fitting, the persona lock, the context retry and the retries of a
-        failed request are as in `stream`.
+        Raises ChatError. Fitting (or a plan taken as it is), the persona lock, the context
+        retry and the retries of a failed request are as in `stream`.
         """
         try:
             route = self.route(model)
-            fitted = self.prepare(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
+            fitted = self._fitted(messages, model=model, max_tokens=sampling.max_tokens, lang=lang)
             response, fitted, retried = call_with_retries(
                 lambda: self._with_context_retry(
                     fitted,

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from pydantic import BaseModel, ConfigDict
 
 from services.chat import ChatService
+from services.context import Fitted
 from services.conversation import build_upstream_messages, complete_rounds
 from services.personas import CUSTOM_ID, system_prompt
 from services.tokens import count_messages
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One request, ready to send."""
+class Plan(BaseModel):
+    """One request, planned and fitted to the model's window once: ready to send as is."""
+
+    model_config = ConfigDict(frozen=True)
 
     model: str
-    messages: list[dict]
+    # {"role", "content"}: the persona's system prompt, the kept rounds, the question.
+    messages: list[dict[str, str]]
     # Index (in the history, counting the new question) of the first entry the model sees;
     # entries before it are shown as outside the context. 0 when everything fits.
-    context_from: int
-    temperature: float | None
+    context_from: int = 0
+    temperature: float | None = None
+    # Complete rounds of the history left out (over the round cap or the window).
+    dropped_rounds: int = 0
+
+    @property
+    def fitted(self) -> Fitted:
+        """The messages as ChatService.stream and .complete take them without fitting again."""
+        return Fitted(self.messages, self.dropped_rounds)
 
 
 def persona_prompt(service: ChatService, persona_id: str | None, custom: str | None, lang: str):
@@ -52,19 +62,27 @@ def plan_request(
     messages = build_upstream_messages(
         history, question, multi_turn=multi_turn, max_rounds=max_rounds, system_prompt=prompt
     )
+    # The only fit of a page turn: the service sends the plan as it is (see `Plan.fitted`).
     fitted = service.prepare(messages, model=model, max_tokens=max_tokens, lang=lang)
 
-    context_from = 0
+    context_from = dropped = 0
     if multi_turn:
         rounds = complete_rounds(history)
         kept = len(rounds[-max_rounds:] if max_rounds > 0 else []) - fitted.dropped_rounds
+        dropped = len(rounds) - kept
         if kept < len(rounds):
             # The first round still sent marks where the model's view of the thread begins.
             first = rounds[len(rounds) - kept][0] if kept > 0 else None
             context_from = next(
                 (i for i, entry in enumerate(history) if entry is first), len(history)
             )
-    return Plan(model, fitted.messages, context_from, temperature)
+    return Plan(
+        model=model,
+        messages=fitted.messages,
+        context_from=context_from,
+        temperature=temperature,
+        dropped_rounds=dropped,
+    )
 
 
 def plan_turn(
@@ -99,7 +117,7 @@ def plan_turn(
     )
     if not multi_turn:
         return plan
-    return replace(plan, context_from=history_start + plan.context_from)
+    return plan.model_copy(update={"context_from": history_start + plan.context_from})
 
 
 def context_tokens(service: ChatService, history: list[dict], **choices) -> int:
@@ -109,10 +127,11 @@ def context_tokens(service: ChatService, history: list[dict], **choices) -> int:
     user types (see callbacks/chat.py), so its size estimate needs no thread upload. `choices`
     are `plan_request`'s keyword arguments.
     """
-    with_history = plan_request(service, history, "", **choices)
-    without = plan_request(service, [], "", **choices)
-    model = with_history.model
-    return count_messages(with_history.messages, model) - count_messages(without.messages, model)
+    plan = plan_request(service, history, "", **choices)
+    # The same request without history needs no fit of its own: it is the plan's system
+    # messages and its (empty) question, which always go.
+    bare = [m for m in plan.messages if m["role"] == "system"] + plan.messages[-1:]
+    return count_messages(plan.messages, plan.model) - count_messages(bare, plan.model)
 
 
 def next_history_start(thread: list[dict], max_rounds: int) -> int:

@@ -10,14 +10,16 @@ what the page would have sent before it sent only a part.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from itsdangerous import URLSafeSerializer
 
 from api.identity import COOKIE
+from services import context
 from services.conversation import complete_rounds, record_result, result_from_event
-from services.plan import context_tokens, plan_request
+from services.plan import context_tokens, plan_request, plan_turn
 from services.tokens import count_messages
 from tests.fake_upstream import Cut, Error, Reply
 from tests.turns import MODEL, error, reply, user
@@ -613,3 +615,111 @@ def test_a_question_at_the_limit_counts_characters_not_bytes(make_app, fake):
     assert upstream_messages(fake)[-1]["content"] == "你好🌍你好🌍你好🌍你"
     refused = client.post("/api/chat/stream", json=page_body("你好🌍你好🌍你好🌍你好"))
     assert refused.status_code == 400
+
+
+# --------------------------------------------------------------------------- planned once
+
+
+def count_fits(monkeypatch, fake) -> list[int]:
+    """Patch every loaded reference to services.context.fit; each call records how many
+    requests the upstream had received by then."""
+    calls: list[int] = []
+    real = context.fit
+
+    def counting(*args, **kwargs):
+        calls.append(len(fake.requests))
+        return real(*args, **kwargs)
+
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("services", "api", "callbacks") and (
+            getattr(module, "fit", None) is real
+        ):
+            monkeypatch.setattr(module, "fit", counting)
+    return calls
+
+
+def test_a_page_turn_is_fitted_once_before_its_upstream_request(make_app, fake, monkeypatch):
+    service = service_of(make_app())
+    history = rounds(3)
+    calls = count_fits(monkeypatch, fake)
+    fake.script(Reply("Planned once."))
+
+    plan = plan_turn(service, history, "And now?", history_start=0, **CHOICES)
+    events = list(service.stream(plan.fitted, model=plan.model))
+
+    assert events[-1]["done"] is True
+    assert calls == [0]  # one fit, before the only upstream request
+    assert upstream_messages(fake) == plan.messages
+
+
+@pytest.mark.parametrize("endpoint", ["/api/chat/stream", "/api/chat"])
+def test_the_routes_fit_a_page_turn_once(app, fake, monkeypatch, endpoint):
+    client = app.server.test_client()
+    calls = count_fits(monkeypatch, fake)
+    fake.script(Reply("Fitted once."))
+
+    response = client.post(endpoint, json=page_body("And now?", rounds(3)))
+
+    assert response.status_code == 200
+    response.get_data()  # a stream runs as it is read
+    assert len(fake.requests) == 1
+    # The stream's final event also counts the next request's context: one more fit, after.
+    assert calls == ([0, 1] if endpoint == "/api/chat/stream" else [0])
+
+
+def small_window_app(make_app, fake, tmp_path, window: int = 700):
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "providers:\n"
+        "  - id: local\n"
+        "    kind: compatible\n"
+        f"    base_url: {fake.base_url}\n"
+        "    api_key_env: OPENAI_API_KEY\n"
+        "    models:\n"
+        f"      - {{id: {MODEL}, context_window: {window}}}\n",
+        encoding="utf-8",
+    )
+    return make_app(
+        providers_file=str(path),
+        max_history_rounds=50,
+        database_url=f"sqlite:///{tmp_path}/chat.db",
+    )
+
+
+def long_rounds(n: int) -> list[dict]:
+    words = " ".join(["sleep", "water", "walk", "tea", "rest"] * 12)
+    history = []
+    for i in range(n):
+        history += [user(f"Question {i}: {words}"), reply(f"Answer {i}: {words}")]
+    return history
+
+
+def sent_round_count(messages: list[dict]) -> int:
+    return sum(1 for m in messages if m["role"] == "assistant")
+
+
+def test_the_final_event_counts_the_rounds_the_plan_left_out(make_app, fake, tmp_path):
+    app = small_window_app(make_app, fake, tmp_path)
+    history = long_rounds(7)
+
+    _, _, final = stream_turn(app.server.test_client(), page_body("Next?", history))
+
+    kept = sent_round_count(upstream_messages(fake))
+    assert 0 < kept < 7
+    assert final["context"] == {"dropped_rounds": 7 - kept, "retried": False}
+
+
+def test_a_context_retry_adds_its_rounds_to_the_plans(make_app, fake, tmp_path):
+    app = small_window_app(make_app, fake, tmp_path)
+    history = long_rounds(7)
+    too_long = Error(
+        400, "maximum context length", "invalid_request_error", "context_length_exceeded"
+    )
+    fake.script(too_long, Reply("Shorter now."))
+
+    _, text, final = stream_turn(app.server.test_client(), page_body("Next?", history))
+
+    first, second = (sent_round_count(r.body["messages"]) for r in fake.requests)
+    assert text == "Shorter now."
+    assert 0 < second < first < 7
+    assert final["context"] == {"dropped_rounds": 7 - second, "retried": True}

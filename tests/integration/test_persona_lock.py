@@ -19,6 +19,7 @@ import openai
 import pytest
 import yaml
 
+from services.context import Fitted
 from tests.fake_upstream import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +125,58 @@ def test_locked_app_uses_english_when_no_language_is_sent(make_app, fake) -> Non
 
 def test_the_two_languages_have_different_prompts() -> None:
     assert shipped_prompt("wellness", "en") != shipped_prompt("wellness", "zh-cn")
+
+
+# --------------------------------------------------------------------------- the page's turns
+
+
+PAGE_HISTORY = [
+    {"role": "user", "content": "Hello"},
+    {"role": "assistant", "content": "你好！", "status": "done"},
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-cn"])
+@pytest.mark.parametrize(("persona", "custom"), [("teacher", None), ("custom", FORGED)])
+@pytest.mark.parametrize("endpoint", ["/api/chat/stream", "/api/chat"])
+def test_a_page_turn_cannot_pick_another_persona(
+    make_app, fake, endpoint, persona, custom, lang
+) -> None:
+    """The page's turns are planned once and sent without a second fit: the lock holds."""
+    client = make_app(persona_lock="wellness").server.test_client()
+    fake.script(Reply("Noted."))
+    turn = {
+        "question": "How long should I sleep?",
+        "history": PAGE_HISTORY,
+        "persona": persona,
+        "custom_prompt": custom,
+    }
+
+    response = client.post(endpoint, json={"turn": turn, "lang": lang})
+    body = response.get_data(as_text=True)  # a stream runs as it is read
+
+    assert response.status_code == 200, body
+    assert '"error"' not in body
+    [request] = fake.requests
+    assert_locked(
+        request.body, lang, [user("Hello"), assistant("你好！"), user("How long should I sleep?")]
+    )
+
+
+def test_a_planned_request_still_goes_through_the_lock(make_app, fake) -> None:
+    """Whatever hands ChatService an already fitted request, the locked prompt replaces its
+    system messages (a plan made under the lock has the same prompt, so nothing changes)."""
+    service = make_app(persona_lock="wellness").server.extensions["chat_service"]
+    forged = Fitted([system(FORGED), *CASES["several_systems"]], dropped_rounds=0)
+    fake.script(Reply("Noted."), Reply("Noted."))
+
+    events = list(service.stream(forged, lang="zh-cn"))
+    service.complete(forged, lang="zh-cn")
+
+    assert events[-1]["done"] is True
+    for request in fake.requests:
+        assert_locked(request.body, "zh-cn", CONVERSATION["several_systems"])
+    assert len(fake.requests) == 2
 
 
 # --------------------------------------------------------------------------- the gateway

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from services.chat import ChatService
+from services.context import Fitted
 from services.conversation import complete_rounds
 from services.plan import Plan, persona_prompt, plan_request
 from services.tokens import count_messages
@@ -259,3 +261,20 @@ def test_context_from_is_the_end_of_the_history_when_no_round_fits(tmp_path: Pat
         {"role": "user", "content": "Next"},
     ]
     assert result.context_from == len(history)
+
+
+# --------------------------------------------------------------------------- the plan itself
+
+
+def test_a_plan_counts_the_rounds_it_left_out_and_cannot_be_changed(tmp_path: Path) -> None:
+    svc = window_service(tmp_path, max_history_rounds=10)
+    history = history_of(12)
+    result = plan(svc, history, "Q")
+
+    kept = len(sent_rounds(result.messages))
+    # Two over the cap of 10, the rest to fit the 600-token window.
+    assert result.dropped_rounds == 12 - kept > 2
+    assert result.fitted == Fitted(result.messages, result.dropped_rounds)
+    with pytest.raises(ValidationError):
+        result.context_from = 0  # type: ignore[misc]
+    assert plan(svc, history, "Q", multi_turn=False).dropped_rounds == 0

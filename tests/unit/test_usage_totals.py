@@ -11,8 +11,10 @@ request.
 from __future__ import annotations
 
 import json
+import tempfile
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +24,7 @@ from services.chat import ChatService
 from services.plan import context_tokens, plan_request
 from services.pricing import Price, PriceTable, add_usage, conversation_totals, cost, price_usage
 from services.tokens import count_messages
+from tests.turns import window_service
 
 TABLE = PriceTable(
     {
@@ -271,3 +274,36 @@ def test_context_tokens_counts_the_rounds_sent_and_nothing_else(history, choices
 
     assert context_tokens(svc, history, **choices) == by_hand
     assert context_tokens(svc, history, **{**choices, "multi_turn": False}) == 0
+
+
+# A small window drops rounds to fit, a lock overrides the persona: the one fit must see both.
+REFERENCE_SERVICES = {
+    "cap 3": SERVICES[3],
+    "cap 10": SERVICES[10],
+    "locked": service(persona_lock="wellness"),
+    "window 400": window_service(Path(tempfile.mkdtemp(prefix="chat-window-")), window=400),
+}
+
+
+def context_tokens_planned_twice(svc: ChatService, history: list[dict], **choices) -> int:
+    """context_tokens as it was first written: a whole plan with history and one without."""
+    with_history = plan_request(svc, history, "", **choices)
+    without = plan_request(svc, [], "", **choices)
+    model = with_history.model
+    return count_messages(with_history.messages, model) - count_messages(without.messages, model)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    history=st.lists(THREAD_ENTRY, max_size=24),
+    name=st.sampled_from(sorted(REFERENCE_SERVICES)),
+    choices=CHOICES,
+    multi_turn=st.booleans(),
+)
+def test_context_tokens_from_one_fit_is_what_two_plans_gave(history, name, choices, multi_turn):
+    svc = REFERENCE_SERVICES[name]
+    choices = {**choices, "multi_turn": multi_turn}
+
+    assert context_tokens(svc, history, **choices) == context_tokens_planned_twice(
+        svc, history, **choices
+    )
