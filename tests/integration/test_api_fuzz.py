@@ -205,9 +205,21 @@ def _bodies(*requests: st.SearchStrategy) -> st.SearchStrategy[bytes]:
     )
 
 
+# Requests that pass validation, so every run reaches the upstream too (the rest mostly stop
+# at a check on the way, as they should).
+VALID_CHAT_REQUESTS = st.fixed_dictionaries(
+    {
+        "messages": st.tuples(HISTORY, st.text(min_size=1, max_size=20).filter(str.strip)).map(
+            lambda pair: [*pair[0], {"role": "user", "content": pair[1]}]
+        )
+    },
+    optional={"model": st.just("gpt-4o-mini"), "temperature": st.sampled_from([0, 1, 2])},
+)
 BODIES = {
-    "/api/chat": _bodies(JSON_VALUES, NEAR_CHAT_REQUESTS, CHAT_REQUESTS),
-    "/api/chat/stream": _bodies(JSON_VALUES, NEAR_CHAT_REQUESTS, CHAT_REQUESTS),
+    "/api/chat": _bodies(JSON_VALUES, NEAR_CHAT_REQUESTS, CHAT_REQUESTS, VALID_CHAT_REQUESTS),
+    "/api/chat/stream": _bodies(
+        JSON_VALUES, NEAR_CHAT_REQUESTS, CHAT_REQUESTS, VALID_CHAT_REQUESTS
+    ),
     "/v1/chat/completions": _bodies(JSON_VALUES, NEAR_CHAT_REQUESTS, GATEWAY_REQUESTS),
 }
 JSON_TYPES = ["application/json", "application/json; charset=utf-8", "Application/JSON"]
