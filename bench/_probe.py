@@ -8,15 +8,18 @@ clock, the area where the text must show, the input box) and the texts to wait f
   document, before the page's own handlers (`performance.now()`);
 - a text counts as shown at the first DOM mutation after which it is visible in the area: some
   text node under the area holds it and its element is displayed (`checkVisibility()`, which is
-  false under `display: none` and `visibility: hidden`), and more such nodes hold it than when
-  the probe was armed (text already on screen, or left hidden by an earlier turn, never counts);
+  false under `display: none` and `visibility: hidden`), and more such nodes do than when the
+  probe was armed (text already on screen then never counts; text that was hidden counts when
+  it shows);
 - the input box counts as emptied when the page sets its value to "" (the value setters of
   `<textarea>` and `<input>` are wrapped; React and Svelte both set values through them), or at
   the first mutation after which it is empty, whichever comes first.
 
-Each mutation batch looks only at the subtrees it touched, so a long thread already on screen
-does not make every check slower; the area is searched whole only once a touched subtree shows
-a text it waits for.
+Each mutation batch searches only what it added or changed, so a long thread already on
+screen, or redrawn, costs the probe no more than its own new text. The text nodes found are
+kept, and every batch looks again at whether they are displayed (a change of class or style can
+show or hide them). The probe adds up the time its own checks take (`cost`), so that the
+scripts can print it next to the figures.
 """
 
 from __future__ import annotations
@@ -29,28 +32,44 @@ PROBE = r"""
 (() => {
   if (window.__probe) return;
   const probe = (window.__probe = { state: null });
-  const shownIn = (root, text) => {
-    if (!root || !(root.textContent || "").includes(text)) return 0;
-    let count = 0;
+  const displayed = (node) => node.isConnected && node.parentElement
+    && node.parentElement.checkVisibility();
+  // Every text node under `root` that holds `text` (a whole-subtree search: not per mutation).
+  const holding = (root, text) => {
+    const found = [];
+    if (!root) return found;
+    if (root.nodeType === Node.TEXT_NODE) {
+      if (root.data.includes(text)) found.push(root);
+      return found;
+    }
+    if (!(root.textContent || "").includes(text)) return found;
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const parent = node.parentElement;
-      if (node.data.includes(text) && parent && parent.checkVisibility()) count += 1;
+      if (node.data.includes(text)) found.push(node);
     }
+    return found;
+  };
+  const shownIn = (area, nodes) => {
+    let count = 0;
+    for (const node of nodes) if (area.contains(node) && displayed(node)) count += 1;
     return count;
   };
-  probe.shown = (area, text) => shownIn(document.querySelector(area), text);
+  probe.shown = (area, text) => {
+    const root = document.querySelector(area);
+    return root ? shownIn(root, holding(root, text)) : 0;
+  };
   probe.arm = (config) => {
     const area = document.querySelector(config.area);
     const marks = {};
     for (const [name, text] of Object.entries(config.marks)) {
-      marks[name] = { text, before: shownIn(area, text), at: null };
+      const nodes = new Set(holding(area, text));
+      marks[name] = { text, nodes, before: area ? shownIn(area, nodes) : 0, at: null };
     }
-    probe.state = { config, t0: null, marks, emptied: null };
+    probe.state = { config, t0: null, marks, emptied: null, cost: 0 };
   };
   probe.result = () => {
     const s = probe.state;
-    const out = { t0: s.t0, emptied: s.emptied };
+    const out = { t0: s.t0, emptied: s.emptied, cost: s.cost };
     for (const [name, mark] of Object.entries(s.marks)) out[name] = mark.at;
     return out;
   };
@@ -72,22 +91,24 @@ PROBE = r"""
     if (s.config.input) emptied(document.querySelector(s.config.input), now);
     const waiting = Object.values(s.marks).filter((mark) => mark.at === null);
     const area = document.querySelector(s.config.area);
-    if (!waiting.length || !area) return;
-    const touched = new Set();
-    for (const record of records) {
-      const node = record.type === "characterData" ? record.target.parentNode : record.target;
-      if (!node) continue;
-      if (area.contains(node)) touched.add(node);
-      else if (node.contains(area)) touched.add(area);
-    }
-    for (const mark of waiting) {
-      for (const root of touched) {
-        if (shownIn(root, mark.text) && shownIn(area, mark.text) > mark.before) {
-          mark.at = now;
-          break;
+    if (waiting.length && area) {
+      // Only what the batch added or changed is searched; a change of attributes (a class
+      // that shows or hides) only makes the nodes already found be looked at again.
+      for (const record of records) {
+        const changed = record.type === "characterData" ? [record.target]
+          : record.type === "childList" ? record.addedNodes : [];
+        for (const node of changed) {
+          for (const mark of waiting) for (const found of holding(node, mark.text)) {
+            mark.nodes.add(found);
+          }
         }
       }
+      for (const mark of waiting) {
+        for (const node of mark.nodes) if (!node.isConnected) mark.nodes.delete(node);
+        if (shownIn(area, mark.nodes) > mark.before) mark.at = now;
+      }
     }
+    s.cost += performance.now() - now;
   }).observe(document, {
     subtree: true, childList: true, characterData: true,
     attributes: true, attributeFilter: ["class", "style", "hidden"],
@@ -137,9 +158,12 @@ def shown(page: Any, area: str, text: str) -> int:
 
 
 def result(page: Any) -> dict[str, float]:
-    """Seconds from the click to each mark and to `emptied` (NaN for what did not happen)."""
+    """Seconds from the click to each mark and to `emptied` (NaN for what did not happen), and
+    `cost`: the seconds the probe's own checks took in the page since the click."""
     raw = page.evaluate("() => window.__probe.result()")
     t0 = raw.pop("t0")
+    cost = raw.pop("cost") / 1000
     if t0 is None:
-        return dict.fromkeys(raw, NAN)
-    return {name: (at - t0) / 1000 if at is not None else NAN for name, at in raw.items()}
+        return {**dict.fromkeys(raw, NAN), "cost": cost}
+    times = {name: (at - t0) / 1000 if at is not None else NAN for name, at in raw.items()}
+    return {**times, "cost": cost}

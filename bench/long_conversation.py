@@ -349,6 +349,12 @@ def report(
         ],
     )
 
+    costs = ", ".join(
+        f"{name} {common.ms(common.median([s['cost'] for s in samples]))}"
+        for name, samples in (("fresh chat", fresh), (f"turn {n}", long))
+    )
+    print(f"  the probe's own checks in the page, per run (median ms): {costs}")
+
     loaded = [s["loaded"] for s in screens]
     chars = [s["chars"] for s in screens]
     elements = [s["elements"] for s in screens]

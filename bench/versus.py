@@ -342,6 +342,10 @@ def report(
             for key, label in (("question", "question shown"), ("emptied", "input box emptied"))
         ],
     )
+    costs = ", ".join(
+        f"{name} {common.ms(common.median(series(name, 'cost')))}" for name in samples
+    )
+    print(f"  the probe's own checks in the page, per run (median ms): {costs}")
     for name, urls in off_host.items():
         if urls:
             print(f"  {name}: {len(urls)} requests left 127.0.0.1, e.g. {urls[0][:100]}")
