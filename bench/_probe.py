@@ -167,3 +167,22 @@ def result(page: Any) -> dict[str, float]:
         return {**dict.fromkeys(raw, NAN), "cost": cost}
     times = {name: (at - t0) / 1000 if at is not None else NAN for name, at in raw.items()}
     return {**times, "cost": cost}
+
+
+def request_timing(page: Any, url_part: str) -> dict[str, float]:
+    """The last request since the click whose URL holds `url_part`, from Resource Timing:
+    seconds from the click to its start, its response's first byte and its end (NaN if none)."""
+    timing = page.evaluate(
+        """(part) => {
+            const t0 = window.__probe.state.t0;
+            const entries = performance.getEntriesByType("resource")
+                .filter((e) => e.name.includes(part) && t0 !== null && e.startTime >= t0);
+            const e = entries[entries.length - 1];
+            return e ? [e.startTime - t0, e.responseStart - t0, e.responseEnd - t0] : null;
+        }""",
+        url_part,
+    )
+    if not timing:
+        return {"start": NAN, "first_byte": NAN, "end": NAN}
+    start, first_byte, end = (value / 1000 for value in timing)
+    return {"start": start, "first_byte": first_byte, "end": end}

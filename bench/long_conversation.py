@@ -49,6 +49,7 @@ class AppPage:
 
 
 PAGE = AppPage()
+NAN = float("nan")
 PAUSE_MS = 600  # a user's pause between typing and clicking (the size estimate lands)
 SETTLE_MS = 300  # after a run: the trailing requests (the sidebar's list)
 LOADED_SETTLE_MS = 500  # after a thread is drawn: what follows its loading (context marks)
@@ -148,8 +149,18 @@ def seed(port: int, cookie: str, count: int, turns: int) -> list[tuple[str, str]
 # --------------------------------------------------------------------------- the runs
 
 
+STREAM_ROUTE = "/api/chat/stream"
+
+
 def ask(page: Any, question: str, tokens: int, timeout_ms: float) -> dict[str, float]:
-    """Type, pause, click Send; seconds from the click to each mark."""
+    """Type, pause, click Send; seconds from the click to each mark, and the stream request's
+    timing (`stream_*`) and body size (`stream_up`, bytes)."""
+    sent: list[int] = []
+
+    def note(request: Any) -> None:
+        if STREAM_ROUTE in request.url and request.method == "POST":
+            sent.append(len(request.post_data_buffer or b""))
+
     page.fill(PAGE.box, question)
     page.wait_for_timeout(PAUSE_MS)
     probe.arm(
@@ -163,11 +174,20 @@ def ask(page: Any, question: str, tokens: int, timeout_ms: float) -> dict[str, f
             "full": common.LAST_TOKEN,
         },
     )
-    page.click(PAGE.send)
-    probe.wait_for(page, "full", timeout_ms)
-    page.locator(PAGE.send).wait_for(state="visible", timeout=timeout_ms)
-    page.wait_for_timeout(SETTLE_MS)
-    return probe.result(page)
+    page.on("request", note)
+    try:
+        page.click(PAGE.send)
+        probe.wait_for(page, "full", timeout_ms)
+        page.locator(PAGE.send).wait_for(state="visible", timeout=timeout_ms)
+        page.wait_for_timeout(SETTLE_MS)
+    finally:
+        page.remove_listener("request", note)
+    timing = probe.request_timing(page, STREAM_ROUTE)
+    return {
+        **probe.result(page),
+        **{f"stream_{key}": value for key, value in timing.items()},
+        "stream_up": float(sent[-1]) if sent else NAN,
+    }
 
 
 def fresh_run(page: Any, index: int, tokens: int, timeout_ms: float) -> dict[str, float]:
@@ -349,6 +369,24 @@ def report(
         ],
     )
 
+    print("\nwhere the time goes (from the click; the stream request's Resource Timing, ms)")
+    parts = [
+        ("stream_start", "stream POST starts"),
+        ("stream_first_byte", "its response starts (turn planned, recorded)"),
+        ("first", "first text visible"),
+        ("stream_end", "stream response ends"),
+    ]
+    rows = []
+    for key, label in parts:
+        for name, samples in (("fresh chat", fresh), (f"turn {n}", long)):
+            rows.append([f"{name}: {label}", *stats([s[key] for s in samples])])
+    common.table(["", "median", "p90", "min", "max"], rows)
+    ups = [
+        (name, known([s["stream_up"] for s in samples]))
+        for name, samples in (("fresh chat", fresh), (f"turn {n}", long))
+    ]
+    sizes = ", ".join(f"{name} {common.median(v):,.0f}" for name, v in ups if v)
+    print(f"  stream request body (bytes, median): {sizes}")
     costs = ", ".join(
         f"{name} {common.ms(common.median([s['cost'] for s in samples]))}"
         for name, samples in (("fresh chat", fresh), (f"turn {n}", long))
