@@ -51,10 +51,14 @@ CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 
 
 def reply_text(tokens: int) -> str:
-    """`tokens` pieces of TOKEN_CHARS characters: "w000 w001 ... done." (at most 1000)."""
-    if not 1 <= tokens <= 1000:
-        raise ValueError("tokens must be between 1 and 1000")
-    return "".join(f"w{i:03d} " for i in range(tokens - 1)) + LAST_TOKEN
+    """`tokens` pieces of TOKEN_CHARS characters: "w000 w001 ... done." (at most 10,000).
+
+    Pieces 1000 and on are bare numbers ("1000 "), so that they keep TOKEN_CHARS characters.
+    """
+    if not 1 <= tokens <= 10_000:
+        raise ValueError("tokens must be between 1 and 10000")
+    pieces = (f"w{i:03d} " if i < 1000 else f"{i:04d} " for i in range(tokens - 1))
+    return "".join(pieces) + LAST_TOKEN
 
 
 def first_token(tokens: int) -> str:
@@ -62,15 +66,67 @@ def first_token(tokens: int) -> str:
     return reply_text(tokens)[: TOKEN_CHARS - 1]
 
 
+# A question that starts with this gets a reply of its own (seed_reply), at once and in a few
+# large pieces: how a benchmark builds a long conversation through the app.
+SEED_MARK = "(seeded)"
+_SYLLABLES = ("ka", "lo", "ri", "men", "tas", "vel", "pin", "ur", "sa", "ne", "qui", "bra")
+_SYLLABLES += ("fen", "tol", "mi", "gar", "zu", "po", "lex", "ra", "ti", "vo", "sen", "dem")
+
+
+def seed_reply(question: str, words: int) -> str:
+    """About `words` words of Markdown (paragraphs and a list), different for each question.
+
+    Made of made-up words, so that it never holds a token of reply_text ("w000", "done.") and
+    so that no two replies compress into each other.
+    """
+    import random
+    import zlib
+
+    rng = random.Random(zlib.crc32(question.encode("utf-8")))
+
+    def word() -> str:
+        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((1, 2, 2, 3))))
+
+    def sentence(count: int) -> str:
+        text = " ".join(word() for _ in range(count))
+        return text[0].upper() + text[1:] + "."
+
+    blocks: list[str] = []
+    left = words
+    while left > 0:
+        if len(blocks) == 2:  # one list per reply, as real answers often have
+            items = [f"- **{word()}**: {sentence(rng.randint(6, 10))}" for _ in range(4)]
+            left -= sum(len(item.split()) for item in items)
+            blocks.append("\n".join(items))
+            continue
+        sentences = []
+        while left > 0 and sum(len(x.split()) for x in sentences) < 80:
+            count = min(left, rng.randint(8, 16))
+            sentences.append(sentence(count))
+            left -= count
+        blocks.append(" ".join(sentences))
+    return "\n\n".join(blocks)
+
+
 # --------------------------------------------------------------------------- the fake upstream
 
 
-def _serve_upstream(tokens: int, delay_ms: float) -> None:
-    """Child process: serve the same reply to every request until stdin closes or SIGTERM."""
+def _serve_upstream(tokens: int, delay_ms: float, seed_words: int = 0) -> None:
+    """Child process: serve the same reply to every request until stdin closes or SIGTERM.
+
+    With `seed_words`, a question starting with SEED_MARK gets seed_reply() instead.
+    """
     from tests import fake_upstream
     from tests.fake_upstream import FakeUpstream, Reply
 
     reply = Reply(reply_text(tokens), chunk_size=TOKEN_CHARS, delay=delay_ms / 1000)
+
+    def seeded(body: Any) -> Reply | None:
+        messages = body.get("messages") if isinstance(body, dict) else None
+        question = messages[-1].get("content") if messages else None
+        if seed_words and isinstance(question, str) and question.startswith(SEED_MARK):
+            return Reply(seed_reply(question, seed_words), chunk_size=400)
+        return None
 
     class FixedReplyUpstream(FakeUpstream):
         """Every chat request gets the same `reply`; requests are counted, not kept."""
@@ -86,7 +142,7 @@ def _serve_upstream(tokens: int, delay_ms: float) -> None:
             return super().start()
 
         def _next_scenario(self, body: Any):
-            return reply
+            return seeded(body) or reply
 
         def _record(self, request: Any) -> None:
             with self._changed:  # keep memory flat over thousands of requests
@@ -119,25 +175,33 @@ class Upstream:
     tokens: int
     delay_ms: float
     process: subprocess.Popen
+    seed_words: int = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def describe(self) -> str:
+        seeded = (
+            f"; questions starting {SEED_MARK!r} get ~{self.seed_words} words of their own at once"
+            if self.seed_words
+            else ""
+        )
         return (
             f"fake upstream: {self.tokens} tokens of {TOKEN_CHARS} chars, {self.delay_ms:g} ms "
-            f"before each (own process, listen backlog {UPSTREAM_BACKLOG})"
+            f"before each (own process, listen backlog {UPSTREAM_BACKLOG}){seeded}"
         )
 
 
 @contextlib.contextmanager
 def upstream(
-    tokens: int = DEFAULT_TOKENS, delay_ms: float = DEFAULT_DELAY_MS
+    tokens: int = DEFAULT_TOKENS, delay_ms: float = DEFAULT_DELAY_MS, seed_words: int = 0
 ) -> Iterator[Upstream]:
-    """Start the fake upstream in a child process; stop it on exit."""
+    """Start the fake upstream in a child process; stop it on exit. `seed_words`: see
+    seed_reply (0: every request gets the same reply)."""
+    script = str(Path(__file__).resolve())
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "upstream", str(tokens), str(delay_ms)],
+        [sys.executable, script, "upstream", str(tokens), str(delay_ms), str(seed_words)],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -147,7 +211,7 @@ def upstream(
         line = proc.stdout.readline() if proc.stdout else ""
         if not line.strip().isdigit():
             raise RuntimeError(f"the fake upstream did not start (printed {line!r})")
-        yield Upstream(int(line), tokens, delay_ms, proc)
+        yield Upstream(int(line), tokens, delay_ms, proc, seed_words)
     finally:
         stop_process(proc)
 
@@ -272,6 +336,31 @@ def describe_app(process: Any, *, records: bool) -> str:
         f"{'on (SQLite)' if records else 'off'}, log {process.log_path.relative_to(REPO)}\n"
         f"warm-up: {getattr(process, 'primed', 'workers not primed')}"
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sdk_times(client: Any) -> tuple[float, float]:
+    """The floor: the openai SDK alone, streaming one reply straight from the fake.
+
+    (first content token, end of stream) in seconds from the call.
+    """
+    start = time.perf_counter()
+    first = None
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    for chunk in stream:
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter() - start
+    return first if first is not None else float("nan"), time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------- the browser
@@ -595,14 +684,21 @@ def _git_state() -> str:
     return f"{head}{' + uncommitted changes' if dirty else ''}"
 
 
-def header(title: str, args: argparse.Namespace | None = None, extra: Sequence[str] = ()) -> None:
-    """What was measured, where and with what: the top of every script's output."""
+def header(
+    title: str,
+    args: argparse.Namespace | None = None,
+    extra: Sequence[str] = (),
+    packages: Sequence[str] = (),
+) -> None:
+    """What was measured, where and with what: the top of every script's output.
+
+    `packages`: more distributions whose versions matter here (bench/requirements.txt's).
+    """
     print(f"== {title}")
     print(f"date:     {datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"machine:  {platform.platform()}, {os.cpu_count()} CPUs")
-    versions = ", ".join(
-        f"{name} {_version(name)}" for name in ("dash", "openai", "gunicorn", "playwright")
-    )
+    names = ("dash", "openai", "gunicorn", "playwright", *packages)
+    versions = ", ".join(f"{name} {_version(name)}" for name in names)
     print(f"versions: python {platform.python_version()}, {versions}")
     print(f"commit:   {_git_state()}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -626,4 +722,4 @@ class Timer:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["upstream"]:
-    _serve_upstream(int(sys.argv[2]), float(sys.argv[3]))
+    _serve_upstream(int(sys.argv[2]), float(sys.argv[3]), int((sys.argv[4:5] or ["0"])[0]))

@@ -18,7 +18,6 @@ and p90 of each, and the app's overhead over the floor. Numbers only, no pass/fa
 from __future__ import annotations
 
 import argparse
-import time
 
 import _common as common
 import openai
@@ -76,19 +75,6 @@ STREAM_TIMING = """
   } : null;
 }
 """
-
-
-def sdk_run(client: openai.OpenAI) -> tuple[float, float]:
-    """(first content token, end of stream) in seconds, from the call."""
-    start = time.perf_counter()
-    first = None
-    stream = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
-    )
-    for chunk in stream:
-        if first is None and chunk.choices and chunk.choices[0].delta.content:
-            first = time.perf_counter() - start
-    return first if first is not None else float("nan"), time.perf_counter() - start
 
 
 def new_chat(page) -> None:
@@ -182,7 +168,7 @@ def main() -> None:
             sdk_samples: list[tuple[float, float]] = []
             for index in range(args.warmup + args.runs):
                 new_chat(page)
-                sdk = sdk_run(client)
+                sdk = common.sdk_times(client)
                 sample = page_run(page, index, args.tokens)
                 if index >= args.warmup:
                     sdk_samples.append(sdk)

@@ -8,18 +8,28 @@ connection, released together by a barrier, each streaming one reply and reading
 final event. The same burst goes straight to the fake upstream twice: through the openai SDK
 (one client per thread) and through the same raw-HTTP reader the app burst uses. Prints
 successes, errors, p50/p95 time to the first text and to the end, aggregate tokens/s and the
-app/upstream ratio of p95 time to first token. Numbers only, no pass/fail.
+app/upstream ratio of p95 time to first token; then, for the raw-HTTP streams (the app's and
+the upstream's), time to the first body byte next to time to the first text, and the bytes of
+one reply on the wire (the response body with its chunked framing, and in all with the status
+line and headers). Numbers only, no pass/fail.
+
+    python bench/load.py --page-reply [--page-reply-tokens 1600] [--delay-ms 10]
+
+measures instead one long reply (1,600 tokens of 5 characters: 8,000 characters) through the
+stream route in the page's form (`turn`, api/schemas.py PageTurn), without and with snapshots,
+and in the `messages` form: bytes on the wire against the reply's UTF-8 size.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import _common as common
@@ -30,59 +40,168 @@ TARGET_ERRORS = "200 streams: 0 errors"
 TARGET_RATIO = 2.0  # at 50 streams: app p95 TTFT <= 2x upstream p95 TTFT
 
 
+NAN = float("nan")
+
+
 @dataclass
 class Result:
     ok: bool
     error: str = ""
-    ttft: float = float("nan")
-    total: float = float("nan")
+    ttft: float = NAN
+    total: float = NAN
     tokens: int = 0
     end: float = 0.0  # perf_counter() when the stream ended
+    ttfb: float = NAN  # the response's first body byte (raw-HTTP readers only)
+    head_bytes: int = 0  # status line and headers, as received
+    body_wire: int = 0  # the body as received: chunked framing included
+    body_bytes: int = 0  # the body after de-chunking
+    events: int = 0  # SSE data events (the app's: deltas, snapshots and the final one)
+
+
+class _CountingReader(io.RawIOBase):
+    """A socket as http.client reads it, counting every byte received."""
+
+    KEEP = 65_536  # enough of the start of the response to find the end of its headers
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self.received = 0
+        self.start = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.sock.recv_into(buffer)
+        if len(self.start) < self.KEEP:
+            self.start += bytes(memoryview(buffer)[:count])
+        self.received += count
+        return count
+
+    @property
+    def head(self) -> int:
+        """The status line and headers, blank line included (0 if not all received)."""
+        end = self.start.find(b"\r\n\r\n")
+        return end + 4 if end >= 0 else 0
+
+
+class _CountedSocket:
+    """The connection's socket, except that the response reads it through the counter."""
+
+    def __init__(self, sock, counter: _CountingReader) -> None:
+        self._sock = sock
+        self._counter = counter
+
+    def makefile(self, *_args, **_kwargs):
+        return io.BufferedReader(self._counter)
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+class CountingConnection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection that counts the bytes of its responses as they came."""
+
+    counter: _CountingReader | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.counter = _CountingReader(self.sock)
+        self.sock = _CountedSocket(self.sock, self.counter)
 
 
 def _post(port: int, path: str, body: dict, headers: dict[str, str]) -> tuple:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn = CountingConnection("127.0.0.1", port, timeout=60)
     conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json", **headers})
     return conn, conn.getresponse()
 
 
+class _Body:
+    """A response body read as it arrives: its lines, and when its first byte came."""
+
+    def __init__(self, response, start: float) -> None:
+        self.response = response
+        self.start = start
+        self.ttfb: float | None = None
+        self.decoded = 0
+        self._buffer = b""
+
+    def lines(self) -> Iterator[bytes]:
+        while True:
+            data = self.response.read1(65_536)
+            if not data:
+                if self._buffer:
+                    yield self._buffer
+                return
+            if self.ttfb is None:
+                self.ttfb = time.perf_counter() - self.start
+            self.decoded += len(data)
+            *lines, self._buffer = (self._buffer + data).split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+
+    def drain(self) -> None:
+        """Read what is left (the final chunk's framing), so that every byte is counted."""
+        for _ in self.lines():
+            pass
+
+
+def _measured(result: Result, conn: CountingConnection | None, body: _Body | None) -> Result:
+    """`result` with the byte counts and the first byte's time of its response."""
+    if body is not None:
+        result.ttfb = body.ttfb if body.ttfb is not None else NAN
+        result.body_bytes = body.decoded
+    if conn is not None and conn.counter is not None:
+        result.head_bytes = conn.counter.head
+        result.body_wire = conn.counter.received - conn.counter.head
+    return result
+
+
+def app_stream(port: int, request: dict, expected: str) -> Result:
+    """One stream through the app's /api/chat/stream, read to its final event and its end."""
+    start = time.perf_counter()
+    first = None
+    text: list[str] = []
+    conn = body = None
+    events = 0
+    try:
+        conn, response = _post(port, "/api/chat/stream", request, {})
+        if response.status != 200:
+            return Result(False, f"HTTP {response.status}", end=time.perf_counter())
+        body = _Body(response, start)
+        for line in body.lines():
+            if not line.startswith(b"data:"):
+                continue
+            events += 1
+            event = json.loads(line[5:])
+            if "delta" in event and not event.get("done"):
+                if first is None:
+                    first = time.perf_counter() - start
+                text.append(event["delta"])
+            elif event.get("done"):
+                ok = "".join(text) == expected
+                result = _end(ok, "" if ok else "incomplete text", start, first, text)
+                body.drain()
+                break
+            elif "error" in event:
+                kind = (event["error"] or {}).get("type", "?")
+                result = _end(False, f"error event: {kind}", start, first, text)
+                break
+        else:
+            result = _end(False, "no final event", start, first, text)
+        result.events = events
+        return _measured(result, conn, body)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return _measured(_end(False, type(exc).__name__, start, first, text), conn, body)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
 def through_app(port: int, expected: str) -> Callable[[], Result]:
     """One stream through the app's /api/chat/stream (plain deltas, no snapshots)."""
-    body = {"messages": [{"role": "user", "content": "hi"}], "snapshots": False}
-
-    def run() -> Result:
-        start = time.perf_counter()
-        first = None
-        text: list[str] = []
-        conn = None
-        try:
-            conn, response = _post(port, "/api/chat/stream", body, {})
-            if response.status != 200:
-                return Result(False, f"HTTP {response.status}", end=time.perf_counter())
-            while True:
-                line = response.readline()
-                if not line:
-                    return _end(False, "no final event", start, first, text)
-                if not line.startswith(b"data:"):
-                    continue
-                event = json.loads(line[5:])
-                if "delta" in event:
-                    if first is None:
-                        first = time.perf_counter() - start
-                    text.append(event["delta"])
-                elif event.get("done"):
-                    ok = "".join(text) == expected
-                    return _end(ok, "" if ok else "incomplete text", start, first, text)
-                elif "error" in event:
-                    kind = (event["error"] or {}).get("type", "?")
-                    return _end(False, f"error event: {kind}", start, first, text)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            return _end(False, type(exc).__name__, start, first, text)
-        finally:
-            if conn is not None:
-                conn.close()
-
-    return run
+    request = {"messages": [{"role": "user", "content": "hi"}], "snapshots": False}
+    return lambda: app_stream(port, request, expected)
 
 
 def raw_upstream(port: int, expected: str) -> Callable[[], Result]:
@@ -98,21 +217,23 @@ def raw_upstream(port: int, expected: str) -> Callable[[], Result]:
         start = time.perf_counter()
         first = None
         text: list[str] = []
-        conn = None
+        conn = stream = None
+        events = 0
         try:
             conn, response = _post(port, "/v1/chat/completions", body, auth)
             if response.status != 200:
                 return Result(False, f"HTTP {response.status}", end=time.perf_counter())
-            while True:
-                line = response.readline()
-                if not line:
-                    return _end(False, "no [DONE]", start, first, text)
+            stream = _Body(response, start)
+            for line in stream.lines():
                 if not line.startswith(b"data:"):
                     continue
+                events += 1
                 data = line[5:].strip()
                 if data == b"[DONE]":
                     ok = "".join(text) == expected
-                    return _end(ok, "" if ok else "incomplete text", start, first, text)
+                    result = _end(ok, "" if ok else "incomplete text", start, first, text)
+                    stream.drain()
+                    break
                 chunk = json.loads(data)
                 for choice in chunk.get("choices") or []:
                     piece = (choice.get("delta") or {}).get("content")
@@ -120,8 +241,12 @@ def raw_upstream(port: int, expected: str) -> Callable[[], Result]:
                         if first is None:
                             first = time.perf_counter() - start
                         text.append(piece)
+            else:
+                result = _end(False, "no [DONE]", start, first, text)
+            result.events = events
+            return _measured(result, conn, stream)
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            return _end(False, type(exc).__name__, start, first, text)
+            return _measured(_end(False, type(exc).__name__, start, first, text), conn, stream)
         finally:
             if conn is not None:
                 conn.close()
@@ -247,6 +372,120 @@ def error_kinds(bursts: list[Burst]) -> str:
     return ", ".join(f"{kind} x{n}" for kind, n in kinds.most_common(5))
 
 
+def _median_int(values: list[int]) -> str:
+    return f"{common.median(values):,.0f}" if values else "-"
+
+
+def bytes_row(name: str, results: list[Result]) -> list[object]:
+    """First byte against first text, and the bytes of one reply (medians over successes)."""
+    good = [r for r in results if r.ok]
+    ttfb = [r.ttfb for r in good if r.ttfb == r.ttfb]
+    ttft = [r.ttft for r in good if r.ttft == r.ttft]
+    return [
+        name,
+        common.ms(common.percentile(ttfb, 50)),
+        common.ms(common.percentile(ttfb, 95)),
+        common.ms(common.percentile(ttft, 50)),
+        common.ms(common.percentile(ttft, 95)),
+        _median_int([r.events for r in good]),
+        _median_int([r.head_bytes for r in good]),
+        _median_int([r.body_wire for r in good]),
+        _median_int([r.body_bytes for r in good]),
+        _median_int([r.head_bytes + r.body_wire for r in good]),
+    ]
+
+
+BYTES_HEADERS = [
+    "path",
+    "TTFB p50 ms",
+    "TTFB p95 ms",
+    "TTFT p50 ms",
+    "TTFT p95 ms",
+    "events",
+    "head B",
+    "body B",
+    "decoded B",
+    "total B",
+]
+
+
+def page_reply(args: argparse.Namespace) -> None:
+    """The wire bytes of one long reply through the stream route, in each request form."""
+    tokens = args.page_reply_tokens
+    expected = common.reply_text(tokens)
+    utf8 = len(expected.encode("utf-8"))
+    # The page's form of a request (api/schemas.py PageTurn), as the brief of issue #13 gives it.
+    page_form = {
+        "turn": {"question": "hi", "history": [], "history_start": 0, "multi_turn": True},
+        "conversation_id": None,
+        "lang": "en",
+    }
+    forms = [
+        ("page form (turn), plain deltas", page_form),
+        ("page form (turn), snapshots: true", {**page_form, "snapshots": True}),
+        ("messages form, plain deltas", {"messages": [{"role": "user", "content": "hi"}]}),
+    ]
+    with common.upstream(tokens, args.delay_ms) as up, common.app(up, records=True) as app:
+        common.header(
+            "load --page-reply: one long reply through POST /api/chat/stream, bytes on the wire",
+            args,
+            [
+                up.describe(),
+                common.describe_app(app, records=True),
+                f"reply: {len(expected):,} characters, {utf8:,} bytes in UTF-8; one request per "
+                "form, one after another, each on a new connection, read to the end of the body "
+                "(after one warm-up stream, left at its first text)",
+                "bytes: head = status line and headers; body = as received, chunked framing "
+                "included; decoded = after de-chunking; total = head + body",
+            ],
+        )
+        # Not counted: the first stream of a fresh server (imports, the records' first write),
+        # left after its first text.
+        conn, response = _post(app.port, "/api/chat/stream", page_form, {})
+        for line in _Body(response, time.perf_counter()).lines():
+            if line.startswith(b"data:") and b'"delta"' in line:
+                break
+        conn.close()
+        rows = []
+        for name, request in forms:
+            result = app_stream(app.port, request, expected)
+            rows.append(
+                [
+                    *bytes_row(name, [result])[:1],
+                    "ok" if result.ok else result.error,
+                    common.ms(result.ttfb),
+                    common.ms(result.ttft),
+                    f"{result.total:.2f}",
+                    result.events,
+                    f"{result.head_bytes:,}",
+                    f"{result.body_wire:,}",
+                    f"{result.body_bytes:,}",
+                    f"{result.head_bytes + result.body_wire:,}",
+                    f"{result.body_wire / utf8:.2f}",
+                ]
+            )
+    common.table(
+        [
+            "request form",
+            "result",
+            "TTFB ms",
+            "TTFT ms",
+            "total s",
+            "events",
+            "head B",
+            "body B",
+            "decoded B",
+            "total B",
+            "body / UTF-8",
+        ],
+        rows,
+    )
+    print(
+        f"body / UTF-8 = response body bytes on the wire / the reply's UTF-8 size ({utf8:,} B); "
+        "the page's form is what the browser sends (the page sends snapshots: true today)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="50,200", help="comma-separated N (default 50,200)")
@@ -254,9 +493,24 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=common.DEFAULT_TOKENS)
     parser.add_argument("--delay-ms", type=float, default=common.DEFAULT_DELAY_MS)
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds per burst, at most")
+    parser.add_argument(
+        "--page-reply",
+        action="store_true",
+        help="instead of the bursts: the wire bytes of one long reply in the page's form",
+    )
+    parser.add_argument(
+        "--page-reply-tokens",
+        type=int,
+        default=1600,
+        help="--page-reply's reply, in tokens of 5 characters (default 1600: 8,000 characters)",
+    )
     args = parser.parse_args()
     clients = [int(n) for n in args.clients.split(",") if n.strip()]
     timer = common.Timer()
+    if args.page_reply:
+        page_reply(args)
+        timer.done()
+        return
     expected = common.reply_text(args.tokens)
 
     with common.upstream(args.tokens, args.delay_ms) as up, common.app(up, records=True) as app:
@@ -323,10 +577,24 @@ def main() -> None:
                 )
             app_errors = sum(not r.ok for b in bursts["app /api/chat/stream"] for r in b.results)
             print(f"  errors through the app: {app_errors}   (target: {TARGET_ERRORS})")
+            print("  first byte and first text, bytes per reply (raw-HTTP readers; medians)")
+            common.table(
+                BYTES_HEADERS,
+                [
+                    bytes_row(name, [r for b in bursts[name] for r in b.results])
+                    for name in ("upstream alone, raw HTTP", "app /api/chat/stream")
+                ],
+                indent="    ",
+            )
             print(flush=True)
     print(
         "tokens/s: successful streams' tokens / wall time of the burst, mean over rounds; "
         "client CPU: this process's CPU time / wall (100% = one core)"
+    )
+    print(
+        "TTFB: the response's first body byte; events: SSE data lines; head B: status line "
+        "and headers; body B: the body as received (chunked framing included); decoded B: "
+        "after de-chunking; total B: head + body"
     )
     timer.done()
 
