@@ -14,6 +14,7 @@ from typing import get_args
 
 from flask import Blueprint, current_app, jsonify
 
+from api.events import STREAM_EVENTS
 from api.gateway import FORWARDED_PARAMS
 from api.schemas import ChatRequest
 from extensions import chat_service
@@ -76,20 +77,6 @@ GATEWAY_ERROR_OBJECT = _obj(
     param={"description": "The offending parameter, or null."},
     code={"description": "invalid_api_key, model_not_found, timeout... or null."},
 )
-USAGE = {
-    "type": ["object", "null"],
-    "properties": {
-        "prompt_tokens": {"type": "integer"},
-        "completion_tokens": {"type": "integer"},
-        "total_tokens": {"type": "integer"},
-        "estimated": {"type": "boolean", "description": "A local count: upstream sent none."},
-    },
-}
-CONTEXT = _obj(
-    ["dropped_rounds", "retried"],
-    dropped_rounds={"type": "integer", "minimum": 0, "description": "Earlier rounds left out."},
-    retried={"type": "boolean", "description": "Retried with less history once."},
-)
 CHAT_REPLY = _obj(
     ["reply", "usage", "finish_reason", "model", "context"],
     reply=STRING,
@@ -98,22 +85,11 @@ CHAT_REPLY = _obj(
     model=STRING,
     context=_ref("Context"),
 )
-# POST /api/chat/stream: text pieces, then one `done` or `error` event. With `snapshots`,
-# every event also has `content`, the reply so far.
+# POST /api/chat/stream: one event of the stream (api/events.py), as its `data` holds it.
 STREAM_EVENT = {
-    "anyOf": [
-        _obj(["delta"], delta=STRING, content=STRING),
-        _obj(
-            ["done", "usage", "finish_reason", "model", "context"],
-            done={"const": True},
-            usage=_ref("Usage"),
-            finish_reason=STRING,
-            model=STRING,
-            context=_ref("Context"),
-            content=STRING,
-        ),
-        _obj(["error"], error=ERROR_OBJECT, content=STRING),
-    ]
+    "anyOf": [_ref(model.__name__) for model in STREAM_EVENTS],
+    "description": "A page turn (`turn` in the request) opens with TurnOpened; every stream "
+    "sends text as DeltaEvent and ends with one DoneEvent or ErrorEvent.",
 }
 PROVIDER_CHECK = _obj(
     ["id", "name", "kind", "model", "ok"],
@@ -176,6 +152,16 @@ RETRY_AFTER = {
     "description": "Seconds to wait before retrying (on this server's own limits).",
     "schema": {"type": "integer", "minimum": 0},
 }
+
+
+def _event_schemas() -> dict:
+    """The stream's events, their parts (Usage, Context ...) and the thread's entries."""
+    schemas: dict = {}
+    for model in STREAM_EVENTS:
+        schema = model.model_json_schema(ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
 
 
 def _chat_request_schemas(service: ChatService) -> dict:
@@ -369,9 +355,8 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
         "components": {
             "schemas": {
                 **_chat_request_schemas(service),
+                **_event_schemas(),
                 "ChatReply": CHAT_REPLY,
-                "Usage": USAGE,
-                "Context": CONTEXT,
                 "Error": ERROR,
                 "GatewayError": GATEWAY_ERROR,
             },

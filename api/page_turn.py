@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import plotly.io.json as plotly_json
 
 from api import sse
+from api.events import DecidedTurn, PlannedTurn, TurnOpened
 from api.recording import store_result
 from api.schemas import ChatRequest
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn
@@ -74,12 +75,14 @@ class PageTurnStream:
             self.conversation_id = self.conversation_id or uuid.uuid4().hex
         finally:
             self._recorded.set()
-        planned = {
-            "conversation_id": self.conversation_id,
-            "context_from": self.plan.context_from,
-            "model": self.plan.model,
-        }
-        return [sse.encode({"turn": planned})]
+        return [sse.encode(TurnOpened(turn=self._planned()).model_dump())]
+
+    def _planned(self) -> PlannedTurn:
+        return PlannedTurn(
+            conversation_id=self.conversation_id,
+            context_from=self.plan.context_from,
+            model=self.plan.model,
+        )
 
     def _record_question(self) -> str:
         """Store the question in its conversation (made on first use); the conversation's id.
@@ -138,15 +141,14 @@ class PageTurnStream:
         turn = self.turn
         history = [entry.model_dump(exclude_defaults=True) for entry in turn.history]
         thread = [*history, self.asked(), *entries]
+        start = next_history_start(thread, self.service.settings.max_history_rounds)
+        decided_turn = DecidedTurn(
+            **self._planned().model_dump(),
+            history_start=turn.history_start + start,
+            title=auto_title(turn.question),
+        )
         decided: dict = {
-            "turn": {
-                "conversation_id": self.conversation_id,
-                "context_from": self.plan.context_from,
-                "model": self.plan.model,
-                "history_start": turn.history_start
-                + next_history_start(thread, self.service.settings.max_history_rounds),
-                "title": auto_title(turn.question),
-            },
+            "turn": decided_turn.model_dump(),
             "entries": [_with_slot(entry, reply) for entry in entries],
         }
         try:

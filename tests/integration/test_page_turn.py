@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from itsdangerous import URLSafeSerializer
 
+from api.events import DeltaEvent, DoneEvent, ErrorEvent, TurnOpened
 from api.identity import COOKIE
 from services import context
 from services.conversation import complete_rounds, record_result, result_from_event
@@ -104,10 +105,13 @@ def stream_turn(client, body: dict) -> tuple[dict, str, dict]:
     assert response.mimetype == "text/event-stream"
     opening, *middle, final = parse_sse(response.get_data(as_text=True))
     assert set(opening) == {"turn"} and set(opening["turn"]) == PLANNED, opening
+    TurnOpened.model_validate(opening)  # the models the OpenAPI document describes
     for event in middle:
         assert isinstance(event.get("delta"), str), f"not a text event: {event}"
         assert "done" not in event and "error" not in event and "turn" not in event
+        DeltaEvent.model_validate(event)
     assert ("done" in final) != ("error" in final), final
+    (DoneEvent if "done" in final else ErrorEvent).model_validate(final)
     assert set(final["turn"]) == PLANNED | {"history_start", "title"}, final
     assert {k: final["turn"][k] for k in PLANNED} == opening["turn"]
     assert type(final["context_tokens"]) is int, final
@@ -725,3 +729,18 @@ def test_a_context_retry_adds_its_rounds_to_the_plans(make_app, fake, tmp_path):
     assert text == "Shorter now."
     assert 0 < second < first < 7
     assert final["context"] == {"dropped_rounds": 7 - second, "retried": True}
+
+
+def test_the_openapi_document_describes_the_streams_events(app):
+    """The stream's events in the OpenAPI document come from the models that validate them."""
+    document = app.server.test_client().get("/api/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    ok = document["paths"]["/api/chat/stream"]["post"]["responses"]["200"]
+    event = ok["content"]["text/event-stream"]["schema"]["properties"]["data"]["contentSchema"]
+
+    names = {"TurnOpened", "DeltaEvent", "DoneEvent", "ErrorEvent"}
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in event["anyOf"]} == names
+    assert names | {"HistoryEntry", "DecidedTurn", "Usage", "Context"} <= set(schemas)
+    expected = DoneEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    expected.pop("$defs")
+    assert schemas["DoneEvent"] == expected
