@@ -403,15 +403,19 @@ server's `finish_reply` draw the end, from what the page saw. */
 
                 // The question shows in its own element until the turn ends, outside the
                 // thread (components/message.py). A retry's failed attempt hides meanwhile.
-                if (retry) {
-                    const failed = "chat-turn-" + number;
-                    setProps(failed, { className: page.turnClass + " chat-turn-retrying" });
-                }
+
                 const streamingNow = {
                     turn, model: model || null, index: previous.length,
                     question: retry ? null : question,
                 };
                 defer(streamingNow, () => {
+                    // The failed attempt hides. Not while this callback runs: its trigger is
+                    // in that turn, and Dash drops the outputs of a callback whose trigger's
+                    // part of the page changed meanwhile (seen: the retry never started).
+                    if (retry) {
+                        const hidden = page.turnClass + " chat-turn-retrying";
+                        setProps("chat-turn-" + number, { className: hidden });
+                    }
                     const asked = { role: "user", content: question };
                     if (state.planned.context_from) asked.context_from = state.planned.context_from;
                     if (!state.finished) setProps("chat-streaming-store", { data: streamingNow });
