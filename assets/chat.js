@@ -487,10 +487,16 @@ server's `finish_reply` draw the end, from what the page saw. */
     /* When the session ends (logged out in another tab, password changed), Dash callbacks
        get 401 and would fail silently; reloading shows the login screen. */
     const originalFetch = window.fetch.bind(window);
+    // Not while the page is leaving already (Sign out is a form post): a reload then would
+    // cancel that navigation, and the sign-out with it.
+    let leaving = false;
+    window.addEventListener("beforeunload", () => (leaving = true));
     window.fetch = function (input, init) {
         const url = typeof input === "string" ? input : (input && input.url) || "";
         return originalFetch(input, init).then((response) => {
-            if (response.status === 401 && url.indexOf("_dash-") !== -1) window.location.reload();
+            if (!leaving && response.status === 401 && url.indexOf("_dash-") !== -1) {
+                window.location.reload();
+            }
             return response;
         });
     };
