@@ -34,6 +34,8 @@ from services.records.repository import auto_title
 
 log = logging.getLogger(__name__)
 
+# Tells api/sse.py to send the text it holds back (see `event_stream`'s `coalesce`).
+FLUSH = {"flush": True}
 # How long the final event waits for the question's record (it is written alongside the
 # upstream request, normally long done by then).
 RECORD_WAIT = 10.0
@@ -115,6 +117,7 @@ class PageTurnStream:
                     parts.append(event["delta"])
                     yield event
                     continue
+                yield FLUSH  # the last text leaves before the final event is put together
                 reply = "".join(parts)
                 ended = record_result([], result_from_event(event, reply), model=self.plan.model)
                 self._recorded.wait(RECORD_WAIT)

@@ -58,7 +58,8 @@ def event_stream(
 
     With `coalesce`, text events after the first are merged so at most one goes out per
     `interval`: the first text leaves at once, and a long reply costs a few bytes of framing
-    per update instead of per token. `snapshots` coalesces too, and each event also carries
+    per update instead of per token; an event `{"flush": True}` (never sent) makes the text
+    held back go at once. `snapshots` coalesces too, and each event also carries
     `content` (the whole reply so far), for a client that sees only the newest event; the
     final event carries the complete `content` as well. Closing this generator closes
     `events` (and so the upstream).
@@ -94,6 +95,12 @@ def _encoded(
 
     try:
         for event in source:
+            if event.get("flush"):
+                # The text so far goes now: the final event is being put together.
+                if pending:
+                    yield encode(text_event())
+                    last_sent = time.monotonic()
+                continue
             if "delta" not in event:
                 if pending:
                     yield encode(text_event())

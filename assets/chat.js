@@ -183,6 +183,8 @@ server's `finish_reply` draw the end, from what the page saw. */
             return false;
         }
         if (event.done || event.error) {
+            // The last text shows now, not when Dash has drawn the finished message.
+            if (live.queued && state.text) drawLive(state.text, state.page, true);
             finishTurn(state, event);
             return true;
         }

@@ -393,3 +393,14 @@ def test_cancel_scope_is_per_thread() -> None:
         other.join()
     assert seen == [None]
     assert current_cancel() is None
+
+
+def test_a_flush_sends_the_coalesced_text_at_once_and_is_not_sent_itself() -> None:
+    """The page turn's last text must not wait for its final event to be put together."""
+    events = iter([{"delta": "a"}, {"delta": "b"}, {"delta": "c"}, {"flush": True}])
+    stream = event_stream(events, coalesce=True, interval=60.0)
+
+    first, held = next(stream), next(stream)
+
+    assert decode([first, held]) == [{"delta": "a"}, {"delta": "bc"}]
+    stream.close()
