@@ -29,7 +29,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def when_ready(server):
-    """Load the token tables in the master, before workers fork (they share the pages)."""
+    """Load the token tables and the SDK's lazy parts in the master, before workers fork
+    (they share the pages, and no visitor's first reply waits for them)."""
+    from services.llm_client import warm_sdk
     from services.tokens import warm
 
     warm()
+    warm_sdk()

@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 # At most ~20 page updates a second: smooth to the eye, and cheap for a browser that
 # re-renders Markdown on every update.
 SNAPSHOT_INTERVAL = 0.05
+# The page's deltas after the first: ten a second keep a long reply's framing to about a
+# fifth of its text (issue 13: an 8,000-character reply in at most twice its size), and the
+# page draws at most once a frame anyway.
+COALESCE_INTERVAL = 0.1
+# How long a stream's `opening` work waits for the first chunk (see `relay`).
+OPENING_DELAY = 0.05
 # How often a waiting response asks whether its client is still there.
 POLL_INTERVAL = 0.25
 # After this long without a byte sent, an SSE comment goes out: proxies with idle timeouts
@@ -48,7 +54,7 @@ def event_stream(
     *,
     snapshots: bool = False,
     coalesce: bool = False,
-    interval: float = SNAPSHOT_INTERVAL,
+    interval: float | None = None,
     client_gone: Callable[[], bool] | None = None,
     keep_alive: float | None = None,
     poll: float | None = None,
@@ -69,6 +75,8 @@ def event_stream(
     after `keep_alive` seconds of silence (defaults: POLL_INTERVAL, KEEP_ALIVE_INTERVAL).
     `opening` runs while the upstream request opens (see `relay`).
     """
+    if interval is None:
+        interval = SNAPSHOT_INTERVAL if snapshots else COALESCE_INTERVAL
     return relay(
         _encoded(events, snapshots=snapshots, coalesce=coalesce or snapshots, interval=interval),
         client_gone=client_gone,
@@ -134,9 +142,11 @@ def relay(
 ) -> Iterator[str]:
     """Yield `chunks` (SSE text) as they come, read in a pump thread of their own.
 
-    `opening()` runs in this thread once the pump has started on the first chunk (opening
-    the upstream request), and what it returns goes out first: work that must not delay the
-    upstream (recording the question) runs alongside it. An `opening` that raises is logged.
+    `opening()` runs in this thread while the upstream answers: right after the first chunk
+    has gone out, or after OPENING_DELAY if that is slower, and what it returns goes out
+    next. So work that must not delay the reply (recording the question) neither holds the
+    upstream request back nor competes with its first chunk for the GIL, and still happens
+    when no chunk ever comes. An `opening` that raises is logged.
 
     While waiting for the next chunk, `client_gone()` is asked every `poll` seconds, and
     `KEEP_ALIVE` is yielded after `keep_alive` seconds without output. When the client is gone
@@ -156,11 +166,14 @@ def relay(
     finished = False
     try:
         pump.want()
-        if opening is not None:
-            yield from _opened(opening)
         last_output = time.monotonic()
+        opening_due = last_output + OPENING_DELAY
         while True:
-            while (item := pump.get(_until(last_output + keep_alive, poll))) is None:
+            while (item := pump.get(_wait(last_output + keep_alive, poll, opening))) is None:
+                if opening is not None and time.monotonic() >= opening_due:
+                    yield from _opened(opening)
+                    opening = None
+                    continue
                 if gone():
                     log.info("the client went away; stopping its stream")
                     return
@@ -177,6 +190,9 @@ def relay(
             yield value
             last_output = time.monotonic()
             pump.want()
+            if opening is not None:
+                yield from _opened(opening)
+                opening = None
     finally:
         pump.stop(cancel=not finished)
 
@@ -191,6 +207,10 @@ def _opened(opening: Callable[[], Iterable[str]]) -> list[str]:
 
 def _until(deadline: float, at_most: float) -> float:
     return max(0.0, min(at_most, deadline - time.monotonic()))
+
+
+def _wait(deadline: float, poll: float, opening: object) -> float:
+    return _until(deadline, OPENING_DELAY if opening is not None else poll)
 
 
 class _Pump:

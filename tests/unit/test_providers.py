@@ -662,3 +662,17 @@ def test_registry_builds_real_clients_per_kind(
     assert local.api_key
     # OPENAI_MAX_RETRIES counts services/retry.py's retries; the SDK never retries by itself.
     assert local.max_retries == 0 and azure.max_retries == 0
+
+
+def test_the_sdk_warms_up_without_the_network(monkeypatch) -> None:
+    """gunicorn's master runs one stream through the SDK before forking (gunicorn.conf.py)."""
+    import socket
+
+    from services.llm_client import warm_sdk
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the warm-up must not connect anywhere")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    warm_sdk()

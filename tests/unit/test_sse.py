@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from api import sse
-from api.sse import KEEP_ALIVE, disconnect_probe, encode, event_stream
+from api.sse import KEEP_ALIVE, disconnect_probe, encode, event_stream, relay
 from services.cancel import Cancel, cancel_scope, current_cancel
 
 DONE = {
@@ -403,3 +403,25 @@ def test_a_flush_sends_the_coalesced_text_at_once_and_is_not_sent_itself() -> No
     out = decode(list(event_stream(iter(events), coalesce=True, interval=60.0)))
 
     assert out == [{"delta": "a"}, {"delta": "b"}, {"delta": "c"}, done]
+
+
+def test_the_opening_goes_out_after_the_first_chunk() -> None:
+    """Recording the question must not hold back the reply's first text (issue 13)."""
+    out = list(relay(iter(["first", "second"]), opening=lambda: ["opened"]))
+
+    assert out == ["first", "opened", "second"]
+
+
+def test_the_opening_does_not_wait_for_a_silent_upstream() -> None:
+    """With no chunk yet, the opening runs anyway (the question is recorded even if the
+    model never answers); here the source only answers once the opening has run."""
+    ran = threading.Event()
+
+    def source():
+        yield "answer" if ran.wait(10) else "the opening never ran"
+
+    def opening():
+        ran.set()
+        return ["opened"]
+
+    assert list(relay(source(), opening=opening)) == ["opened", "answer"]
