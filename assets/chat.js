@@ -241,7 +241,10 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (planned.context_from) stored.assign([state.index, "context_from"], planned.context_from);
         setProps("chat-history-store", { data: stored.extend([], entries).build() });
         setProps("chat-streaming-store", { data: null });
-        if (planned.conversation_id) setProps("chat-conversation-store", { data: planned.conversation_id });
+        // Only when it changed: the sidebar's list is drawn again for it.
+        if (planned.conversation_id && planned.conversation_id !== state.conversation) {
+            setProps("chat-conversation-store", { data: planned.conversation_id });
+        }
         if (Number.isInteger(event.context_tokens)) setProps("chat-context-tokens", { data: event.context_tokens });
         if (Number.isInteger(planned.history_start)) setProps("chat-history-start", { data: planned.history_start });
         // For the header's running total and the sidebar: usage only, never the text.
@@ -396,6 +399,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 const number = Math.max(0, (turnNumber || 0) - (retry ? 1 : 0));
                 const state = {
                     turn, page, question, retry, number, text: "", finished: false, planned: {},
+                    conversation: conversation || null,
                     index: previous.length, model: model || null,
                     abort: new AbortController(), body: JSON.stringify(request),
                 };

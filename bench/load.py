@@ -482,7 +482,8 @@ def page_reply(args: argparse.Namespace) -> None:
     )
     print(
         f"body / UTF-8 = response body bytes on the wire / the reply's UTF-8 size ({utf8:,} B); "
-        "the page's form is what the browser sends (the page sends snapshots: true today)"
+        "the page sends its form with plain deltas; snapshots are for clients that keep only "
+        "the newest event"
     )
 
 

@@ -275,6 +275,49 @@ def test_model_html_and_javascript_links_never_execute(app_server, open_page, fa
     assert page.evaluate("window.__xss") is None
 
 
+def test_the_live_reply_is_as_safe_as_the_finished_one(app_server, open_page, fake):
+    """The page draws the streaming reply itself (assets/chat.js): raw HTML and script links
+    must be as dead there as in the finished message, while the text is still arriving."""
+    nasty = (
+        "Hi <img src=x onerror=\"window.__xss='img'\"> <script>window.__xss='s'</script>\n\n"
+        "[click me](javascript:window.__xss='link')\n\n"
+    )
+    fake.script(Reply(nasty + LONG_REPLY, chunk_size=8, delay=0.02))
+    page = open_page(app_server.url)
+    send(page, "say something nasty, slowly")
+    live = page.locator("#chat-live-reply")
+    expect(live).to_contain_text("Paragraph 1", timeout=10_000)
+    expect(page.locator("#chat-stop-button")).to_be_visible()  # still streaming
+    expect(live.locator("img")).to_have_count(0)
+    expect(live.locator("script")).to_have_count(0)
+    href = live.get_by_text("click me").get_attribute("href")
+    assert href and href.startswith("blocked-link?to=javascript"), href
+    live.get_by_text("click me").click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    page.click("#chat-stop-button")
+
+
+def test_a_new_turn_leaves_the_earlier_messages_in_place(app_server, open_page, fake):
+    """A finished turn fills the empty container at the thread's end; the messages already
+    on screen are not drawn again (Dash mounts every child of a list anew when the list
+    changes, which made long conversations slow)."""
+    page = open_page(app_server.url)
+    send(page, "first question")
+    wait_idle(page, 1)
+    send(page, "second question")
+    wait_idle(page, 2)
+    page.evaluate(
+        "window.__kept = document.querySelector('.chat-message-assistant .chat-markdown')"
+    )
+
+    send(page, "third question")
+    wait_idle(page, 3)
+
+    assert page.evaluate("document.body.contains(window.__kept)") is True
+    expect(page.locator(".chat-message-assistant").last).to_contain_text("Echo: third question")
+
+
 def test_empty_message_is_refused_with_a_notice(app_server, open_page, fake):
     page = open_page(app_server.url)
     page.fill("#chat-input", "   ")

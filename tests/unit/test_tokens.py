@@ -405,3 +405,22 @@ def test_each_encoding_is_loaded_once() -> None:
         count_text("hello world", "gpt-4o")
         count_text("hello world", "gpt-4")
     get_encoding.assert_not_called()
+
+
+def test_a_long_texts_count_is_kept_and_is_the_same() -> None:
+    """A turn plans with the same earlier messages every time: their counts are kept."""
+    from services import tokens
+
+    text = "A long earlier answer about sleep and tea. " * 40
+    first = tokens.count_text(text, "gpt-4o-mini")
+    calls = []
+    original = tokens._count
+    tokens._count = lambda name, value: calls.append(value) or original(name, value)
+    try:
+        again = tokens.count_text(text, "gpt-4o-mini")
+        other = tokens.count_text(text + " More.", "gpt-4o-mini")
+    finally:
+        tokens._count = original
+    assert again == first
+    assert calls == [text + " More."]  # counted once more only for a text it had not seen
+    assert other > first
