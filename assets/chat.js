@@ -185,18 +185,56 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (event.done || event.error) {
             // The last text shows now, not when Dash has drawn the finished message.
             if (live.queued && state.text) drawLive(state.text, state.page, true);
-            finishTurn(state, event);
+            // A reply can end before Dash has even applied the Send callback's outputs (a
+            // refusal, a fast model): the end waits until they are in, or they would come
+            // after it (seen: a retry's finished turn lost to the callback's late outputs).
+            endTurn(state, event);
             return true;
         }
         // The first event: the conversation the turn is recorded in, and how it was planned.
-        if (event.turn) Object.assign(state.planned, event.turn);
+        // A new conversation's id is kept at once (after the first text is drawn), so a page
+        // reloaded after a crash mid-reply retries in the same conversation.
+        if (event.turn) {
+            Object.assign(state.planned, event.turn);
+            const id = event.turn.conversation_id;
+            if (id && id !== state.conversation) {
+                state.conversation = id;
+                requestAnimationFrame(() => setProps("chat-conversation-store", { data: id }));
+            }
+        }
         return false;
     }
 
     /* The stream closed without a final event: unless the user stopped or cleared, it was cut. */
     function ended(state) {
         if (state.finished || state.abort.signal.aborted) return;
-        finishTurn(state, null);
+        endTurn(state, null);
+    }
+
+    /* Dash applies the Send callback's outputs after it returns, and may hold them while
+       other callbacks are pending (seen: over 50 ms on a page just loaded from a cold
+       server). The turn's end must come after them, or they would undo it: it waits until
+       the live reply is shown (at most MAX_SHOW_WAIT_MS). */
+    const MAX_SHOW_WAIT_MS = 2000;
+    function whenShown(state) {
+        const since = performance.now();
+        const check = () => {
+            const box = document.getElementById("chat-live-reply");
+            const shown = box && box.className === state.page.liveClass;
+            if (!shown && performance.now() - since < MAX_SHOW_WAIT_MS) {
+                requestAnimationFrame(check);
+                return;
+            }
+            const waiting = state.started;
+            state.started = true;
+            if (typeof waiting === "function") waiting();
+        };
+        requestAnimationFrame(check);
+    }
+
+    function endTurn(state, event) {
+        if (state.started === true) finishTurn(state, event);
+        else state.started = () => finishTurn(state, event);
     }
 
     /* Put `slots` (the text the page has) where the server left their markers. */
@@ -215,8 +253,9 @@ server's `finish_reply` draw the end, from what the page saw. */
        update of Dash's renderer; otherwise the server's finish_reply does, from what the page
        saw (its text, and the final event if there was one). */
     function finishTurn(state, event) {
-        runDeferred();
+        if (state.finished) return; // stopped or cleared meanwhile
         state.finished = true;
+        runDeferred();
         if (current === state) current = null;
         const planned = Object.assign(state.planned, (event && event.turn) || {});
         if (!event || !event.view || !event.entries) {
@@ -237,6 +276,13 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (Number.isInteger(planned.context_from)) markContext(planned.context_from, page);
         setProps("chat-live-question", { className: page.idleClass });
         setProps("chat-live-reply", { className: page.idleClass });
+        // Once the live bubble is hidden, its copy of the reply goes (two frames: Dash draws
+        // the classes in between), so the page holds the reply once.
+        requestAnimationFrame(() =>
+            requestAnimationFrame(() => {
+                if (!current) drawLive("", page, false);
+            })
+        );
         const stored = new window.dash_clientside.Patch();
         if (planned.context_from) stored.assign([state.index, "context_from"], planned.context_from);
         setProps("chat-history-store", { data: stored.extend([], entries).build() });
@@ -406,6 +452,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 current = state;
                 drawLive("", page, true);
                 readStream(state);
+                whenShown(state);
 
                 // The question shows in its own element until the turn ends, outside the
                 // thread (components/message.py). A retry's failed attempt hides meanwhile.
@@ -418,7 +465,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                     // The failed attempt hides. Not while this callback runs: its trigger is
                     // in that turn, and Dash drops the outputs of a callback whose trigger's
                     // part of the page changed meanwhile (seen: the retry never started).
-                    if (retry) {
+                    if (retry && !state.finished) {
                         const hidden = page.turnClass + " chat-turn-retrying";
                         setProps("chat-turn-" + number, { className: hidden });
                     }
