@@ -199,10 +199,19 @@ server's `finish_reply` draw the end, from what the page saw. */
             const id = event.turn.conversation_id;
             if (id && id !== state.conversation) {
                 state.conversation = id;
-                requestAnimationFrame(() => setProps("chat-conversation-store", { data: id }));
+                state.unsaved = id;
+                requestAnimationFrame(() => keepConversationId(state));
             }
         }
         return false;
+    }
+
+    /* The conversation's id into its store, once (before the stored history changes at the
+       turn's end: records off, the browser's copy is filed under it). */
+    function keepConversationId(state) {
+        if (!state.unsaved) return;
+        setProps("chat-conversation-store", { data: state.unsaved });
+        state.unsaved = null;
     }
 
     /* The stream closed without a final event: unless the user stopped or cleared, it was cut. */
@@ -254,8 +263,9 @@ server's `finish_reply` draw the end, from what the page saw. */
        saw (its text, and the final event if there was one). */
     function finishTurn(state, event) {
         if (state.finished) return; // stopped or cleared meanwhile
-        state.finished = true;
+        state.ending = true;
         runDeferred();
+        state.finished = true;
         if (current === state) current = null;
         const planned = Object.assign(state.planned, (event && event.turn) || {});
         if (!event || !event.view || !event.entries) {
@@ -283,14 +293,16 @@ server's `finish_reply` draw the end, from what the page saw. */
                 if (!current) drawLive("", page, false);
             })
         );
+        // Only when it changed: the sidebar's list is drawn again for it.
+        if (planned.conversation_id && planned.conversation_id !== state.conversation) {
+            state.conversation = state.unsaved = planned.conversation_id;
+        }
+        keepConversationId(state);
         const stored = new window.dash_clientside.Patch();
         if (planned.context_from) stored.assign([state.index, "context_from"], planned.context_from);
         setProps("chat-history-store", { data: stored.extend([], entries).build() });
         setProps("chat-streaming-store", { data: null });
-        // Only when it changed: the sidebar's list is drawn again for it.
-        if (planned.conversation_id && planned.conversation_id !== state.conversation) {
-            setProps("chat-conversation-store", { data: planned.conversation_id });
-        }
+
         if (Number.isInteger(event.context_tokens)) setProps("chat-context-tokens", { data: event.context_tokens });
         if (Number.isInteger(planned.history_start)) setProps("chat-history-start", { data: planned.history_start });
         // For the header's running total and the sidebar: usage only, never the text.
@@ -302,6 +314,7 @@ server's `finish_reply` draw the end, from what the page saw. */
 
     /* What finish_reply needs to draw a turn that ended without the server's final event. */
     function report(state, event, stopped) {
+        keepConversationId(state);
         const planned = state.planned;
         const start = planned.context_from;
         setProps("chat-turn-number", { data: state.number + 1 });
@@ -465,7 +478,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                     // The failed attempt hides. Not while this callback runs: its trigger is
                     // in that turn, and Dash drops the outputs of a callback whose trigger's
                     // part of the page changed meanwhile (seen: the retry never started).
-                    if (retry && !state.finished) {
+                    if (retry && !state.ending) {
                         const hidden = page.turnClass + " chat-turn-retrying";
                         setProps("chat-turn-" + number, { className: hidden });
                     }
