@@ -212,6 +212,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (!state.unsaved) return;
         setProps("chat-conversation-store", { data: state.unsaved });
         state.unsaved = null;
+        state.listed = true; // the sidebar's list is drawn again for it (callbacks/sidebar.py)
     }
 
     /* The stream closed without a final event: unless the user stopped or cleared, it was cut. */
@@ -309,7 +310,8 @@ server's `finish_reply` draw the end, from what the page saw. */
         const used = entries
             .filter((entry) => entry.role === "assistant")
             .map((entry) => ({ role: entry.role, model: entry.model, usage: entry.usage }));
-        setProps("chat-stream-result", { data: { turn: state.turn, drawn: true, entries: used } });
+        const result = { turn: state.turn, drawn: true, entries: used, listed: !!state.listed };
+        setProps("chat-stream-result", { data: result });
     }
 
     /* What finish_reply needs to draw a turn that ended without the server's final event. */

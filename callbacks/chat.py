@@ -148,6 +148,8 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
     # copy changes and that redraws the list (callbacks/sidebar.py).
     sidebar = (refresh or 0) + 1 if records() is not None else no_update
     if result.get("drawn"):
+        if result.get("listed"):
+            sidebar = no_update  # a new conversation: its id drew the list already
         totals = add_usage(totals or {}, result.get("entries") or [])
         usage = usage_summary(price_usage(totals, service.prices), lang=lang)
         skip = [no_update] * 6

@@ -42,6 +42,10 @@ def test_the_page_keeps_each_turn_on_the_server(start_app, open_page, fake, stor
     owner = owner_of(page)
     [conversation] = store.list_conversations(owner)
     assert conversation["title"] == "first question"
+    # The reply's final event reaches the page before its record is written: wait for it.
+    deadline = time.monotonic() + 10
+    while len(store.history(owner, conversation["id"])) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
     roles = [(e["role"], e["content"]) for e in store.history(owner, conversation["id"])]
     assert roles == [
         ("user", "first question"),
