@@ -491,7 +491,10 @@ server's `finish_reply` draw the end, from what the page saw. */
                     if (!retry) setProps("chat-input", { value: "" });
                     if (notice) setProps("chat-notice", { children: null });
                     if (estimate) setProps("composer-estimate", { children: "" });
-                    if (!previous.length) setProps("persona-select", { disabled: true });
+                    // The persona is fixed once a conversation has a question (a retry's
+                    // already had one: the picker is locked, and setting it again can make
+                    // the picker announce its value, which redraws the thread).
+                    if (!previous.length && !retry) setProps("persona-select", { disabled: true });
                 });
                 return [page.questionClass, question, page.liveClass, noUpdate()];
             },
