@@ -25,10 +25,9 @@ import plotly.io.json as plotly_json
 
 from api import sse
 from api.events import DecidedTurn, PlannedTurn, TurnOpened
-from api.recording import store_result
+from api.recording import recorded, store_result
 from api.schemas import ChatRequest
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn
-from services.conversation import STOPPED, record_result, result_from_event
 from services.plan import Plan, context_tokens, next_history_start
 from services.records.repository import auto_title
 
@@ -108,34 +107,16 @@ class PageTurnStream:
 
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
         """`source`'s events, the final one completed; the reply is stored however it ends."""
-        parts: list[str] = []
-        ended: list[dict] | None = None
-        it = iter(source)
-        try:
-            for event in it:
-                if "delta" in event:
-                    parts.append(event["delta"])
-                    yield event
-                    continue
-                yield FLUSH  # the last text leaves before the final event is put together
-                reply = "".join(parts)
-                ended = record_result([], result_from_event(event, reply), model=self.plan.model)
-                self._recorded.wait(RECORD_WAIT)
-                # The final event goes out first (the reader may close this generator then):
-                # the page need not wait for the write.
-                yield {**event, **self._decided(ended, reply)}
-        finally:
-            if ended is None:
-                # The browser went away (Stop, a closed tab): keep what was generated.
-                result = {"status": STOPPED, "content": "".join(parts)}
-                ended = record_result([], result, model=self.plan.model)
-            self._recorded.wait(RECORD_WAIT)
-            self._store(ended)
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
+        return recorded(source, self._store, self.plan.model, finish=self._finish)
+
+    def _finish(self, final: dict, entries: list[dict], reply: str) -> Iterator[dict]:
+        yield FLUSH  # the last text leaves before the final event is put together
+        self._recorded.wait(RECORD_WAIT)
+        yield {**final, **self._decided(entries, reply)}
 
     def _store(self, entries: list[dict]) -> None:
+        # After the question's record (written alongside the upstream request).
+        self._recorded.wait(RECORD_WAIT)
         if self.store is not None and self.conversation_id:
             store_result(self.store, self.owner, self.conversation_id, entries)
 

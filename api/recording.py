@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from services.conversation import STOPPED, record_result, result_from_event
 
@@ -21,22 +21,22 @@ def store_result(store, owner: str, conversation_id: str, entries: list[dict]) -
 
 
 def recorded(
-    events: Iterable[dict], store, owner: str, conversation_id: str, model: str
+    events: Iterable[dict],
+    keep: Callable[[list[dict]], None],
+    model: str,
+    *,
+    finish: Callable[[dict, list[dict], str], Iterable[dict]] | None = None,
 ) -> Iterator[dict]:
-    """Pass `events` through and store the reply when it finishes, fails or is abandoned.
+    """Pass `events` through; `keep(entries)` once, however the stream ends.
 
-    Abandoned means the browser went away (the user pressed stop, closed the tab, lost the
-    network): the text generated so far is kept, marked stopped, so nothing is lost.
+    The entries are `record_result`'s: the reply when it finishes, the error (and any text)
+    when it fails, and, when it is abandoned (the user pressed stop, closed the tab, lost the
+    network), the text generated so far marked stopped, so nothing is lost. `finish(final,
+    entries, reply)` yields what goes out in place of the final event (by default the event
+    itself); the write comes after, so the reader need not wait for it.
     """
     parts: list[str] = []
-    stored = False
-    ended: dict | None = None
-
-    def keep(result: dict) -> None:
-        nonlocal stored
-        stored = True
-        store_result(store, owner, conversation_id, record_result([], result, model=model))
-
+    ended: list[dict] | None = None
     source = iter(events)
     try:
         for event in source:
@@ -44,13 +44,16 @@ def recorded(
                 parts.append(event["delta"])
                 yield event
                 continue
-            # The final event goes out first: the page need not wait for the write.
-            ended = result_from_event(event, "".join(parts))
-            yield event
-            keep(ended)
+            reply = "".join(parts)
+            ended = record_result([], result_from_event(event, reply), model=model)
+            if finish is None:
+                yield event
+            else:
+                yield from finish(event, ended, reply)
     finally:
-        if not stored:
-            keep(ended or {"status": STOPPED, "content": "".join(parts)})
+        if ended is None:
+            ended = record_result([], {"status": STOPPED, "content": "".join(parts)}, model=model)
+        keep(ended)
         close = getattr(source, "close", None)
         if close is not None:
             close()

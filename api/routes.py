@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -148,7 +149,9 @@ def chat_stream():
             lang=chat_request.lang,
         )
         if prepared.target:
-            events = recorded(events, *prepared.target, prepared.model)
+            store, owner, conversation_id = prepared.target
+            keep = functools.partial(store_result, store, owner, conversation_id)
+            events = recorded(events, keep, prepared.model)
         body = sse.event_stream(events, snapshots=chat_request.snapshots, client_gone=client_gone)
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:

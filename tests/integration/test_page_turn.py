@@ -392,20 +392,7 @@ def test_history_start_makes_context_from_an_index_of_the_whole_thread(make_app,
 
 def test_history_start_with_a_window_too_small_for_every_kept_round(make_app, fake, tmp_path):
     """The model's window drops rounds beyond the cap: context_from moves past history_start."""
-    path = tmp_path / "providers.yaml"
-    path.write_text(
-        "providers:\n"
-        "  - id: local\n"
-        "    kind: compatible\n"
-        f"    base_url: {fake.base_url}\n"
-        "    api_key_env: OPENAI_API_KEY\n"
-        "    models:\n"
-        f"      - {{id: {MODEL}, context_window: 700}}\n",
-        encoding="utf-8",
-    )
-    app = make_app(
-        providers_file=str(path), max_history_rounds=4, database_url=f"sqlite:///{tmp_path}/chat.db"
-    )
+    app = small_window_app(make_app, fake, tmp_path, rounds=4)
     client = app.server.test_client()
     words = " ".join(["sleep", "water", "walk", "tea", "rest"] * 12)
     whole = []
@@ -677,7 +664,7 @@ def test_the_stream_route_fits_a_page_turn_once(app, fake, monkeypatch):
     assert calls == [0, 1]
 
 
-def small_window_app(make_app, fake, tmp_path, window: int = 700):
+def small_window_app(make_app, fake, tmp_path, window: int = 700, rounds: int = 50):
     path = tmp_path / "providers.yaml"
     path.write_text(
         "providers:\n"
@@ -691,7 +678,7 @@ def small_window_app(make_app, fake, tmp_path, window: int = 700):
     )
     return make_app(
         providers_file=str(path),
-        max_history_rounds=50,
+        max_history_rounds=rounds,
         database_url=f"sqlite:///{tmp_path}/chat.db",
     )
 
