@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.input_rules import input_problem
+
 # Far above any real conversation (MAX_HISTORY_ROUNDS caps what goes upstream anyway), low
 # enough that one request cannot pin a worker parsing megabytes.
 MAX_BODY_BYTES = 1_000_000
@@ -162,9 +164,10 @@ def parse_chat_request(
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"Invalid request at '{where}': {first['msg']}.") from None
     question = request.question
-    if not question.strip():
+    problem = input_problem(question, max_input_chars)
+    if problem == "empty":
         raise BadRequest("The message is empty.")
-    if len(question) > max_input_chars:
+    if problem == "too_long":
         raise BadRequest(f"The message is longer than {max_input_chars} characters.")
     if request.model is not None and request.model not in models:
         raise BadRequest(f"Unknown model '{request.model}'. Available: {', '.join(models)}.")

@@ -17,33 +17,24 @@ server's `finish_reply` draw the end, from what the page saw. */
     const PAGE_START = Date.now();
     let redraws = 0;
 
-    /* Python's notion of whitespace (str.isspace) and of line breaks (str.splitlines), which
-       JavaScript's trim() and \s do not share: the page must refuse and title exactly as the
-       server does. */
-    const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
-    const PY_LEADING = new RegExp("^[" + PY_SPACE + "]+");
-    const PY_TRAILING = new RegExp("[" + PY_SPACE + "]+$");
-    const PY_LINE_BREAKS = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
-    function pyStrip(text, side) {
-        const end = text.replace(PY_TRAILING, "");
-        return side === "end" ? end : end.replace(PY_LEADING, "");
-    }
-
-    /* The turn's logic, kept free of Dash so the tests can hold it to the server's rules. */
     /* What the page still decides alone, kept free of Dash so the tests can hold it to the
-       server's rules: whether a message may go at all, the context line's place among the
-       thread's children, and the browser's copy of a conversation when records are off. */
+       server's rules: whether a message may go at all, and the browser's copy of a
+       conversation when records are off. */
     const turnLogic = {
-        /* Why a message cannot be sent ("empty", "too_long"), or null. Length in code points,
-           as Python counts it. */
-        inputProblem: function (text, maxChars) {
-            if (text === null || text === undefined || !pyStrip(String(text))) return "empty";
-            if (Array.from(String(text)).length > maxChars) return "too_long";
+        /* Why a message cannot be sent ("empty", "too_long"), or null: services/input_rules.py
+           `input_problem`, with the server's own set of blank characters (page config). Length
+           in code points, as Python counts it. */
+        inputProblem: function (text, page) {
+            const blank = new RegExp("^[" + page.blankCharacters + "]*$", "u");
+            if (text === null || text === undefined || blank.test(String(text))) return "empty";
+            if (Array.from(String(text)).length > page.maxInputChars) return "too_long";
             return null;
         },
 
-        /* BrowserRecords.save_history (services/records/browser.py) over the browser's copy. */
-        keepConversation: function (local, conversation, history, titleChars, now) {
+        /* The browser's copy of a conversation (services/records/browser.py reads it, and
+           titles an untitled one by its first question). Opening a conversation does not
+           move it up the list: only a change in its length does. */
+        keepConversation: function (local, conversation, history, now) {
             const data = Object.assign({}, local || {});
             const entry = Object.assign(
                 { title: "", updated_at: now, history: [] },
@@ -52,20 +43,8 @@ server's `finish_reply` draw the end, from what the page saw. */
             history = history || [];
             if (history.length !== (entry.history || []).length) entry.updated_at = now;
             entry.history = history;
-            if (!entry.title) {
-                const question = history.find((e) => e.role === "user");
-                entry.title = question ? turnLogic.autoTitle(question.content || "", titleChars) : "";
-            }
             data[conversation] = entry;
             return data;
-        },
-
-        /* The first non-blank line, at most `chars` long (services/records/repository.py). */
-        autoTitle: function (content, chars) {
-            const line = String(content).split(PY_LINE_BREAKS).map((l) => pyStrip(l)).find((l) => l) || "";
-            const points = Array.from(line);
-            if (points.length <= chars) return line;
-            return pyStrip(points.slice(0, chars - 1).join(""), "end") + "\u2026";
         },
     };
     window.chatTurn = turnLogic;
@@ -422,7 +401,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                     question = asked.content || "";
                     previous = history.slice(0, at);
                 } else {
-                    const problem = turnLogic.inputProblem(text, page.maxInputChars);
+                    const problem = turnLogic.inputProblem(text, page);
                     if (problem) {
                         // The server words it in the page's language; the text stays in the box.
                         const length = Array.from(String(text || "")).length;
@@ -509,10 +488,10 @@ server's `finish_reply` draw the end, from what the page saw. */
             },
 
             /* Registered only when the server keeps no records (callbacks/sidebar.py). */
-            keepInBrowser: function (history, conversation, local, page) {
-                if (!conversation || !page) return noUpdate();
+            keepInBrowser: function (history, conversation, local) {
+                if (!conversation) return noUpdate();
                 return turnLogic.keepConversation(
-                    local, conversation, history, page.titleChars, new Date().toISOString()
+                    local, conversation, history, new Date().toISOString()
                 );
             },
 

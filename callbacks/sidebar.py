@@ -191,7 +191,6 @@ def keep_in_browser(app) -> None:
         Input(ids.HISTORY_STORE, "data"),
         State(ids.CONVERSATION_STORE, "data"),
         State(ids.LOCAL_RECORDS, "data"),
-        State(ids.PAGE_CONFIG, "data"),
         prevent_initial_call=True,
     )
 

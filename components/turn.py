@@ -21,7 +21,7 @@ from components.thread import (
     turn_container,
 )
 from i18n import t
-from services.records.repository import TITLE_CHARS
+from services.input_rules import blank_characters
 
 # Where the page puts text it already has into a finished turn's components and entries, so
 # the stream's final event need not carry the reply (or the question) a second time.
@@ -44,7 +44,7 @@ def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> 
         "replySlot": REPLY_SLOT,
         "maxInputChars": max_input_chars,
         "maxHistoryRounds": max_history_rounds,
-        "titleChars": TITLE_CHARS,
+        "blankCharacters": blank_characters(),
         "streamUrl": get_relative_path("/api/chat/stream"),
         "liveClass": LIVE_ACTIVE_CLASS,
         "idleClass": LIVE_IDLE_CLASS,

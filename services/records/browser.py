@@ -17,6 +17,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _title(entry: dict) -> str:
+    """The title given (a rename), else the first question's (as the server records name)."""
+    if entry.get("title"):
+        return entry["title"]
+    question = next((e for e in entry.get("history") or [] if e.get("role") == "user"), None)
+    return auto_title(question.get("content") or "") if question else ""
+
+
 class BrowserRecords:
     """Records over the browser's own copy; `data` is what to store back in the page."""
 
@@ -32,13 +40,13 @@ class BrowserRecords:
         entry = self.data.get(conversation_id)
         if entry is None:
             return None
-        return {"id": conversation_id, "title": entry["title"], "updated_at": entry["updated_at"]}
+        return {"id": conversation_id, "title": _title(entry), "updated_at": entry["updated_at"]}
 
     def list_conversations(self, owner: str, *, query: str | None = None, limit: int = 200):
         query = (query or "").strip().lower()
 
         def matches(entry: dict) -> bool:
-            texts = [entry["title"], *(e.get("content", "") for e in entry["history"])]
+            texts = [_title(entry), *(e.get("content", "") for e in entry["history"])]
             return not query or any(query in (text or "").lower() for text in texts)
 
         found = [
@@ -66,10 +74,10 @@ class BrowserRecords:
         )
 
     def save_history(self, conversation_id: str, history: list[dict]) -> bool:
-        """Keep the page's thread as this conversation's record (titled by its first question).
+        """Keep the page's thread as this conversation's record.
 
-        The page does the same in the browser after each turn (assets/chat.js keepConversation;
-        tests/e2e/test_turn_logic.py holds the two to the same rule).
+        The page does the same in the browser after each turn (assets/chat.js keepConversation);
+        neither titles it: `_title` does, when the list is read.
         """
         entry = self.data.setdefault(
             conversation_id, {"title": "", "updated_at": _now(), "history": []}
@@ -77,7 +85,4 @@ class BrowserRecords:
         if len(history) != len(entry["history"]):
             entry["updated_at"] = _now()  # opening a conversation does not move it up
         entry["history"] = list(history)
-        if not entry["title"]:
-            question = next((e for e in history if e.get("role") == "user"), None)
-            entry["title"] = auto_title(question["content"]) if question else ""
         return True

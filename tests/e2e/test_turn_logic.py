@@ -1,10 +1,11 @@
 """The page's own turn logic (assets/chat.js `window.chatTurn`), held to the server's rules.
 
-A turn now runs mostly in the browser: it decides whether a message may be sent, what a retry
-resends, which part of the thread goes up as context, where the context line goes, and how the
-browser's copy of a conversation is titled and kept. Each of those has a Python counterpart the
-server uses (or used); here both run on the same inputs, the JavaScript in the real page in
-Chromium, many cases per `page.evaluate`, and must agree.
+What the page still decides alone: whether a message may be sent at all (with the server's own
+set of blank characters, from the page config) and how the browser's copy of a conversation is
+kept when the server keeps no records (the server titles it when it reads it). The rules the
+turn's plan follows (what a retry resends, where the context starts) are the server's; the
+tests of them here hold the page's request to the server's plan. The JavaScript runs in the
+real page in Chromium, many cases per `page.evaluate`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from playwright.sync_api import Browser, Page
 from api.schemas import BadRequest, Entry, parse_chat_request
 from services.chat import ChatService
 from services.conversation import retry_question
+from services.input_rules import blank_characters
 from services.plan import context_tokens, next_history_start, plan_request, plan_turn
 from services.records import browser as browser_records
 from services.records.browser import BrowserRecords
-from services.records.repository import TITLE_CHARS, auto_title
 from tests.turns import MODEL, error, reply, service, user, window_service
 
 pytestmark = pytest.mark.e2e
@@ -103,8 +104,13 @@ INPUT_CASES = [
 ]
 
 
+def config(limit: int) -> dict:
+    """The part of the page's config (components/turn.py page_config) inputProblem reads."""
+    return {"blankCharacters": blank_characters(), "maxInputChars": limit}
+
+
 def test_input_problem_agrees_with_the_server(page):
-    got = run(page, "inputProblem", [list(case) for case in INPUT_CASES])
+    got = run(page, "inputProblem", [[text, config(limit)] for text, limit in INPUT_CASES])
     expected = [server_problem(text, limit) for text, limit in INPUT_CASES]
     assert got == expected
     # The rules themselves, so an agreement on something wrong fails too.
@@ -114,8 +120,9 @@ def test_input_problem_agrees_with_the_server(page):
 
 
 def test_no_text_at_all_is_empty(page):
-    assert run(page, "inputProblem", [[None, 10], ["", 10]]) == ["empty", "empty"]
-    assert page.evaluate("window.chatTurn.inputProblem(undefined, 10)") == "empty"
+    assert run(page, "inputProblem", [[None, config(10)], ["", config(10)]]) == ["empty", "empty"]
+    got = page.evaluate("(page) => window.chatTurn.inputProblem(undefined, page)", config(10))
+    assert got == "empty"
 
 
 # JavaScript's trim() and Python's str.strip() disagree on what is blank: "\x1c".."\x1f" and
@@ -123,7 +130,7 @@ def test_no_text_at_all_is_empty(page):
 # exactly what the server refuses (else a 400 shows as a failed reply, not the "empty" notice).
 @pytest.mark.parametrize("text", ["\x1c", "\x85", "\ufeff", "\u3000\u2028 \t", "\u200b"])
 def test_input_problem_agrees_with_the_server_on_unusual_blanks(page, text):
-    assert run(page, "inputProblem", [[text, 10]]) == [server_problem(text, 10)]
+    assert run(page, "inputProblem", [[text, config(10)]]) == [server_problem(text, 10)]
 
 
 # --------------------------------------------------------------------------- retryPoint
@@ -206,55 +213,6 @@ def test_retry_point_agrees_with_the_rule_on_random_threads():
     assert sum(e is not None for e in expected) > 50  # the cases are not all "nothing to retry"
 
 
-# --------------------------------------------------------------------------- autoTitle
-
-
-TITLE_CASES = [
-    "How long should I sleep?",
-    "  padded question  ",
-    "\n\n  \t\nSecond line is the title\nnot this one",
-    "windows\r\nline endings",
-    "old mac\rline endings",
-    "   \n   ",
-    "",
-    "x" * TITLE_CHARS,
-    "x" * (TITLE_CHARS + 1),
-    "word " * 30,  # cut at a space: the space before "…" goes
-    "多少小时的睡眠才够？" * 10,
-    "😀" * (TITLE_CHARS + 5),  # astral characters cut whole, counted one each
-    "a" * (TITLE_CHARS - 2) + "😀😀😀",
-    "👨‍👩‍👧 family " * 10,
-    "\ttabbed\t",
-    "\u3000全角空格\u3000",
-]
-
-
-def test_auto_title_agrees_with_the_server(page):
-    got = run(page, "autoTitle", [[text, TITLE_CHARS] for text in TITLE_CASES])
-
-    expected = [auto_title(text) for text in TITLE_CASES]
-    assert got == expected
-    assert expected[8] == "x" * (TITLE_CHARS - 1) + "…"
-    assert expected[2] == "Second line is the title"
-
-
-# Python's str.splitlines() also ends a line at \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029,
-# and str.strip() is not trim(): with records off (the title made in the browser) a title must
-# still be the one the server would make.
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Title\u2028rest of the paragraph",
-        "Title\x85rest",
-        "\ufeffTitle",
-        "\x1c\x1d\nTitle\x0bmore",
-        "\u3000" + "长" * 70,
-    ],
-)
-def test_auto_title_agrees_with_the_server_on_unusual_line_breaks(page, text):
-    assert run(page, "autoTitle", [[text, TITLE_CHARS]]) == [auto_title(text)]
-
-
 # --------------------------------------------------------------------------- keepConversation
 
 
@@ -274,7 +232,7 @@ def test_keep_conversation_agrees_with_browser_records(page, monkeypatch):
         size = rng.randint(0, 6)
         history = random_history(rng, size)
         if rng.random() < 0.3:
-            history.insert(0, user(rng.choice(TITLE_CASES) or "blank"))
+            history.insert(0, user(rng.choice(["How long should I sleep?", "  ", "多少小时"])))
         local = {}
         if rng.random() < 0.5:
             local["other"] = other
@@ -285,12 +243,12 @@ def test_keep_conversation_agrees_with_browser_records(page, monkeypatch):
                 "updated_at": "2026-02-02T00:00:00+00:00",
                 "history": old,
             }
-        cases.append([local, cid, history, TITLE_CHARS, f"2026-03-03T00:00:{step % 60:02d}+00:00"])
+        cases.append([local, cid, history, f"2026-03-03T00:00:{step % 60:02d}+00:00"])
 
     got = run(page, "keepConversation", cases)
 
     expected = [
-        save_in_python(local, c, history, now, monkeypatch) for local, c, history, _, now in cases
+        save_in_python(local, c, history, now, monkeypatch) for local, c, history, now in cases
     ]
     assert got == expected
     moved = [e[cid]["updated_at"] != "2026-02-02T00:00:00+00:00" for e in expected]
@@ -309,12 +267,15 @@ def test_keep_conversation_moves_a_conversation_only_when_its_length_changes(pag
     ]
     local_js, local_py, seen = {}, {}, []
     for history, now in steps:
-        local_js = run(page, "keepConversation", [[local_js, cid, history, TITLE_CHARS, now]])[0]
+        local_js = run(page, "keepConversation", [[local_js, cid, history, now]])[0]
         local_py = save_in_python(local_py, cid, history, now, monkeypatch)
         assert local_js == local_py
         seen.append(local_js[cid]["updated_at"])
     assert seen == ["t0", "t1", "t2", "t2", "t4"]
-    assert local_js[cid]["title"] == "First line"
+    # Untitled in the browser; the server titles it when it reads the list.
+    assert local_js[cid]["title"] == ""
+    found = BrowserRecords(local_js).conversation("browser", cid)
+    assert found["title"] == "First line"
 
 
 # --------------------------------------------------------------------------- historyStart

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from services.records.browser import BrowserRecords
+from services.records.repository import auto_title
+from tests.turns import user
 
 
 def test_a_conversation_round_trips_and_is_titled_by_its_first_question() -> None:
@@ -48,3 +50,24 @@ def test_rename_and_delete() -> None:
     assert store.delete("x", cid) and store.conversation("x", cid) is None
     assert not store.delete("x", cid) and not store.rename("x", cid, "gone")
     assert store.history("x", cid) is None
+
+
+def test_the_browsers_copy_is_titled_when_read_as_the_server_titles_records() -> None:
+    """The page keeps conversations untitled (assets/chat.js keepConversation); reading them
+    titles each by its first question with the records' own rule, unusual line breaks too."""
+    texts = ["Title\u2028rest", "\ufeffTitle", "\x1c\x1d\nTitle\x0bmore", "\u3000" + "长" * 70]
+    local = {
+        f"c{i}": {"title": "", "updated_at": f"2026-01-0{i + 1}", "history": [user(text)]}
+        for i, text in enumerate(texts)
+    }
+    local["blank"] = {"title": "", "updated_at": "2026-01-09", "history": []}
+    store = BrowserRecords(local)
+    titles = {c["id"]: c["title"] for c in store.list_conversations("browser")}
+    assert titles == {**{f"c{i}": auto_title(t) for i, t in enumerate(texts)}, "blank": ""}
+    assert titles["c0"] == "Title" and titles["c3"].endswith("…")
+    assert [c["id"] for c in store.list_conversations("browser", query="title")] == [
+        "c2",
+        "c1",
+        "c0",
+    ]
+    assert store.data["c0"]["title"] == ""  # reading does not write
