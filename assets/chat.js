@@ -1,7 +1,7 @@
 /* Clientside callbacks (namespace "chat") and page behaviours Dash has no prop for.
 
-One turn (issue 13): `sendMessage` shows the question and POSTs the turn to the stream route
-with fetch; this script reads the stream itself and draws the reply's Markdown into the live
+One turn (issue 13): `startTurn`, at the click on Send or Retry, shows the question and POSTs
+the turn to the stream route with fetch, before Dash hears of the click; this script reads the stream itself and draws the reply's Markdown into the live
 bubble, with the component and props a finished reply has, so no token passes through Dash.
 The stream's final event says what the server decided (the stored entries, the finished
 messages as Dash components): the page hands those to Dash in one update, and the reply's
@@ -164,10 +164,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         if (event.done || event.error) {
             // The last text shows now, not when Dash has drawn the finished message.
             if (live.queued && state.text) drawLive(state.text, state.page, true);
-            // A reply can end before Dash has even applied the Send callback's outputs (a
-            // refusal, a fast model): the end waits until they are in, or they would come
-            // after it (seen: a retry's finished turn lost to the callback's late outputs).
-            endTurn(state, event);
+            finishTurn(state, event);
             return true;
         }
         // The first event: the conversation the turn is recorded in, and how it was planned.
@@ -197,33 +194,7 @@ server's `finish_reply` draw the end, from what the page saw. */
     /* The stream closed without a final event: unless the user stopped or cleared, it was cut. */
     function ended(state) {
         if (state.finished || state.abort.signal.aborted) return;
-        endTurn(state, null);
-    }
-
-    /* Dash applies the Send callback's outputs after it returns, and may hold them while
-       other callbacks are pending (seen: over 50 ms on a page just loaded from a cold
-       server). The turn's end must come after them, or they would undo it: it waits until
-       the live reply is shown (at most MAX_SHOW_WAIT_MS). */
-    const MAX_SHOW_WAIT_MS = 2000;
-    function whenShown(state) {
-        const since = performance.now();
-        const check = () => {
-            const box = document.getElementById("chat-live-reply");
-            const shown = box && box.className === state.page.liveClass;
-            if (!shown && performance.now() - since < MAX_SHOW_WAIT_MS) {
-                requestAnimationFrame(check);
-                return;
-            }
-            const waiting = state.started;
-            state.started = true;
-            if (typeof waiting === "function") waiting();
-        };
-        requestAnimationFrame(check);
-    }
-
-    function endTurn(state, event) {
-        if (state.started === true) finishTurn(state, event);
-        else state.started = () => finishTurn(state, event);
+        finishTurn(state, null);
     }
 
     /* Put `slots` (the text the page has) where the server left their markers. */
@@ -270,7 +241,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         // the classes in between), so the page holds the reply once.
         requestAnimationFrame(() =>
             requestAnimationFrame(() => {
-                if (!current) drawLive("", page, false);
+                if (!current) clearLive(page);
             })
         );
         // Only when it changed: the sidebar's list is drawn again for it.
@@ -326,12 +297,186 @@ server's `finish_reply` draw the end, from what the page saw. */
        so far, marked stopped, and closes the upstream). */
     function abortTurn(state) {
         if (deferred && pendingTurn && pendingTurn.turn === state.turn) {
+            // Dash never heard of this turn: the page hides what it showed itself.
             deferred = null;
             pendingTurn = null;
+            ["chat-live-question", "chat-live-reply"].forEach((id) => {
+                const el = document.getElementById(id);
+                if (el) el.className = state.page.idleClass;
+            });
+            clearLive(state.page);
         }
         state.finished = true;
         if (current === state) current = null;
         state.abort.abort();
+    }
+
+    /* ---------------------------------------------------------------- the start */
+
+    /* What a turn starts from (components/turn.py TURN_STATES), by name, read from Dash's
+       store at the click (window.dash_component_api, Dash 3+); null until Dash is ready. */
+    function storeStates() {
+        const api = window.dash_component_api;
+        if (!api || typeof api.getLayout !== "function") return null;
+        const prop = (id, name) => {
+            const found = api.getLayout(id);
+            return found && found.props ? found.props[name] : undefined;
+        };
+        const page = prop("chat-page-config", "data");
+        if (!page || !page.turnStates) return null;
+        const named = {};
+        page.turnStates.forEach(([name, id, key]) => (named[name] = prop(id, key)));
+        return { page, named };
+    }
+
+    /* Send and Retry, at the click itself (capture phase, before Dash's handlers): the
+       request leaves and the live bubbles show before Dash does anything, which on a long
+       thread takes tens of milliseconds a round (measured: bench/long_conversation.py). Dash
+       never hears of the click: the turn's start reaches it by `defer`. */
+    document.addEventListener(
+        "click",
+        (event) => {
+            const target = event.target.closest ? event.target : null;
+            const send = target && target.closest("#chat-send-button");
+            const retry = target && target.closest(".chat-retry-button");
+            const button = send || retry;
+            if (!button || button.disabled) return;
+            const found = storeStates();
+            if (!found) return;
+            event.stopPropagation();
+            event.preventDefault();
+            let retryAt = null;
+            if (retry) {
+                // The server put the index of the question to ask again in the button's id
+                // (components/thread.py).
+                try {
+                    retryAt = JSON.parse(retry.id).index;
+                } catch (e) {
+                    return;
+                }
+            } else {
+                // The box as the user sees it: its store lags the typing (debounceWait).
+                const box = document.getElementById("chat-input");
+                if (box && typeof box.value === "string") found.named.text = box.value;
+            }
+            const problem = startTurn(found.page, found.named, retryAt);
+            if (problem) setProps("chat-input-problem", { data: problem });
+        },
+        true
+    );
+
+    /* Show the question, start the stream; null, or why the text cannot be sent (for
+       INPUT_PROBLEM). `retryAt`: the index of the question to ask again, or null for the
+       box's text. Everything Dash must know is set once the reply has begun (`defer`). */
+    function startTurn(page, s, retryAt) {
+        // One reply at a time.
+        if (s.streaming || deferred || current) return null;
+        const history = s.history || [];
+        const retry = retryAt !== null;
+        let previous;
+        let question;
+        if (retry) {
+            const asked = history[retryAt];
+            // Only the newest question can be asked again (an older error's button may still
+            // be on screen).
+            const newest = history.map((e) => e.role).lastIndexOf("user");
+            if (!asked || retryAt !== newest) return null;
+            question = asked.content || "";
+            previous = history.slice(0, retryAt);
+        } else {
+            const problem = turnLogic.inputProblem(s.text, page);
+            if (problem) {
+                // The server words it in the page's language; the text stays in the box.
+                const length = Array.from(String(s.text || "")).length;
+                return { problem, length, limit: page.maxInputChars, at: Date.now() };
+            }
+            question = s.text;
+            previous = history;
+        }
+
+        // The thread from where the server last said the context can start.
+        const start = Math.min(Math.max(0, s.historyStart || 0), previous.length);
+        const model = s.model || null;
+        const request = {
+            turn: {
+                question,
+                history: previous.slice(start).map(slim),
+                history_start: start,
+                multi_turn: s.multiTurn !== false,
+                persona: s.persona || null,
+                custom_prompt: s.customPrompt || null,
+                retry,
+            },
+            model,
+            lang: s.lang || "en",
+            conversation_id: s.conversation || null,
+        };
+        if (s.custom) {
+            request.temperature = s.temperature;
+            request.top_p = s.topP;
+            request.max_tokens = s.maxTokens || null;
+        }
+        const turn = newTurnId();
+        // The turn's container in the thread (components/thread.py): a retry's is the last
+        // one, a new question's the empty one after it.
+        const number = Math.max(0, (s.turnNumber || 0) - (retry ? 1 : 0));
+        const state = {
+            turn, page, question, retry, number, text: "", finished: false, planned: {},
+            conversation: s.conversation || null, index: previous.length, model,
+            abort: new AbortController(), body: JSON.stringify(request),
+        };
+        current = state;
+        readStream(state);
+        showLive(page, question);
+
+        const streamingNow = { turn, model, index: previous.length, question: retry ? null : question };
+        defer(streamingNow, () => {
+            // Dash's props agree with what the page shows (its later updates start from them).
+            setProps("chat-live-question", { className: page.questionClass });
+            setProps("chat-live-reply", { className: page.liveClass });
+            // A retry's failed attempt goes. Its messages go too, not only out of sight: Dash
+            // does not draw again a child whose props changed only through its parent's
+            // `children` (seen: the finished retry's reply set, the error still on screen),
+            // so the finished turn must mount new ones.
+            if (retry && !state.ending) {
+                setProps("chat-turn-" + number, {
+                    className: page.turnClass + " chat-turn-retrying",
+                    children: [],
+                });
+            }
+            const asked = { role: "user", content: question };
+            if (state.planned.context_from) asked.context_from = state.planned.context_from;
+            if (!state.finished) setProps("chat-streaming-store", { data: streamingNow });
+            setProps("chat-history-store", { data: previous.concat([asked]) });
+            if (!retry) setProps("chat-input", { value: "" });
+            if (s.notice) setProps("chat-notice", { children: null });
+            if (s.estimate) setProps("composer-estimate", { children: "" });
+            // The persona is fixed once a conversation has a question (a retry's already had
+            // one: the picker is locked, and setting it again can make the picker announce its
+            // value, which redraws the thread).
+            if (!previous.length && !retry) setProps("persona-select", { disabled: true });
+        });
+        return null;
+    }
+
+    /* The live bubbles' copies of the question and the reply go once they are hidden. */
+    function clearLive(page) {
+        const text = document.getElementById("chat-live-question-text");
+        if (text) text.textContent = "";
+        drawLive("", page, false);
+    }
+
+    /* The question and the live reply ("thinking…") show at once, drawn by the page: the
+       question's text in an element Dash gives no children, the classes as Dash will set
+       them (`defer`), so Dash's later updates agree with the screen. */
+    function showLive(page, question) {
+        const text = document.getElementById("chat-live-question-text");
+        if (text) text.textContent = question;
+        const asked = document.getElementById("chat-live-question");
+        if (asked) asked.className = page.questionClass;
+        const reply = document.getElementById("chat-live-reply");
+        if (reply) reply.className = page.liveClass;
+        drawLive("", page, true);
     }
 
     function newTurnId() {
@@ -356,7 +501,10 @@ server's `finish_reply` draw the end, from what the page saw. */
         const update = deferred;
         deferred = null;
         pendingTurn = null;
-        if (update) update();
+        // Rendered at once: the live bubbles' classes, set in the page before Dash knew, must
+        // be Dash's own before a later update (the turn's end) can change them again; in one
+        // batch with it, React would see no change and leave the bubbles shown.
+        if (update) window.ReactDOM.flushSync(update);
     }
     function runDeferredAfterPaint() {
         if (deferred) requestAnimationFrame(() => setTimeout(runDeferred, 0));
@@ -372,112 +520,6 @@ server's `finish_reply` draw the end, from what the page saw. */
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
-            /* Send or Retry: show the question and start the stream, with no server round trip
-               first. Returns [thread (a retry's), live question class and text, live reply
-               class, input problem]; the rest (the turn's state, the stored history, the
-               emptied box...) is deferred, see `defer`. */
-            sendMessage: function (
-                _send, _retries, text, history, streaming, conversation, historyStart,
-                turnNumber, temperature, topP, multiTurn, lang, model, persona, customPrompt,
-                custom, maxTokens, notice, estimate, page
-            ) {
-                const skip = Array(4).fill(noUpdate());
-                const trig = (window.dash_clientside.callback_context.triggered || [])[0];
-                // One reply at a time; and a retry button that merely appeared is not a click.
-                if (streaming || deferred || current || !trig || !trig.value || !page) return skip;
-                history = history || [];
-                const retry = trig.prop_id.charAt(0) === "{";
-                let previous;
-                let question;
-                if (retry) {
-                    // The server put the index of the question to ask again on the button
-                    // (components/thread.py).
-                    const at = JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf("."))).index;
-                    const asked = history[at];
-                    // Only the newest question can be asked again (an older error's button
-                    // may still be on screen).
-                    const newest = history.map((e) => e.role).lastIndexOf("user");
-                    if (!asked || at !== newest) return skip;
-                    question = asked.content || "";
-                    previous = history.slice(0, at);
-                } else {
-                    const problem = turnLogic.inputProblem(text, page);
-                    if (problem) {
-                        // The server words it in the page's language; the text stays in the box.
-                        const length = Array.from(String(text || "")).length;
-                        skip[3] = { problem, length, limit: page.maxInputChars, at: Date.now() };
-                        return skip;
-                    }
-                    question = text;
-                    previous = history;
-                }
-
-                // The thread from where the server last said the context can start.
-                const start = Math.min(Math.max(0, historyStart || 0), previous.length);
-                const request = {
-                    turn: {
-                        question,
-                        history: previous.slice(start).map(slim),
-                        history_start: start,
-                        multi_turn: multiTurn !== false,
-                        persona: persona || null,
-                        custom_prompt: customPrompt || null,
-                        retry,
-                    },
-                    model: model || null,
-                    lang: lang || "en",
-                    conversation_id: conversation || null,
-                };
-                if (custom) {
-                    request.temperature = temperature;
-                    request.top_p = topP;
-                    request.max_tokens = maxTokens || null;
-                }
-                const turn = newTurnId();
-                // The turn's container in the thread (components/thread.py): a retry's is the
-                // last one, a new question's the empty one after it.
-                const number = Math.max(0, (turnNumber || 0) - (retry ? 1 : 0));
-                const state = {
-                    turn, page, question, retry, number, text: "", finished: false, planned: {},
-                    conversation: conversation || null,
-                    index: previous.length, model: model || null,
-                    abort: new AbortController(), body: JSON.stringify(request),
-                };
-                current = state;
-                drawLive("", page, true);
-                readStream(state);
-                whenShown(state);
-
-                // The question shows in its own element until the turn ends, outside the
-                // thread (components/message.py). A retry's failed attempt hides meanwhile.
-
-                const streamingNow = {
-                    turn, model: model || null, index: previous.length,
-                    question: retry ? null : question,
-                };
-                defer(streamingNow, () => {
-                    // The failed attempt hides. Not while this callback runs: its trigger is
-                    // in that turn, and Dash drops the outputs of a callback whose trigger's
-                    // part of the page changed meanwhile (seen: the retry never started).
-                    if (retry && !state.ending) {
-                        const hidden = page.turnClass + " chat-turn-retrying";
-                        setProps("chat-turn-" + number, { className: hidden });
-                    }
-                    const asked = { role: "user", content: question };
-                    if (state.planned.context_from) asked.context_from = state.planned.context_from;
-                    if (!state.finished) setProps("chat-streaming-store", { data: streamingNow });
-                    setProps("chat-history-store", { data: previous.concat([asked]) });
-                    if (!retry) setProps("chat-input", { value: "" });
-                    if (notice) setProps("chat-notice", { children: null });
-                    if (estimate) setProps("composer-estimate", { children: "" });
-                    // The persona is fixed once a conversation has a question (a retry's
-                    // already had one: the picker is locked, and setting it again can make
-                    // the picker announce its value, which redraws the thread).
-                    if (!previous.length && !retry) setProps("persona-select", { disabled: true });
-                });
-                return [page.questionClass, question, page.liveClass, noUpdate()];
-            },
-
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
             redrawOnLoad: function (stamp) {
                 if (stamp === null || stamp === undefined || stamp < PAGE_START) {

@@ -1,7 +1,7 @@
 """Sending a message, streaming the reply, stopping it, and showing the thread.
 
 One turn (issues 7 and 13):
-1. Send runs in the browser (assets/chat.js `sendMessage`): the question shows, and the page
+1. Send runs in the browser (assets/chat.js `startTurn`, at the click): the question shows, and the page
    POSTs the turn to the stream route with the part of the thread that can still be context.
 2. The route plans the request once and records the question while the upstream request opens
    (api/page_turn.py). The page reads the stream itself and draws the live reply.
@@ -65,34 +65,11 @@ def _plan_choices(choices, **override) -> dict:
     } | override
 
 
-# Send (and Retry) run in the browser: the question shows and the stream starts with no server
-# round trip before it. The stream request carries the newest part of the thread once; the
-# server plans and records the turn there (api/routes.py). See assets/chat.js sendMessage.
-clientside_callback(
-    ClientsideFunction(namespace="chat", function_name="sendMessage"),
-    # What must show at once. The turn's state, the stored history, the emptied box and the
-    # rest are set (dash_clientside.set_props) once the first text is on screen, or 150 ms
-    # after the click if the model is slower: each costs a round of Dash's renderer.
-    Output(ids.LIVE_QUESTION, "className", allow_duplicate=True),
-    Output(ids.LIVE_QUESTION_TEXT, "children"),
-    Output(ids.LIVE_REPLY, "className", allow_duplicate=True),
-    Output(ids.INPUT_PROBLEM, "data"),
-    Input(ids.SEND_BUTTON, "nClicks"),
-    Input({"type": ids.RETRY_BUTTON, "index": ALL}, "nClicks"),
-    State(ids.CHAT_INPUT, "value"),
-    State(ids.HISTORY_STORE, "data"),
-    State(ids.STREAMING_STORE, "data"),
-    State(ids.CONVERSATION_STORE, "data"),
-    State(ids.HISTORY_START, "data"),
-    State(ids.TURN_NUMBER, "data"),
-    State(ids.TEMPERATURE, "value"),
-    State(ids.TOP_P, "value"),
-    *REQUEST_CHOICES,
-    State(ids.NOTICE, "children"),
-    State(ids.ESTIMATE, "children"),
-    State(ids.PAGE_CONFIG, "data"),
-    prevent_initial_call=True,
-)
+# Send and Retry run in the browser, at the click (assets/chat.js startTurn): the question
+# shows and the stream starts before Dash hears of it; the stream request carries the newest
+# part of the thread once, and the server plans and records the turn there (api/routes.py).
+# What Dash must know (the turn's state, the stored history, the emptied box, INPUT_PROBLEM)
+# reaches it by dash_clientside.set_props once the first text is on screen.
 
 
 @callback(

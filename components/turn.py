@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dash import get_relative_path, html
 
+from components import ids
 from components.markdown import markdown_view
 from components.message import (
     LIVE_ACTIVE_CLASS,
@@ -29,6 +30,29 @@ QUESTION_SLOT = "\u0000question"
 REPLY_SLOT = "\u0000reply"
 NEXT_TURN_SLOT = "\u0000next-turn"
 
+# What a turn starts from, by name: the props the page reads from Dash's store when it starts
+# a turn at the click itself (assets/chat.js `storeStates`), with no round of Dash's renderer
+# before the request leaves.
+TURN_STATES: tuple[tuple[str, str, str], ...] = (
+    ("text", ids.CHAT_INPUT, "value"),
+    ("history", ids.HISTORY_STORE, "data"),
+    ("streaming", ids.STREAMING_STORE, "data"),
+    ("conversation", ids.CONVERSATION_STORE, "data"),
+    ("historyStart", ids.HISTORY_START, "data"),
+    ("turnNumber", ids.TURN_NUMBER, "data"),
+    ("temperature", ids.TEMPERATURE, "value"),
+    ("topP", ids.TOP_P, "value"),
+    ("multiTurn", ids.MULTI_TURN_SWITCH, "checked"),
+    ("lang", ids.LANG_STORE, "data"),
+    ("model", ids.MODEL_SELECT, "value"),
+    ("persona", ids.PERSONA_SELECT, "value"),
+    ("customPrompt", ids.PERSONA_CUSTOM_PROMPT, "value"),
+    ("custom", ids.CUSTOM_SAMPLING, "checked"),
+    ("maxTokens", ids.MAX_TOKENS, "value"),
+    ("notice", ids.NOTICE, "children"),
+    ("estimate", ids.ESTIMATE, "children"),
+)
+
 
 def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> dict:
     """The data of the PAGE_CONFIG store.
@@ -45,6 +69,7 @@ def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> 
         "maxInputChars": max_input_chars,
         "maxHistoryRounds": max_history_rounds,
         "blankCharacters": blank_characters(),
+        "turnStates": [list(state) for state in TURN_STATES],
         "streamUrl": get_relative_path("/api/chat/stream"),
         "liveClass": LIVE_ACTIVE_CLASS,
         "idleClass": LIVE_IDLE_CLASS,

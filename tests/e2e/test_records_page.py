@@ -100,9 +100,7 @@ def test_a_server_killed_mid_reply_leaves_a_consistent_record(start_app, open_pa
     # Back up on the same address and database: the question is still in the thread, marked
     # as interrupted, and a retry answers it.
     again = start_app(port=app.port, DATABASE_URL=str(store.engine.url))
-    # Until the page's load has settled (its callbacks on a server just started are slow), a
-    # turn can be drawn over by the load's own late updates: a known race, see the README.
-    page.goto(again.url, wait_until="networkidle")
+    page.goto(again.url)
     notice = page.locator(".chat-message-error")
     expect(notice).to_contain_text("before this question was answered")
     expect(page.locator(".chat-message-user")).to_contain_text("are you still there?")

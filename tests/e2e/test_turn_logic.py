@@ -288,7 +288,7 @@ def make_service(tmp: Path, rounds: int, window: int | None) -> ChatService:
 
 
 def slim(entry: dict) -> dict:
-    """What sendMessage puts in the request for an entry, as the route reads it (Entry)."""
+    """What startTurn puts in the request for an entry, as the route reads it (Entry)."""
     out = {"role": entry["role"]}
     if entry.get("content"):
         out["content"] = entry["content"]

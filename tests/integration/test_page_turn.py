@@ -65,7 +65,7 @@ def tail_start(history: list[dict], max_rounds: int) -> int:
 
 
 def page_body(question: str, history=(), *, history_start: int = 0, **extra) -> dict:
-    """A body like the one assets/chat.js sendMessage posts; `turn_*` keys go into the turn."""
+    """A body like the one assets/chat.js startTurn posts; `turn_*` keys go into the turn."""
     turn = {
         "question": question,
         "history": list(history),
