@@ -21,6 +21,7 @@ from api.auth import init_auth
 from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
 from api.limits import init_limits
+from api.scrubbing import init_scrubbing
 from api.security import QuietRequestHandler, cookie_options, init_security
 from callbacks.sidebar import keep_in_browser
 from components.layout import PageOptions, page
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     api.register(app.server)
     init_limits(app.server, settings)
     init_delivery(app.server)
+    init_scrubbing(app.server, settings, service, secret)
     serve_precompressed(app)
     _finish_dash_setup(app)
     return app

@@ -5,12 +5,13 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass
 
 import httpx2
 import openai
+
+from services.scrub import SCRUBBER
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,11 @@ def missing_key_error(variable: str = "OPENAI_API_KEY") -> ChatError:
     )
 
 
-# OpenAI echoes part of a rejected key ("sk-abc***wxyz"); users and logs need none of it.
-_KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9*_\-]{6,}")
-
-
 def scrub(text: str, secrets: list[str] = ()) -> str:
-    """`text` without any configured secret or anything shaped like an API key."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[hidden]")
-    return _KEY_LIKE.sub("[hidden key]", text)
+    """`text` without any configured secret, in any shape (services/scrub.py)."""
+    if secrets:
+        SCRUBBER.add(secrets)
+    return SCRUBBER.scrub(text)
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:
