@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback
 
+from api.limits import spend_budget
 from components import ids
-from components.settings import check_results
+from components.settings import check_refused, check_results
 from extensions import chat_service
 from services.check import check_providers
 
@@ -41,5 +42,9 @@ clientside_callback(
     prevent_initial_call=True,
 )
 def check_connections(_clicks, lang):
-    """Ask every provider for one token and show what happened."""
-    return check_results(check_providers(chat_service()), lang=lang)
+    """Ask every provider for one token and show what happened (within the hourly budget)."""
+    service = chat_service()
+    wait = spend_budget(len(service.registry.config.providers))
+    if wait is not None:
+        return check_refused(wait, lang=lang)
+    return check_results(check_providers(service), lang=lang)
