@@ -18,6 +18,7 @@ import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
 from api.auth import init_auth
+from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
 from api.limits import init_limits
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     app.server.secret_key = secret
     # Order matters: cross-site refusal, then the login guard, then identity and the routes.
     init_security(app, settings)
+    init_callback_guard(app)
     init_auth(app.server, settings.access_passwords, settings.app_title)
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)

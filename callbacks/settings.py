@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback
 
+from api.callback_guard import typed
 from api.limits import spend_budget
+from callbacks.inputs import Lang
 from components import ids
 from components.settings import check_refused, check_results
 from extensions import chat_service
@@ -41,7 +45,8 @@ clientside_callback(
     running=[(Output(ids.CHECK_BUTTON, "loading"), True, False)],
     prevent_initial_call=True,
 )
-def check_connections(_clicks, lang):
+@typed
+def check_connections(_clicks: Any, lang: Lang | None):
     """Ask every provider for one token and show what happened (within the hourly budget)."""
     service = chat_service()
     wait = spend_budget(len(service.registry.config.providers))
