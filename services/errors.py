@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -52,11 +53,16 @@ def missing_key_error(variable: str = "OPENAI_API_KEY") -> ChatError:
     )
 
 
+# In an upstream's error text anything shaped like a key is hidden, configured or not.
+_KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9*_\-]{6,}")
+
+
 def scrub(text: str, secrets: list[str] = ()) -> str:
-    """`text` without any configured secret, in any shape (services/scrub.py)."""
+    """`text` without any configured secret, in any shape (services/scrub.py), nor anything
+    shaped like a key."""
     if secrets:
         SCRUBBER.add(secrets)
-    return SCRUBBER.scrub(text)
+    return _KEY_LIKE.sub("[hidden key]", SCRUBBER.scrub(text))
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:

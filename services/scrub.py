@@ -37,8 +37,9 @@ WORD = re.compile(
     r"(?=[A-Za-z0-9_\-+/=*•….]{4})[A-Za-z0-9_\-+/=*•…]+(?:\.{1,3}[A-Za-z0-9_\-+/=*•…]+)*"
 )
 MASK = re.compile(r"[*•…]+|\.{2,}|x{3,}|X{3,}")
-# Anything shaped like a key, configured or not (e.g. another key an upstream quotes).
-KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9*_\-]{6,}")
+# An OpenAI-style key that is not configured here (another key an upstream quotes), whole or
+# masked; narrow, because it applies to model replies too ("sk-learn-based" stays).
+KEY_LIKE = re.compile(r"\bsk-(?:[A-Za-z0-9_\-]{32,}|[A-Za-z0-9_\-]*\*{3,}[A-Za-z0-9]*)")
 
 
 def _base64_cores(key: str) -> set[str]:
@@ -186,9 +187,14 @@ def install_log_filter() -> None:
     """Put the scrubbing filter on every handler of the root and server loggers (idempotent),
     and send uncaught exceptions (threads included) through logging, so they are scrubbed."""
     for name in LOGGERS:
-        for handler in logging.getLogger(name).handlers:
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
             if _FILTER not in handler.filters:
                 handler.addFilter(_FILTER)
+        # gunicorn logs straight on its own loggers and makes new handlers on a reload (HUP):
+        # a filter on the logger itself outlives them.
+        if name and _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
     def log_uncaught(exc_type, exc, tb, thread_name="main"):
         if issubclass(exc_type, SystemExit):

@@ -76,3 +76,10 @@ def test_the_log_filter_scrubs_message_arguments_and_traceback(monkeypatch):
     text = logging.Formatter().format(record)
     assert KEY[:8] not in text and KEY[-8:] not in text
     assert "RuntimeError: upstream quoted [hidden]" in text
+
+
+def test_an_unconfigured_openai_key_is_hidden_but_not_words_like_it(scrubber):
+    other = "sk-" + "Zz9" * 12
+    assert scrubber.scrub(f"a {other} b sk-ab***wxyz") == f"a {HIDDEN} b {HIDDEN}"
+    text = "use sk-learn-based models and key-value-store caches"
+    assert scrubber.scrub(text) == text
