@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import AppProcess
 
 CONVERSATION = "0123456789abcdef0123456789abcdef"
+GATEWAY_KEY = "gw-bad-input-key-123"
 SIDEBAR_OUTPUTS = (
     "chat-history-store.data",
     "chat-conversation-store.data",
@@ -25,7 +26,8 @@ SIDEBAR_OUTPUTS = (
 def app(upstream):
     from tests.conftest import TEST_KEY
 
-    server = AppProcess({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": upstream.base_url})
+    env = {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": upstream.base_url}
+    server = AppProcess({**env, "GATEWAY_API_KEYS": GATEWAY_KEY})
     yield server
     server.stop()
 
@@ -102,9 +104,12 @@ def test_malformed_requests_get_a_plain_400_and_no_traceback(app, open_conversat
             error = response.json()["error"]
             assert error["type"] == "invalid_request"
             assert error["message"].startswith("Malformed callback request: "), error
-        for path in ("/api/chat", "/api/chat/stream", "/login"):
+        for path in ("/api/chat", "/api/chat/stream", "/login", "/v1/chat/completions"):
             for raw in API_BODIES:
-                headers = {"Content-Type": "application/json"}
+                headers = {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {GATEWAY_KEY}",
+                }
                 response = client.post(path, content=raw, headers=headers)
                 assert response.status_code in (400, 401), (path, raw, response.text)
                 assert response.json()["error"]["message"]
