@@ -17,10 +17,12 @@ from dash import Dash
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
-from api.auth import init_auth
+from api.auth import SESSION_LIFETIME, init_auth
+from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
 from api.limits import init_limits
+from api.scrubbing import init_scrubbing
 from api.security import QuietRequestHandler, cookie_options, init_security
 from callbacks.sidebar import keep_in_browser
 from components.layout import PageOptions, page
@@ -29,6 +31,7 @@ from i18n import negotiate
 from services.chat import ChatService
 from services.providers import ProvidersFileError
 from services.records.repository import Records
+from services.sessions import SessionStore
 
 LANG_COOKIE = "chat_lang"
 
@@ -81,14 +84,27 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     app.server.secret_key = secret
     # Order matters: cross-site refusal, then the login guard, then identity and the routes.
     init_security(app, settings)
-    init_auth(app.server, settings.access_passwords, settings.app_title)
+    init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
+    init_callback_guard(app)  # after the login guard: no session is a 401 first
     init_limits(app.server, settings)
     init_delivery(app.server)
+    init_scrubbing(app.server, settings, service, secret)
     serve_precompressed(app)
     _finish_dash_setup(app)
     return app
+
+
+def _sessions(settings: Settings) -> SessionStore | None:
+    """Where sign-ins are kept (only behind a password): DATABASE_URL's database."""
+    if not settings.access_passwords:
+        return None
+    return SessionStore(
+        settings.database_url,
+        idle=settings.session_idle_minutes * 60,
+        lifetime=SESSION_LIFETIME.total_seconds(),
+    )
 
 
 def _finish_dash_setup(app: Dash) -> None:

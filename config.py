@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     access_password: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("access_password", "auth_secret_key")
     )
+    # A sign-in (behind ACCESS_PASSWORD) unused for this long ends; logout ends it at once.
+    session_idle_minutes: int = Field(default=1440, ge=1)
     # CSP frame-ancestors: who may embed the page in a frame ('self', or a Teams tab's hosts).
     frame_ancestors: str = "'self'"
 

@@ -4,9 +4,12 @@ With one or more passwords set, a request without a valid session gets the login
 visit) or a 401 (everything else: Dash callbacks, /api/*, assets). Only /login, /healthz and
 the gateway (which has its own bearer tokens) answer without one.
 
-The session is Flask's signed, http-only cookie (SECRET_KEY). It holds a keyed fingerprint of
-the password used, never the password: removing a password from ACCESS_PASSWORD signs out
-everyone who used it. Wrong passwords are limited per IP (api/limits.py).
+The session is kept on the server (services/sessions.py): Flask's signed, http-only cookie
+(SECRET_KEY) carries only its random token. Logout deletes it, so a copy of the cookie is
+worthless afterwards; it also ends after SESSION_IDLE_MINUTES unused and 30 days after sign-in.
+The server's row holds a keyed fingerprint of the password used, never the password: removing a
+password from ACCESS_PASSWORD signs out everyone who used it. Wrong passwords are limited per IP
+(api/limits.py).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from markupsafe import escape
 
 from api.responses import error_response
 from i18n import negotiate, t, wait_text
+from services.sessions import SessionStore
 
 auth_bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
-SESSION_KEY = "signed_in"
+SESSION_KEY = "session_token"
+SESSIONS = "chat_sessions"
 SESSION_LIFETIME = timedelta(days=30)
 # Reachable without a session: the login screen itself and the health check.
 PUBLIC_ENDPOINTS = frozenset({"auth.login_page", "auth.login", "chat_api.healthz"})
@@ -44,10 +49,17 @@ def _fingerprint(password: str) -> str:
     return hmac.new(key, password.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def _sessions() -> SessionStore:
+    return current_app.extensions[SESSIONS]
+
+
 def signed_in() -> bool:
-    """Whether the current request carries a session for a password that is still valid."""
-    mark = session.get(SESSION_KEY)
-    if not isinstance(mark, str):
+    """Whether the current request carries a live session for a password still valid."""
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str) or not token:
+        return False
+    mark = _sessions().fingerprint(token)
+    if mark is None:
         return False
     return any(hmac.compare_digest(mark, _fingerprint(p)) for p in _passwords())
 
@@ -158,7 +170,7 @@ def login():
             return error_response(401, "wrong_password", "Wrong password.")
         return login_screen(401, error=t(_lang(), "login.wrong"), next_path=target)
     session.clear()
-    session[SESSION_KEY] = _fingerprint(password)
+    session[SESSION_KEY] = _sessions().create(_fingerprint(password))
     session.permanent = True
     if request.is_json:
         return {"signed_in": True}
@@ -167,8 +179,11 @@ def login():
 
 @auth_bp.post("/logout")
 def logout():
-    """End the session; the browser lands on the login screen."""
-    session.pop(SESSION_KEY, None)
+    """End the session on the server (a copied cookie no longer works); back to the login."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str) and token and SESSIONS in current_app.extensions:
+        _sessions().revoke(token)
+    session.clear()
     return redirect(request.script_root + "/login", code=303)
 
 
@@ -176,8 +191,11 @@ def _is_page_visit() -> bool:
     return request.method == "GET" and request.accept_mimetypes.accept_html
 
 
-def init_auth(server: Flask, passwords: list[str], title: str) -> None:
-    """Mount /login and /logout; with `passwords`, refuse every other route without a session."""
+def init_auth(
+    server: Flask, passwords: list[str], title: str, sessions: SessionStore | None = None
+) -> None:
+    """Mount /login and /logout; with `passwords`, refuse every other route without a live
+    session from `sessions` (required then)."""
     server.config.update(
         ACCESS_PASSWORDS=list(passwords),
         APP_TITLE=title,
@@ -186,6 +204,10 @@ def init_auth(server: Flask, passwords: list[str], title: str) -> None:
     server.register_blueprint(auth_bp)
     if not passwords:
         return
+    if sessions is None:
+        raise ValueError("a password needs a session store")
+    sessions.create_table()
+    server.extensions[SESSIONS] = sessions
 
     @server.before_request
     def _require_session():

@@ -23,8 +23,9 @@ from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
 from extensions import chat_service
 from services.cancel import Cancel, shut_down
-from services.errors import ChatError, classify, requested_wait, scrub
+from services.errors import ChatError, classify, requested_wait
 from services.retry import call_with_retries
+from services.scrub import SCRUBBER
 
 gateway_bp = Blueprint("gateway", __name__)
 
@@ -116,13 +117,8 @@ def _read_body() -> dict:
 
 def _scrub_all(value, secrets: list[str]):
     """`value` with every string scrubbed of secrets, however deeply nested."""
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, dict):
-        return {key: _scrub_all(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub_all(item, secrets) for item in value]
-    return value
+    SCRUBBER.add(secrets)
+    return SCRUBBER.scrub_value(value)
 
 
 def _upstream_error(body: object, fallback: str, status: int) -> dict:

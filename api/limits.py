@@ -1,6 +1,7 @@
 """Abuse limits, per client IP (after TRUSTED_PROXIES, see api/security.py).
 
-- MAX_REQUEST_PER_HOUR: chat requests (the page's stream, /api/chat, the gateway) share one
+- MAX_REQUEST_PER_HOUR: every request to the upstream with the server's key (the page's
+  stream, /api/chat, the gateway, and the connection check: one per provider it asks) shares one
   hourly budget per IP, counted by Flask-Limiter in a moving window.
 - Wrong passwords at /login: a few per minute per IP.
 - MAX_CONCURRENT_STREAMS: open streams per IP.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import parse
 
 from api.responses import error_response
 from config import Settings
@@ -69,6 +71,44 @@ class StreamSlots:
             log.warning("stream counter unavailable on release", exc_info=True)
 
 
+@dataclass
+class ChatBudget:
+    """MAX_REQUEST_PER_HOUR, for code that calls the upstream outside the chat routes (the
+    connection check): it counts in the very bucket the chat routes' shared limit uses."""
+
+    limiter: Limiter
+    per_hour: int
+
+    def spend(self, cost: int = 1) -> int | None:
+        """Count `cost` upstream calls for this client: None when allowed, else the seconds
+        until they would be (nothing is counted then)."""
+        item = parse(f"{self.per_hour}/hour")
+        # Flask-Limiter's key for a shared limit: prefix, client, scope (no endpoint).
+        args = ("chat", client_address(), "chat")
+        try:
+            if self.limiter.limiter.hit(item, *args, cost=cost):
+                return None
+            reset = self.limiter.limiter.get_window_stats(item, *args).reset_time
+        except Exception:  # the store is down: refuse this extra rather than spend unseen
+            log.warning("request budget unavailable; refusing the connection check")
+            return 60
+        return max(1, int(reset - time.time()))
+
+
+def spend_budget(cost: int = 1) -> int | None:
+    """`ChatBudget.spend` for the current app: None when allowed (or unlimited), else the wait."""
+    budget: ChatBudget | None = current_app.extensions.get("chat_budget")
+    return None if budget is None else budget.spend(cost)
+
+
+def budget_refusal(wait: int):
+    """The 429 for a request over MAX_REQUEST_PER_HOUR, as the chat routes answer it."""
+    message = (
+        f"The hourly request budget of this address is spent. Try again in {wait_text('en', wait)}."
+    )
+    return error_response(429, "too_many_requests", message, retry_after=wait)
+
+
 def client_address() -> str:
     """The client's IP: the peer, or the address trusted proxies forwarded (ProxyFix)."""
     return get_remote_address() or "unknown"
@@ -95,6 +135,7 @@ def init_limits(server: Flask, settings: Settings) -> Limiter:
         )
         for endpoint in CHAT_ENDPOINTS:
             server.view_functions[endpoint] = chat_limit(server.view_functions[endpoint])
+        server.extensions["chat_budget"] = ChatBudget(limiter, per_hour)
     login_limit = limiter.limit(
         LOGIN_LIMIT, methods=["POST"], deduct_when=lambda response: response.status_code == 401
     )

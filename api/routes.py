@@ -11,7 +11,7 @@ from markupsafe import escape
 
 from api import sse
 from api.identity import current_identity
-from api.limits import TooManyStreams, open_stream_slot
+from api.limits import TooManyStreams, budget_refusal, open_stream_slot, spend_budget
 from api.page_turn import PageTurnStream
 from api.recording import recorded, store_result
 from api.responses import error_response
@@ -193,8 +193,15 @@ def chat_once():
 
 @bp.get("/api/providers/check")
 def providers_check():
-    """Ask every provider for one token: OK, or exactly what is wrong (keys never shown)."""
-    return jsonify(providers=check_providers(chat_service()))
+    """Ask every provider for one token: OK, or exactly what is wrong (keys never shown).
+
+    Each provider asked is one request in MAX_REQUEST_PER_HOUR, as a chat request is.
+    """
+    service = chat_service()
+    wait = spend_budget(len(service.registry.config.providers))
+    if wait is not None:
+        return budget_refusal(wait)
+    return jsonify(providers=check_providers(service))
 
 
 @bp.get("/blocked-link")

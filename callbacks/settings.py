@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback
 
+from api.callback_guard import typed
+from api.limits import spend_budget
+from callbacks.inputs import Lang
 from components import ids
-from components.settings import check_results
+from components.settings import check_refused, check_results
 from extensions import chat_service
 from services.check import check_providers
 
@@ -40,6 +45,11 @@ clientside_callback(
     running=[(Output(ids.CHECK_BUTTON, "loading"), True, False)],
     prevent_initial_call=True,
 )
-def check_connections(_clicks, lang):
-    """Ask every provider for one token and show what happened."""
-    return check_results(check_providers(chat_service()), lang=lang)
+@typed
+def check_connections(_clicks: Any, lang: Lang | None):
+    """Ask every provider for one token and show what happened (within the hourly budget)."""
+    service = chat_service()
+    wait = spend_budget(len(service.registry.config.providers))
+    if wait is not None:
+        return check_refused(wait, lang=lang)
+    return check_results(check_providers(service), lang=lang)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Any
 
 from dash import (
     ALL,
@@ -21,8 +22,10 @@ from dash import (
 )
 from dash.exceptions import PreventUpdate
 
+from api.callback_guard import typed
 from api.identity import current_identity
 from callbacks.history import redraw
+from callbacks.inputs import ConversationId, Lang, LocalRecords, PickedItem, Text, local_data
 from components import ids
 from components.message import notice
 from components.sidebar import conversation_list
@@ -31,9 +34,9 @@ from services import export
 from services.records.browser import BrowserRecords
 
 
-def _store(local: dict | None):
+def _store(local: LocalRecords | None):
     """The server's records, or the browser's own copy when the server keeps none."""
-    return records() or BrowserRecords(local)
+    return records() or BrowserRecords(local_data(local))
 
 
 def _kept_locally(store) -> object:
@@ -41,11 +44,12 @@ def _kept_locally(store) -> object:
     return store.data if isinstance(store, BrowserRecords) else no_update
 
 
-def _clicked() -> object:
-    """The pattern id that was really clicked; a button that merely appeared is not a click."""
+def _clicked() -> str:
+    """The conversation whose button was really clicked (a button that merely appeared is not
+    a click); a pattern id of another shape is a ValidationError, answered with a 400."""
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate
-    return ctx.triggered_id
+    return PickedItem.model_validate(ctx.triggered_id).index
 
 
 @callback(
@@ -56,7 +60,14 @@ def _clicked() -> object:
     Input(ids.LOCAL_RECORDS, "data"),
     State(ids.LANG_STORE, "data"),
 )
-def show_conversations(active, query, _refresh, local, lang):
+@typed
+def show_conversations(
+    active: ConversationId | None,
+    query: Text | None,
+    _refresh: Any,
+    local: LocalRecords | None,
+    lang: Lang | None,
+):
     """This browser's conversations, newest first, grouped by day.
 
     Redrawn when the list changes: a reply was stored (finish_reply bumps SIDEBAR_REFRESH),
@@ -77,16 +88,17 @@ def show_conversations(active, query, _refresh, local, lang):
     State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def open_conversation(_clicks, streaming, local):
+@typed
+def open_conversation(_clicks: Any, streaming: Any, local: LocalRecords | None):
     """Load a conversation into the page from its record."""
     picked = _clicked()
     store = _store(local)
     if streaming:
         raise PreventUpdate  # finish or stop the reply first
-    history = store.history(current_identity(), picked["index"])
+    history = store.history(current_identity(), picked)
     if history is None:
         raise PreventUpdate
-    return history, picked["index"], None, redraw()
+    return history, picked, None, redraw()
 
 
 @callback(
@@ -101,13 +113,16 @@ def open_conversation(_clicks, streaming, local):
     State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def delete_conversation(_confirmed, active, refresh, local):
+@typed
+def delete_conversation(
+    _confirmed: Any, active: ConversationId | None, refresh: int | None, local: LocalRecords | None
+):
     """Delete a conversation for good; deleting the open one empties the thread."""
     picked = _clicked()
     store = _store(local)
-    if not store.delete(current_identity(), picked["index"]):
+    if not store.delete(current_identity(), picked):
         raise PreventUpdate
-    if picked["index"] == active:
+    if picked == active:
         return (refresh or 0) + 1, [], None, _kept_locally(store), redraw()
     return (refresh or 0) + 1, no_update, no_update, _kept_locally(store), no_update
 
@@ -120,13 +135,14 @@ def delete_conversation(_confirmed, active, refresh, local):
     State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def ask_new_title(_clicks, local):
+@typed
+def ask_new_title(_clicks: Any, local: LocalRecords | None):
     """Open the rename dialog with the current title."""
     picked = _clicked()
-    found = _store(local).conversation(current_identity(), picked["index"])
+    found = _store(local).conversation(current_identity(), picked)
     if found is None:
         raise PreventUpdate
-    return True, found["title"], picked["index"]
+    return True, found["title"], picked
 
 
 @callback(
@@ -139,7 +155,14 @@ def ask_new_title(_clicks, local):
     State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def rename_conversation(saved, target, title, refresh, local):
+@typed
+def rename_conversation(
+    saved: int | None,
+    target: ConversationId | None,
+    title: Text | None,
+    refresh: int | None,
+    local: LocalRecords | None,
+):
     """Save the new title."""
     store = _store(local)
     if not saved or not target or not (title or "").strip():
@@ -161,7 +184,14 @@ def rename_conversation(saved, target, title, refresh, local):
     State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def import_conversation(contents, filename, streaming, lang, local):
+@typed
+def import_conversation(
+    contents: str | None,
+    filename: Text | None,
+    streaming: Any,
+    lang: Lang | None,
+    local: LocalRecords | None,
+):
     """Continue a conversation from a Markdown file this app exported."""
     if not contents or streaming:
         raise PreventUpdate

@@ -6,7 +6,7 @@ import feffery_antd_components as fac
 from dash import html
 
 from components import ids
-from i18n import t
+from i18n import t, wait_text
 
 
 def model_picker(options: list[dict], default: str) -> fac.AntdSelect:
@@ -139,6 +139,16 @@ def settings_drawer(
         placement="right",
         width=380,
         visible=False,
+    )
+
+
+def check_refused(wait: int, *, lang: str):
+    """The check was not run: this address has spent its hourly request budget."""
+    return fac.AntdAlert(
+        type="warning",
+        showIcon=True,
+        message=t(lang, "settings.check_limited", wait=wait_text(lang, wait)),
+        className="settings-check-row settings-check-limited",
     )
 
 

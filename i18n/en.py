@@ -47,6 +47,7 @@ STRINGS = {
     "settings.connection_hint": "Sends one tiny request to every configured provider.",
     "settings.check": "Check connections",
     "settings.check_ok": "Connected ({ms} ms).",
+    "settings.check_limited": "Not checked: this address has used its requests for this hour. Try again in {wait}.",
     "persona.label": "Persona",
     "persona.custom": "Custom…",
     "persona.locked_tip": "Clear the conversation to switch persona",

@@ -44,6 +44,7 @@ STRINGS = {
     "settings.connection_hint": "向每个已配置的服务商发送一个极小的请求。",
     "settings.check": "检查连接",
     "settings.check_ok": "连接正常（{ms} 毫秒）。",
+    "settings.check_limited": "未检查：此地址本小时的请求次数已用完，请在{wait}后再试。",
     "persona.label": "角色",
     "persona.custom": "自定义…",
     "persona.locked_tip": "清空对话后才能切换角色",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import httpx2
 import openai
 
+from services.scrub import SCRUBBER
+
 log = logging.getLogger(__name__)
 
 
@@ -51,16 +53,16 @@ def missing_key_error(variable: str = "OPENAI_API_KEY") -> ChatError:
     )
 
 
-# OpenAI echoes part of a rejected key ("sk-abc***wxyz"); users and logs need none of it.
+# In an upstream's error text anything shaped like a key is hidden, configured or not.
 _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9*_\-]{6,}")
 
 
 def scrub(text: str, secrets: list[str] = ()) -> str:
-    """`text` without any configured secret or anything shaped like an API key."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[hidden]")
-    return _KEY_LIKE.sub("[hidden key]", text)
+    """`text` without any configured secret, in any shape (services/scrub.py), nor anything
+    shaped like a key."""
+    if secrets:
+        SCRUBBER.add(secrets)
+    return _KEY_LIKE.sub("[hidden key]", SCRUBBER.scrub(text))
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:

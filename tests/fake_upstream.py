@@ -18,6 +18,7 @@ Only the standard library is used, so the fixture has no dependency on the HTTP 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -38,6 +39,7 @@ __all__ = [
     "Error",
     "FakeUpstream",
     "Hang",
+    "Leak",
     "RecordedRequest",
     "Reply",
     "Scenario",
@@ -164,7 +166,37 @@ class StreamError:
     type: str = "server_error"
 
 
-Scenario = Reply | Error | Cut | Hang | StreamError
+@dataclass
+class Leak:
+    """A hostile upstream: quote the key it was sent, in every shape, where a client may pass
+    it on (see ``leak_text``).
+
+    ``where``: ``"error"`` answers HTTP ``status`` with an error body that quotes it in its
+    message and in its other fields; ``"stream"`` opens a stream, sends ``text`` and then an
+    SSE error event that quotes it (a non-streaming request gets the ``"error"`` answer);
+    ``"reply"`` is a normal reply whose text quotes it, sent in one piece.
+    """
+
+    where: str = "error"
+    status: int = 401
+    text: str = "Partial "
+
+
+Scenario = Reply | Error | Cut | Hang | StreamError | Leak
+
+LEAK_USER = "leaky-user"
+
+
+def leak_text(key: str) -> str:
+    """The key in every shape an upstream or a proxy has been seen to quote it."""
+    bare = re.sub(r"^(sk-(proj-)?|key-)", "", key)
+    basic = base64.b64encode(f"{LEAK_USER}:{key}".encode()).decode()
+    return (
+        f"Incorrect API key provided: {key[:7]}{'*' * 20}{key[-4:]}. "
+        f"Key: {key}; bare: {bare}; Authorization: Basic {basic}; "
+        f"urlsafe: {base64.urlsafe_b64encode(key.encode()).decode()}; "
+        f"starts {key[:12]}... ends ...{key[-10:]}; masked {key[:3]}...{key[-4:]}"
+    )
 
 
 @dataclass
@@ -391,8 +423,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(Reply(_echo_text(body)), body, model, stream)
         elif isinstance(scenario, StreamError):
             self._stream_error(scenario, model, stream)
+        elif isinstance(scenario, Leak):
+            self._leak(scenario, body, model, stream, self._given_key(headers))
         else:
             self._reply(scenario, body, model, stream)
+
+    @staticmethod
+    def _given_key(headers: dict[str, str]) -> str:
+        auth = headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        return headers.get("api-key") or bearer
+
+    def _leak(self, leak: Leak, body: dict[str, Any], model: str, stream: bool, key: str) -> None:
+        text = leak_text(key)
+        if leak.where == "reply":
+            self._reply(Reply(f"{leak.text}{text}", chunk_size=100_000), body, model, stream)
+            return
+        if leak.where == "error" or not stream:
+            error = _error_body(text, "invalid_request_error", "invalid_api_key")
+            error["error"].update(param=key, key=key, debug={"headers": {"api-key": key}})
+            self._send_json(leak.status, error)
+            return
+        self._stream_error(StreamError(message=text, text=leak.text), model, stream)
 
     def _authorized(self, headers: dict[str, str], *, azure: bool) -> bool:
         expected = self.server.fake.api_key
@@ -771,7 +823,7 @@ class FakeUpstream:
     def script(self, *scenarios: Scenario) -> None:
         """Queue scenarios; each chat request consumes the oldest (echo reply when empty)."""
         for scenario in scenarios:
-            if not isinstance(scenario, (Reply, Error, Cut, Hang, StreamError)):
+            if not isinstance(scenario, (Reply, Error, Cut, Hang, StreamError, Leak)):
                 raise TypeError(f"not a scenario: {scenario!r}")
         with self._lock:
             self._queue.extend(scenarios)

@@ -184,12 +184,13 @@ class Records:
             path = parsed.database or ""
             if path and path != ":memory:" and not path.startswith("file:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(parsed)
+            # Errors name the statement, never its values (a conversation, a title).
+            self.engine = create_engine(parsed, hide_parameters=True)
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             # A server restart or an idle timeout leaves dead connections in the pool.
-            self.engine = create_engine(parsed, pool_pre_ping=True)
+            self.engine = create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
         # Same pool; its transactions are the ones that write.
         self._writer = self.engine.execution_options(records_write=True)
         # gunicorn's preload_app builds the app (and this pool) before it forks the workers. A

@@ -194,3 +194,70 @@ def test_gateway_streams_share_the_cap_with_the_page(live_server, fake, slow_rep
             first.read()
         assert eventually_accepted(http, f"{server.url}/api/chat/stream")
     assert len(fake.requests) == 3
+
+
+CHECK_CALLBACK = {
+    "output": "settings-check-result.children",
+    "outputs": {"id": "settings-check-result", "property": "children"},
+    "inputs": [{"id": "settings-check-button", "property": "nClicks", "value": 1}],
+    "state": [{"id": "app-lang-store", "property": "data", "value": "en"}],
+    "changedPropIds": ["settings-check-button.nClicks"],
+}
+
+
+def test_the_connection_check_counts_in_the_same_hourly_budget(upstream, fake):
+    """The check asks the upstream with the server's key, so it spends the chat budget: the
+    route and the ⚙ callback alike, against the app under gunicorn."""
+    from tests.conftest import TEST_KEY
+    from tests.e2e.conftest import AppProcess
+
+    env = {
+        "OPENAI_API_KEY": TEST_KEY,
+        "OPENAI_BASE_URL": upstream.base_url,
+        "OPENAI_MAX_RETRIES": "0",
+        "MAX_REQUEST_PER_HOUR": "3",
+    }
+    app = AppProcess(env)
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as web:
+            assert web.get("/api/providers/check").json()["providers"][0]["ok"] is True
+            checked = web.post("/_dash-update-component", json=CHECK_CALLBACK)
+            assert checked.status_code == 200 and "Connected" in checked.text
+            assert web.post("/api/chat", json=QUESTION).status_code == 200
+            # Two checks and one chat: the budget of three is spent, for chat and check alike.
+            assert web.post("/api/chat", json=QUESTION).status_code == 429
+            refused = web.get("/api/providers/check")
+            assert refused.status_code == 429
+            assert 3500 < int(refused.headers["Retry-After"]) <= 3600
+            assert refused.json()["error"]["type"] == "too_many_requests"
+            page = web.post("/_dash-update-component", json=CHECK_CALLBACK)
+            assert page.status_code == 200
+            assert "settings-check-limited" in page.text and "minutes" in page.text
+    finally:
+        app.stop()
+    assert len(fake.requests) == 3  # nothing over the budget reached the model
+
+
+def test_a_check_of_several_providers_costs_one_request_each(make_app, fake, tmp_path):
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        f"""\
+providers:
+  - id: one
+    kind: compatible
+    base_url: {fake.base_url}
+    api_key_env: OPENAI_API_KEY
+    models: [{{id: m1}}]
+  - id: two
+    kind: compatible
+    base_url: {fake.base_url}
+    api_key_env: OPENAI_API_KEY
+    models: [{{id: m2}}]
+""",
+        encoding="utf-8",
+    )
+    client = make_app(providers_file=str(path), max_request_per_hour=3).server.test_client()
+    assert client.get("/api/providers/check").status_code == 200
+    assert client.get("/api/providers/check").status_code == 429  # 2 spent, 2 more asked
+    assert client.post("/api/chat", json=QUESTION).status_code == 200  # the third
+    assert len(fake.requests) == 3
