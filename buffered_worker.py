@@ -32,6 +32,9 @@ HEAD_END = b"\r\n\r\n"
 # header block this long is refused rather than buffered.
 MAX_HEAD_BYTES = 64 * 1024
 RECV_BYTES = 256 * 1024
+# All unfinished requests of one worker together: past this, the request that would grow the
+# total is refused (503), so many large bodies sent slowly cannot use up the memory.
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 
 def _env_number(name: str, default: float, kind=float):
@@ -102,6 +105,7 @@ class BufferingThreadWorker(ThreadWorker):
         h2c = getattr(self.cfg, "http2_cleartext", None) not in (None, "off", "")
         self.buffering = not (self.cfg.is_ssl or h2c)
         self.arriving: dict = {}  # conn -> Incomplete
+        self.buffered = 0  # bytes held for unfinished requests
 
     # Where gthread would hand a fresh or kept-alive connection to a thread, buffer first.
     def accept(self, listener):
@@ -165,7 +169,11 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _arrived(self, conn, data: bytes) -> None:
         incoming = self.arriving[conn]
+        if self.buffered + len(data) > MAX_BUFFERED_BYTES:
+            self._refuse(conn, "503 Service Unavailable", "busy", "The server is busy; retry.")
+            return
         incoming.data += data
+        self.buffered += len(data)
         head = incoming.head()
         if head is None:
             if len(incoming.data) > MAX_HEAD_BYTES:
@@ -209,11 +217,14 @@ class BufferingThreadWorker(ThreadWorker):
             # from a thread, so it is sent here and the header dropped from what gunicorn sees.
             incoming.continued = True
             kept = [line for line in lines if not line.lower().startswith(b"expect:")]
+            before = len(incoming.data)
             incoming.data[:end] = b"\r\n".join(kept) + HEAD_END
+            self.buffered += len(incoming.data) - before
             self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _complete(self, conn, incoming: Incomplete) -> None:
         del self.arriving[conn]
+        self.buffered -= len(incoming.data)
         self.poller.unregister(conn.sock)
         conn.sock.setblocking(True)
         conn.init()
@@ -232,7 +243,9 @@ class BufferingThreadWorker(ThreadWorker):
         self._drop(conn)
 
     def _drop(self, conn) -> None:
-        self.arriving.pop(conn, None)
+        incoming = self.arriving.pop(conn, None)
+        if incoming is not None:
+            self.buffered -= len(incoming.data)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
         self.nr_conns -= 1
