@@ -238,7 +238,9 @@ class BufferingThreadWorker(ThreadWorker):
             conn.sock.send(data)
 
     def _refuse(self, conn, status: str, kind: str, message: str) -> None:
-        self.log.info("refused a request from %s: %s", conn.client[0], status)
+        # The peer is (host, port) on TCP and a plain string on a UNIX socket.
+        peer = conn.client[0] if isinstance(conn.client, tuple) else conn.client
+        self.log.info("refused a request from %s: %s", peer, status)
         self._send(conn, _refusal(status, kind, message))
         self._drop(conn)
 
