@@ -13,6 +13,7 @@ import sys
 
 import flask
 from dash import Dash
+from sqlalchemy.exc import OperationalError
 
 import api
 import callbacks  # noqa: F401 - registers every callback
@@ -30,6 +31,7 @@ from config import APP_DIR, Settings, load_settings
 from i18n import negotiate
 from services.chat import ChatService
 from services.providers import ProvidersFileError
+from services.records.guarded import GuardedRecords
 from services.records.repository import Records
 from services.sessions import SessionStore
 
@@ -75,8 +77,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     app.layout = lambda: page(options, lang=_visitor_language())
     store = None
     if settings.records_enabled:
-        store = Records(settings.database_url)
-        store.upgrade()  # migrations at start-up; safe when several workers start at once
+        store = _open_records(settings.database_url)
     else:
         keep_in_browser(app)
     extensions.init_app(app.server, service, store)
@@ -105,6 +106,25 @@ def _sessions(settings: Settings) -> SessionStore | None:
         idle=settings.session_idle_minutes * 60,
         lifetime=SESSION_LIFETIME.total_seconds(),
     )
+
+
+def _open_records(url: str) -> GuardedRecords:
+    """The records, migrated (safe when several workers start at once).
+
+    An SQLite file that cannot be written at start-up (a full disk) leaves the app serving
+    chats unsaved, as it does when the disk fills later; any other database must be reachable
+    at start-up, so a wrong DATABASE_URL stops the app with the reason.
+    """
+    records = Records(url)
+    try:
+        records.upgrade()
+    except OperationalError as error:
+        if not records.is_sqlite:
+            raise
+        guarded = GuardedRecords(records)
+        guarded.failed(error)
+        return guarded
+    return GuardedRecords(records)
 
 
 def _finish_dash_setup(app: Dash) -> None:

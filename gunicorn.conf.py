@@ -6,12 +6,17 @@ other visitor, and its timeout kills long replies. gthread gives each open strea
 thread, needs no monkey-patching (gevent patches sockets and threads under the openai SDK),
 and its timeout only watches the worker's heartbeat, not how long a request lasts.
 Capacity = WEB_CONCURRENCY x GUNICORN_THREADS open streams (2 x 32 = 64 by default).
+
+Why buffered_worker: plain gthread gives a thread to a connection as soon as it is readable, so
+clients that send headers and then trickle the body held every thread (see buffered_worker.py).
+Its threads only get requests read whole, by the worker's event loop, within
+REQUEST_READ_TIMEOUT seconds and MAX_REQUEST_BYTES.
 """
 
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8050')}"
-worker_class = "gthread"
+worker_class = "buffered_worker.BufferingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))

@@ -70,6 +70,11 @@ class PlannedTurn(_Event):
     conversation_id: str = Field(description="The conversation the turn is recorded in.")
     context_from: int = Field(ge=0, description="The first entry of the thread still sent.")
     model: str
+    saved: bool | None = Field(
+        default=None,
+        description="False: the server's records cannot be written now, so this conversation "
+        "is not being saved (the page says so). None: the server keeps no records.",
+    )
 
 
 class DecidedTurn(PlannedTurn):

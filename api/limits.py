@@ -9,18 +9,26 @@
 Counters live in RATELIMIT_STORAGE_URI: `memory://` counts per process (with several gunicorn
 workers each has its own count), `redis://host:6379` is shared by every worker and instance.
 A limited request is a real 429 with `Retry-After`, its body saying how long to wait.
+
+Redis down or frozen is a decision, not an accident: every limit goes on with the same numbers
+in a per-process store (never "allow all"), the log says so once per outage, and each Redis
+call gives up after REDIS_TIMEOUT, so a frozen Redis costs a chat at most a few such waits
+instead of the 5 s per call the client waits by default.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_app_context, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import parse
+from limits.storage import MemoryStorage, Storage
 
 from api.responses import error_response
 from config import Settings
@@ -36,39 +44,115 @@ LOGIN_LIMIT = "10/minute;60/hour"
 # An open-stream counter lost with a killed worker expires after this long.
 STREAM_SLOT_TTL = 3600
 STREAM_RETRY_AFTER = 2
+# Seconds a Redis call may take. A healthy Redis answers in about a millisecond; a frozen one
+# (SIGSTOP, a stuck failover) would otherwise hold each chat for the client's 5 s default.
+REDIS_TIMEOUT = 0.5
+# While Redis is down, the stream counter tries it again this often (one request pays a timeout).
+REDIS_RETRY_SECONDS = 15.0
+HEALTH = "limits_health"
+
+
+class StoreHealth:
+    """Whether the shared limit store answers; the log hears of each change once, per process."""
+
+    def __init__(self, uri: str):
+        parts = urlsplit(uri)
+        # Scheme, host and port only: the URI may carry a password.
+        self.where = (
+            f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+        )
+        self.down = False
+        self._lock = threading.Lock()
+
+    def failed(self, reason: object) -> None:
+        with self._lock:
+            if self.down:
+                return
+            self.down = True
+        log.error(
+            "RATELIMIT_STORAGE_URI %s is unreachable (%s): limits now count in this process "
+            "only, with the same numbers, until it answers again",
+            self.where,
+            reason,
+        )
+
+    def recovered(self) -> None:
+        with self._lock:
+            if not self.down:
+                return
+            self.down = False
+        log.warning("RATELIMIT_STORAGE_URI %s answers again: limits are shared again", self.where)
+
+
+class _FallbackNotices(logging.Filter):
+    """Flask-Limiter switches its hourly and login limits to memory and back without a hook;
+    its two log lines are the signal. The app's StoreHealth says it once, in its own words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        health = current_app.extensions.get(HEALTH) if has_app_context() else None
+        if health is None:
+            return True
+        message = record.getMessage()
+        if "falling back to in-memory" in message:
+            health.failed("the hourly and login limits could not reach it")
+            return False
+        if "storage recovered" in message:
+            health.recovered()
+            return False
+        return True
+
+
+_fallback_notices = _FallbackNotices()
 
 
 @dataclass
 class StreamSlots:
-    """At most `limit` open streams per client, counted where the rate limits are."""
+    """At most `limit` open streams per client, counted where the rate limits are.
+
+    When the shared store fails, slots are counted in this process (`local`) until it answers
+    again; a slot is given back to the store that counted it.
+    """
 
     limiter: Limiter
     limit: int
+    health: StoreHealth
+    local: Storage = field(default_factory=MemoryStorage)
+    _retry_at: float = 0.0
 
     def _key(self, client: str) -> str:
         return f"chat/open-streams/{client}"
 
-    def acquire(self, client: str) -> bool:
-        """Take a slot; False when the client already has `limit` streams open."""
-        storage = self.limiter.storage
-        try:
-            count = storage.incr(self._key(client), STREAM_SLOT_TTL)
-        except Exception:  # the store is down: serve rather than refuse everyone
-            log.warning("stream counter unavailable; not limiting", exc_info=True)
-            return True
-        if count > self.limit:
-            self.release(client)
-            return False
-        return True
+    def _store(self) -> Storage:
+        if self.health.down and time.monotonic() < self._retry_at:
+            return self.local
+        return self.limiter.storage
 
-    def release(self, client: str) -> None:
-        storage = self.limiter.storage
+    def acquire(self, client: str) -> Storage | None:
+        """Take a slot: the store that counted it, or None when all `limit` are open."""
+        store = self._store()
         try:
-            left = storage.incr(self._key(client), STREAM_SLOT_TTL, amount=-1)
+            count = store.incr(self._key(client), STREAM_SLOT_TTL)
+        except Exception as error:
+            self.health.failed(error)
+            self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+            store = self.local
+            count = store.incr(self._key(client), STREAM_SLOT_TTL)
+        else:
+            if store is not self.local:
+                self.health.recovered()
+        if count > self.limit:
+            self.release(store, client)
+            return None
+        return store
+
+    def release(self, store: Storage, client: str) -> None:
+        try:
+            left = store.incr(self._key(client), STREAM_SLOT_TTL, amount=-1)
             if left < 0:  # the counter expired while streams were open
-                storage.clear(self._key(client))
-        except Exception:
-            log.warning("stream counter unavailable on release", exc_info=True)
+                store.clear(self._key(client))
+        except Exception as error:
+            # Redis went away meanwhile; the counter expires after STREAM_SLOT_TTL.
+            self.health.failed(error)
 
 
 @dataclass
@@ -116,16 +200,22 @@ def client_address() -> str:
 
 def init_limits(server: Flask, settings: Settings) -> Limiter:
     """Attach the limiter to `server`'s routes (call after every blueprint is registered)."""
+    uri = settings.ratelimit_storage_uri
+    timeouts = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
     limiter = Limiter(
         client_address,
         app=server,
-        storage_uri=settings.ratelimit_storage_uri,
+        storage_uri=uri,
+        storage_options=timeouts if uri.startswith(("redis", "rediss")) else {},
         strategy="moving-window",
         headers_enabled=True,
         key_prefix="chat",
-        # Redis down: count in memory for a while instead of failing every chat.
+        # Redis down: the same limits, counted in this process, instead of failing every chat
+        # (and instead of none). Its checks for Redis coming back are spaced out.
         in_memory_fallback_enabled=True,
     )
+    health = server.extensions[HEALTH] = StoreHealth(uri)
+    limiter.logger.addFilter(_fallback_notices)
     per_hour = settings.max_request_per_hour
     if per_hour:
         chat_limit = limiter.shared_limit(
@@ -141,7 +231,9 @@ def init_limits(server: Flask, settings: Settings) -> Limiter:
     )
     server.view_functions[LOGIN_ENDPOINT] = login_limit(server.view_functions[LOGIN_ENDPOINT])
     if settings.max_concurrent_streams:
-        server.extensions["stream_slots"] = StreamSlots(limiter, settings.max_concurrent_streams)
+        server.extensions["stream_slots"] = StreamSlots(
+            limiter, settings.max_concurrent_streams, health
+        )
 
     @server.errorhandler(RateLimitExceeded)
     def _limited(exc: RateLimitExceeded):
@@ -171,9 +263,10 @@ def open_stream_slot():
     if slots is None:
         return None
     client = client_address()
-    if not slots.acquire(client):
+    store = slots.acquire(client)
+    if store is None:
         raise TooManyStreams(slots.limit)
-    return lambda: slots.release(client)
+    return lambda: slots.release(store, client)
 
 
 class TooManyStreams(Exception):

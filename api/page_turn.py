@@ -50,6 +50,8 @@ class PageTurnStream:
     store: object | None  # the records repository, None when records are off
     owner: str
     conversation_id: str | None = None
+    # Whether the question went on record (None: records are off).
+    saved: bool | None = None
     _recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -71,9 +73,13 @@ class PageTurnStream:
         """Record the question (runs while the upstream request opens); the first event."""
         try:
             self.conversation_id = self._record_question()
+            # The records answer "not saving" after a failed write (services/records/guarded).
+            if self.store is not None:
+                self.saved = getattr(self.store, "saving", True)
         except Exception:
             log.exception("could not record the question")
             self.conversation_id = self.conversation_id or uuid.uuid4().hex
+            self.saved = False if self.store is not None else None
         finally:
             self._recorded.set()
         return [sse.encode(TurnOpened(turn=self._planned()).model_dump())]
@@ -83,6 +89,7 @@ class PageTurnStream:
             conversation_id=self.conversation_id,
             context_from=self.plan.context_from,
             model=self.plan.model,
+            saved=self.saved,
         )
 
     def _record_question(self) -> str:

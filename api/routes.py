@@ -74,6 +74,9 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
         return Prepared(messages, model, sampling)
     owner = current_identity()
     if store.conversation(owner, chat_request.conversation_id) is None:
+        if not getattr(store, "saving", True):
+            # The records cannot be read: answer unrecorded rather than "unknown".
+            return Prepared(messages, model, sampling)
         raise LookupError(chat_request.conversation_id)
     return Prepared(messages, model, sampling, (store, owner, chat_request.conversation_id))
 

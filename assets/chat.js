@@ -172,6 +172,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         // reloaded after a crash mid-reply retries in the same conversation.
         if (event.turn) {
             Object.assign(state.planned, event.turn);
+            showSaved(event.turn.saved);
             const id = event.turn.conversation_id;
             if (id && id !== state.conversation) {
                 state.conversation = id;
@@ -180,6 +181,12 @@ server's `finish_reply` draw the end, from what the page saw. */
             }
         }
         return false;
+    }
+
+    /* The server says whether it could record the turn (null: it keeps no records). The
+       notice stays until a turn is recorded again. */
+    function showSaved(saved) {
+        if (typeof saved === "boolean") setProps("chat-records-not-saved", { hidden: saved });
     }
 
     /* The conversation's id into its store, once (before the stored history changes at the

@@ -1,8 +1,9 @@
 """Sending a message, streaming the reply, stopping it, and showing the thread.
 
 One turn (issues 7 and 13):
-1. Send runs in the browser (assets/chat.js `startTurn`, at the click): the question shows, and the page
-   POSTs the turn to the stream route with the part of the thread that can still be context.
+1. Send runs in the browser (assets/chat.js `startTurn`, at the click): the question shows,
+   and the page POSTs the turn to the stream route with the part of the thread that can still
+   be context.
 2. The route plans the request once and records the question while the upstream request opens
    (api/page_turn.py). The page reads the stream itself and draws the live reply.
 3. The final event says what the server decided (the stored entries, the finished messages);

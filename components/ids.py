@@ -77,4 +77,6 @@ SIDEBAR_ITEM = "sidebar-item"
 SIDEBAR_RENAME = "sidebar-rename"
 SIDEBAR_DELETE = "sidebar-delete"
 SIDEBAR_IMPORT = "sidebar-import"
+# Shown while the server cannot write its records (api/page_turn.py `saved`, assets/chat.js).
+RECORDS_NOT_SAVED = "chat-records-not-saved"
 LOCAL_RECORDS = "sidebar-local-records"  # conversations kept in the browser (records off)

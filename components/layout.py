@@ -53,6 +53,17 @@ def no_key_alert(*, lang: str) -> fac.AntdAlert:
 BRAND_COLOR = "#10a37f"
 
 
+def records_not_saved(*, lang: str) -> html.Div:
+    """The notice that the conversation is not being saved; hidden until a turn says so."""
+    return html.Div(
+        t(lang, "records.not_saved"),
+        id=ids.RECORDS_NOT_SAVED,
+        className="chat-records-not-saved",
+        role="status",
+        hidden=True,
+    )
+
+
 def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
     """The chat page for one visitor. The thread itself is filled in by a callback."""
     content = html.Div(
@@ -115,6 +126,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                                 id=ids.MESSAGES,
                                 className="chat-messages",
                             ),
+                            records_not_saved(lang=lang),
                             html.Footer(
                                 composer(lang=lang, max_chars=options.max_input_chars),
                                 className="app-footer",

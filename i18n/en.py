@@ -74,6 +74,7 @@ STRINGS = {
     "sidebar.rename_ok": "Save",
     "sidebar.delete": "Delete",
     "sidebar.delete_confirm": "Delete this conversation for good?",
+    "records.not_saved": "This conversation is not being saved: the server cannot write its records right now. Replies still work; use Export to keep a copy.",
     "sidebar.records_off": "This server keeps no conversations (RECORDS_ENABLED=false): the current one lives in this browser only.",
     "sidebar.toggle": "Conversations",
     "sidebar.import": "Import a .md export",

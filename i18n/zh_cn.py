@@ -71,6 +71,7 @@ STRINGS = {
     "sidebar.rename_ok": "保存",
     "sidebar.delete": "删除",
     "sidebar.delete_confirm": "确定永久删除这个对话吗？",
+    "records.not_saved": "当前对话没有被保存：服务器暂时无法写入记录。回复不受影响；如需保留，请用“导出”保存一份。",
     "sidebar.records_off": "此服务器不保存对话（RECORDS_ENABLED=false）：当前对话只保存在这个浏览器里。",
     "sidebar.toggle": "对话列表",
     "sidebar.import": "导入 .md 导出文件",

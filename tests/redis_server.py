@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -69,3 +70,45 @@ def redis_server() -> Iterator[str]:
 def flush(url: str) -> None:
     """Forget every counter (each test starts with no requests counted)."""
     redis.Redis.from_url(url).flushdb()
+
+
+class RedisProcess:
+    """A redis-server of the test's own, on a free port, so it can be killed or frozen."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("these tests kill and freeze a Redis: apt-get install redis-server")
+        port = _free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(self.url)
+
+    def kill(self) -> None:
+        """SIGKILL: connections are refused from now on."""
+        self._process.kill()
+        self._process.wait(10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections open, but nothing is ever answered."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+            self._process.kill()
+            self._process.wait(10)

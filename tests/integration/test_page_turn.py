@@ -90,7 +90,7 @@ def parse_sse(body: str) -> list[dict]:
     return events
 
 
-PLANNED = {"conversation_id", "context_from", "model"}
+PLANNED = {"conversation_id", "context_from", "model", "saved"}
 
 
 def stream_turn(client, body: dict) -> tuple[dict, str, dict]:
@@ -168,6 +168,7 @@ def test_text_streams_then_the_final_event_says_how_the_turn_was_planned(app, fa
         "conversation_id": planned["conversation_id"],
         "context_from": 0,
         "model": MODEL,
+        "saved": True,
     }
     assert len(planned["conversation_id"]) == 32
     assert final["context_tokens"] > 0
