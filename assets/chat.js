@@ -185,8 +185,12 @@ server's `finish_reply` draw the end, from what the page saw. */
 
     /* The server says whether it could record the turn (null: it keeps no records). The
        notice stays until a turn is recorded again. */
+    let savedShown = true; // the notice starts hidden (components/layout.py)
     function showSaved(saved) {
-        if (typeof saved === "boolean") setProps("chat-records-not-saved", { hidden: saved });
+        // Only a change costs a round of Dash's renderer: this runs as the first text arrives.
+        if (typeof saved !== "boolean" || saved === savedShown) return;
+        savedShown = saved;
+        setProps("chat-records-not-saved", { hidden: saved });
     }
 
     /* The conversation's id into its store, once (before the stored history changes at the
