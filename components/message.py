@@ -82,6 +82,8 @@ def error_message(
     key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
     detail = entry.get("detail") or ""
     wait = wait_text(lang, entry["retry_after"]) if entry.get("retry_after") else ""
+    if wait and i18n.has(f"{key}_wait"):
+        key = f"{key}_wait"  # the upstream said how long (Retry-After)
     advice = t(lang, key, detail=detail, wait=wait)
     body: list = [html.Div(advice, className="chat-error-text")]
     if detail and detail not in advice:

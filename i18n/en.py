@@ -118,6 +118,7 @@ STRINGS = {
     "error.deployment_not_found": "The Azure deployment does not exist (404). Check the deployment name in AZURE_OPENAI_MODEL_MAPPER or the providers file.",
     "error.api_version_error": "The Azure api-version is not supported. Check OPENAI_API_VERSION (for example 2024-10-21).",
     "error.rate_limited": "Too many requests right now (429). Wait a moment, then retry.",
+    "error.rate_limited_wait": "Too many requests right now (429). Retry in {wait}.",
     "error.quota_exceeded": "The API account has run out of quota (429). Check billing, then "
     "retry.",
     "error.content_filter": "The content filter blocked this request or reply. Rephrase your "

@@ -108,6 +108,7 @@ STRINGS = {
     "error.deployment_not_found": "Azure 部署不存在（404）。请检查 AZURE_OPENAI_MODEL_MAPPER 或 providers 文件中的部署名称。",
     "error.api_version_error": "不支持该 Azure api-version。请检查 OPENAI_API_VERSION（例如 2024-10-21）。",
     "error.rate_limited": "当前请求过多（429）。请稍等片刻再重试。",
+    "error.rate_limited_wait": "当前请求过多（429）。请在{wait}后重试。",
     "error.quota_exceeded": "API 账户额度已用完（429）。请检查账单后重试。",
     "error.content_filter": "内容过滤拦截了这次请求或回答。请换个说法再试。",
     "error.context_too_long": "对话太长，超出了模型的上限。请清空对话或关闭多轮对话后重试。",

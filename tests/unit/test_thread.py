@@ -8,6 +8,7 @@ import pytest
 
 from components import ids
 from components.markdown import BLOCKED_LINK_PREFIX, SAFE_LINK_PREFIXES, markdown_view
+from components.message import error_message
 from components.thread import render_thread
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}
@@ -271,3 +272,26 @@ def test_a_retry_after_context_too_long_is_told() -> None:
     children = render_thread([user("q"), answered], lang="en", streaming=False)
     notes = [texts(c) for c in walk(children) if "chat-reply-note" in classes(c)]
     assert notes == [["3 earlier round(s) were left out so the conversation fits the model."]]
+
+
+def test_an_upstream_429_says_how_long_to_wait_when_the_upstream_said() -> None:
+    limited = {"role": "error", "kind": "rate_limited", "content": "", "retry_after": 42}
+    said = [
+        texts(c)
+        for c in walk([error_message(limited, lang="en")])
+        if "chat-error-text" in classes(c)
+    ]
+    assert said == [["Too many requests right now (429). Retry in 42 seconds."]]
+    zh = [
+        texts(c)
+        for c in walk([error_message(limited, lang="zh-cn")])
+        if "chat-error-text" in classes(c)
+    ]
+    assert zh == [["当前请求过多（429）。请在42 秒后重试。"]]
+    unsaid = {**limited, "retry_after": None}
+    plain = [
+        texts(c)
+        for c in walk([error_message(unsaid, lang="en")])
+        if "chat-error-text" in classes(c)
+    ]
+    assert plain == [["Too many requests right now (429). Wait a moment, then retry."]]
