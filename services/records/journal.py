@@ -181,7 +181,7 @@ class Journal:
             log.exception("could not look for replies left streaming")
             return 0
         if swept:
-            log.warning("marked %d reply(s) left streaming by a stopped process interrupted", swept)
+            log.warning("marked %d replies left streaming by a stopped process interrupted", swept)
         return swept
 
     def start(self) -> None:
@@ -255,7 +255,7 @@ class Journal:
         try:
             self.records.update_replies(texts)
         except Exception:
-            log.exception("could not record %d streaming reply(s)", len(texts))
+            log.exception("could not record the newest text of %d streaming replies", len(texts))
 
     def _finish(self, reply: RunningReply, entries: list[dict]) -> None:
         if reply.row_id is None:
