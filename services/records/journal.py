@@ -1,10 +1,11 @@
 """Replies on record while they stream, so a crash, a kill or a deploy loses at most a batch.
 
-A reply goes on record at its first text (status "streaming"), its text is rewritten every
-`batch_seconds` or `batch_chars` (whichever comes first), and its final entries replace it at
-the end. The writes happen in one thread per process, never in the thread that reads the
-model: a stream only hands its newest text over (a dict entry and a notify), so no token waits
-for the database, and a writer that falls behind writes each reply's newest text once.
+A reply goes on record with its first batch (status "streaming"), `batch_seconds` or
+`batch_chars` after its first text (whichever comes first), its text is rewritten at every
+batch, and its final entries replace it at the end. The writes happen in one thread per
+process, never in the thread that reads the model: a stream only hands its newest text over
+(a dict entry and a notify), so no token waits for the database, and a writer that falls
+behind writes each reply's newest text once.
 
 A reply left "streaming" by a process that died is marked interrupted (text kept) by `sweep`:
 at start-up (chat_app.create_app, and each gunicorn worker's start), and every
@@ -114,9 +115,13 @@ class RunningReply:
         self._parts.append(delta)
         self._chars += len(delta)
         now = time.monotonic()
+        if self._batched_at is None:
+            # The first batch too waits its turn: a reply shorter than a batch is written once,
+            # at its end, and the many replies that start together (and their questions' writes)
+            # do not compete for the database around their first token.
+            self._batched_at = now
         due = (
-            self._batched_at is None
-            or now - self._batched_at >= self._journal.batch_seconds
+            now - self._batched_at >= self._journal.batch_seconds
             or self._chars - self._batched_chars >= self._journal.batch_chars
         )
         if due and self._target() is not None:

@@ -41,16 +41,17 @@ def test_the_reply_is_on_record_batch_by_batch(records):
     records.add_message("alice", cid, QUESTION)
     journal = Journal(records, batch_seconds=3600, batch_chars=10)
     reply = journal.reply("alice", lambda: cid, "gpt-4o-mini")
-    reply.add("Once")  # the first text opens the record
-    wait_for(lambda: last(records, cid)["role"] == "assistant")
-    assert last(records, cid)["status"] == "streaming"
-    for piece in [" upon", " a", " time"]:  # 14 characters: one batch, at " time"
-        reply.add(piece)
-    wait_for(lambda: last(records, cid)["content"] == "Once upon a time")
-    reply.add(" there")  # less than a batch: not yet written
+    reply.add("Once")
+    reply.add(" upon")  # less than a batch: not on record yet
     time.sleep(0.2)
-    assert last(records, cid)["content"] == "Once upon a time"
-    final = {"role": "assistant", "content": "Once upon a time there", "status": "done"}
+    assert records.history("alice", cid) == [QUESTION]
+    reply.add(" a")  # 11 characters: the first batch opens the record
+    wait_for(lambda: last(records, cid).get("content") == "Once upon a")
+    assert last(records, cid)["status"] == "streaming"
+    reply.add(" time")
+    reply.add(" there")  # 11 more: the next batch
+    wait_for(lambda: last(records, cid).get("content") == "Once upon a time there")
+    final = {"role": "assistant", "content": "Once upon a time there!", "status": "done"}
     reply.end([final])  # returns once it is on record
     assert records.history("alice", cid) == [QUESTION, {**final, "model": None, "usage": None}]
 
@@ -62,7 +63,7 @@ def test_a_batch_is_due_after_batch_seconds_too(records):
     reply.add("a")
     time.sleep(0.1)
     reply.add("b")
-    wait_for(lambda: last(records, cid)["content"] == "ab")
+    wait_for(lambda: last(records, cid).get("content") == "ab")
     reply.end([{"role": "assistant", "content": "ab", "status": "stopped"}])
     assert last(records, cid)["status"] == "stopped"
 
@@ -73,14 +74,15 @@ def test_nothing_is_written_before_the_question_is(records):
     ready = threading.Event()
     reply = journal.reply("alice", lambda: cid, "m", ready=ready)
     reply.add("early")
+    reply.add("!")
     time.sleep(0.2)
     assert records.history("alice", cid) == []
     records.add_message("alice", cid, QUESTION)
     ready.set()
     reply.add(" text")
     wait_for(lambda: len(records.history("alice", cid)) == 2)
-    assert last(records, cid)["content"] == "early text"  # after its question
-    reply.end([{"role": "assistant", "content": "early text", "status": "done"}])
+    assert last(records, cid)["content"] == "early! text"  # after its question
+    reply.end([{"role": "assistant", "content": "early! text", "status": "done"}])
 
 
 def test_a_short_reply_is_written_once_at_its_end(records):
