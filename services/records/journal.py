@@ -164,6 +164,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._writer = ""
+        self._failing = False  # writes fail (a full disk, the database down): said once
 
     def reply(
         self,
@@ -235,6 +236,7 @@ class Journal:
 
     def _write(self, work: dict) -> None:
         texts: dict[int, str] = {}
+        failed = False
         for reply, item in work.items():
             try:
                 if isinstance(item, list):
@@ -252,7 +254,7 @@ class Journal:
                 else:
                     texts[reply.row_id] = item
             except Exception:
-                log.exception("could not record a streaming reply")
+                failed = self._failed("a streaming reply")
             finally:
                 if isinstance(item, list):
                     self._open.discard(reply)
@@ -260,7 +262,17 @@ class Journal:
         try:
             self.records.update_replies(texts)
         except Exception:
-            log.exception("could not record the newest text of %d streaming replies", len(texts))
+            failed = self._failed(f"the newest text of {len(texts)} streaming replies")
+        if self._failing and not failed and work:
+            self._failing = False
+            log.warning("streaming replies are recorded again")
+
+    def _failed(self, what: str) -> bool:
+        # Once per outage, not once per batch of every reply: the cause is in the first one.
+        if not self._failing:
+            log.exception("could not record %s; later failures are not logged until it works", what)
+            self._failing = True
+        return True
 
     def _finish(self, reply: RunningReply, entries: list[dict]) -> None:
         if reply.row_id is None:

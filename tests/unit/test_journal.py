@@ -129,3 +129,33 @@ def test_the_sweep_leaves_live_writers_alone(records):
     assert Journal(records).sweep() == 1
     statuses = {e["content"]: e["status"] for e in records.history("alice", cid)}
     assert statuses == {"dead's text": "interrupted", "my text": "streaming"}
+
+
+def test_failing_writes_are_logged_once_and_never_reach_the_stream(records, caplog):
+    cid = records.create_conversation("alice")
+    journal = Journal(records, batch_seconds=3600, batch_chars=1)
+
+    def broken(*args, **kwargs):
+        raise OSError("database or disk is full")
+
+    journal.records = type(
+        "Broken",
+        (),
+        {
+            "open_reply": broken,
+            "update_replies": broken,
+            "add_message": broken,
+            "finish_reply": broken,
+            "sweep": lambda *a, **k: 0,
+            "beat": broken,
+        },
+    )()
+    replies = [journal.reply("alice", lambda: cid, "m") for _ in range(5)]
+    for piece in "abcdef":
+        for reply in replies:
+            reply.add(piece)  # never raises
+        time.sleep(0.02)
+    for reply in replies:
+        reply.end([{"role": "assistant", "content": "abcdef", "status": "done"}], wait=5)
+    failures = [r for r in caplog.records if r.name == "services.records.journal"]
+    assert len(failures) == 1 and "disk is full" in str(failures[0].exc_info[1])
