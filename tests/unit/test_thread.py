@@ -213,6 +213,20 @@ def test_a_reply_cut_by_a_server_stop_offers_a_retry_of_its_question() -> None:
     assert button.id == {"type": ids.RETRY_BUTTON, "index": 0}
 
 
+def test_a_reply_a_crash_left_interrupted_shows_its_text_and_a_retry() -> None:
+    history = [user("q1"), reply("a1"), user("q2"), reply("half", status="interrupted")]
+    children = render_thread(history, lang="en", streaming=False)
+    roles = [role_of(m) for m in messages(children)]
+    assert roles == ["user", "assistant", "user", "assistant", "error"]
+    shown = texts(children)
+    assert any(text.startswith("Interrupted: the server stopped") for text in shown)
+    (button,) = retry_buttons(children)
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 2}
+    # Being answered in another tab: no retry yet.
+    live = [user("q1"), reply("a", status="streaming")]
+    assert retry_buttons(render_thread(live, lang="en", streaming=False)) == []
+
+
 def test_a_question_being_answered_is_not_interrupted() -> None:
     children = render_thread([user("q1"), reply("a1"), user("q2")], lang="en", streaming=True)
     assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user"]
