@@ -32,6 +32,7 @@ from i18n import negotiate
 from services.chat import ChatService
 from services.providers import ProvidersFileError
 from services.records.guarded import GuardedRecords
+from services.records.journal import Journal
 from services.records.repository import Records
 from services.sessions import SessionStore
 
@@ -75,12 +76,18 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         can_logout=bool(settings.access_passwords),
     )
     app.layout = lambda: page(options, lang=_visitor_language())
-    store = None
+    store = journal = None
     if settings.records_enabled:
         store = _open_records(settings.database_url)
+        journal = Journal(
+            store,
+            batch_seconds=settings.record_batch_seconds,
+            batch_chars=settings.record_batch_chars,
+        )
+        journal.sweep()  # replies a stopped process left streaming
     else:
         keep_in_browser(app)
-    extensions.init_app(app.server, service, store)
+    extensions.init_app(app.server, service, store, journal)
     secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
     app.server.secret_key = secret
     # Order matters: cross-site refusal, then the login guard, then identity and the routes.

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     records_enabled: bool = True
     # Conversations untouched for longer are deleted by `records purge`; unset keeps them.
     records_retention_days: int | None = Field(default=None, ge=1)
+    # A streaming reply goes on record in batches: after this many seconds or characters,
+    # whichever comes first (services/records/journal.py). A crash loses at most one batch.
+    record_batch_seconds: float = Field(default=1.0, gt=0)
+    record_batch_chars: int = Field(default=400, ge=1)
 
     # Access control (api/auth.py): one or several passwords, comma-separated. AUTH_SECRET_KEY
     # is the name chatgpt-web deploys use. Unset: the page is open to anyone who can reach it.

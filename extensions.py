@@ -8,12 +8,15 @@ from services.chat import ChatService
 
 KEY = "chat_service"
 RECORDS = "chat_records"
+JOURNAL = "chat_journal"
 
 
-def init_app(server: Flask, service: ChatService, records=None) -> None:
-    """Attach `service` (and the records store, if on) to `server`, one set per app."""
+def init_app(server: Flask, service: ChatService, records=None, journal=None) -> None:
+    """Attach `service` (and the records store and its journal, if on) to `server`, one set
+    per app."""
     server.extensions[KEY] = service
     server.extensions[RECORDS] = records
+    server.extensions[JOURNAL] = journal
 
 
 def chat_service() -> ChatService:
@@ -24,3 +27,8 @@ def chat_service() -> ChatService:
 def records():
     """The server's conversation records, or None when RECORDS_ENABLED=false."""
     return current_app.extensions.get(RECORDS)
+
+
+def journal():
+    """The writer of streaming replies (services/records/journal.py), None with records off."""
+    return current_app.extensions.get(JOURNAL)

@@ -21,6 +21,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
+# On SIGTERM (a deploy) a streaming reply may go on this long; then it ends with a final event
+# and its record, well before graceful_timeout kills the worker (api/lifecycle.py). Not a
+# gunicorn setting (gunicorn ignores names it does not know).
+STREAM_STOP_GRACE = float(os.environ.get("STREAM_STOP_GRACE", "20"))
 keepalive = 5
 accesslog = "-"
 # Request lines only: bodies (the conversation) and headers are not logged.
@@ -41,3 +45,18 @@ def when_ready(server):
 
     warm()
     warm_sdk()
+
+
+def post_worker_init(worker):
+    """Mark the replies a dead worker left streaming interrupted; on SIGTERM, end open streams
+    with a final event and a record before the worker exits."""
+    from api.lifecycle import worker_started
+
+    worker_started(worker, grace=min(STREAM_STOP_GRACE, graceful_timeout - 5))
+
+
+def worker_int(worker):
+    """SIGINT/SIGQUIT: open streams end at once, recorded, before the worker exits."""
+    from api.lifecycle import worker_interrupted
+
+    worker_interrupted(worker)

@@ -25,7 +25,7 @@ import plotly.io.json as plotly_json
 
 from api import sse
 from api.events import DecidedTurn, PlannedTurn, TurnOpened
-from api.recording import recorded, store_result
+from api.recording import recorded
 from api.schemas import ChatRequest
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn
 from services.plan import Plan, context_tokens, next_history_start
@@ -49,6 +49,7 @@ class PageTurnStream:
     plan: Plan
     store: object | None  # the records repository, None when records are off
     owner: str
+    journal: object | None = None  # services.records.journal.Journal, with the store
     conversation_id: str | None = None
     # Whether the question went on record (None: records are off).
     saved: bool | None = None
@@ -113,19 +114,19 @@ class PageTurnStream:
         return wanted
 
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
-        """`source`'s events, the final one completed; the reply is stored however it ends."""
-        return recorded(source, self._store, self.plan.model, finish=self._finish)
+        """`source`'s events, the final one completed; the reply is on record as it streams
+        (after the question: see `opening`), and however it ends."""
+        keeper = None
+        if self.store is not None and self.journal is not None:
+            keeper = self.journal.reply(
+                self.owner, lambda: self.conversation_id, self.plan.model, ready=self._recorded
+            )
+        return recorded(source, keeper, self.plan.model, finish=self._finish)
 
     def _finish(self, final: dict, entries: list[dict], reply: str) -> Iterator[dict]:
         yield FLUSH  # the last text leaves before the final event is put together
         self._recorded.wait(RECORD_WAIT)
         yield {**final, **self._decided(entries, reply)}
-
-    def _store(self, entries: list[dict]) -> None:
-        # After the question's record (written alongside the upstream request).
-        self._recorded.wait(RECORD_WAIT)
-        if self.store is not None and self.conversation_id:
-            store_result(self.store, self.owner, self.conversation_id, entries)
 
     def _decided(self, entries: list[dict], reply: str) -> dict:
         """What the final event adds for the page (see the module's docstring)."""

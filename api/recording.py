@@ -1,13 +1,23 @@
-"""Keep the server's record of a reply, however the stream ends."""
+"""Keep the server's record of a reply as it streams, however the stream ends."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
+from services import stopping
 from services.conversation import STOPPED, record_result, result_from_event
 
 log = logging.getLogger(__name__)
+
+
+class Keeper(Protocol):
+    """Where a reply goes on record: services.records.journal.RunningReply."""
+
+    def add(self, delta: str) -> None: ...
+
+    def end(self, entries: list[dict]) -> None: ...
 
 
 def store_result(store, owner: str, conversation_id: str, entries: list[dict]) -> None:
@@ -22,38 +32,55 @@ def store_result(store, owner: str, conversation_id: str, entries: list[dict]) -
 
 def recorded(
     events: Iterable[dict],
-    keep: Callable[[list[dict]], None],
+    keeper: Keeper | None,
     model: str,
     *,
     finish: Callable[[dict, list[dict], str], Iterable[dict]] | None = None,
 ) -> Iterator[dict]:
-    """Pass `events` through; `keep(entries)` once, however the stream ends.
+    """Pass `events` through; the reply goes to `keeper` as it streams, and its end once,
+    however the stream ends.
 
-    The entries are `record_result`'s: the reply when it finishes, the error (and any text)
+    The end is `record_result`'s entries: the reply when it finishes, the error (and any text)
     when it fails, and, when it is abandoned (the user pressed stop, closed the tab, lost the
-    network), the text generated so far marked stopped, so nothing is lost. `finish(final,
-    entries, reply)` yields what goes out in place of the final event (by default the event
-    itself); the write comes after, so the reader need not wait for it.
+    network), the text generated so far marked stopped, so nothing is lost. A stream the
+    server ended because it is stopping (services/stopping.py) gets SERVER_STOPPING as its
+    final event, its text marked interrupted. `finish(final, entries, reply)` yields what goes
+    out in place of the final event (by default the event itself); the write comes after, so
+    the reader need not wait for it.
     """
     parts: list[str] = []
     ended: list[dict] | None = None
     source = iter(events)
+
+    def final(event: dict) -> Iterator[dict]:
+        nonlocal ended
+        reply = "".join(parts)
+        ended = record_result([], result_from_event(event, reply), model=model)
+        if finish is None:
+            yield event
+        else:
+            yield from finish(event, ended, reply)
+
     try:
         for event in source:
-            if "delta" in event:
-                parts.append(event["delta"])
-                yield event
+            if "delta" not in event:
+                yield from final(event)
                 continue
-            reply = "".join(parts)
-            ended = record_result([], result_from_event(event, reply), model=model)
-            if finish is None:
-                yield event
-            else:
-                yield from finish(event, ended, reply)
+            parts.append(event["delta"])
+            yield event
+            # After the text has gone: a batch write never delays it (services/records/journal).
+            if keeper is not None:
+                keeper.add(event["delta"])
+        if ended is None and stopping.stopping():
+            yield from final(stopping.STOPPING_EVENT)  # the server cancelled the stream
     finally:
         if ended is None:
             ended = record_result([], {"status": STOPPED, "content": "".join(parts)}, model=model)
-        keep(ended)
+        if keeper is not None:
+            try:
+                keeper.end(ended)
+            except Exception:
+                log.exception("could not store the end of a reply")
         close = getattr(source, "close", None)
         if close is not None:
             close()

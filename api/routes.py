@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from api.page_turn import PageTurnStream
 from api.recording import recorded, store_result
 from api.responses import error_response
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
-from extensions import chat_service, records
+from extensions import chat_service, journal, records
 from services.chat import ChatService, Sampling
 from services.check import check_providers
 from services.conversation import record_result, result_from_event
@@ -133,7 +132,7 @@ def chat_stream():
     client_gone = sse.disconnect_probe(request.environ)
     if prepared is None:
         plan, sampling = _plan_turn(service, chat_request)
-        turn = PageTurnStream(service, chat_request, plan, records(), current_identity())
+        turn = PageTurnStream(service, chat_request, plan, records(), current_identity(), journal())
         events = turn.events(
             service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
         )
@@ -151,10 +150,10 @@ def chat_stream():
             sampling=prepared.sampling,
             lang=chat_request.lang,
         )
-        if prepared.target:
-            store, owner, conversation_id = prepared.target
-            keep = functools.partial(store_result, store, owner, conversation_id)
-            events = recorded(events, keep, prepared.model)
+        if prepared.target and journal() is not None:
+            _store, owner, conversation_id = prepared.target
+            keeper = journal().reply(owner, lambda: conversation_id, prepared.model)
+            events = recorded(events, keeper, prepared.model)
         body = sse.event_stream(events, snapshots=chat_request.snapshots, client_gone=client_gone)
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from services import stopping
 from services.cancel import Cancel, cancel_scope
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ POLL_INTERVAL = 0.25
 # ignore comments (the page's parser and the OpenAI SDK both do).
 KEEP_ALIVE_INTERVAL = 15.0
 KEEP_ALIVE = ": keep-alive\n\n"
+# After a graceful stop has cancelled a stream, how long it may take to send its final event
+# (normally milliseconds: the upstream is hung up, the record written) before one is sent anyway.
+STOP_FINAL_WAIT = 5.0
 # How long a closing response waits for its pump thread to close the source. Normally
 # milliseconds; longer only when no socket could be shut down (upstream headers not yet in).
 PUMP_JOIN_TIMEOUT = 0.5
@@ -124,6 +128,8 @@ def _encoded(
         if pending:
             yield encode(text_event())
         final = {"error": {"message": "The reply ended unexpectedly.", "type": "stream_cut"}}
+        if stopping.stopping():
+            final = stopping.STOPPING_EVENT  # the server cancelled it (see relay)
         yield encode({**final, "content": "".join(parts)} if snapshots else final)
     finally:
         close = getattr(source, "close", None)
@@ -156,6 +162,10 @@ def relay(
     read. The pump then closes `chunks` itself: a generator cannot be closed while another
     thread runs it. Chunks are read one at a time, only when wanted, as with plain iteration:
     nothing more is read from upstream than the client took.
+
+    When the process stops gracefully (services/stopping.py), a stream still open when the
+    grace is over is cancelled the same way, and its chunks are read on to the final event
+    (`_encoded` and api/recording.py make it SERVER_STOPPING, with the reply on record).
     """
     # Read at call time, not import time, so a deployment (or a test) may change them.
     keep_alive = KEEP_ALIVE_INTERVAL if keep_alive is None else keep_alive
@@ -164,6 +174,8 @@ def relay(
     gone = client_gone or (lambda: False)
     pump = _Pump(iter(chunks), cancel)
     finished = False
+    ending_since: float | None = None  # when a graceful stop cancelled this stream
+    stopping.opened()
     try:
         pump.want()
         last_output = time.monotonic()
@@ -177,6 +189,11 @@ def relay(
                 if gone():
                     log.info("the client went away; stopping its stream")
                     return
+                if ending_since is None and stopping.due():
+                    ending_since = _end_for_stop(cancel)
+                elif ending_since and time.monotonic() - ending_since >= STOP_FINAL_WAIT:
+                    yield encode(stopping.STOPPING_EVENT)
+                    return
                 if time.monotonic() - last_output >= keep_alive:
                     yield KEEP_ALIVE
                     last_output = time.monotonic()
@@ -189,12 +206,21 @@ def relay(
                 raise value
             yield value
             last_output = time.monotonic()
+            if ending_since is None and stopping.due():
+                ending_since = _end_for_stop(cancel)
             pump.want()
             if opening is not None:
                 yield from _opened(opening)
                 opening = None
     finally:
         pump.stop(cancel=not finished)
+        stopping.closed()
+
+
+def _end_for_stop(cancel: Cancel) -> float:
+    log.info("the server is stopping; ending a stream with what it has")
+    cancel.cancel()
+    return time.monotonic()
 
 
 def _opened(opening: Callable[[], Iterable[str]]) -> list[str]:

@@ -204,6 +204,17 @@ def through_app(port: int, expected: str) -> Callable[[], Result]:
     return lambda: app_stream(port, request, expected)
 
 
+def through_app_recorded(port: int, expected: str) -> Callable[[], Result]:
+    """One stream in the page's form (`turn`): a new conversation, the question and the reply
+    recorded (the reply in batches while it streams, issue 14)."""
+    request = {
+        "turn": {"question": "hi", "history": [], "history_start": 0, "multi_turn": True},
+        "conversation_id": None,
+        "lang": "en",
+    }
+    return lambda: app_stream(port, request, expected)
+
+
 def raw_upstream(port: int, expected: str) -> Callable[[], Result]:
     """One stream straight from the fake, read with the same raw-HTTP loop as the app's."""
     body = {
@@ -525,7 +536,8 @@ def main() -> None:
                 f"capacity: {workers} x {threads} = {workers * threads} streams at once; more "
                 "wait in gunicorn's queue (their wait counts in their TTFT)",
                 "clients: threads in this process, each its own new connection, released by a "
-                "barrier; app streams send plain deltas (snapshots off), no conversation id",
+                "barrier; app streams send plain deltas (snapshots off); the messages form has "
+                "no conversation id, the page form records its question and reply",
                 "ideal (upstream delay only): TTFT "
                 f"{args.delay_ms:g} ms, total {args.tokens * args.delay_ms:g} ms",
             ],
@@ -534,6 +546,7 @@ def main() -> None:
             "upstream alone, openai SDK": sdk_upstream(up.base_url, expected),
             "upstream alone, raw HTTP": lambda: raw_upstream(up.port, expected),
             "app /api/chat/stream": lambda: through_app(app.port, expected),
+            "app, page form (recorded)": lambda: through_app_recorded(app.port, expected),
         }
         # Warm-up (not counted): worker threads, upstream connection pools, first imports.
         for prepare in paths.values():

@@ -9,10 +9,17 @@ import i18n
 from components import ids
 from components.markdown import markdown_view
 from i18n import t, wait_text
-from services.conversation import CUT, LENGTH, STOPPED
+from services.conversation import CUT, INTERRUPTED, LENGTH, STOPPED, STREAMING
 
 AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
-STATUS_NOTES = {STOPPED: "reply.stopped", CUT: "reply.cut", LENGTH: "reply.length"}
+STATUS_NOTES = {
+    STOPPED: "reply.stopped",
+    CUT: "reply.cut",
+    LENGTH: "reply.length",
+    # On record while it streams (another tab, or before a crash was swept), and after.
+    STREAMING: "reply.streaming",
+    INTERRUPTED: "reply.interrupted",
+}
 
 
 def _avatar(role: str) -> fac.AntdAvatar:

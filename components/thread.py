@@ -22,7 +22,7 @@ from components.message import (
 from components.persona import greeting
 from components.welcome import welcome
 from i18n import t
-from services.conversation import retry_question
+from services.conversation import INTERRUPTED, SERVER_STOPPING, retry_question
 
 TURN_CLASS = "chat-turn"
 # The turn whose question is the first the model still sees: its context line shows.
@@ -91,7 +91,8 @@ def entry_messages(
 
     Only the last error offers a retry, and not while streaming. A question left unanswered
     when nothing is streaming (the page was reloaded mid-reply) gets an "interrupted" notice
-    with a retry, so it is never silently lost.
+    with a retry, so it is never silently lost; so does a reply left interrupted by a server
+    that crashed or stopped mid-reply (its text is shown, with its note).
     """
     turns: list[tuple[int, list]] = []
     last = len(history) - 1
@@ -113,7 +114,19 @@ def entry_messages(
         asked = offset + len(history) - 1
         notice = error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True)
         turns[-1][1].append(notice)
+    elif history and _interrupted(history[-1]) and not streaming:
+        # A reply the server's crash or stop cut short (its text kept): offer to ask again.
+        asked = retry_question([*history, {"role": "error"}], len(history))
+        if asked is not None:
+            notice = error_message(
+                {"kind": SERVER_STOPPING}, lang=lang, index=offset + asked, retry=True
+            )
+            turns[-1][1].append(notice)
     return turns
+
+
+def _interrupted(entry: dict) -> bool:
+    return entry.get("role") == "assistant" and entry.get("status") == INTERRUPTED
 
 
 def turn_count(history: list[dict]) -> int:

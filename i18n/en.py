@@ -100,6 +100,9 @@ STRINGS = {
     "http://127.0.0.1:11434/v1.",
     "reply.stopped": "You stopped this reply.",
     "reply.cut": "This reply was cut off before it finished; the text above is what arrived.",
+    "reply.interrupted": "Interrupted: the server stopped before this reply finished. The text "
+    "above is what was saved.",
+    "reply.streaming": "Still being written. Reopen the conversation later to see the rest.",
     "reply.length": "The reply reached the maximum length and was cut short.",
     "reply.usage": "{prompt} prompt + {completion} reply tokens",
     "retry": "Retry",
@@ -133,6 +136,7 @@ STRINGS = {
     "error.stream_cut": "The connection was cut in the middle of the reply. Retry to get a full "
     "answer.",
     "error.interrupted": "The page was reloaded or closed before this question was answered.",
+    "error.server_stopping": "The server restarted in the middle of this reply. Retry in a moment.",
     "error.network": "Lost the connection to this app's server. Check your network, then retry.",
     "error.invalid_request": "The request was refused: {detail}",
     "error.internal_error": "Something went wrong on the server. Retry in a moment.",

@@ -14,6 +14,11 @@ from collections.abc import Iterable
 
 # Assistant `status` values: how the reply ended.
 DONE, STOPPED, CUT, LENGTH = "done", "stopped", "cut", "length"
+# A reply on record while it streams, and one whose process died or stopped mid-reply
+# (services/records/journal.py).
+STREAMING, INTERRUPTED = "streaming", "interrupted"
+# The final event's error when the server stops mid-reply (api/recording.py).
+SERVER_STOPPING = "server_stopping"
 
 
 def complete_rounds(history: Iterable[dict]) -> list[tuple[dict, dict]]:
@@ -41,7 +46,8 @@ def retry_question(history: list[dict], error_index: int) -> int | None:
     left must end with the question.
     """
     at = error_index - 1
-    if at >= 0 and history[at].get("role") == "assistant" and history[at].get("status") == CUT:
+    cut = history[at].get("status") in (CUT, INTERRUPTED) if at >= 0 else False
+    if cut and history[at].get("role") == "assistant":
         at -= 1
     if at >= 0 and history[at].get("role") == "user":
         return at
@@ -87,7 +93,8 @@ def record_result(history: list[dict], result: dict, *, model: str) -> list[dict
     """Append how a streamed turn ended, as the browser reported it.
 
     `result`: {"status": "done" | "length" | "stopped" | "error", "content", "usage", "error"}.
-    Text that arrived before an error is kept, marked as cut, ahead of the error itself.
+    Text that arrived before an error is kept, marked as cut (interrupted when the server
+    stopped), ahead of the error itself.
     """
     history = list(history)
     status = result.get("status")
@@ -106,7 +113,8 @@ def record_result(history: list[dict], result: dict, *, model: str) -> list[dict
         return history
     error = result.get("error") or {}
     if content:
-        history.append({"role": "assistant", "content": content, "model": model, "status": CUT})
+        cut = INTERRUPTED if error.get("type") == SERVER_STOPPING else CUT
+        history.append({"role": "assistant", "content": content, "model": model, "status": cut})
     entry = {
         "role": "error",
         "kind": error.get("type") or "internal_error",

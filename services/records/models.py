@@ -1,4 +1,4 @@
-"""The two tables: a conversation and its messages.
+"""The two tables: a conversation and its messages (a streaming reply's too).
 
 The schema itself is created by the Alembic migrations in `migrations/`; these classes are how
 the code reads and writes it, and what `alembic revision --autogenerate` compares against.
@@ -98,7 +98,8 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))  # user | assistant | error
     content: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str | None] = mapped_column(String)
-    status: Mapped[str | None] = mapped_column(String(16))  # done | stopped | cut | length
+    # done | stopped | cut | length | interrupted, or streaming while the reply is written.
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
     error_kind: Mapped[str | None] = mapped_column(String)
     error_detail: Mapped[str | None] = mapped_column(Text)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -107,3 +108,8 @@ class Message(Base):
     # `context`, usage extras such as `estimated`), so history() gives back what was stored.
     extra: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # While a reply streams: the process writing it ("host:pid:start", see records/journal.py)
+    # and when it last said so. A reply left streaming by a process that is gone, or silent for
+    # too long, is marked interrupted; both are cleared when the reply ends.
+    writer: Mapped[str | None] = mapped_column(String)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

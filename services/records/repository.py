@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import weakref
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
     URL,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from services.conversation import INTERRUPTED, STREAMING
 from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -167,6 +169,48 @@ def _sqlite_begin(connection) -> None:
     # wants to write gets "database is locked" at once, without waiting for busy_timeout.
     immediate = connection.get_execution_options().get("records_write")
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _append(connection, owner: str, conversation_id: str, values: dict, now: datetime):
+    """Insert one message at the end of the owner's conversation; its row id, or None."""
+    # One statement checks the owner, bumps the counter and the totals, and locks the row
+    # until commit, so concurrent writers get consecutive, unique seq numbers.
+    bumped = connection.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.owner == owner)
+        .values(
+            last_seq=Conversation.last_seq + 1,
+            updated_at=now,
+            prompt_tokens=Conversation.prompt_tokens + (values["prompt_tokens"] or 0),
+            completion_tokens=Conversation.completion_tokens + (values["completion_tokens"] or 0),
+        )
+        .returning(Conversation.last_seq, Conversation.title)
+    ).first()
+    if bumped is None:
+        return None
+    seq, title = bumped
+    row_id = connection.execute(
+        insert(Message)
+        .values(conversation_id=conversation_id, seq=seq, created_at=now, **values)
+        .returning(Message.id)
+    ).scalar_one()
+    if values["role"] == "user" and title == "":
+        asked_before = connection.scalar(
+            select(
+                exists().where(
+                    Message.conversation_id == conversation_id,
+                    Message.role == "user",
+                    Message.seq < seq,
+                )
+            )
+        )
+        if not asked_before:
+            connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(title=auto_title(values["content"]))
+            )
+    return row_id
 
 
 def _forget_pool(records: Records | None) -> None:
@@ -317,47 +361,100 @@ class Records:
         a conversation that has no title yet. False if the conversation is not the owner's.
         """
         values = _message_values(entry)
+        with self._writer.begin() as connection:
+            return _append(connection, owner, conversation_id, values, utcnow()) is not None
+
+    def open_reply(
+        self, owner: str, conversation_id: str, content: str, *, model: str | None, writer: str
+    ) -> int | None:
+        """Put a reply that is still streaming on record (status "streaming", by `writer`);
+        its row id, or None if the conversation is not the owner's."""
+        entry = {"role": "assistant", "content": content, "model": model, "status": STREAMING}
+        values = _message_values(entry)
+        now = utcnow()
+        values.update(writer=writer, heartbeat_at=now)
+        with self._writer.begin() as connection:
+            return _append(connection, owner, conversation_id, values, now)
+
+    def update_replies(self, texts: dict[int, str]) -> None:
+        """The newest text of streaming replies, {row id: text}, in one transaction; a reply
+        no longer streaming (ended, or marked interrupted meanwhile) is left alone."""
+        if not texts:
+            return
+        now = utcnow()
+        statement = (
+            update(Message)
+            .where(Message.id == bindparam("row_id"), Message.status == STREAMING)
+            .values(content=bindparam("text"), heartbeat_at=now)
+        )
+        rows = [{"row_id": row_id, "text": text} for row_id, text in texts.items()]
+        with self._writer.begin() as connection:
+            connection.execute(statement, rows)
+
+    def finish_reply(
+        self, owner: str, conversation_id: str, row_id: int, entries: list[dict]
+    ) -> bool:
+        """End the streaming reply `row_id` with `record_result`'s entries: the first (the
+        reply) replaces the row, whatever it says by now; the rest (an error) follow it.
+        False if the conversation is gone or not the owner's."""
         now = utcnow()
         with self._writer.begin() as connection:
-            # One statement checks the owner, bumps the counter and the totals, and locks the
-            # row until commit, so concurrent writers get consecutive, unique seq numbers.
-            bumped = connection.execute(
+            reply, rest = (entries[0], entries[1:]) if entries else ({}, [])
+            if reply.get("role") == "assistant":
+                values = _message_values(reply)
+            else:  # not expected: the text on record is kept, marked
+                values, rest = {"status": INTERRUPTED}, entries
+            owned = connection.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id, Conversation.owner == owner)
                 .values(
-                    last_seq=Conversation.last_seq + 1,
                     updated_at=now,
-                    prompt_tokens=Conversation.prompt_tokens + (values["prompt_tokens"] or 0),
+                    prompt_tokens=Conversation.prompt_tokens + (values.get("prompt_tokens") or 0),
                     completion_tokens=Conversation.completion_tokens
-                    + (values["completion_tokens"] or 0),
+                    + (values.get("completion_tokens") or 0),
                 )
-                .returning(Conversation.last_seq, Conversation.title)
-            ).first()
-            if bumped is None:
+            ).rowcount
+            if owned != 1:
                 return False
-            seq, title = bumped
             connection.execute(
-                insert(Message).values(
-                    conversation_id=conversation_id, seq=seq, created_at=now, **values
-                )
+                update(Message)
+                .where(Message.id == row_id, Message.conversation_id == conversation_id)
+                .values(writer=None, heartbeat_at=None, **values)
             )
-            if values["role"] == "user" and title == "":
-                asked_before = connection.scalar(
-                    select(
-                        exists().where(
-                            Message.conversation_id == conversation_id,
-                            Message.role == "user",
-                            Message.seq < seq,
-                        )
-                    )
-                )
-                if not asked_before:
-                    connection.execute(
-                        update(Conversation)
-                        .where(Conversation.id == conversation_id)
-                        .values(title=auto_title(values["content"]))
-                    )
+            for entry in rest:
+                _append(connection, owner, conversation_id, _message_values(entry), now)
         return True
+
+    def beat(self, writer: str) -> None:
+        """Say that `writer` is still writing its streaming replies (see `sweep`)."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(Message)
+                .where(Message.writer == writer, Message.status == STREAMING)
+                .values(heartbeat_at=utcnow())
+            )
+
+    def sweep(self, *, silent_since: datetime, gone: Callable[[str | None], bool]) -> int:
+        """Mark interrupted the replies left streaming whose writer is `gone` or has not beaten
+        since `silent_since`; their text stays. Returns how many."""
+        with self._writer.begin() as connection:
+            rows = connection.execute(
+                select(Message.id, Message.writer, Message.heartbeat_at).where(
+                    Message.status == STREAMING
+                )
+            ).all()
+            dead = [
+                row.id
+                for row in rows
+                if row.heartbeat_at is None or row.heartbeat_at < silent_since or gone(row.writer)
+            ]
+            if dead:
+                connection.execute(
+                    update(Message)
+                    .where(Message.id.in_(dead), Message.status == STREAMING)
+                    .values(status=INTERRUPTED, writer=None, heartbeat_at=None)
+                )
+        return len(dead)
 
     def history(self, owner: str, conversation_id: str) -> list[dict] | None:
         """The conversation's entries in the browser's format, oldest first; None if it is not

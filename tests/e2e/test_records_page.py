@@ -83,8 +83,12 @@ def test_a_stopped_reply_is_kept_on_the_server(start_app, open_page, fake, store
     assert reply["content"].startswith("Paragraph 1")
 
 
+# No batch of the reply is written before the kill: only its question is on record.
+NO_BATCH = {"RECORD_BATCH_SECONDS": "3600", "RECORD_BATCH_CHARS": "1000000"}
+
+
 def test_a_server_killed_mid_reply_leaves_a_consistent_record(start_app, open_page, fake, store):
-    app = start_app(DATABASE_URL=str(store.engine.url))
+    app = start_app(DATABASE_URL=str(store.engine.url), **NO_BATCH)
     fake.script(Reply(LONG_REPLY * 3, chunk_size=4, delay=0.05))
     page = open_page(app.url)
     send(page, "are you still there?")
@@ -99,7 +103,7 @@ def test_a_server_killed_mid_reply_leaves_a_consistent_record(start_app, open_pa
 
     # Back up on the same address and database: the question is still in the thread, marked
     # as interrupted, and a retry answers it.
-    again = start_app(port=app.port, DATABASE_URL=str(store.engine.url))
+    again = start_app(port=app.port, DATABASE_URL=str(store.engine.url), **NO_BATCH)
     page.goto(again.url)
     notice = page.locator(".chat-message-error")
     expect(notice).to_contain_text("before this question was answered")
@@ -109,6 +113,55 @@ def test_a_server_killed_mid_reply_leaves_a_consistent_record(start_app, open_pa
     expect(page.locator(".chat-message-assistant").last).to_contain_text(
         "Echo: are you still there?"
     )
+
+
+def test_a_reply_cut_by_a_crash_is_shown_interrupted_with_its_text(
+    start_app, open_page, fake, store
+):
+    """Its batches on record, the server killed: the reopened conversation shows the text kept,
+    a plain "interrupted" note, and a retry that answers the question."""
+    batches = {"RECORD_BATCH_SECONDS": "3600", "RECORD_BATCH_CHARS": "40"}
+    app = start_app(DATABASE_URL=str(store.engine.url), **batches)
+    fake.script(Reply(LONG_REPLY * 3, chunk_size=4, delay=0.05))
+    page = open_page(app.url)
+    send(page, "tell me everything")
+    expect(page.locator("#chat-live-reply")).to_contain_text("Paragraph 1", timeout=10_000)
+    owner = owner_of(page)
+    [conversation] = store.list_conversations(owner)
+
+    def reply_on_record() -> dict | None:
+        history = store.history(owner, conversation["id"]) or []
+        return history[1] if len(history) > 1 else None
+
+    deadline = time.monotonic() + 10
+    while reply_on_record() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reply_on_record()["status"] == "streaming"
+    app.kill()  # SIGKILL to the whole server: no cleanup runs
+
+    again = start_app(port=app.port, DATABASE_URL=str(store.engine.url), **batches)
+    kept = reply_on_record()
+    assert kept["status"] == "interrupted" and kept["content"].startswith("Paragraph 1")
+    # Opened from the server's record (the browser's own copy has only the question).
+    page.evaluate("localStorage.clear()")
+    page.goto(again.url, wait_until="networkidle")  # see the test above for why networkidle
+    page.locator(".sidebar-title", has_text="tell me everything").click()
+    reply = page.locator(".chat-message-assistant").last
+    expect(reply).to_contain_text("Paragraph 1")
+    expect(reply).to_contain_text("Interrupted: the server stopped before this reply finished")
+    notice = page.locator(".chat-message-error")
+    notice.get_by_role("button", name="Retry").click()
+    # The retry's answer, in the thread and on record after the kept text.
+    expect(page.locator(".chat-message-assistant").last).to_contain_text(
+        "Echo: tell me everything"
+    )
+    deadline = time.monotonic() + 10
+    while len(store.history(owner, conversation["id"])) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    history = store.history(owner, conversation["id"])
+    assert [e["role"] for e in history] == ["user", "assistant", "assistant"]
+    assert history[1]["status"] == "interrupted"
+    assert (history[2]["status"], history[2]["content"]) == ("done", "Echo: tell me everything")
 
 
 @pytest.fixture(scope="module")

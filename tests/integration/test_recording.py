@@ -36,6 +36,10 @@ def identity_of(client) -> str:
     )
 
 
+def _streaming(history: list[dict]) -> bool:
+    return not history or history[-1].get("status") == "streaming"
+
+
 def stream(client, conversation_id: str, **body) -> list[dict]:
     response = client.post(
         "/api/chat/stream",
@@ -185,7 +189,8 @@ def test_a_browser_that_goes_away_mid_reply_loses_nothing(make_app, fake, tmp_pa
         conn.close()
 
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not store.history(owner, cid):
+        # The reply is on record while it streams; wait for how it ended.
+        while time.monotonic() < deadline and _streaming(store.history(owner, cid)):
             time.sleep(0.05)
     [entry] = store.history(owner, cid)
     assert entry["status"] == "stopped"

@@ -55,7 +55,8 @@ def error_kinds() -> set[str]:
     for path in ("services/errors.py", "services/chat.py"):
         source = (ROOT / path).read_text(encoding="utf-8")
         kinds |= set(re.findall(r'ChatError\(\s*"(\w+)"', source))
-    kinds |= {"invalid_request", "network", "interrupted"}  # api/routes.py, chat.js, thread
+    # api/routes.py, chat.js, thread; a graceful stop (services/stopping.py)
+    kinds |= {"invalid_request", "network", "interrupted", "server_stopping"}
     return kinds
 
 

@@ -277,7 +277,7 @@ class RecordsBehaviour:
         records.upgrade()
         assert records.conversation("alice", cid) is not None
         with records.engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
             tables = set(inspect(connection).get_table_names())
         assert {"conversations", "messages", "alembic_version"} <= tables
 
@@ -287,6 +287,76 @@ class RecordsBehaviour:
         with records.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.check(config)  # raises when autogenerate would write a new revision
+
+    # ---- replies on record while they stream (services/records/journal.py)
+
+    def test_a_streaming_reply_is_on_record_and_ends_in_place(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        row = records.open_reply("alice", cid, "Put it", model="gpt-4o-mini", writer="h:1:2")
+        assert records.history("alice", cid)[-1] == {
+            "role": "assistant",
+            "content": "Put it",
+            "model": "gpt-4o-mini",
+            "usage": None,
+            "status": "streaming",
+        }
+        records.update_replies({row: "Put it in **boiling**"})
+        assert records.history("alice", cid)[-1]["content"] == "Put it in **boiling**"
+        assert records.finish_reply("alice", cid, row, [ANSWER])
+        assert records.history("alice", cid) == [QUESTION, ANSWER]
+        assert records.conversation("alice", cid)["completion_tokens"] == 30
+        # Ended: later batches (a late writer) change nothing.
+        records.update_replies({row: "stale"})
+        assert records.history("alice", cid)[-1]["content"] == ANSWER["content"]
+
+    def test_a_cut_reply_keeps_its_row_and_the_error_follows(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        row = records.open_reply("alice", cid, "Half", model="gpt-4o", writer="h:1:2")
+        records.add_message("alice", cid, {"role": "user", "content": "meanwhile"})
+        assert records.finish_reply("alice", cid, row, [CUT, ERROR])
+        history = records.history("alice", cid)
+        assert [e.get("status") or e["role"] for e in history] == ["user", "cut", "user", "error"]
+        assert history[1]["content"] == "Half a rep"
+
+    def test_a_streaming_reply_is_only_the_owners(self, records):
+        cid = records.create_conversation("alice")
+        assert records.open_reply("mallory", cid, "x", model=None, writer="h:1:2") is None
+        row = records.open_reply("alice", cid, "x", model=None, writer="h:1:2")
+        assert not records.finish_reply("mallory", cid, row, [ANSWER])
+        assert records.history("alice", cid)[0]["status"] == "streaming"
+
+    def test_sweep_marks_only_dead_or_silent_writers(self, records):
+        cid = records.create_conversation("alice")
+        dead = records.open_reply("alice", cid, "dead's", model=None, writer="h:1:dead")
+        live = records.open_reply("alice", cid, "live's", model=None, writer="h:2:live")
+        silent = records.open_reply("alice", cid, "silent's", model=None, writer="other:3:x")
+        records.finish_reply("alice", cid, live, [ANSWER])  # a finished reply is never swept
+        live = records.open_reply("alice", cid, "live's", model=None, writer="h:2:live")
+        records.beat("h:2:live")
+        long_ago = datetime.now(timezone.utc) + timedelta(seconds=-60)
+        with records.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE messages SET heartbeat_at = :t WHERE id = :id"),
+                {
+                    "t": long_ago
+                    if records.engine.dialect.name != "sqlite"
+                    else long_ago.replace(tzinfo=None),
+                    "id": silent,
+                },
+            )
+        since = datetime.now(timezone.utc) - timedelta(seconds=30)
+        assert records.sweep(silent_since=since, gone=lambda w: w == "h:1:dead") == 2
+        by_content = {e["content"]: e["status"] for e in records.history("alice", cid)}
+        assert by_content == {
+            "dead's": "interrupted",
+            "silent's": "interrupted",
+            ANSWER["content"]: "done",
+            "live's": "streaming",
+        }
+        assert records.sweep(silent_since=since, gone=lambda w: True) == 1  # now live's too
+        assert dead and live
 
 
 class TestSQLite(RecordsBehaviour):

@@ -425,3 +425,47 @@ def test_the_opening_does_not_wait_for_a_silent_upstream() -> None:
         return ["opened"]
 
     assert list(relay(source(), opening=opening)) == ["opened", "answer"]
+
+
+# --------------------------------------------------------------------------- graceful stop
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.ended: list[dict] | None = None
+
+    def add(self, delta: str) -> None:
+        self.added.append(delta)
+
+    def end(self, entries: list[dict]) -> None:
+        self.ended = entries
+
+
+def _endless() -> Iterator[dict]:
+    """A model that writes until cancelled, as ChatService.stream obeys its Cancel."""
+    cancel = current_cancel()
+    while not cancel.cancelled:
+        yield {"delta": "word "}
+        cancel.wait(0.01)
+
+
+def test_a_graceful_stop_ends_a_stream_with_a_final_event_and_its_record() -> None:
+    from api.recording import recorded
+    from services import stopping
+
+    kept = _Kept()
+    body = event_stream(recorded(_endless(), kept, "m"), coalesce=True, poll=0.02)
+    try:
+        received = [next(body) for _ in range(3)]
+        stopping.begin(0)
+        received += list(body)
+    finally:
+        stopping.reset()
+    events = [json.loads(chunk[len("data: ") :]) for chunk in received]
+    *deltas, final = events
+    assert final["error"]["type"] == "server_stopping"
+    text = "".join(event["delta"] for event in deltas)
+    reply, error = kept.ended
+    assert (reply["status"], reply["content"]) == ("interrupted", text)
+    assert error["kind"] == "server_stopping"

@@ -204,6 +204,30 @@ def test_unanswered_question_is_marked_interrupted_with_a_retry() -> None:
     assert button.id == {"type": ids.RETRY_BUTTON, "index": 2}  # the question it asks again
 
 
+def test_a_reply_cut_by_a_server_stop_offers_a_retry_of_its_question() -> None:
+    history = [user("q1"), reply("half an ans", status="interrupted"), error("server_stopping")]
+    children = render_thread(history, lang="en", streaming=False)
+    shown = texts(children)
+    assert any(text.startswith("Interrupted: the server stopped") for text in shown)
+    assert any("server restarted" in text for text in shown)
+    (button,) = retry_buttons(children)
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 0}
+
+
+def test_a_reply_a_crash_left_interrupted_shows_its_text_and_a_retry() -> None:
+    history = [user("q1"), reply("a1"), user("q2"), reply("half", status="interrupted")]
+    children = render_thread(history, lang="en", streaming=False)
+    roles = [role_of(m) for m in messages(children)]
+    assert roles == ["user", "assistant", "user", "assistant", "error"]
+    shown = texts(children)
+    assert any(text.startswith("Interrupted: the server stopped") for text in shown)
+    (button,) = retry_buttons(children)
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 2}
+    # Being answered in another tab: no retry yet.
+    live = [user("q1"), reply("a", status="streaming")]
+    assert retry_buttons(render_thread(live, lang="en", streaming=False)) == []
+
+
 def test_a_question_being_answered_is_not_interrupted() -> None:
     children = render_thread([user("q1"), reply("a1"), user("q2")], lang="en", streaming=True)
     assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user"]
@@ -219,6 +243,12 @@ def test_a_question_being_answered_is_not_interrupted() -> None:
         ("stopped", "You stopped this reply."),
         ("cut", "This reply was cut off before it finished; the text above is what arrived."),
         ("length", "The reply reached the maximum length and was cut short."),
+        (
+            "interrupted",
+            "Interrupted: the server stopped before this reply finished. The text above is what "
+            "was saved.",
+        ),
+        ("streaming", "Still being written. Reopen the conversation later to see the rest."),
     ],
 )
 def test_assistant_status_notes(status: str, note: str) -> None:
