@@ -152,9 +152,7 @@ def test_a_reply_cut_by_a_crash_is_shown_interrupted_with_its_text(
     notice = page.locator(".chat-message-error")
     notice.get_by_role("button", name="Retry").click()
     # The retry's answer, in the thread and on record after the kept text.
-    expect(page.locator(".chat-message-assistant").last).to_contain_text(
-        "Echo: tell me everything"
-    )
+    expect(page.locator(".chat-message-assistant").last).to_contain_text("Echo: tell me everything")
     deadline = time.monotonic() + 10
     while len(store.history(owner, conversation["id"])) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)

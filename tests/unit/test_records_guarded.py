@@ -61,3 +61,15 @@ def test_wrong_input_is_still_an_error(path):
     with pytest.raises(ValueError):
         store.add_message(OWNER, kept["id"], {"role": "robot"})
     assert store.saving is True
+
+
+def test_a_heartbeat_that_works_is_not_the_records_saved_again(path, caplog):
+    """On a full disk an UPDATE that fits its page can work while every insert fails: only a
+    write that adds to the records turns saving back on (else the notice and the log line flip
+    on every batch)."""
+    store = GuardedRecords(Records(f"sqlite:///{path}"), saving=False)
+    with caplog.at_level(logging.WARNING, logger="services.records.guarded"):
+        store.beat("host:1:2")
+        store.update_replies({})
+    assert store.saving is False
+    assert "written again" not in caplog.text
