@@ -236,6 +236,25 @@ def count_messages(messages: list[dict], model: str) -> int:
     return total
 
 
+def token_ceiling(messages: list[dict]) -> int:
+    """An upper bound of `count_messages`, without encoding anything: its formula with a
+    text's UTF-8 length for its tokens (a token of these byte-level encodings is at least one
+    byte). When even this fits, there is nothing to count before the request leaves."""
+
+    def size(text: str) -> int:
+        return len(text.encode("utf-8", "surrogatepass"))
+
+    total = 3
+    for message in messages:
+        total += (
+            3 + size(str(message.get("role") or "")) + size(_content_text(message.get("content")))
+        )
+        name = message.get("name")
+        if name:
+            total += size(str(name)) + 1
+    return total
+
+
 def context_window(model: str, override: int | None = None) -> int:
     """The context window of `model` in tokens.
 

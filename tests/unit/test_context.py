@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.context import DEFAULT_REPLY_BUDGET, Fitted, fit, reply_budget, split_rounds
-from services.tokens import count_messages
+from services.tokens import count_messages, token_ceiling
 
 MODEL = "gpt-4o-mini"
 SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer briefly."}
@@ -351,3 +351,36 @@ def test_fit_invariants(data, window: int, max_rounds: int, max_tokens: int | No
         assert count_messages(out, MODEL) + cost(older) > budget
     # The input is not modified.
     assert messages == conversation(rounds, question, system)
+
+
+# --------------------------------------------------------------------------- the ceiling
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["system", "user", "assistant"]), st.text(max_size=300)),
+        max_size=8,
+    )
+)
+def test_the_ceiling_is_never_below_the_count(pairs) -> None:
+    messages = [{"role": role, "content": text} for role, text in pairs]
+    assert token_ceiling(messages) >= count_messages(messages, MODEL)
+
+
+def test_a_context_that_fits_even_at_a_token_per_byte_is_not_counted(monkeypatch) -> None:
+    rounds = rounds_of(10, words=400)
+    messages = conversation(rounds, user("now?"), [SYSTEM])
+    with monkeypatch.context() as patched:  # what counting every round gives
+        patched.setattr("services.context.token_ceiling", lambda _messages: 10**12)
+        counted = fit(messages, model=MODEL, context_window=128_000, max_rounds=10)
+
+    def no_counting(*_args, **_kwargs):
+        raise AssertionError("counted before the request left")
+
+    monkeypatch.setattr("services.context.count_messages", no_counting)
+    assert fit(messages, model=MODEL, context_window=128_000, max_rounds=10) == counted
+    assert counted == Fitted(messages, 0)
+    # A window the ceiling does not clear is still counted.
+    with pytest.raises(AssertionError, match="counted"):
+        fit(messages, model=MODEL, context_window=cost(messages) + 200, max_rounds=10)
