@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ["CHAT_ENV_FILE"] = ""
 
+import _common as common  # noqa: E402
 import openai  # noqa: E402
 
 from tests.conftest import TEST_KEY  # noqa: E402
@@ -85,6 +86,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
+    common.header(
+        "stream latency: the app's /api/chat/stream against the SDK straight to the fake",
+        args,
+        ["app: gunicorn chat_app:server, shipped gunicorn.conf.py, 2 workers; the messages form"],
+    )
 
     with FakeUpstream(api_key=TEST_KEY) as fake:
         app = AppProcess(
