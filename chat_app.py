@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         can_logout=bool(settings.access_passwords),
     )
     app.layout = lambda: page(options, lang=_visitor_language())
+    _say_what_is_missing(service)
     store = journal = None
     if settings.records_enabled:
         store = _open_records(settings.database_url)
@@ -145,14 +146,40 @@ def _finish_dash_setup(app: Dash) -> None:
     app.server.test_client().get("/healthz")
 
 
+USAGE = """usage: python chat_app.py [COMMAND]
+
+Without a command, runs the app on http://HOST:PORT (default 127.0.0.1:8050).
+
+commands:
+  local          the same, with the upstream client going through LOCAL_PROXY
+  records ...    the conversation records: export, purge, ... (records --help)
+  db ...         the same as records
+  precompress    write best-level brotli copies of the page's scripts (a build step)
+
+Settings come from the environment and an optional .env file (see .env.example).
+In production: gunicorn chat_app:server"""
+
+
 def _settings_from_argv(argv: list[str]) -> Settings:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE)
+        sys.exit(0)
     unknown = [arg for arg in argv if arg != "local"]
     if unknown:
-        sys.exit(
-            "usage: python chat_app.py [local]  |  python chat_app.py records|db ...  "
-            f"(unknown argument: {unknown[0]})"
-        )
+        sys.exit(f"{USAGE}\n\nunknown argument: {unknown[0]}")
     return load_settings(use_local_proxy="local" in argv)
+
+
+def _say_what_is_missing(service: ChatService) -> None:
+    """The operator's fix for an app with no key, in the server's log at start-up (the page
+    only tells its users that the assistant is not set up yet)."""
+    if not service.has_credentials:
+        logging.getLogger(__name__).warning(
+            "No API key is configured, so no reply can be made. Set OPENAI_API_KEY (or "
+            "AZURE_OPENAI_API_KEY with AZURE_OPENAI_ENDPOINT, or OPENAI_BASE_URL for a local "
+            "model such as Ollama) in .env next to chat_app.py or in the environment, then "
+            "restart the app."
+        )
 
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import feffery_antd_components as fac
 from dash import html
 
+import i18n
 from components import ids
 from i18n import t, wait_text
 
@@ -169,7 +170,11 @@ def check_results(results: list[dict], *, lang: str) -> list:
             )
             continue
         error = result["error"]
-        key = f"error.{error['type']}"
+        # The check is the operator's tool: where the chat's words ask a user to tell the
+        # operator, it says the fix instead.
+        key = f"check.error.{error['type']}"
+        if not i18n.has(key):
+            key = f"error.{error['type']}"
         detail = error.get("detail", "")
         rows.append(
             fac.AntdAlert(

@@ -93,11 +93,14 @@ STRINGS = {
     "role.assistant": "Assistant",
     "role.error": "Error",
     "thinking": "Thinking…",
-    "nokey.title": "No API key is configured",
-    "nokey.body": "The app is running, but it cannot reach a model yet. Set OPENAI_API_KEY in "
-    "a .env file next to chat_app.py (copy .env.example) or in the environment, then restart "
-    "the app. For a local model (Ollama), set OPENAI_BASE_URL instead, e.g. "
-    "http://127.0.0.1:11434/v1.",
+    "nokey.title": "The assistant is not set up yet",
+    "nokey.body": "This site is not connected to a model yet, so it cannot answer. Please tell "
+    "whoever runs it. (If that is you: the server's log at start-up says what to set.)",
+    "check.error.missing_api_key": "No API key is configured for this provider. Set {detail} "
+    "(in .env or the environment) and restart the app.",
+    "check.error.authentication_error": "The API key was rejected (401). Check the key on the "
+    "server (OPENAI_API_KEY, AZURE_OPENAI_API_KEY, or the variable the providers file names) "
+    "and restart the app.",
     "reply.stopped": "You stopped this reply.",
     "reply.cut": "This reply was cut off before it finished; the text above is what arrived.",
     "reply.interrupted": "Interrupted: the server stopped before this reply finished. The text "
@@ -109,11 +112,10 @@ STRINGS = {
     "input.empty": "Type a message first.",
     "input.too_long": "Your message has {length} characters; the limit is {limit}. "
     "Shorten it and send again — your text is still in the box.",
-    "error.missing_api_key": "No API key is configured on the server for this model. Set "
-    "{detail} (in .env or the environment) and restart the app.",
-    "error.authentication_error": "The API key was rejected (401). Check the key on the server "
-    "(OPENAI_API_KEY, AZURE_OPENAI_API_KEY, or the variable the providers file names) and "
-    "restart the app.",
+    "error.missing_api_key": "The assistant is not set up for this model yet. Please tell "
+    "whoever runs this site, or choose another model.",
+    "error.authentication_error": "The model refused this site's key (401), so it cannot "
+    "answer. Please tell whoever runs this site; the server's log says what to check.",
     "error.permission_denied": "The API key is not allowed to use this model (403). Check the "
     "key's permissions or choose another model.",
     "error.model_not_found": "The model or endpoint was not found (404). Check OPENAI_MODEL and "

@@ -90,10 +90,11 @@ STRINGS = {
     "role.assistant": "助手",
     "role.error": "出错了",
     "thinking": "思考中…",
-    "nokey.title": "尚未配置 API 密钥",
-    "nokey.body": "应用已经启动，但还无法访问模型。请在 chat_app.py 同目录的 .env 文件"
-    "（可复制 .env.example）或环境变量中设置 OPENAI_API_KEY，然后重启应用。"
-    "如果使用本地模型（Ollama），请改为设置 OPENAI_BASE_URL，例如 http://127.0.0.1:11434/v1。",
+    "nokey.title": "助手还没有配置好",
+    "nokey.body": "本站还没有连接到模型，暂时无法回答。请告诉运行本站的人。"
+    "（如果就是你：服务器启动时的日志写明了需要设置什么。）",
+    "check.error.missing_api_key": "这个服务商尚未配置 API 密钥。请在 .env 或环境变量中设置 {detail}，然后重启应用。",
+    "check.error.authentication_error": "API 密钥被拒绝（401）。请检查服务器上的密钥（OPENAI_API_KEY、AZURE_OPENAI_API_KEY 或 providers 文件指定的变量）并重启应用。",
     "reply.stopped": "你停止了这条回答。",
     "reply.cut": "这条回答在完成前被中断了，上面是已经收到的内容。",
     "reply.interrupted": "已中断：服务器在这条回答完成前停止了。上面是已保存的内容。",
@@ -103,8 +104,8 @@ STRINGS = {
     "retry": "重试",
     "input.empty": "请先输入消息。",
     "input.too_long": "你的消息有 {length} 个字符，上限是 {limit}。请缩短后再发送——你的文字仍在输入框里。",
-    "error.missing_api_key": "服务器尚未为这个模型配置 API 密钥。请在 .env 或环境变量中设置 {detail}，然后重启应用。",
-    "error.authentication_error": "API 密钥被拒绝（401）。请检查服务器上的密钥（OPENAI_API_KEY、AZURE_OPENAI_API_KEY 或 providers 文件指定的变量）并重启应用。",
+    "error.missing_api_key": "助手还没有为这个模型配置好。请告诉运行本站的人，或换一个模型。",
+    "error.authentication_error": "模型拒绝了本站的密钥（401），暂时无法回答。请告诉运行本站的人；服务器日志写明了需要检查什么。",
     "error.permission_denied": "该 API 密钥无权使用此模型（403）。请检查密钥权限或换一个模型。",
     "error.model_not_found": "找不到模型或接口地址（404）。请检查 OPENAI_MODEL 和 OPENAI_BASE_URL。",
     "error.deployment_not_found": "Azure 部署不存在（404）。请检查 AZURE_OPENAI_MODEL_MAPPER 或 providers 文件中的部署名称。",

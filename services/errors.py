@@ -128,6 +128,11 @@ def _classify(exc: BaseException) -> ChatError:
         code = _upstream_code(exc)
         status = exc.status_code
         if status == 401:
+            # The page tells its users to tell the operator; the operator's fix is here.
+            log.warning(
+                "the model's server rejected the API key (401): check OPENAI_API_KEY, "
+                "AZURE_OPENAI_API_KEY or the variable the providers file names, then restart"
+            )
             return ChatError(
                 "authentication_error", "The server's API key was rejected.", 502, detail
             )
