@@ -31,12 +31,6 @@ def test_help_prints_the_usage_and_succeeds(flag) -> None:
         assert command in done.stdout
 
 
-def test_an_unknown_argument_shows_the_usage_and_fails() -> None:
-    done = run("chat_app.py", "--bogus")
-    assert done.returncode == 1
-    assert "usage: python chat_app.py" in done.stderr and "unknown argument: --bogus" in done.stderr
-
-
 def test_an_app_without_a_key_tells_the_operator_at_start_up_and_the_users_to_ask() -> None:
     done = run("-c", "import chat_app")
     assert done.returncode == 0, done.stderr

@@ -292,8 +292,9 @@ def test_unknown_argument_prints_usage() -> None:
     )
 
     assert result.returncode != 0
-    assert "usage: python chat_app.py [local]" in result.stderr
-    assert "bogus" in result.stderr
+    assert "usage: python chat_app.py [COMMAND]" in result.stderr
+    assert "unknown argument: bogus" in result.stderr
+    assert "local" in result.stderr
     assert "Traceback" not in result.stderr
 
 
