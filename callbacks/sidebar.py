@@ -181,6 +181,8 @@ def rename_conversation(
     Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
     Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
     Output(ids.TOAST_HOLDER, "children", allow_duplicate=True),
+    # Emptied once read, so choosing the same file again is a change, and imports (once).
+    Output(ids.SIDEBAR_IMPORT, "contents"),
     Input(ids.SIDEBAR_IMPORT, "contents"),
     State(ids.SIDEBAR_IMPORT, "filename"),
     State(ids.STREAMING_STORE, "data"),
@@ -206,14 +208,14 @@ def import_conversation(
     entries = read_export(contents)
     if not entries:
         refused = notice("import.not_ours", lang=lang, name=filename or "?")
-        return no_update, no_update, refused, no_update, no_update, no_update
+        return no_update, no_update, refused, no_update, no_update, no_update, None
     store = _store(local)
     done = import_once(store, current_identity(), entries)
     said = no_update
     if done.already_there:
         words = t(lang, "import.already", name=filename or "?")
         said = fac.AntdMessage(content=words, type="info")
-    return done.history, done.conversation_id, None, _kept_locally(store), redraw(), said
+    return done.history, done.conversation_id, None, _kept_locally(store), redraw(), said, None
 
 
 def keep_in_browser(app) -> None:
