@@ -32,9 +32,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from services.conversation import CUT, DONE, INTERRUPTED, LENGTH, STOPPED
 from services.export_meta import meta_line, read_meta
 
 MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+))? -->$")
+# How a finished reply can have ended; any other status in a file (`streaming`, made-up words)
+# is not imported: the reply comes in without one, as an old export's would.
+ENDED = {DONE, STOPPED, CUT, LENGTH, INTERRUPTED}
 
 
 def filename(now: datetime) -> str:
@@ -106,7 +110,7 @@ def from_markdown(text: str) -> list[dict]:
         if match:
             flush()
             current = {"role": match.group(1)}
-            if match.group(2):
+            if match.group(2) in ENDED:
                 current["status"] = match.group(2)
             body = []
             meta_may_follow = current["role"] == "assistant"

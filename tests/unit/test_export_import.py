@@ -215,3 +215,18 @@ def test_records_off_the_same_export_twice_gives_one_conversation() -> None:
     assert second.already_there and second.conversation_id == first.conversation_id
     assert list(browser.data) == [first.conversation_id]
     assert export(browser.history("me", first.conversation_id)) == export(HISTORY)
+
+
+@pytest.mark.parametrize("status", ["streaming", "pwned", "a" * 17])
+def test_a_status_no_reply_ends_with_is_not_imported(status: str) -> None:
+    text = with_meta_line('<!-- chat-meta {"model": "m"} -->').replace("done", status)
+    assert from_markdown(text)[1] == {"role": "assistant", "model": "m", "content": "Hello!"}
+
+
+def test_an_interrupted_reply_keeps_its_status() -> None:
+    history = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "par", "status": "interrupted"},
+    ]
+    text = to_markdown(history, model="m", now=NOW, labels=labels("en"))
+    assert from_markdown(text)[1]["status"] == "interrupted"
