@@ -230,3 +230,9 @@ def test_an_interrupted_reply_keeps_its_status() -> None:
     ]
     text = to_markdown(history, model="m", now=NOW, labels=labels("en"))
     assert from_markdown(text)[1]["status"] == "interrupted"
+
+
+def test_usage_the_page_holds_badly_is_left_out_and_the_model_kept() -> None:
+    entry = {"role": "assistant", "content": "a", "model": "m", "usage": {"prompt_tokens": -3}}
+    assert meta_line(entry) == '<!-- chat-meta {"model": "m"} -->'
+    assert meta_line({"role": "assistant", "content": "a", "model": 7}) is None
