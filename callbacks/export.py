@@ -11,8 +11,7 @@ from dash.exceptions import PreventUpdate
 from components import ids
 from extensions import chat_service
 from i18n import t
-from services import export
-from services.pricing import conversation_totals, format_cost
+from services import export, export_document
 
 
 @callback(
@@ -31,25 +30,8 @@ def export_conversation(clicks, history, lang):
     if not turns:
         return no_update, fac.AntdMessage(content=t(lang, "export.empty"), type="info")
     now = datetime.now().astimezone()
-    labels = {
-        "title": t(lang, "export.title"),
-        "exported": t(lang, "export.exported"),
-        "model": t(lang, "export.model"),
-        "user": t(lang, "role.user"),
-        "assistant": t(lang, "role.assistant"),
-    }
-    models = sorted({e["model"] for e in turns if e.get("model")})
     service = chat_service()
-    model = ", ".join(models) or service.default_model
-    totals = conversation_totals(turns, service.prices)
-    summary = []
-    if totals["total_tokens"]:
-        summary.append(
-            f"{t(lang, 'export.tokens')}: {totals['total_tokens']:,} "
-            f"({totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} reply)"
-        )
-    if totals["cost"]:
-        costs = " + ".join(format_cost(a, c) for c, a in totals["cost"].items())
-        summary.append(f"{t(lang, 'export.cost')}: {costs}")
-    text = export.to_markdown(turns, model=model, now=now, labels=labels, summary=summary)
+    text = export_document.document(
+        turns, lang=lang, prices=service.prices, default_model=service.default_model, now=now
+    )
     return dcc.send_string(text, export.filename(now), type="text/markdown"), no_update

@@ -9,6 +9,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
+import feffery_antd_components as fac
 from dash import (
     ALL,
     ClientsideFunction,
@@ -30,7 +31,9 @@ from components import ids
 from components.message import notice
 from components.sidebar import conversation_list
 from extensions import records
+from i18n import t
 from services import export
+from services.importer import import_once
 from services.records.browser import BrowserRecords
 
 
@@ -177,6 +180,9 @@ def rename_conversation(
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.LOCAL_RECORDS, "data", allow_duplicate=True),
     Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
+    Output(ids.TOAST_HOLDER, "children", allow_duplicate=True),
+    # Emptied once read, so choosing the same file again is a change, and imports (once).
+    Output(ids.SIDEBAR_IMPORT, "contents"),
     Input(ids.SIDEBAR_IMPORT, "contents"),
     State(ids.SIDEBAR_IMPORT, "filename"),
     State(ids.STREAMING_STORE, "data"),
@@ -192,19 +198,24 @@ def import_conversation(
     lang: Lang | None,
     local: LocalRecords | None,
 ):
-    """Continue a conversation from a Markdown file this app exported."""
+    """Continue a conversation from a Markdown file this app exported.
+
+    The same file imported again opens the conversation the first import made (and says so)
+    instead of adding a copy.
+    """
     if not contents or streaming:
         raise PreventUpdate
     entries = read_export(contents)
     if not entries:
         refused = notice("import.not_ours", lang=lang, name=filename or "?")
-        return no_update, no_update, refused, no_update, no_update
+        return no_update, no_update, refused, no_update, no_update, no_update, None
     store = _store(local)
-    owner = current_identity()
-    conversation = store.create_conversation(owner)
-    for entry in entries:
-        store.add_message(owner, conversation, entry)
-    return entries, conversation, None, _kept_locally(store), redraw()
+    done = import_once(store, current_identity(), entries)
+    said = no_update
+    if done.already_there:
+        words = t(lang, "import.already", name=filename or "?")
+        said = fac.AntdMessage(content=words, type="info")
+    return done.history, done.conversation_id, None, _kept_locally(store), redraw(), said, None
 
 
 def keep_in_browser(app) -> None:

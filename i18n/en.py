@@ -79,6 +79,7 @@ STRINGS = {
     "sidebar.toggle": "Conversations",
     "sidebar.import": "Import a .md export",
     "import.not_ours": "“{name}” is not a conversation exported by this app, so it was not imported. Export one with the Export button and import that file.",
+    "import.already": "You imported “{name}” before, so it was not added again: this is the conversation it became.",
     "composer.placeholder": "Message the assistant (Enter to send, Shift+Enter for a new line)",
     "composer.send": "Send",
     "composer.stop": "Stop",

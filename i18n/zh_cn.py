@@ -76,6 +76,7 @@ STRINGS = {
     "sidebar.toggle": "对话列表",
     "sidebar.import": "导入 .md 导出文件",
     "import.not_ours": "“{name}” 不是本应用导出的对话，因此没有导入。请用“导出”按钮导出对话，再导入那个文件。",
+    "import.already": "“{name}” 之前已经导入过，所以没有再添加一份；现在打开的就是当时导入的那个对话。",
     "composer.placeholder": "给助手发消息（Enter 发送，Shift+Enter 换行）",
     "composer.send": "发送",
     "composer.stop": "停止",

@@ -15,12 +15,15 @@ Format (documented in the README):
     the question, verbatim
 
     <!-- chat-message role=assistant status=done -->
+    <!-- chat-meta {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 9, ...}} -->
     ### Assistant
 
     the reply, verbatim Markdown
 
-The heading is for people and follows the UI language; the HTML comment before it is for
-programs (it does not show when the file is rendered) and is the same in every language.
+The heading is for people and follows the UI language; the HTML comments before it are for
+programs (they do not show when the file is rendered) and are the same in every language. The
+`chat-meta` line (services/export_meta.py) keeps a reply's model and tokens, so an import has
+the original's totals; exports from before it have none and import without them.
 Error notices are not part of the conversation and are not exported.
 """
 
@@ -29,7 +32,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from services.conversation import CUT, DONE, INTERRUPTED, LENGTH, STOPPED
+from services.export_meta import meta_line, read_meta
+
 MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+))? -->$")
+# How a finished reply can have ended; any other status in a file (`streaming`, made-up words)
+# is not imported: the reply comes in without one, as an old export's would.
+ENDED = {DONE, STOPPED, CUT, LENGTH, INTERRUPTED}
 
 
 def filename(now: datetime) -> str:
@@ -71,15 +80,21 @@ def to_markdown(
         status = entry.get("status")
         marker = f"<!-- chat-message role={role}"
         marker += f" status={status} -->" if role == "assistant" and status else " -->"
-        lines += [marker, f"### {labels[role]}", "", entry.get("content", "").rstrip("\n"), ""]
+        lines.append(marker)
+        meta = meta_line(entry) if role == "assistant" else None
+        if meta:
+            lines.append(meta)
+        lines += [f"### {labels[role]}", "", entry.get("content", "").rstrip("\n"), ""]
     return "\n".join(lines)
 
 
 def from_markdown(text: str) -> list[dict]:
-    """Read an exported file back into history entries (user and assistant turns)."""
+    """Read an exported file back into history entries (user and assistant turns), with a
+    reply's model and usage when its `chat-meta` line is there and valid."""
     entries: list[dict] = []
     current: dict | None = None
     body: list[str] = []
+    meta_may_follow = False
 
     def flush() -> None:
         if current is not None:
@@ -95,10 +110,18 @@ def from_markdown(text: str) -> list[dict]:
         if match:
             flush()
             current = {"role": match.group(1)}
-            if match.group(2):
+            if match.group(2) in ENDED:
                 current["status"] = match.group(2)
             body = []
-        elif current is not None:
-            body.append(line)
+            meta_may_follow = current["role"] == "assistant"
+            continue
+        if current is None:
+            continue
+        meta = read_meta(line) if meta_may_follow else None
+        meta_may_follow = False  # only the line right after the marker
+        if meta is None:
+            body.append(line)  # an old export's heading
+        else:
+            current.update(meta)
     flush()
     return entries

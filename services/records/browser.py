@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from services.records.models import is_id
 from services.records.repository import auto_title
 
 
@@ -31,8 +32,15 @@ class BrowserRecords:
     def __init__(self, data: dict | None):
         self.data = {cid: dict(entry) for cid, entry in (data or {}).items()}
 
-    def create_conversation(self, owner: str, *, title: str = "", **_ignored) -> str:
-        conversation_id = uuid.uuid4().hex
+    def create_conversation(
+        self, owner: str, *, title: str = "", proposed_id: str | None = None, **_ignored
+    ) -> str:
+        """A new, empty conversation; `proposed_id` is used when it is shaped like an id and
+        free (as `Records.create_conversation` does)."""
+        if is_id(proposed_id) and proposed_id not in self.data:
+            conversation_id = proposed_id
+        else:
+            conversation_id = uuid.uuid4().hex
         self.data[conversation_id] = {"title": title, "updated_at": _now(), "history": []}
         return conversation_id
 

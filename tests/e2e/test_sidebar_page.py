@@ -109,6 +109,51 @@ def test_an_exported_file_imports_and_the_conversation_goes_on(
     assert sent == ["Plan a trip to Hangzhou", "Three days, please", "And a fourth?"]
 
 
+def export_one(page: Page, tmp_path, question: str):
+    """Chat once and download the export; returns the file and the reply's usage line."""
+    chat(page, question)
+    usage = page.locator(".chat-message-assistant .chat-usage").last.inner_text()
+    with page.expect_download() as download_info:
+        page.click("#export-markdown-button")
+    exported = tmp_path / "export.md"
+    download_info.value.save_as(exported)
+    return exported, usage
+
+
+def import_file(page: Page, path) -> None:
+    """Choose `path` in the import button's file dialog (which starts empty each time)."""
+    chooser = page.locator("#sidebar-import input[type=file]")
+    chooser.set_input_files([])
+    chooser.set_input_files(str(path))
+
+
+@pytest.mark.parametrize("records_on", [True, False], ids=["records-on", "records-off"])
+def test_the_same_export_imported_twice_is_one_conversation_with_its_tags(
+    records_on, app_server, start_app, open_page, tmp_path
+):
+    app = app_server
+    if not records_on:
+        app = start_app(RECORDS_ENABLED="false", DATABASE_URL=f"sqlite:///{tmp_path}/unused.db")
+    exported, usage = export_one(open_page(app.url), tmp_path, "Plan a trip to Hangzhou")
+    assert "Echo" not in usage and usage.strip()  # the model tag and the token counts
+
+    other = open_page(app.url)  # another browser: nothing of the first one's
+    import_file(other, exported)
+    expect(other.locator(".sidebar-title")).to_have_text(["Plan a trip to Hangzhou"])
+    # The imported reply keeps its model and tokens.
+    expect(other.locator(".chat-message-assistant .chat-usage")).to_have_text(usage)
+    other.click("#sidebar-new-button")
+    expect(other.locator(".chat-welcome")).to_be_visible()
+
+    import_file(other, tmp_path / "export.md")
+    expect(other.locator(".ant-message")).to_contain_text("You imported “export.md” before")
+    expect(other.locator(".chat-message-assistant")).to_contain_text("Echo: Plan a trip")
+    expect(other.locator(".sidebar-item-active")).to_contain_text("Plan a trip to Hangzhou")
+    expect(other.locator(".sidebar-title")).to_have_count(1)
+    other.reload()
+    expect(other.locator(".sidebar-title")).to_have_text(["Plan a trip to Hangzhou"])
+
+
 def test_a_file_that_is_not_an_export_is_refused_in_plain_words(app_server, open_page, tmp_path):
     page = open_page(app_server.url)
     notes = tmp_path / "notes.md"

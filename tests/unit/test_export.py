@@ -117,14 +117,15 @@ def test_filename_pattern() -> None:
 
 
 def turns(history: list[dict]) -> list[dict]:
-    """What an export keeps of a history: role, content, and an assistant's status."""
+    """What an export keeps of a history: role, content, and an assistant's status, model and
+    usage."""
     kept = []
     for entry in history:
         if entry["role"] not in ("user", "assistant"):
             continue
         out = {"role": entry["role"], "content": entry["content"]}
-        if entry["role"] == "assistant" and entry.get("status"):
-            out["status"] = entry["status"]
+        if entry["role"] == "assistant":
+            out.update({k: entry[k] for k in ("status", "model", "usage") if entry.get(k)})
         kept.append(out)
     return kept
 
