@@ -128,6 +128,7 @@ def settings_drawer(
             html.Div(t(lang, "settings.connection_hint"), className="settings-hint"),
             fac.AntdButton(
                 t(lang, "settings.check"),
+                autoInsertSpace=False,
                 id=ids.CHECK_BUTTON,
                 icon=fac.AntdIcon(icon="antd-api"),
                 className="settings-check-button",
