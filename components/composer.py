@@ -49,6 +49,7 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
             html.Div(
                 [
                     html.Span(id=ids.ESTIMATE, className="composer-estimate"),
+                    html.Span(t(lang, "composer.keys"), className="composer-keys"),
                     html.Span(t(lang, "composer.hint")),
                 ],
                 className="composer-hint",
