@@ -139,7 +139,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             ),
         ],
         className="app-root",
-        lang="zh-CN" if lang.startswith("zh") else "en",
+        lang=i18n.html_lang(lang),
     )
     return fac.AntdConfigProvider(
         content, primaryColor=BRAND_COLOR, locale=i18n.antd_locale(lang), wavesDisabled=True

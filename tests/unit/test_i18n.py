@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from i18n import DEFAULT, LANGUAGES, negotiate, options, t
+from i18n import DEFAULT, LANGUAGES, html_lang, negotiate, options, t
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGLISH = LANGUAGES["en"]["strings"]
@@ -166,3 +166,10 @@ def test_the_placeholder_names_no_keys_a_phone_lacks(lang: str) -> None:
     """The box's placeholder shows on phones too; the keys hint is a separate, hideable line."""
     assert "Shift" not in t(lang, "composer.placeholder")
     assert "Shift+Enter" in t(lang, "composer.keys")
+
+
+@pytest.mark.parametrize(
+    ("lang", "tag"), [("zh-cn", "zh-CN"), ("en", "en"), ("xx", "en"), ("<script>", "en")]
+)
+def test_html_lang_is_the_bcp47_tag_of_a_known_language(lang: str, tag: str) -> None:
+    assert html_lang(lang) == tag
