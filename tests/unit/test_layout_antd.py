@@ -8,8 +8,10 @@ import feffery_antd_components as fac
 import pytest
 from dash.development.base_component import Component
 
+from components import ids
 from components.layout import PageOptions, page
 from components.message import error_message
+from components.settings import slider_value
 from components.sidebar import conversation_list
 from config import APP_DIR
 from services.personas import load_personas
@@ -77,3 +79,23 @@ def test_danger_confirms_stay_danger() -> None:
     found = everything("zh-cn")
     popconfirms = [c for c in found if isinstance(c, fac.AntdPopconfirm)]
     assert popconfirms and all(c.okButtonProps["danger"] is True for c in popconfirms)
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "shown"),
+    [
+        (1.0, 0.1, "1.0"),
+        (0.7, 0.1, "0.7"),
+        (1, 0.05, "1.00"),
+        (0.95, 0.05, "0.95"),
+        (None, 0.1, ""),
+    ],
+)
+def test_a_slider_shows_its_value_with_its_steps_decimals(value, step, shown) -> None:
+    assert slider_value(value, step) == shown
+
+
+def test_the_sliders_show_their_starting_values_beside_their_labels() -> None:
+    found = {c.id: c for c in everything("en") if isinstance(getattr(c, "id", None), str)}
+    assert found[ids.TEMPERATURE_VALUE].children == "1.0"
+    assert found[ids.TOP_P_VALUE].children == "1.00"
