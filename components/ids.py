@@ -14,6 +14,8 @@ HISTORY_STORE = "chat-history-store"
 STREAMING_STORE = "chat-streaming-store"
 RESULT_STORE = "chat-stream-result"
 LANG_STORE = "app-lang-store"
+# The browser's time zone (an IANA name), set in the browser; exports are dated in it.
+TIME_ZONE_STORE = "app-time-zone-store"
 HISTORY_LIST = "chat-history-list"
 LIVE_REPLY = "chat-live-reply"
 LIVE_MARKDOWN = "chat-live-markdown"

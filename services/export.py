@@ -27,9 +27,27 @@ Error notices are not part of the conversation and are not exported.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+))? -->$")
+
+
+def user_time(zone: object, now: datetime | None = None) -> datetime:
+    """`now` (the current time by default) on the user's clock.
+
+    `zone` is the browser's IANA time zone name (`Asia/Shanghai`), as the page reads it from
+    `Intl.DateTimeFormat().resolvedOptions().timeZone`. It comes from the browser, so anything
+    that is not a zone this server knows (missing, a path, a number) gives UTC.
+    """
+    now = now or datetime.now(UTC)
+    tz = UTC
+    if isinstance(zone, str) and 0 < len(zone) <= 64:
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = UTC
+    return now.astimezone(tz)
 
 
 def filename(now: datetime) -> str:
