@@ -83,3 +83,24 @@ def test_export_is_dated_in_the_browsers_time_zone(app_server, open_page, fake):
         page.click("#export-markdown-button")
     text = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert re.search(r"^- Exported: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00$", text, re.M), text
+
+
+def test_the_phone_sidebar_covers_the_code_blocks_copy_buttons(app_server, open_page, fake):
+    fake.script(Reply("Here:\n\n```python\nprint('hi')\n```\n"))
+    page = open_page(app_server.url)
+    page.set_viewport_size({"width": 390, "height": 760})
+    send(page, "code please")
+    copy = page.locator(".chat-message-assistant .copy-to-clipboard-button").first
+    expect(copy).to_be_visible()
+
+    page.click("#sidebar-toggle-button")
+    expect(page.locator("#chat-sidebar")).to_be_visible()
+    # The drawer is 260px wide and the button sits at the block's right edge; widen the drawer
+    # over it so the test asks what is drawn on top, not where the button happens to be.
+    page.add_style_tag(content=".chat-sidebar.chat-sidebar-toggled { width: 100vw; }")
+    box = copy.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('#chat-sidebar') !== null",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top, "the copy button shows through the sidebar drawer"
