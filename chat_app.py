@@ -13,6 +13,9 @@ import sys
 
 import flask
 from dash import Dash
+from dash._utils import interpolate_str
+from dash.dash import _default_index
+from markupsafe import escape
 from sqlalchemy.exc import OperationalError
 
 import api
@@ -28,7 +31,7 @@ from api.security import QuietRequestHandler, cookie_options, init_security
 from callbacks.sidebar import keep_in_browser
 from components.layout import PageOptions, page
 from config import APP_DIR, Settings, load_settings
-from i18n import negotiate
+from i18n import html_lang, negotiate
 from services.chat import ChatService
 from services.providers import ProvidersFileError
 from services.records.guarded import GuardedRecords
@@ -37,6 +40,18 @@ from services.records.repository import Records
 from services.sessions import SessionStore
 
 LANG_COOKIE = "chat_lang"
+# Dash's page with `<html lang>` left for each request to fill (screen readers, fonts, and
+# the browser's translate offer read it).
+INDEX_STRING = _default_index.replace("<html>", '<html lang="{%html_lang%}">', 1)
+
+
+class ChatDash(Dash):
+    """Dash whose page says its language: the visitor's, negotiated per request."""
+
+    def interpolate_index(self, **parts: str) -> str:
+        # Filled first, so a title or meta tag holding the same placeholder is left as it is.
+        lang = escape(html_lang(_visitor_language()))
+        return interpolate_str(self.index_string, html_lang=lang, **parts)
 
 
 def _visitor_language() -> str:
@@ -50,8 +65,9 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     """Build the Dash app (and its Flask server) for `settings`."""
     settings = settings or load_settings()
     service = service or ChatService(settings)
-    app = Dash(
+    app = ChatDash(
         __name__,
+        index_string=INDEX_STRING,
         title=settings.app_title,
         update_title=None,
         # The stream's event source is created per reply, after the first layout.

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import feffery_antd_components as fac
-from dash import Input, Output, State, callback, dcc, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from components import ids
 from extensions import chat_service
 from i18n import t
 from services import export, export_document
+
+# The browser's time zone, read once when the page starts; null where the browser has none.
+clientside_callback(
+    """() => {
+        try {
+            return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+        } catch (e) {
+            return null;
+        }
+    }""",
+    Output(ids.TIME_ZONE_STORE, "data"),
+    Input(ids.LANG_STORE, "data"),
+)
 
 
 @callback(
@@ -20,16 +31,17 @@ from services import export, export_document
     Input(ids.EXPORT_BUTTON, "nClicks"),
     State(ids.HISTORY_STORE, "data"),
     State(ids.LANG_STORE, "data"),
+    State(ids.TIME_ZONE_STORE, "data"),
     prevent_initial_call=True,
 )
-def export_conversation(clicks, history, lang):
-    """Send `chat-YYYYmmdd-HHMMSS.md` to the browser."""
+def export_conversation(clicks, history, lang, zone=None):
+    """Send `chat-YYYYmmdd-HHMMSS.md` to the browser, dated on the user's clock."""
     if not clicks:
         raise PreventUpdate
     turns = [e for e in history or [] if e.get("role") in ("user", "assistant")]
     if not turns:
         return no_update, fac.AntdMessage(content=t(lang, "export.empty"), type="info")
-    now = datetime.now().astimezone()
+    now = export.user_time(zone)
     service = chat_service()
     text = export_document.document(
         turns, lang=lang, prices=service.prices, default_model=service.default_model, now=now

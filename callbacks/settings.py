@@ -10,7 +10,13 @@ from api.callback_guard import typed
 from api.limits import spend_budget
 from callbacks.inputs import Lang
 from components import ids
-from components.settings import check_refused, check_results
+from components.settings import (
+    TEMPERATURE_STEP,
+    TOP_P_STEP,
+    check_refused,
+    check_results,
+    step_decimals,
+)
 from extensions import chat_service
 from services.check import check_providers
 
@@ -27,6 +33,17 @@ clientside_callback(
     Input(ids.SETTINGS_BUTTON, "nClicks"),
     prevent_initial_call=True,
 )
+
+# Each slider's value beside its label (also the value restored from the browser's storage).
+for slider, shown, step in (
+    (ids.TEMPERATURE, ids.TEMPERATURE_VALUE, TEMPERATURE_STEP),
+    (ids.TOP_P, ids.TOP_P_VALUE, TOP_P_STEP),
+):
+    clientside_callback(
+        f"(v) => (v === null || v === undefined) ? '' : Number(v).toFixed({step_decimals(step)})",
+        Output(shown, "children"),
+        Input(slider, "value"),
+    )
 
 # The sliders only count (and only look editable) when custom settings are on.
 clientside_callback(

@@ -28,6 +28,7 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
                     ),
                     fac.AntdButton(
                         t(lang, "composer.send"),
+                        autoInsertSpace=False,
                         id=ids.SEND_BUTTON,
                         type="primary",
                         icon=fac.AntdIcon(icon="antd-send"),
@@ -35,6 +36,7 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
                     ),
                     fac.AntdButton(
                         t(lang, "composer.stop"),
+                        autoInsertSpace=False,
                         id=ids.STOP_BUTTON,
                         icon=fac.AntdIcon(icon="antd-pause-circle"),
                         danger=True,
@@ -47,6 +49,7 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
             html.Div(
                 [
                     html.Span(id=ids.ESTIMATE, className="composer-estimate"),
+                    html.Span(t(lang, "composer.keys"), className="composer-keys"),
                     html.Span(t(lang, "composer.hint")),
                 ],
                 className="composer-hint",

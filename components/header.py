@@ -7,6 +7,7 @@ from dash import get_relative_path, html
 
 import i18n
 from components import ids
+from components.antd import dialog_buttons
 from i18n import t
 
 
@@ -31,6 +32,7 @@ def header(
             html.Div(
                 [
                     fac.AntdButton(
+                        autoInsertSpace=False,
                         id=ids.SIDEBAR_TOGGLE,
                         icon=fac.AntdIcon(icon="antd-menu"),
                         type="text",
@@ -67,6 +69,7 @@ def header(
                     fac.AntdTooltip(
                         fac.AntdButton(
                             t(lang, "header.export"),
+                            autoInsertSpace=False,
                             id=ids.EXPORT_BUTTON,
                             icon=fac.AntdIcon(icon="antd-download"),
                         ),
@@ -75,6 +78,7 @@ def header(
                     fac.AntdPopconfirm(
                         fac.AntdButton(
                             t(lang, "header.clear"),
+                            autoInsertSpace=False,
                             id=ids.CLEAR_BUTTON,
                             icon=fac.AntdIcon(icon="antd-delete"),
                             danger=True,
@@ -83,11 +87,12 @@ def header(
                         title=t(lang, "header.clear_confirm"),
                         okText=t(lang, "header.clear_confirm_ok"),
                         cancelText=t(lang, "header.cancel"),
-                        okButtonProps={"danger": True},
+                        **dialog_buttons(danger=True),
                         placement="bottomRight",
                     ),
                     fac.AntdTooltip(
                         fac.AntdButton(
+                            autoInsertSpace=False,
                             id=ids.SETTINGS_BUTTON,
                             icon=fac.AntdIcon(icon="antd-setting"),
                             **{"aria-label": t(lang, "header.settings")},

@@ -74,6 +74,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             dcc.Store(id=ids.STREAMING_STORE),
             dcc.Store(id=ids.RESULT_STORE),
             dcc.Store(id=ids.LANG_STORE, data=lang),
+            dcc.Store(id=ids.TIME_ZONE_STORE),
             dcc.Store(
                 id=ids.PAGE_CONFIG,
                 data=page_config(
@@ -139,7 +140,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             ),
         ],
         className="app-root",
-        lang="zh-CN" if lang.startswith("zh") else "en",
+        lang=i18n.html_lang(lang),
     )
     return fac.AntdConfigProvider(
         content, primaryColor=BRAND_COLOR, locale=i18n.antd_locale(lang), wavesDisabled=True

@@ -99,6 +99,7 @@ def error_message(
         body.append(
             fac.AntdButton(
                 t(lang, "retry"),
+                autoInsertSpace=False,
                 id={"type": ids.RETRY_BUTTON, "index": index if index is not None else -1},
                 icon=fac.AntdIcon(icon="antd-reload"),
                 size="small",

@@ -9,6 +9,9 @@ import i18n
 from components import ids
 from i18n import t, wait_text
 
+TEMPERATURE_STEP = 0.1
+TOP_P_STEP = 0.05
+
 
 def model_picker(options: list[dict], default: str) -> fac.AntdSelect:
     """Models grouped by provider; the choice is remembered in the browser."""
@@ -24,10 +27,20 @@ def model_picker(options: list[dict], default: str) -> fac.AntdSelect:
     )
 
 
-def _field(label: str, hint: str, control) -> html.Div:
+def step_decimals(step: float) -> int:
+    """How many decimals a slider's value needs: its step's (0.1 -> 1, 0.05 -> 2)."""
+    return len(f"{step:g}".partition(".")[2])
+
+
+def slider_value(value: float | None, step: float) -> str:
+    """A slider's value as its label shows it: 1.0 for temperature, 0.95 for top_p."""
+    return "" if value is None else f"{value:.{step_decimals(step)}f}"
+
+
+def _field(label: str, hint: str, control, *, value: html.Span | None = None) -> html.Div:
     return html.Div(
         [
-            html.Div(label, className="settings-label"),
+            html.Div([html.Span(label), value], className="settings-label"),
             control,
             html.Div(hint, className="settings-hint"),
         ],
@@ -89,11 +102,17 @@ def settings_drawer(
                     id=ids.TEMPERATURE,
                     min=0,
                     max=2,
-                    step=0.1,
+                    step=TEMPERATURE_STEP,
+                    marks={0: "0", 1: "1", 2: "2"},
                     value=temperature,
                     persistence=True,
                     persistence_type="local",
                     **custom_off,
+                ),
+                value=html.Span(
+                    slider_value(temperature, TEMPERATURE_STEP),
+                    id=ids.TEMPERATURE_VALUE,
+                    className="settings-value",
                 ),
             ),
             _field(
@@ -103,11 +122,15 @@ def settings_drawer(
                     id=ids.TOP_P,
                     min=0,
                     max=1,
-                    step=0.05,
+                    step=TOP_P_STEP,
+                    marks={0: "0", 0.5: "0.5", 1: "1"},
                     value=1,
                     persistence=True,
                     persistence_type="local",
                     **custom_off,
+                ),
+                value=html.Span(
+                    slider_value(1, TOP_P_STEP), id=ids.TOP_P_VALUE, className="settings-value"
                 ),
             ),
             _field(
@@ -129,6 +152,7 @@ def settings_drawer(
             html.Div(t(lang, "settings.connection_hint"), className="settings-hint"),
             fac.AntdButton(
                 t(lang, "settings.check"),
+                autoInsertSpace=False,
                 id=ids.CHECK_BUTTON,
                 icon=fac.AntdIcon(icon="antd-api"),
                 className="settings-check-button",

@@ -8,6 +8,7 @@ import feffery_antd_components as fac
 from dash import dcc, html
 
 from components import ids
+from components.antd import dialog_buttons
 from i18n import t
 
 # An exported conversation far longer than any real one still fits.
@@ -24,6 +25,7 @@ def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
             dcc.Store(id=ids.RENAME_TARGET),
             fac.AntdButton(
                 t(lang, "sidebar.new"),
+                autoInsertSpace=False,
                 id=ids.SIDEBAR_NEW,
                 icon=fac.AntdIcon(icon="antd-plus"),
                 block=True,
@@ -32,6 +34,7 @@ def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
             dcc.Upload(
                 fac.AntdButton(
                     t(lang, "sidebar.import"),
+                    autoInsertSpace=False,
                     icon=fac.AntdIcon(icon="antd-upload"),
                     block=True,
                     type="dashed",
@@ -59,6 +62,7 @@ def sidebar(*, lang: str, records_enabled: bool) -> html.Aside:
                 title=t(lang, "sidebar.rename"),
                 okText=t(lang, "sidebar.rename_ok"),
                 cancelText=t(lang, "header.cancel"),
+                **dialog_buttons(),
                 renderFooter=True,
                 visible=False,
             ),
@@ -100,6 +104,7 @@ def conversation_list(conversations: list[dict], *, active: str | None, lang: st
                         title=title,
                     ),
                     fac.AntdButton(
+                        autoInsertSpace=False,
                         id={"type": ids.SIDEBAR_RENAME, "index": cid},
                         icon=fac.AntdIcon(icon="antd-edit"),
                         type="text",
@@ -108,6 +113,7 @@ def conversation_list(conversations: list[dict], *, active: str | None, lang: st
                     ),
                     fac.AntdPopconfirm(
                         fac.AntdButton(
+                            autoInsertSpace=False,
                             icon=fac.AntdIcon(icon="antd-delete"),
                             type="text",
                             size="small",
@@ -118,7 +124,7 @@ def conversation_list(conversations: list[dict], *, active: str | None, lang: st
                         title=t(lang, "sidebar.delete_confirm"),
                         okText=t(lang, "sidebar.delete"),
                         cancelText=t(lang, "header.cancel"),
-                        okButtonProps={"danger": True},
+                        **dialog_buttons(danger=True),
                     ),
                 ],
                 className="sidebar-item sidebar-item-active" if cid == active else "sidebar-item",

@@ -53,6 +53,13 @@ def antd_locale(lang: str) -> str:
     return LANGUAGES.get(lang, LANGUAGES[DEFAULT])["antd_locale"]
 
 
+def html_lang(lang: str) -> str:
+    """The BCP 47 tag for `lang`, for `<html lang>`: "zh-cn" is "zh-CN", "en" stays "en"."""
+    code = lang if lang in LANGUAGES else DEFAULT
+    base, _, region = code.partition("-")
+    return f"{base}-{region.upper()}" if region else base
+
+
 def _preferences(accept_language: str | None) -> list[str]:
     """Language tags from an Accept-Language header, most wanted first; q=0 means "not this"."""
     ranked = []

@@ -30,7 +30,8 @@ Error notices are not part of the conversation and are not exported.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.conversation import CUT, DONE, INTERRUPTED, LENGTH, STOPPED
 from services.export_meta import meta_line, read_meta
@@ -39,6 +40,23 @@ MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+
 # How a finished reply can have ended; any other status in a file (`streaming`, made-up words)
 # is not imported: the reply comes in without one, as an old export's would.
 ENDED = {DONE, STOPPED, CUT, LENGTH, INTERRUPTED}
+
+
+def user_time(zone: object, now: datetime | None = None) -> datetime:
+    """`now` (the current time by default) on the user's clock.
+
+    `zone` is the browser's IANA time zone name (`Asia/Shanghai`), as the page reads it from
+    `Intl.DateTimeFormat().resolvedOptions().timeZone`. It comes from the browser, so anything
+    that is not a zone this server knows (missing, a path, a number) gives UTC.
+    """
+    now = now or datetime.now(UTC)
+    tz = UTC
+    if isinstance(zone, str) and 0 < len(zone) <= 64:
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = UTC
+    return now.astimezone(tz)
 
 
 def filename(now: datetime) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from i18n import t
-from services.export import filename, from_markdown, to_markdown
+from services.export import filename, from_markdown, to_markdown, user_time
 
 SHANGHAI = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 21, 16, 30, 12, tzinfo=SHANGHAI)
@@ -155,3 +155,49 @@ def test_round_trip(history: list[dict], lang: str) -> None:
 
 def test_reading_an_empty_export_gives_no_turns() -> None:
     assert from_markdown(to_markdown([], model="m", now=NOW, labels=labels("en"))) == []
+
+
+# user_time: the export is dated on the browser's clock -----------------------------------
+
+INSTANT = datetime(2026, 12, 6, 17, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("zone", "stamp"),
+    [
+        ("Asia/Shanghai", "2026-12-07 01:00:00 +08:00"),
+        ("America/New_York", "2026-12-06 12:00:00 -05:00"),
+        ("Asia/Kolkata", "2026-12-06 22:30:00 +05:30"),
+        ("UTC", "2026-12-06 17:00:00 +00:00"),
+    ],
+)
+def test_export_is_dated_in_the_browsers_time_zone(zone: str, stamp: str) -> None:
+    now = user_time(zone, INSTANT)
+    text = to_markdown([], model="m", now=now, labels=labels("en"))
+    assert f"- Exported: {stamp}\n" in text
+
+
+def test_daylight_saving_follows_the_date() -> None:
+    summer = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
+    assert user_time("Europe/Berlin", summer).utcoffset() == timedelta(hours=2)
+    assert user_time("Europe/Berlin", INSTANT).utcoffset() == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [None, "", "Mars/Olympus_Mons", "../../etc/passwd", "/etc/localtime", 8, ["UTC"], "A" * 65],
+)
+def test_an_unknown_or_missing_zone_gives_utc(zone: object) -> None:
+    now = user_time(zone, INSTANT)
+    assert now == INSTANT and now.utcoffset() == timedelta(0)
+
+
+def test_the_file_name_follows_the_users_clock() -> None:
+    assert filename(user_time("Asia/Shanghai", INSTANT)) == "chat-20261207-010000.md"
+
+
+def test_without_an_instant_it_is_now() -> None:
+    before = datetime.now(timezone.utc)
+    now = user_time("Asia/Tokyo")
+    assert now.utcoffset() == timedelta(hours=9)
+    assert before <= now <= datetime.now(timezone.utc)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from i18n import DEFAULT, LANGUAGES, negotiate, options, t
+from i18n import DEFAULT, LANGUAGES, html_lang, negotiate, options, t
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGLISH = LANGUAGES["en"]["strings"]
@@ -144,3 +144,32 @@ def test_missing_translation_falls_back_to_english(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(LANGUAGES["zh-cn"], "strings", strings)
     assert t("zh-cn", "composer.send") == "Send"
     assert t("zh-cn", "composer.stop") == "停止"
+
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+
+
+def test_chinese_text_has_no_space_between_chinese_characters() -> None:
+    """Chinese is written without spaces between characters ("约 提问" read as a typo)."""
+    strings = LANGUAGES["zh-cn"]["strings"]
+    spaced = {k: v for k, v in strings.items() if re.search(f"[{CJK}] +[{CJK}]", v)}
+    assert spaced == {}
+
+
+def test_reply_estimate_reads_without_a_stray_space() -> None:
+    text = t("zh-cn", "reply.estimated", prompt="1,200", completion="300")
+    assert text == "提问约 1,200 + 回答约 300 tokens（估算）"
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+def test_the_placeholder_names_no_keys_a_phone_lacks(lang: str) -> None:
+    """The box's placeholder shows on phones too; the keys hint is a separate, hideable line."""
+    assert "Shift" not in t(lang, "composer.placeholder")
+    assert "Shift+Enter" in t(lang, "composer.keys")
+
+
+@pytest.mark.parametrize(
+    ("lang", "tag"), [("zh-cn", "zh-CN"), ("en", "en"), ("xx", "en"), ("<script>", "en")]
+)
+def test_html_lang_is_the_bcp47_tag_of_a_known_language(lang: str, tag: str) -> None:
+    assert html_lang(lang) == tag
