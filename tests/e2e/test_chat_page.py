@@ -340,13 +340,21 @@ def test_too_long_message_is_refused_and_kept_in_the_box(start_app, open_page, f
     expect(page.locator(".chat-message-error")).to_have_count(0)
 
 
-def test_without_a_key_the_page_explains_how_to_set_it(start_app, open_page, fake):
+def test_without_a_key_users_are_told_to_ask_and_the_log_says_how_to_set_it(
+    start_app, open_page, fake
+):
     app = start_app(OPENAI_API_KEY="", OPENAI_BASE_URL="")
     page = open_page(app.url)
-    expect(page.locator(".app-alert")).to_contain_text("OPENAI_API_KEY")
+    alert = page.locator(".app-alert")
+    expect(alert).to_contain_text("not set up yet")
+    expect(alert).to_contain_text("tell whoever runs it")
     send(page, "hello?")
-    expect(page.locator(".chat-message-error")).to_contain_text("No API key", timeout=10_000)
+    error = page.locator(".chat-message-error")
+    expect(error).to_contain_text("not set up for this model", timeout=10_000)
     expect(page.locator(".chat-message-user")).to_have_text(re.compile("hello"))
+    # Words for the operator are in the operator's log, not in the thread.
+    assert ".env" not in error.inner_text() and ".env" not in alert.inner_text()
+    assert "No API key is configured" in app.log() and "OPENAI_API_KEY" in app.log()
     assert fake.requests == []
 
 
