@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, Request, Response, expect
+from playwright.sync_api import Frame, Page, Request, Response, expect
 
 from tests.fake_upstream import Reply
 
@@ -37,17 +36,42 @@ def wait_idle(page: Page, replies: int) -> None:
 
 @dataclass
 class Wire:
-    """Every request the page makes (and every Dash response) while it is listening."""
+    """Every request the current page load makes (and every Dash response to one) while the
+    page is listened to.
 
+    A reload while listening starts afresh at the new document's commit: what the page before
+    it sent, or received after the navigation began, belongs to another load (and the bodies
+    of its late answers are gone with it). The navigation request of the main frame marks a
+    new document; a same-document navigation (history API) has none and changes nothing.
+    """
+
+    page: Page
     requests: list[tuple[str, str]] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
+    # This load's Request objects by id (held, so that no id is reused while listening).
+    _current: dict[int, Request] = field(default_factory=dict)
+    _new_document: bool = False
 
     def on_request(self, request: Request) -> None:
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self._new_document = True
         self.requests.append((request.url, request.post_data or ""))
+        self._current[id(request)] = request
+
+    def on_navigated(self, frame: Frame) -> None:
+        if frame == self.page.main_frame and self._new_document:
+            self._new_document = False
+            self.requests.clear()
+            self.responses.clear()
+            self._current.clear()
 
     def on_response(self, response: Response) -> None:
         # 204: a callback that did not update (PreventUpdate), with no body to read.
-        if DASH_UPDATE in response.url and response.status != 204:
+        if (
+            DASH_UPDATE in response.url
+            and response.status != 204
+            and self._current.get(id(response.request)) is response.request
+        ):
             self.responses.append(response)
 
     def bodies(self, path: str) -> list[str]:
@@ -55,24 +79,20 @@ class Wire:
 
 
 def listen(page: Page) -> Wire:
-    wire = Wire()
+    wire = Wire(page)
     page.on("request", wire.on_request)
+    page.on("framenavigated", wire.on_navigated)
     page.on("response", wire.on_response)
     return wire
 
 
 def stop(page: Page, wire: Wire) -> list[str]:
-    """Stop listening; the Dash response bodies, read now that they are complete."""
+    """Stop listening; the Dash response bodies of the current load, read now that they are
+    complete. Every one must be readable: none is skipped."""
     page.remove_listener("request", wire.on_request)
+    page.remove_listener("framenavigated", wire.on_navigated)
     page.remove_listener("response", wire.on_response)
-    bodies = []
-    for response in wire.responses:
-        try:
-            bodies.append(response.text())
-        except PlaywrightError:
-            # A callback of the page before a reload, answered after it: its body is gone.
-            continue
-    return bodies
+    return [response.text() for response in wire.responses]
 
 
 # The first question's first line is the conversation's title, which the sidebar rightly shows
