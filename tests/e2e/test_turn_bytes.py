@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, Request, Response, expect
+from playwright.sync_api import Frame, Page, Request, Response, expect
 
 from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.e2e
 
 DASH_UPDATE = "/_dash-update-component"
+REPORTED = "chat-stream-result"  # the store the page reports a finished turn in
 STREAM = "/api/chat/stream"
 THREAD = "#chat-history-list"
 
@@ -35,19 +35,58 @@ def wait_idle(page: Page, replies: int) -> None:
     expect(page.locator(f"{THREAD} .chat-message-assistant")).to_have_count(replies)
 
 
+def reports_the_turn(response: Response) -> bool:
+    """The answer to finish_reply's callback, which the page calls with its report of a turn
+    (the header's total, the sidebar): the last of a turn's traffic."""
+    return DASH_UPDATE in response.url and REPORTED in (response.request.post_data or "")
+
+
+def turn(page: Page, text: str, replies: int) -> None:
+    """Send `text`; return once the reply is drawn and finish_reply has answered, so that
+    nothing of this turn is still on the wire when the next one is listened to."""
+    with page.expect_response(reports_the_turn, timeout=30_000):
+        send(page, text)
+        wait_idle(page, replies)
+
+
 @dataclass
 class Wire:
-    """Every request the page makes (and every Dash response) while it is listening."""
+    """Every request the current page load makes (and every Dash response to one) while the
+    page is listened to.
 
+    A reload while listening starts afresh at the new document's commit: what the page before
+    it sent, or received after the navigation began, belongs to another load (and the bodies
+    of its late answers are gone with it). The navigation request of the main frame marks a
+    new document; a same-document navigation (history API) has none and changes nothing.
+    """
+
+    page: Page
     requests: list[tuple[str, str]] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
+    # This load's Request objects by id (held, so that no id is reused while listening).
+    _current: dict[int, Request] = field(default_factory=dict)
+    _new_document: bool = False
 
     def on_request(self, request: Request) -> None:
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self._new_document = True
         self.requests.append((request.url, request.post_data or ""))
+        self._current[id(request)] = request
+
+    def on_navigated(self, frame: Frame) -> None:
+        if frame == self.page.main_frame and self._new_document:
+            self._new_document = False
+            self.requests.clear()
+            self.responses.clear()
+            self._current.clear()
 
     def on_response(self, response: Response) -> None:
         # 204: a callback that did not update (PreventUpdate), with no body to read.
-        if DASH_UPDATE in response.url and response.status != 204:
+        if (
+            DASH_UPDATE in response.url
+            and response.status != 204
+            and self._current.get(id(response.request)) is response.request
+        ):
             self.responses.append(response)
 
     def bodies(self, path: str) -> list[str]:
@@ -55,24 +94,20 @@ class Wire:
 
 
 def listen(page: Page) -> Wire:
-    wire = Wire()
+    wire = Wire(page)
     page.on("request", wire.on_request)
+    page.on("framenavigated", wire.on_navigated)
     page.on("response", wire.on_response)
     return wire
 
 
 def stop(page: Page, wire: Wire) -> list[str]:
-    """Stop listening; the Dash response bodies, read now that they are complete."""
+    """Stop listening; the Dash response bodies of the current load, read now that they are
+    complete. Every one must be readable: none is skipped."""
     page.remove_listener("request", wire.on_request)
+    page.remove_listener("framenavigated", wire.on_navigated)
     page.remove_listener("response", wire.on_response)
-    bodies = []
-    for response in wire.responses:
-        try:
-            bodies.append(response.text())
-        except PlaywrightError:
-            # A callback of the page before a reload, answered after it: its body is gone.
-            continue
-    return bodies
+    return [response.text() for response in wire.responses]
 
 
 # The first question's first line is the conversation's title, which the sidebar rightly shows
@@ -92,13 +127,7 @@ def earlier_words(turns) -> list[str]:
 
 
 def check_one_turn(page: Page, wire: Wire, words: list[str]) -> None:
-    # The page draws the reply from the stream's final event; finish_reply (the header's
-    # total, the sidebar) follows in a callback of its own: wait for its answer too.
-    reported = "chat-stream-result"
-    for _ in range(200):
-        if any(reported in (r.request.post_data or "") for r in wire.responses):
-            break
-        page.wait_for_timeout(50)
+    """After `turn` (which waited for finish_reply's answer): what the wire saw of it."""
     dash_responses = stop(page, wire)
     streams = wire.bodies(STREAM)
     assert len(streams) == 1, f"{len(streams)} stream requests for one message"
@@ -106,12 +135,15 @@ def check_one_turn(page: Page, wire: Wire, words: list[str]) -> None:
     for word in words:
         # Up exactly once, in the stream request, and never in a Dash callback's request...
         assert streams[0].count(word) == 1, word
-        assert everything_sent.count(word) == 1, word
+        assert everything_sent.count(word) == 1, [
+            (url, body[:300]) for url, body in wire.requests if word in body
+        ]
         assert not [b for b in wire.bodies(DASH_UPDATE) if word in b], word
         # ... nor back down in a callback's response.
         assert not [b for b in dash_responses if word in b], word
     # The check sees the Dash traffic at all: the turn was reported to finish_reply.
     assert wire.bodies(DASH_UPDATE) and dash_responses
+    assert any(reports_the_turn(response) for response in wire.responses)
 
 
 def test_a_new_message_sends_the_earlier_turns_once_and_only_to_the_stream(
@@ -120,16 +152,14 @@ def test_a_new_message_sends_the_earlier_turns_once_and_only_to_the_stream(
     page = open_page(app_server.url)
     for n, (question, answer) in enumerate(EARLIER, start=1):
         fake.script(Reply(answer, chunk_size=5))
-        send(page, question)
-        wait_idle(page, n)
+        turn(page, question, n)
     words = earlier_words(EARLIER)
     assert len(words) == 6
 
     # Live: the thread on screen was built by patches.
     wire = listen(page)
     fake.script(Reply(FOURTH[1]))
-    send(page, FOURTH[0])
-    wait_idle(page, 4)
+    turn(page, FOURTH[0], 4)
     check_one_turn(page, wire, words)
     sent = fake.requests[-1].body["messages"]
     assert [m["content"] for m in sent if m["role"] != "system"][:6] == [
@@ -146,8 +176,7 @@ def test_a_new_message_sends_the_earlier_turns_once_and_only_to_the_stream(
     assert any(words[0] in body for body in stop(page, loading))
     wire = listen(page)
     fake.script(Reply("Fifth answer."))
-    send(page, "Fifth question?")
-    wait_idle(page, 5)
+    turn(page, "Fifth question?", 5)
     check_one_turn(page, wire, earlier_words([*EARLIER, FOURTH]))
 
 

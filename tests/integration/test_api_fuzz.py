@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from api.gateway import FORWARDED_PARAMS
 from chat_app import create_app
@@ -59,9 +60,6 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 
-# (operation, status) of every response, to show that the fuzz got past validation.
-SEEN: Counter = Counter()
-
 # Built at import, since @schema.parametrize needs the schema then (the lazy alternative,
 # schemathesis.pytest.from_fixture, breaks under pytest 9: it sets `request.node._nodeid`).
 # Its own fake upstream, scripted with nothing, answers every request with the echo reply.
@@ -94,23 +92,28 @@ def _assert_healthy(path: str, status: int, content_type: str, content: str) -> 
         assert not any("error" in json.loads(event) for event in events[:-1]), content[-500:]
 
 
-def _call(case, headers: dict | None = None) -> None:
+def _call(case, headers: dict | None = None, seen: Counter | None = None) -> None:
     response = case.call_and_validate(headers=headers)
-    SEEN[(case.operation.label, response.status_code)] += 1
+    if seen is not None:
+        seen[(case.operation.label, response.status_code)] += 1
     # Below 500 is also schemathesis's not_a_server_error; stated outright as the contract.
     content_type = (response.headers.get("content-type") or [""])[0]
     content = response.content.decode("utf-8", "replace")
     _assert_healthy(case.operation.path, response.status_code, content_type, content)
 
 
-@schema.parametrize()
-def test_api_matches_its_description(case) -> None:
+def _check_described(case, seen: Counter | None = None) -> None:
     # As generated: for the gateway that is no token, or a made-up one.
-    _call(case)
+    _call(case, seen=seen)
     if case.operation.path.startswith("/v1/"):
         # And with the right one, so the gateway's own validation and forwarding are fuzzed.
-        _call(case, {"Authorization": f"Bearer {GATEWAY_TOKEN}"})
+        _call(case, {"Authorization": f"Bearer {GATEWAY_TOKEN}"}, seen=seen)
     assert UPSTREAM.pending == 0
+
+
+@schema.parametrize()
+def test_api_matches_its_description(case) -> None:
+    _check_described(case)
 
 
 def test_login_wall_matches_the_document() -> None:
@@ -268,7 +271,16 @@ def _error_message(response) -> str:
 )
 @given(data=st.data(), content_type=CONTENT_TYPES, accept=ACCEPTS)
 def test_arbitrary_bodies_never_fail_the_server(route, data, content_type, accept) -> None:
-    body = data.draw(BODIES[route], label="body")
+    _check_raw(route, data.draw(BODIES[route], label="body"), content_type, accept)
+
+
+def _check_raw(
+    route: str,
+    body: bytes,
+    content_type: str | None,
+    accept: str | None,
+    seen: Counter | None = None,
+) -> None:
     headers = {"Content-Type": content_type, "Accept": accept}
     headers = {name: value for name, value in headers.items() if value is not None}
     if route.startswith("/v1/"):
@@ -276,7 +288,8 @@ def test_arbitrary_bodies_never_fail_the_server(route, data, content_type, accep
 
     response = APP.test_client().post(route, data=body, headers=headers)
 
-    SEEN[(f"raw POST {route}", response.status_code)] += 1
+    if seen is not None:
+        seen[(f"raw POST {route}", response.status_code)] += 1
     text = response.get_data(as_text=True)  # also runs a streamed reply to its end
     _assert_healthy(route, response.status_code, response.content_type or "", text)
     if 400 <= response.status_code < 500:
@@ -284,21 +297,61 @@ def test_arbitrary_bodies_never_fail_the_server(route, data, content_type, accep
     assert UPSTREAM.pending == 0
 
 
-@pytest.mark.parametrize(
-    ("label", "statuses"),
-    [
-        ("POST /api/chat", {200, 400}),
-        ("POST /api/chat/stream", {200, 400}),
-        ("POST /v1/chat/completions", {200, 400, 401}),
-        ("GET /v1/models", {200, 401}),
-        ("raw POST /api/chat", {200, 400}),
-        ("raw POST /api/chat/stream", {200, 400}),
-        ("raw POST /v1/chat/completions", {200, 400}),
-    ],
+# The answers the fuzz must get from each operation, refusals and successes alike.
+REACHED = {
+    "POST /api/chat": {200, 400},
+    "POST /api/chat/stream": {200, 400},
+    "POST /v1/chat/completions": {200, 400, 401},
+    "GET /v1/models": {200, 401},
+    "raw POST /api/chat": {200, 400},
+    "raw POST /api/chat/stream": {200, 400},
+    "raw POST /v1/chat/completions": {200, 400},
+}
+# A fuzz of its own for the test below, smaller than the tests' above and as deterministic,
+# so that what it proves does not depend on which tests ran before it (or on their order).
+CHECK_EXAMPLES = 40
+CHECK_SETTINGS = settings(
+    max_examples=CHECK_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
 )
-def test_the_fuzz_reached_past_validation(label, statuses) -> None:
-    """The tests above, when they ran, got answers of every kind: not only refusals."""
-    seen = {status for (operation, status) in SEEN if operation == label}
-    if not seen:
-        pytest.skip(f"{label} was not fuzzed in this run")
-    assert statuses <= seen, f"{label}: {sorted(SEEN.items())}"
+
+
+@pytest.fixture(scope="module")
+def fuzz_seen() -> Counter:
+    """(operation, status) of every response of a small fuzz run now: described operations
+    (valid and invalid data, as schemathesis generates them) and raw bodies."""
+    seen: Counter = Counter()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.label not in REACHED:
+            continue
+        # Invalid data needs something to break: a body (GET /v1/models has none).
+        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE][: 1 + bool(operation.body)]
+        for mode in modes:
+
+            @CHECK_SETTINGS
+            @given(case=operation.as_strategy(mode))
+            def described(case) -> None:
+                _check_described(case, seen)
+
+            described()
+    for route, bodies in BODIES.items():
+        assert f"raw POST {route}" in REACHED
+
+        @CHECK_SETTINGS
+        @given(body=bodies, content_type=CONTENT_TYPES, accept=ACCEPTS)
+        def raw(body, content_type, accept) -> None:
+            _check_raw(route, body, content_type, accept, seen)  # noqa: B023 (run at once)
+
+        raw()
+    return seen
+
+
+@pytest.mark.parametrize(("label", "statuses"), REACHED.items())
+def test_the_fuzz_reached_past_validation(fuzz_seen, label, statuses) -> None:
+    """The fuzz gets answers of every kind, not only refusals: it reaches past validation."""
+    seen = {status for (operation, status) in fuzz_seen if operation == label}
+    assert statuses <= seen, f"{label}: {sorted(fuzz_seen.items())}"

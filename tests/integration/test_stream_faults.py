@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -58,10 +59,38 @@ def stream(client, **extra) -> tuple[str, dict, str]:
     return "".join(event["delta"] for event in deltas), final, raw
 
 
-def timed_stream(client, **extra) -> tuple[str, dict, float]:
-    start = time.monotonic()
-    text, final, _ = stream(client, **extra)
-    return text, final, time.monotonic() - start
+class Clock:
+    """The retry rule's clock, injected: time passes only while the app waits between
+    attempts, so what is checked is the waits the app chose and when, not how fast this
+    machine is. Each wait is recorded with the number of upstream requests made before it."""
+
+    def __init__(self, fake: FakeUpstream) -> None:
+        self._fake = fake
+        self.now = 0.0
+        self.waits: list[tuple[float, int]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append((seconds, len(self._fake.requests)))
+        self.now += seconds
+
+    def wait(self, cancel: Cancel, seconds: float) -> bool:
+        """Cancel.wait: the wait passes at once, unless the reply was cancelled."""
+        self.sleep(seconds)
+        return cancel.cancelled
+
+
+@pytest.fixture
+def clock(monkeypatch, fake) -> Clock:
+    """The retry waits on a Clock, with no jitter: each wait is the longest the rule allows."""
+    clock = Clock(fake)
+    monkeypatch.setattr(retry, "time", clock)  # retry's `time.monotonic()`, `time.sleep()`
+    # The stream's cancellable wait (a function, so that it is bound to each Cancel).
+    monkeypatch.setattr(Cancel, "wait", lambda cancel, seconds: clock.wait(cancel, seconds))
+    monkeypatch.setattr(retry, "random", SimpleNamespace(random=lambda: 0.0))
+    return clock
 
 
 # --------------------------------------------------------------------------- retries
@@ -111,23 +140,24 @@ def test_a_request_the_upstream_refused_is_not_retried(make_app, fake) -> None:
     assert len(fake.requests) == 1
 
 
-def test_rate_limit_retry_after_is_obeyed(make_app, fake) -> None:
+def test_rate_limit_retry_after_is_obeyed(make_app, fake, clock) -> None:
     client = make_app(openai_max_retries=2).server.test_client()
     fake.script(
         Error(429, "Rate limit reached", "requests", "rate_limit_exceeded", {"retry-after": "1"}),
         Reply("After waiting."),
     )
 
-    text, final, elapsed = timed_stream(client)
+    text, final, _ = stream(client)
 
     assert text == "After waiting."
     assert final["done"] is True
     assert len(fake.requests) == 2
-    assert 0.9 <= elapsed < 3, elapsed
+    # One wait, of the second asked (not the backoff's 0.5 s), after the 429, before the retry.
+    assert clock.waits == [(1.0, 1)]
 
 
 @pytest.mark.parametrize("header", [{"retry-after": "60"}, {"retry-after-ms": "30000"}])
-def test_a_long_retry_after_is_reported_at_once(make_app, fake, header) -> None:
+def test_a_long_retry_after_is_reported_at_once(make_app, fake, clock, header) -> None:
     """The SDK would sleep as long as asked (up to two minutes); the user is told at once."""
     client = make_app(openai_max_retries=2).server.test_client()
     fake.script(
@@ -135,40 +165,45 @@ def test_a_long_retry_after_is_reported_at_once(make_app, fake, header) -> None:
         Reply("Never asked for."),
     )
 
-    text, final, elapsed = timed_stream(client)
+    text, final, _ = stream(client)
 
     assert text == ""
     assert final["error"]["type"] == "rate_limited"
     assert final["error"]["retry_after"] in (30, 60)  # the wait, so the page can name it
-    assert len(fake.requests) == 1
-    assert elapsed < retry.RETRY_MAX_DELAY, elapsed
+    assert len(fake.requests) == 1  # nor did the SDK retry (the Reply is still scripted)
+    assert fake.pending == 1
+    assert clock.waits == []  # no wait at all: at once
 
 
-def test_waits_are_capped_whatever_the_attempt(make_app, fake, monkeypatch) -> None:
+def test_waits_are_capped_whatever_the_attempt(make_app, fake, clock, monkeypatch) -> None:
     """Exponential backoff never waits longer than RETRY_MAX_DELAY for one retry."""
     monkeypatch.setattr(retry, "RETRY_FIRST_DELAY", 0.2)
     monkeypatch.setattr(retry, "RETRY_MAX_DELAY", 0.3)
     client = make_app(openai_max_retries=5).server.test_client()
     fake.script(*[SERVER_ERROR] * 5, Reply("Sixth attempt."))
 
-    text, _, elapsed = timed_stream(client)
+    text, _, _ = stream(client)
 
     assert text == "Sixth attempt."
     assert len(fake.requests) == 6
-    # 0.2 + 0.3 * 4 at most (uncapped it would be 0.2 + 0.4 + 0.8 + 1.6 + 3.2 = 6.2 s).
-    assert elapsed < 2.5, elapsed
+    # One wait after each failure, doubling from 0.2 s and capped at 0.3 s (uncapped they
+    # would be 0.2, 0.4, 0.8, 1.6, 3.2 s); no jitter, so each is the longest allowed.
+    assert clock.waits == [(0.2, 1), (0.3, 2), (0.3, 3), (0.3, 4), (0.3, 5)]
 
 
-def test_retries_end_within_the_retry_window(make_app, fake, monkeypatch) -> None:
+def test_retries_end_within_the_retry_window(make_app, fake, clock, monkeypatch) -> None:
     monkeypatch.setattr(retry, "RETRY_WINDOW", 0.8)
     client = make_app(openai_max_retries=10).server.test_client()
     fake.script(*[SERVER_ERROR] * 11)
 
-    _, final, elapsed = timed_stream(client)
+    _, final, _ = stream(client)
 
     assert final["error"]["type"] == "upstream_error"
-    assert elapsed < 1.5, elapsed
-    assert 2 <= len(fake.requests) < 11
+    # The first wait (0.5 s) fits in the window; the next (1 s) would end past it, so the
+    # error is reported instead, with 9 retries of the 10 allowed unused.
+    assert clock.waits == [(0.5, 1)]
+    assert len(fake.requests) == 2
+    assert fake.pending == 9
 
 
 def test_stream_cut_before_any_text_is_retried(make_app, fake) -> None:
@@ -245,31 +280,41 @@ def test_context_retry_still_works_with_fault_retries(make_app, fake) -> None:
 # --------------------------------------------------------------------------- timeouts
 
 
-def test_a_hang_longer_than_timeout_ms_is_a_timeout_not_an_endless_retry(make_app, fake) -> None:
+def test_a_hang_longer_than_timeout_ms_is_a_timeout_not_an_endless_retry(
+    make_app, fake, clock
+) -> None:
     client = make_app(timeout_ms=400, openai_max_retries=2).server.test_client()
     fake.script(*[Hang(SILENCE)] * 5)
 
-    text, final, elapsed = timed_stream(client)
+    text, final, _ = stream(client)
 
     assert text == ""
     assert final["error"]["type"] == "timeout"
     assert final["error"]["message"] == "The model did not answer in time."
     assert len(fake.requests) == 3  # the first attempt and two retries, no more
-    # 3 x 0.4 s of waiting plus backoff (0.5 s + 1 s at most), far from 5 x 30 s.
-    assert elapsed < 4, elapsed
+    assert fake.pending == 2
+    # The backoff between the attempts, each after a timed-out one, and nothing else waited.
+    assert clock.waits == [(0.5, 1), (1.0, 2)]
     for request in fake.requests:
+        # Each attempt was given up by the app (its timeout), not answered after the silence.
         assert request.client_disconnected.wait(5)
+        assert not request.finished.is_set()
 
 
-def test_a_hang_without_retries_times_out_once(make_app, fake) -> None:
+def test_a_hang_without_retries_times_out_once(make_app, fake, clock) -> None:
     client = make_app(timeout_ms=300, openai_max_retries=0).server.test_client()
     fake.script(Hang(SILENCE), Hang(SILENCE))
 
-    _, final, elapsed = timed_stream(client)
+    _, final, _ = stream(client)
 
     assert final["error"]["type"] == "timeout"
     assert len(fake.requests) == 1
-    assert elapsed < 2, elapsed
+    assert fake.pending == 1
+    assert clock.waits == []
+    (request,) = fake.requests
+    # Given up by the app's timeout, not answered after the silence.
+    assert request.client_disconnected.wait(5)
+    assert not request.finished.is_set()
 
 
 # --------------------------------------------------------------------------- keep-alive
