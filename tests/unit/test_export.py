@@ -7,21 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from i18n import t
 from services.export import filename, from_markdown, to_markdown, user_time
+from services.export_document import labels
 
 SHANGHAI = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 21, 16, 30, 12, tzinfo=SHANGHAI)
-
-
-def labels(lang: str) -> dict[str, str]:
-    return {
-        "title": t(lang, "export.title"),
-        "exported": t(lang, "export.exported"),
-        "model": t(lang, "export.model"),
-        "user": t(lang, "role.user"),
-        "assistant": t(lang, "role.assistant"),
-    }
 
 
 CODE_REPLY = "Here you go:\n\n```python\ndef f(x):\n    return x * 2\n```\n\nDone."
