@@ -88,6 +88,8 @@ class PageTurnStream:
             self.saved = False if self.store is not None else None
         finally:
             self._recorded.set()
+            if self.keeper is not None:
+                self.keeper.catch_up()
         return [sse.encode(TurnOpened(turn=self._planned()).model_dump())]
 
     def _planned(self) -> PlannedTurn:

@@ -129,6 +129,13 @@ class RunningReply:
             self._batched_chars = self._chars
             self._journal.submit(self, text="".join(self._parts))
 
+    def catch_up(self) -> None:
+        """Its question is on record now: the text that came meanwhile goes in a batch at once
+        (not at the next piece, which a pausing model may hold back for long)."""
+        if self._chars > self._batched_chars and self._target() is not None:
+            self._batched_chars = self._chars
+            self._journal.submit(self, text="".join(self._parts))
+
     def end(self, entries: list[dict], *, wait: float = END_WAIT) -> None:
         """How the reply ended (`record_result`'s entries); returns once they are on record."""
         if self._ready is not None:

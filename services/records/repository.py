@@ -484,7 +484,7 @@ class Records:
 
     def sweep(self, *, silent_since: datetime, gone: Callable[[str | None], bool]) -> int:
         """Mark interrupted the replies left streaming whose writer is `gone` or has not beaten
-        since `silent_since`; their text stays. Returns how many."""
+        since `silent_since`; their text stays (one with no text yet goes). Returns how many."""
         with self._writer.begin() as connection:
             rows = connection.execute(
                 select(Message.id, Message.writer, Message.heartbeat_at).where(
@@ -497,6 +497,12 @@ class Records:
                 if row.heartbeat_at is None or row.heartbeat_at < silent_since or gone(row.writer)
             ]
             if dead:
+                # A reply that had no text yet was never begun: its question stands unanswered.
+                connection.execute(
+                    delete(Message).where(
+                        Message.id.in_(dead), Message.status == STREAMING, Message.content == ""
+                    )
+                )
                 connection.execute(
                     update(Message)
                     .where(Message.id.in_(dead), Message.status == STREAMING)
