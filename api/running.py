@@ -22,12 +22,20 @@ running_bp = Blueprint("running", __name__)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+# As callbacks/inputs.py ConversationId: what an id of this app can look like.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
 class StopRequest(BaseModel):
-    """The body of POST /api/chat/stop."""
+    """The body of POST /api/chat/stop, and the query of GET /api/chat/running."""
 
     model_config = ConfigDict(extra="forbid")
 
-    conversation_id: str = Field(min_length=1, max_length=64)
+    conversation_id: str = Field(pattern=ID_PATTERN)
+
+
+def _refused():
+    return error_response(400, "invalid_request", 'Name the conversation: "conversation_id".')
 
 
 class RunningReply(BaseModel):
@@ -43,9 +51,12 @@ class RunningReply(BaseModel):
 def running_reply():
     """The reply still being written in `?conversation_id=`. A conversation that is not the
     caller's answers as one with nothing running, so ids cannot be probed."""
-    conversation_id = request.args.get("conversation_id", "")[:64]
+    try:
+        asked = StopRequest.model_validate(request.args.to_dict())
+    except ValidationError:
+        return _refused()
     store = records()
-    found = store.running_reply(current_identity(), conversation_id) if store else None
+    found = store.running_reply(current_identity(), asked.conversation_id) if store else None
     answer = RunningReply(streaming=found is not None, **(found or {}))
     return jsonify(answer.model_dump()), 200, NO_STORE
 
@@ -60,7 +71,7 @@ def stop_reply():
     try:
         wanted = StopRequest.model_validate_json(request.get_data(cache=False))
     except ValidationError:
-        return error_response(400, "invalid_request", 'Send {"conversation_id": "..."} as JSON.')
+        return _refused()
     store = records()
     if store is not None:
         store.request_stop(current_identity(), wanted.conversation_id)

@@ -213,7 +213,24 @@ server's `finish_reply` draw the end, from what the page saw. */
     function ended(state) {
         opened(state, null); // no word from the server on where (a Stop waiting for it goes on)
         if (state.finished || state.abort.signal.aborted) return;
-        finishTurn(state, null);
+        const conversation = state.opened.conversation;
+        if (!state.page.records || !conversation) return finishTurn(state, null);
+        // With records on, the reply went on without this page (api/running.py): if the
+        // server can be reached, the page shows its record (following the reply if it is
+        // still coming); if not, the page says what it saw, as without records.
+        state.finished = true;
+        if (current === state) current = null;
+        runDeferred();
+        const url = state.page.runningUrl + "?conversation_id=" + encodeURIComponent(conversation);
+        originalFetch(url, { credentials: "same-origin", cache: "no-store" })
+            .then((response) => {
+                if (!response.ok) throw new Error(String(response.status));
+                setProps("chat-open-request", { data: { id: conversation, at: Date.now() } });
+            })
+            .catch(() => {
+                state.finished = false;
+                finishTurn(state, null);
+            });
     }
 
     /* Put `slots` (the text the page has) where the server left their markers. */
@@ -632,21 +649,18 @@ server's `finish_reply` draw the end, from what the page saw. */
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
-            redrawOnLoad: function (stamp) {
+            redrawOnLoad: function (stamp, conversation, page) {
                 if (stamp === null || stamp === undefined || stamp < PAGE_START) {
                     // With records on, the server's record is drawn instead of the browser's
                     // copy: a reply that went on after a reload is there, or still coming.
-                    const page = layoutProp("chat-page-config", "data");
-                    const conversation = layoutProp("chat-conversation-store", "data");
                     if (page && page.records && conversation && !loadAsked) {
                         loadAsked = true;
-                        setProps("chat-open-request", { data: { id: conversation, at: Date.now() } });
-                        return noUpdate();
+                        return [noUpdate(), { id: conversation, at: Date.now() }];
                     }
                     redraws += 1;
-                    return redraws;
+                    return [redraws, noUpdate()];
                 }
-                return noUpdate();
+                return [noUpdate(), noUpdate()];
             },
 
             /* Registered only when the server keeps no records (callbacks/sidebar.py). */

@@ -107,7 +107,8 @@ def open_conversation(
     _clicks: Any, requested: OpenRequest | None, streaming: Any, local: LocalRecords | None
 ):
     """Load a conversation into the page from its record: a click in the list, or the page
-    asking (OPEN_REQUEST: at load, and when a reply it followed has ended).
+    asking (OPEN_REQUEST: at load, when a reply it followed has ended, and when its own
+    reply's stream broke: the record says how the reply went on).
 
     With records on, a reply the server is still writing (its page left mid-reply) is not
     drawn as a message: the page follows it in the live bubble until it ends (`following`).
@@ -116,7 +117,7 @@ def open_conversation(
     if asked and (requested is None or records() is None):
         raise PreventUpdate
     picked = requested.id if asked else _clicked()
-    if streaming and not streaming.get("follow"):
+    if not asked and streaming and not streaming.get("follow"):
         raise PreventUpdate  # the page's own reply: finish or stop it first
     store = _store(local)
     history = store.history(current_identity(), picked)
