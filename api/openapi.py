@@ -311,9 +311,11 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 "any worker or instance.",
                 "security": SESSION,
                 "requestBody": {"required": True, "content": _json(_ref("StopRequest"))},
-                    "400": _response("No `conversation_id`, or not one shaped like an id.", REFUSAL),
+                "responses": {
                     "202": {"description": "Stopped, or nothing of the caller's ran there."},
-                    "400": _response('The body is not `{"conversation_id": ...}`.', REFUSAL),
+                    "400": _response(
+                        "No `conversation_id`, or not one shaped like an id.", REFUSAL
+                    ),
                     **login,
                     "403": _response("Sent by a page of another site.", REFUSAL),
                 },

@@ -60,7 +60,7 @@ def wait_for_first_half(page: Page, store: Records) -> None:
     wait_for(lambda: store.list_conversations(owner), "the conversation on record")
     conversation = store.list_conversations(owner)[0]["id"]
     wait_for(
-        lambda: store.history(owner, conversation)[-1].get("content") == BEFORE,
+        lambda: (store.history(owner, conversation) or [{}])[-1].get("content") == BEFORE,
         lambda: f"the first half on record: {store.history(owner, conversation)}",
     )
 
@@ -147,7 +147,7 @@ def test_a_reply_that_ended_while_the_page_was_away_is_shown_whole(
     gate.set()
     [conversation] = store.list_conversations(owner)
     wait_for(
-        lambda: store.history(owner, conversation["id"])[-1]["status"] == "done",
+        lambda: store.history(owner, conversation["id"])[-1].get("status") == "done",
         "the reply finished without its page",
     )
     page.goto(app.url)
