@@ -7,11 +7,13 @@ from flask import Flask
 from api.gateway import gateway_bp
 from api.openapi import openapi_bp
 from api.routes import bp
+from api.running import running_bp
 
 
 def register(server: Flask) -> None:
     """Mount the JSON/SSE API on `server` (its ChatService comes from `extensions`)."""
     server.register_blueprint(bp)
+    server.register_blueprint(running_bp)
     # Always mounted: it answers 404 per request unless GATEWAY_API_KEYS is set.
     server.register_blueprint(gateway_bp)
     server.register_blueprint(openapi_bp)

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 
 from api.events import STREAM_EVENTS
 from api.gateway import FORWARDED_PARAMS
+from api.running import ID_PATTERN, RunningReply, StopRequest
 from api.schemas import ChatRequest
 from extensions import chat_service
 from services.chat import ChatService
@@ -279,6 +280,47 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 upstream_errors=False,
             )
         },
+        "/api/chat/running": {
+            "get": {
+                "summary": "The caller's reply still being received in a conversation (a page "
+                "that left mid-reply follows it here).",
+                "security": SESSION,
+                "parameters": [
+                    {
+                        "name": "conversation_id",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": ID_PATTERN},
+                    }
+                ],
+                "responses": {
+                    "200": _response(
+                        "`streaming` false when nothing of the caller's runs there.",
+                        _json(_ref("RunningReply")),
+                    ),
+                    "400": _response(
+                        "No `conversation_id`, or not one shaped like an id.", REFUSAL
+                    ),
+                    **login,
+                },
+            }
+        },
+        "/api/chat/stop": {
+            "post": {
+                "summary": "Stop the caller's reply being received in a conversation, from "
+                "any worker or instance.",
+                "security": SESSION,
+                "requestBody": {"required": True, "content": _json(_ref("StopRequest"))},
+                "responses": {
+                    "202": {"description": "Stopped, or nothing of the caller's ran there."},
+                    "400": _response(
+                        "No `conversation_id`, or not one shaped like an id.", REFUSAL
+                    ),
+                    **login,
+                    "403": _response("Sent by a page of another site.", REFUSAL),
+                },
+            }
+        },
         "/api/providers/check": {
             "get": {
                 "summary": "Ask every provider for one token: OK, or exactly what is wrong.",
@@ -357,6 +399,8 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 **_chat_request_schemas(service),
                 **_event_schemas(),
                 "ChatReply": CHAT_REPLY,
+                "RunningReply": RunningReply.model_json_schema(),
+                "StopRequest": StopRequest.model_json_schema(),
                 "Error": ERROR,
                 "GatewayError": GATEWAY_ERROR,
             },

@@ -53,6 +53,8 @@ class PageTurnStream:
     conversation_id: str | None = None
     # Whether the question went on record (None: records are off).
     saved: bool | None = None
+    # The reply on its way to the record (with records on).
+    keeper: object | None = None
     _recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -74,6 +76,9 @@ class PageTurnStream:
         """Record the question (runs while the upstream request opens); the first event."""
         try:
             self.conversation_id = self._record_question()
+            if self.keeper is not None:
+                # The reply is on record from now on, empty: see Journal.open_now.
+                self.journal.open_now(self.keeper)
             # The records answer "not saving" after a failed write (services/records/guarded).
             if self.store is not None:
                 self.saved = getattr(self.store, "saving", True)
@@ -83,6 +88,8 @@ class PageTurnStream:
             self.saved = False if self.store is not None else None
         finally:
             self._recorded.set()
+            if self.keeper is not None:
+                self.keeper.catch_up()
         return [sse.encode(TurnOpened(turn=self._planned()).model_dump())]
 
     def _planned(self) -> PlannedTurn:
@@ -116,12 +123,20 @@ class PageTurnStream:
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
         """`source`'s events, the final one completed; the reply is on record as it streams
         (after the question: see `opening`), and however it ends."""
-        keeper = None
         if self.store is not None and self.journal is not None:
-            keeper = self.journal.reply(
+            self.keeper = self.journal.reply(
                 self.owner, lambda: self.conversation_id, self.plan.model, ready=self._recorded
             )
-        return recorded(source, keeper, self.plan.model, finish=self._finish)
+        return recorded(source, self.keeper, self.plan.model, finish=self._finish)
+
+    def keep_going(self) -> bool:
+        """Whether the reply goes on when the page has left (reloaded, closed, offline): yes
+        while it is on record and nobody stopped it (Stop marks it first, then hangs up:
+        api/stop.py), so a returning page finds it, finished or still coming. Without
+        records nobody could see it: it stops."""
+        if self.keeper is None:
+            return False
+        return self.journal.still_wanted(self.keeper)
 
     def _finish(self, final: dict, entries: list[dict], reply: str) -> Iterator[dict]:
         yield FLUSH  # the last text leaves before the final event is put together

@@ -142,6 +142,7 @@ def chat_stream():
             snapshots=chat_request.snapshots,
             client_gone=client_gone,
             opening=turn.opening,
+            keep_going=turn.keep_going,
         )
     else:
         events = service.stream(

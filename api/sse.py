@@ -43,6 +43,9 @@ KEEP_ALIVE = ": keep-alive\n\n"
 # After a graceful stop has cancelled a stream, how long it may take to send its final event
 # (normally milliseconds: the upstream is hung up, the record written) before one is sent anyway.
 STOP_FINAL_WAIT = 5.0
+# How often a stream that goes on without its client (`relay`'s `keep_going`) asks whether it
+# is still wanted: a Stop from another process takes effect within this.
+DETACHED_CHECK_INTERVAL = 1.0
 # How long a closing response waits for its pump thread to close the source. Normally
 # milliseconds; longer only when no socket could be shut down (upstream headers not yet in).
 PUMP_JOIN_TIMEOUT = 0.5
@@ -63,6 +66,7 @@ def event_stream(
     keep_alive: float | None = None,
     poll: float | None = None,
     opening: Callable[[], Iterable[str]] | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """Encode service events as SSE, always ending with one final `done` or `error` event.
 
@@ -77,7 +81,8 @@ def event_stream(
     `events` are read through `relay` (see there): `client_gone` (see `disconnect_probe`) is
     asked every `poll` seconds while the model is silent, and a keep-alive comment goes out
     after `keep_alive` seconds of silence (defaults: POLL_INTERVAL, KEEP_ALIVE_INTERVAL).
-    `opening` runs while the upstream request opens (see `relay`).
+    `opening` runs while the upstream request opens (see `relay`), and `keep_going` says
+    whether the stream goes on when its client has left (see `relay`).
     """
     if interval is None:
         interval = SNAPSHOT_INTERVAL if snapshots else COALESCE_INTERVAL
@@ -87,6 +92,7 @@ def event_stream(
         keep_alive=keep_alive,
         poll=poll,
         opening=opening,
+        keep_going=keep_going,
     )
 
 
@@ -145,6 +151,7 @@ def relay(
     poll: float | None = None,
     cancel: Cancel | None = None,
     opening: Callable[[], Iterable[str]] | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """Yield `chunks` (SSE text) as they come, read in a pump thread of their own.
 
@@ -163,6 +170,11 @@ def relay(
     thread runs it. Chunks are read one at a time, only when wanted, as with plain iteration:
     nothing more is read from upstream than the client took.
 
+    Unless `keep_going()` says otherwise at that moment: then the client's leaving (a reload,
+    a closed tab, a lost network) does not end the stream. A thread of its own reads `chunks`
+    on to their end, unsent (what is below records them), asking `keep_going()` every
+    DETACHED_CHECK_INTERVAL, and cancels them once it says no (Stop, from any process).
+
     When the process stops gracefully (services/stopping.py), a stream still open when the
     grace is over is cancelled the same way, and its chunks are read on to the final event
     (`_encoded` and api/recording.py make it SERVER_STOPPING, with the reply on record).
@@ -174,8 +186,20 @@ def relay(
     gone = client_gone or (lambda: False)
     pump = _Pump(iter(chunks), cancel)
     finished = False
+    handed_off = False
     ending_since: float | None = None  # when a graceful stop cancelled this stream
     stopping.opened()
+
+    def carry_on() -> bool:
+        """The client left: hand the rest to `_read_on` when the stream is still wanted."""
+        nonlocal handed_off
+        if keep_going is None or not _asked(keep_going):
+            return False
+        log.info("the client went away; its reply goes on, unsent, to the record")
+        _read_on(pump, cancel, keep_going, ending_since)
+        handed_off = True  # the pump is `_read_on`'s now
+        return True
+
     try:
         pump.want()
         last_output = time.monotonic()
@@ -187,7 +211,8 @@ def relay(
                     opening = None
                     continue
                 if gone():
-                    log.info("the client went away; stopping its stream")
+                    if not carry_on():
+                        log.info("the client went away; stopping its stream")
                     return
                 if ending_since is None and stopping.due():
                     ending_since = _end_for_stop(cancel)
@@ -212,9 +237,65 @@ def relay(
             if opening is not None:
                 yield from _opened(opening)
                 opening = None
+    except GeneratorExit:
+        # The server closed this response: a write failed (the client is gone) or it is
+        # shutting the connection down.
+        if not finished:
+            carry_on()
+        raise
     finally:
-        pump.stop(cancel=not finished)
+        if not handed_off:
+            pump.stop(cancel=not finished)
         stopping.closed()
+
+
+def _asked(keep_going: Callable[[], bool]) -> bool:
+    try:
+        return bool(keep_going())
+    except Exception:
+        log.exception("could not tell whether a stream should go on without its client")
+        return False
+
+
+def _read_on(
+    pump: _Pump,
+    cancel: Cancel,
+    keep_going: Callable[[], bool],
+    ending_since: float | None,
+) -> None:
+    """Read `pump` to its end in a daemon thread (the client has gone); see `relay`."""
+    stopping.opened()  # before the relay's `closed`: a graceful stop waits for this one too
+
+    def run() -> None:
+        since = ending_since
+        finished = False
+        next_check = time.monotonic() + DETACHED_CHECK_INTERVAL
+        try:
+            pump.want()
+            while True:
+                item = pump.get(POLL_INTERVAL)
+                if item is not None:
+                    kind, _ = item
+                    if kind is _Pump.END or kind is _Pump.FAILED:
+                        finished = True
+                        return
+                    pump.want()
+                now = time.monotonic()
+                if since is None and now >= next_check:
+                    next_check = now + DETACHED_CHECK_INTERVAL
+                    if not _asked(keep_going):
+                        log.info("a reply going on without its client was stopped")
+                        cancel.cancel()
+                        since = now
+                if since is None and stopping.due():
+                    since = _end_for_stop(cancel)
+                elif since is not None and now - since >= STOP_FINAL_WAIT:
+                    return
+        finally:
+            pump.stop(cancel=not finished)
+            stopping.closed()
+
+    threading.Thread(target=run, name="sse-read-on", daemon=True).start()
 
 
 def _end_for_stop(cancel: Cancel) -> float:

@@ -151,7 +151,13 @@ server's `finish_reply` draw the end, from what the page saw. */
 
     /* One event of the stream; true once it was the final one. */
     function onEvent(state, event) {
-        if (state.finished) return true;
+        const opening = event.turn && !event.done && !event.error;
+        if (state.finished) {
+            // Stopped: only where the turn is recorded still matters (Stop tells the server
+            // which reply to end: `stopOnServer`), so the stream is read until it says.
+            if (opening) opened(state, event.turn.conversation_id || null);
+            return Boolean(state.opened);
+        }
         if (typeof event.delta === "string") {
             const first = !state.text;
             state.text += event.delta;
@@ -170,8 +176,9 @@ server's `finish_reply` draw the end, from what the page saw. */
         // The first event: the conversation the turn is recorded in, and how it was planned.
         // A new conversation's id is kept at once (after the first text is drawn), so a page
         // reloaded after a crash mid-reply retries in the same conversation.
-        if (event.turn) {
+        if (opening) {
             Object.assign(state.planned, event.turn);
+            opened(state, event.turn.conversation_id || null);
             showSaved(event.turn.saved);
             const id = event.turn.conversation_id;
             if (id && id !== state.conversation) {
@@ -204,8 +211,26 @@ server's `finish_reply` draw the end, from what the page saw. */
 
     /* The stream closed without a final event: unless the user stopped or cleared, it was cut. */
     function ended(state) {
+        opened(state, null); // no word from the server on where (a Stop waiting for it goes on)
         if (state.finished || state.abort.signal.aborted) return;
-        finishTurn(state, null);
+        const conversation = state.opened.conversation;
+        if (!state.page.records || !conversation) return finishTurn(state, null);
+        // With records on, the reply went on without this page (api/running.py): if the
+        // server can be reached, the page shows its record (following the reply if it is
+        // still coming); if not, the page says what it saw, as without records.
+        state.finished = true;
+        if (current === state) current = null;
+        runDeferred();
+        const url = state.page.runningUrl + "?conversation_id=" + encodeURIComponent(conversation);
+        originalFetch(url, { credentials: "same-origin", cache: "no-store" })
+            .then((response) => {
+                if (!response.ok) throw new Error(String(response.status));
+                setProps("chat-open-request", { data: { id: conversation, at: Date.now() } });
+            })
+            .catch(() => {
+                state.finished = false;
+                finishTurn(state, null);
+            });
     }
 
     /* Put `slots` (the text the page has) where the server left their markers. */
@@ -301,6 +326,37 @@ server's `finish_reply` draw the end, from what the page saw. */
             if (question < start) wanted += " " + page.outsideClass;
             else if (question === start && start > 0) wanted += " " + page.contextStartClass;
             if (el.id && el.className !== wanted) setProps(el.id, { className: wanted });
+        });
+    }
+
+    /* The server said which conversation the turn is recorded in (or the stream ended first). */
+    function opened(state, conversation) {
+        if (state.opened) return;
+        state.opened = { conversation: conversation || state.conversation || null };
+        if (state.onOpened) state.onOpened(state.opened.conversation);
+    }
+
+    /* Stop, told to the server: with records on, a reply goes on when its page hangs up (a
+       reload must not lose it: api/running.py), so Stop marks it stopped first, in whichever
+       process writes it, and only then hangs up. Resolves when done, or given up (2 s). */
+    function stopOnServer(page, conversation) {
+        if (!page.records || !conversation) return Promise.resolve();
+        const told = originalFetch(page.stopUrl, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ conversation_id: conversation }),
+            credentials: "same-origin",
+            cache: "no-store",
+        }).catch(ignore);
+        return Promise.race([told, new Promise((done) => setTimeout(done, 2000))]);
+    }
+
+    /* The conversation a turn is recorded in, once the server has said (at most 2 s). */
+    function whenOpened(state) {
+        if (state.opened) return Promise.resolve(state.opened.conversation);
+        return new Promise((done) => {
+            state.onOpened = done;
+            setTimeout(() => done(state.conversation), 2000);
         });
     }
 
@@ -490,6 +546,67 @@ server's `finish_reply` draw the end, from what the page saw. */
         drawLive("", page, true);
     }
 
+    /* ---------------------------------------------------------------- following a reply */
+
+    /* A reply the server is still writing for a page that was not there (reloaded, or opened
+       from the sidebar): its text, as the server last recorded it, is drawn in the live bubble
+       every page.followMs until it ends; then the page asks for the record again
+       (OPEN_REQUEST), which draws the end and clears STREAMING_STORE. */
+    let follow = null;
+    let loadAsked = false;
+
+    function layoutProp(id, name) {
+        const api = window.dash_component_api;
+        if (!api || typeof api.getLayout !== "function") return undefined;
+        const found = api.getLayout(id);
+        return found && found.props ? found.props[name] : undefined;
+    }
+
+    function startFollow(id) {
+        if (follow && follow.id === id) return;
+        stopFollow();
+        const page = layoutProp("chat-page-config", "data");
+        if (!page) return;
+        follow = { id, page, timer: null, ended: false };
+        drawLive("", page, false);
+        followTick(follow);
+    }
+
+    function stopFollow() {
+        if (!follow) return;
+        clearTimeout(follow.timer);
+        const page = follow.page;
+        follow = null;
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+            if (!current && !follow) drawLive("", page, false);
+        }));
+    }
+
+    function followTick(watched) {
+        if (follow !== watched || watched.ended) return;
+        clearTimeout(watched.timer);
+        const url = watched.page.runningUrl + "?conversation_id=" + encodeURIComponent(watched.id);
+        originalFetch(url, { credentials: "same-origin", cache: "no-store" })
+            .then((response) => (response.ok ? response.json() : null))
+            .then((running) => {
+                if (follow !== watched || watched.ended) return;
+                if (running && running.streaming) {
+                    if (running.content) drawLive(running.content, watched.page, false);
+                } else if (running) {
+                    watched.ended = true;
+                    setProps("chat-open-request", { data: { id: watched.id, at: Date.now() } });
+                    return;
+                }
+                watched.timer = setTimeout(() => followTick(watched), watched.page.followMs);
+            })
+            .catch(() => {
+                // Offline for a moment: try again, the reply is on record meanwhile.
+                if (follow === watched) {
+                    watched.timer = setTimeout(() => followTick(watched), watched.page.followMs);
+                }
+            });
+    }
+
     function newTurnId() {
         // crypto.randomUUID needs a secure context; a plain-http LAN address is not one.
         return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
@@ -532,12 +649,18 @@ server's `finish_reply` draw the end, from what the page saw. */
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chat: {
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
-            redrawOnLoad: function (stamp) {
+            redrawOnLoad: function (stamp, conversation, page) {
                 if (stamp === null || stamp === undefined || stamp < PAGE_START) {
+                    // With records on, the server's record is drawn instead of the browser's
+                    // copy: a reply that went on after a reload is there, or still coming.
+                    if (page && page.records && conversation && !loadAsked) {
+                        loadAsked = true;
+                        return [noUpdate(), { id: conversation, at: Date.now() }];
+                    }
                     redraws += 1;
-                    return redraws;
+                    return [redraws, noUpdate()];
                 }
-                return noUpdate();
+                return [noUpdate(), noUpdate()];
             },
 
             /* Registered only when the server keeps no records (callbacks/sidebar.py). */
@@ -548,19 +671,39 @@ server's `finish_reply` draw the end, from what the page saw. */
                 );
             },
 
-            /* Stop: keep what is shown, abort the request; finish_reply draws the end. */
+            /* Stop: keep what is shown, tell the server (records on), abort the request;
+               finish_reply draws the end. A followed reply is stopped on the server, and
+               the page reads how it ended. */
             stopReply: function (clicks) {
                 runDeferred();
+                if (clicks && follow) {
+                    const watched = follow;
+                    stopOnServer(watched.page, watched.id).then(() => followTick(watched));
+                    return noUpdate();
+                }
                 const state = current;
                 if (!clicks || !state || state.finished) return noUpdate();
-                abortTurn(state);
-                return report(state, null, true);
+                state.finished = true; // the text stays as it is from now on
+                if (current === state) current = null;
+                if (!state.page.records) {
+                    abortTurn(state);
+                    return report(state, null, true);
+                }
+                whenOpened(state)
+                    .then((conversation) => stopOnServer(state.page, conversation))
+                    .then(() => {
+                        abortTurn(state);
+                        setProps("chat-stream-result", { data: report(state, null, true) });
+                    });
+                return noUpdate();
             },
 
             /* Lock the composer while a reply streams; a turn that loses its state without
                finishing (Clear, New chat) is aborted. */
             applyStreamingState: function (streaming) {
                 if (!streaming && current && !current.finished && !deferred) abortTurn(current);
+                if (streaming && streaming.follow) startFollow(streaming.follow);
+                else stopFollow();
                 const busy = Boolean(streaming);
                 return [
                     busy,

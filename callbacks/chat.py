@@ -205,10 +205,14 @@ def next_context(ended: dict, question: str | None, before: int | None, model: s
 # The thread is drawn whole from the stored history only when it is loaded or replaced; a turn
 # changes it by Patch. A stored thread is shown once the page has read it from local storage:
 # its timestamp is older than the page. Later writes are this page's own turns.
+# With records on, the server's record is drawn instead (OPEN_REQUEST: callbacks/sidebar.py).
 clientside_callback(
     ClientsideFunction(namespace="chat", function_name="redrawOnLoad"),
     Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
+    Output(ids.OPEN_REQUEST, "data", allow_duplicate=True),
     Input(ids.HISTORY_STORE, "modified_timestamp"),
+    State(ids.CONVERSATION_STORE, "data"),
+    State(ids.PAGE_CONFIG, "data"),
     prevent_initial_call="initial_duplicate",
 )
 

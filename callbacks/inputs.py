@@ -37,6 +37,13 @@ class PickedItem(BaseModel):
     index: ConversationId
 
 
+class OpenRequest(BaseModel):
+    """OPEN_REQUEST: the page asks for the server's record of a conversation."""
+
+    id: ConversationId
+    at: int = 0  # when: the same conversation asked again is a change
+
+
 def local_data(local: LocalRecords | None) -> dict | None:
     """The browser's copy back as plain dicts, as BrowserRecords keeps them."""
     if local is None:

@@ -26,13 +26,22 @@ from dash.exceptions import PreventUpdate
 from api.callback_guard import typed
 from api.identity import current_identity
 from callbacks.history import redraw
-from callbacks.inputs import ConversationId, Lang, LocalRecords, PickedItem, Text, local_data
+from callbacks.inputs import (
+    ConversationId,
+    Lang,
+    LocalRecords,
+    OpenRequest,
+    PickedItem,
+    Text,
+    local_data,
+)
 from components import ids
 from components.message import notice
 from components.sidebar import conversation_list
 from extensions import records
 from i18n import t
 from services import export
+from services.conversation import STREAMING
 from services.importer import import_once
 from services.records.browser import BrowserRecords
 
@@ -86,22 +95,48 @@ def show_conversations(
     Output(ids.CONVERSATION_STORE, "data", allow_duplicate=True),
     Output(ids.NOTICE, "children", allow_duplicate=True),
     Output(ids.THREAD_REDRAW, "data", allow_duplicate=True),
+    Output(ids.STREAMING_STORE, "data", allow_duplicate=True),
     Input({"type": ids.SIDEBAR_ITEM, "index": ALL}, "n_clicks"),
+    Input(ids.OPEN_REQUEST, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
 @typed
-def open_conversation(_clicks: Any, streaming: Any, local: LocalRecords | None):
-    """Load a conversation into the page from its record."""
-    picked = _clicked()
+def open_conversation(
+    _clicks: Any, requested: OpenRequest | None, streaming: Any, local: LocalRecords | None
+):
+    """Load a conversation into the page from its record: a click in the list, or the page
+    asking (OPEN_REQUEST: at load, when a reply it followed has ended, and when its own
+    reply's stream broke: the record says how the reply went on).
+
+    With records on, a reply the server is still writing (its page left mid-reply) is not
+    drawn as a message: the page follows it in the live bubble until it ends (`following`).
+    """
+    asked = ctx.triggered_id == ids.OPEN_REQUEST
+    if asked and (requested is None or records() is None):
+        raise PreventUpdate
+    picked = requested.id if asked else _clicked()
+    if not asked and streaming and not streaming.get("follow"):
+        raise PreventUpdate  # the page's own reply: finish or stop it first
     store = _store(local)
-    if streaming:
-        raise PreventUpdate  # finish or stop the reply first
     history = store.history(current_identity(), picked)
     if history is None:
-        raise PreventUpdate
-    return history, picked, None, redraw()
+        if not asked:
+            raise PreventUpdate
+        # Deleted (or cleared away) elsewhere: the page's copy is stale.
+        return [], None, None, redraw(), None
+    history, follow = following(history, picked)
+    return history, picked, None, redraw(), follow
+
+
+def following(history: list[dict], conversation_id: str) -> tuple[list[dict], dict | None]:
+    """The thread to draw, and the streaming state of a page following the reply the server
+    is still writing at its end (None when nothing is being written)."""
+    last = history[-1] if history else {}
+    if last.get("role") == "assistant" and last.get("status") == STREAMING:
+        return history[:-1], {"follow": conversation_id, "turn": f"follow-{conversation_id}"}
+    return history, None
 
 
 @callback(

@@ -58,6 +58,9 @@ CONVERSATION_STORE = "chat-conversation-store"
 # The page's turn in the browser (issue 7): see callbacks/chat.py and assets/chat.js.
 PAGE_CONFIG = "chat-page-config"  # what the browser needs to start a turn on its own
 THREAD_REDRAW = "chat-thread-redraw"  # set when the thread is replaced: draw it whole
+# Set by the page to have the server's record of a conversation drawn (records on): at load,
+# and when a reply it followed has ended (assets/chat.js, callbacks/sidebar.py).
+OPEN_REQUEST = "chat-open-request"
 USAGE_TOTALS = "chat-usage-totals"  # tokens per model so far, for the header's total
 CONTEXT_TOKENS = "chat-context-tokens"  # the next request's context size, for the estimate
 TURN_NUMBER = "chat-turn-number"  # the next turn's number: its container is chat-turn-<n>

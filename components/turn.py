@@ -54,7 +54,13 @@ TURN_STATES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> dict:
+# How often a page following a reply it did not start reads its text (api/running.py).
+FOLLOW_MS = 1000
+
+
+def page_config(
+    *, lang: str, max_input_chars: int, max_history_rounds: int, records: bool = False
+) -> dict:
     """The data of the PAGE_CONFIG store.
 
     The Markdown of the live reply and the context line are made here, as Dash component
@@ -71,6 +77,12 @@ def page_config(*, lang: str, max_input_chars: int, max_history_rounds: int) -> 
         "blankCharacters": blank_characters(),
         "turnStates": [list(state) for state in TURN_STATES],
         "streamUrl": get_relative_path("/api/chat/stream"),
+        # With records on, the server's record is the thread: the page reads it at load, and a
+        # reply outlives the page that asked (api/running.py).
+        "records": records,
+        "runningUrl": get_relative_path("/api/chat/running"),
+        "stopUrl": get_relative_path("/api/chat/stop"),
+        "followMs": FOLLOW_MS,
         "liveClass": LIVE_ACTIVE_CLASS,
         "idleClass": LIVE_IDLE_CLASS,
         "questionClass": LIVE_QUESTION_CLASS,

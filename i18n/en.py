@@ -140,7 +140,7 @@ STRINGS = {
     "settings, then retry.",
     "error.stream_cut": "The connection was cut in the middle of the reply. Retry to get a full "
     "answer.",
-    "error.interrupted": "The page was reloaded or closed before this question was answered.",
+    "error.interrupted": "The page was reloaded or closed, or the server restarted, before this question was answered.",
     "error.server_stopping": "The server restarted in the middle of this reply. Retry in a moment.",
     "error.network": "Lost the connection to this app's server. Check your network, then retry.",
     "error.invalid_request": "The request was refused: {detail}",

@@ -123,7 +123,7 @@ STRINGS = {
     "error.timeout": "模型响应超时。请稍后重试。",
     "error.connection_error": "无法连接到模型服务器。请检查网络或代理设置后重试。",
     "error.stream_cut": "回答途中连接被中断。重试可以获得完整回答。",
-    "error.interrupted": "这个问题还没回答完，页面就被刷新或关闭了。",
+    "error.interrupted": "这个问题还没得到回答，页面就被刷新或关闭了（或服务器重启了）。",
     "error.server_stopping": "回答途中服务器重启了。请稍后重试。",
     "error.network": "与本应用服务器的连接断开了。请检查网络后重试。",
     "error.invalid_request": "请求被拒绝：{detail}",

@@ -93,6 +93,9 @@ class Reply:
     delay: float = 0.0
     stall: float = 0.0
     stall_after: int = 0
+    # Set by the test: the text piece numbered `stall_after` waits for it (a model that pauses
+    # exactly as long as the test needs, e.g. while a page reloads).
+    hold: threading.Event | None = field(default=None, compare=False, repr=False)
     usage: dict[str, Any] | None = None
     finish_reason: str = "stop"
     role_chunk: bool = True
@@ -542,6 +545,14 @@ class _Handler(BaseHTTPRequestHandler):
             frame += b"0\r\n\r\n"
         return self._write(frame)
 
+    def _held(self, gate: threading.Event, at_most: float = 60.0) -> bool:
+        """Wait until the test sets `gate`; False if the server stops or the client leaves."""
+        deadline = time.monotonic() + at_most
+        while not gate.is_set():
+            if time.monotonic() >= deadline or not self._wait(_POLL_INTERVAL):
+                return False
+        return True
+
     def _wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; False if the server stops or the client leaves first."""
         deadline = time.monotonic() + seconds
@@ -635,6 +646,8 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.delay and not self._wait(reply.delay):
                 return
             if reply.stall and index == reply.stall_after and not self._wait(reply.stall):
+                return
+            if reply.hold and index == reply.stall_after and not self._held(reply.hold):
                 return
             content = {"index": 0, "delta": {"content": piece}, "logprobs": None}
             if not self._send_event(chunk([{**content, "finish_reason": None, **filt}])):

@@ -21,7 +21,9 @@ from services.records.models import is_id, new_id
 
 log = logging.getLogger(__name__)
 
-READS = frozenset({"conversation", "list_conversations", "history"})
+READS = frozenset(
+    {"conversation", "list_conversations", "history", "reply_streaming", "running_reply"}
+)
 # Writes that add to the records: only one of these working shows the database can take the
 # conversation again. A heartbeat or a batch that fits the pages already there can succeed on a
 # full disk, and counting it would flip the notice and the log line on every batch.

@@ -129,6 +129,13 @@ class RunningReply:
             self._batched_chars = self._chars
             self._journal.submit(self, text="".join(self._parts))
 
+    def catch_up(self) -> None:
+        """Its question is on record now: the text that came meanwhile goes in a batch at once
+        (not at the next piece, which a pausing model may hold back for long)."""
+        if self._chars > self._batched_chars and self._target() is not None:
+            self._batched_chars = self._chars
+            self._journal.submit(self, text="".join(self._parts))
+
     def end(self, entries: list[dict], *, wait: float = END_WAIT) -> None:
         """How the reply ended (`record_result`'s entries); returns once they are on record."""
         if self._ready is not None:
@@ -177,6 +184,36 @@ class Journal:
         """A reply to keep on record as it streams into the conversation `conversation()`
         names, once `ready` is set."""
         return RunningReply(self, owner, conversation, model, ready)
+
+    def open_now(self, reply: RunningReply) -> bool:
+        """Put `reply` on record at once, empty and "streaming", in the calling thread (a page
+        turn does it right after its question, off the first token's path): from then on the
+        records say a reply is coming, a returning page follows it (api/running.py), and Stop
+        can reach it from any process (`Records.request_stop`). False when it could not."""
+        with self._lock:
+            self._ensure_thread()
+            writer = self._writer
+        row_id = self.records.open_reply(
+            reply.owner, reply.conversation_id, "", model=reply.model, writer=writer
+        )
+        if row_id is None:
+            return False
+        with self._lock:
+            reply.row_id = row_id
+            self._open.add(reply)
+            self._ensure_thread()  # an idle writer may have ended meanwhile: the reply needs beats
+        return True
+
+    def still_wanted(self, reply: RunningReply) -> bool:
+        """Whether `reply` should go on after its page left: it is on record and nobody has
+        stopped or cleared it. Unknown (no record, the database failing) is no."""
+        if reply.row_id is None:
+            return False
+        try:
+            return bool(self.records.reply_streaming(reply.row_id))
+        except Exception:
+            log.exception("could not read whether a reply was stopped")
+            return False
 
     def sweep(self) -> int:
         """Mark interrupted the replies that dead or silent writers left streaming."""

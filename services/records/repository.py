@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from services.conversation import INTERRUPTED, STREAMING
+from services.conversation import INTERRUPTED, STOPPED, STREAMING
 from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -402,7 +402,9 @@ class Records:
             reply, rest = (entries[0], entries[1:]) if entries else ({}, [])
             if reply.get("role") == "assistant":
                 values = _message_values(reply)
-            else:  # not expected: the text on record is kept, marked
+            else:
+                # No text came (an error before the first token): the empty row opened with the
+                # question goes; a row with text (not expected) is kept, marked.
                 values, rest = {"status": INTERRUPTED}, entries
             owned = connection.execute(
                 update(Conversation)
@@ -416,14 +418,60 @@ class Records:
             ).rowcount
             if owned != 1:
                 return False
-            connection.execute(
-                update(Message)
-                .where(Message.id == row_id, Message.conversation_id == conversation_id)
-                .values(writer=None, heartbeat_at=None, **values)
+            row = (Message.id == row_id, Message.conversation_id == conversation_id)
+            emptied = (
+                reply.get("role") != "assistant"
+                and connection.execute(delete(Message).where(*row, Message.content == "")).rowcount
             )
+            if not emptied:
+                connection.execute(
+                    update(Message).where(*row).values(writer=None, heartbeat_at=None, **values)
+                )
             for entry in rest:
                 _append(connection, owner, conversation_id, _message_values(entry), now)
         return True
+
+    def reply_streaming(self, row_id: int) -> bool:
+        """Whether the reply `row_id` is still wanted: on record and still "streaming" (not
+        stopped by `request_stop`, not cleared away)."""
+        with self.engine.connect() as connection:
+            status = connection.scalar(select(Message.status).where(Message.id == row_id))
+        return status == STREAMING
+
+    def request_stop(self, owner: str, conversation_id: str) -> bool:
+        """Ask for the owner's reply streaming in this conversation to stop: it is marked
+        stopped, and the process writing it (any worker, any instance) ends it at its next look
+        (api/sse.py `relay`'s `keep_going`), keeping the text it has. False when nothing of
+        the owner's streams there (an answer that does not tell whose the conversation is)."""
+        owned = exists().where(Conversation.id == conversation_id, Conversation.owner == owner)
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                update(Message)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.status == STREAMING,
+                    owned,
+                )
+                .values(status=STOPPED)
+            )
+        return result.rowcount > 0
+
+    def running_reply(self, owner: str, conversation_id: str) -> dict | None:
+        """The owner's reply still streaming in this conversation ({"content", "model"}, its
+        text as of the last batch), or None: none streams, or the conversation is not theirs."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(Message.content, Message.model)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Conversation.id == conversation_id,
+                    Conversation.owner == owner,
+                    Message.status == STREAMING,
+                )
+                .order_by(Message.seq.desc())
+                .limit(1)
+            ).first()
+        return {"content": row.content, "model": row.model} if row else None
 
     def beat(self, writer: str) -> None:
         """Say that `writer` is still writing its streaming replies (see `sweep`)."""
@@ -436,7 +484,7 @@ class Records:
 
     def sweep(self, *, silent_since: datetime, gone: Callable[[str | None], bool]) -> int:
         """Mark interrupted the replies left streaming whose writer is `gone` or has not beaten
-        since `silent_since`; their text stays. Returns how many."""
+        since `silent_since`; their text stays (one with no text yet goes). Returns how many."""
         with self._writer.begin() as connection:
             rows = connection.execute(
                 select(Message.id, Message.writer, Message.heartbeat_at).where(
@@ -449,6 +497,12 @@ class Records:
                 if row.heartbeat_at is None or row.heartbeat_at < silent_since or gone(row.writer)
             ]
             if dead:
+                # A reply that had no text yet was never begun: its question stands unanswered.
+                connection.execute(
+                    delete(Message).where(
+                        Message.id.in_(dead), Message.status == STREAMING, Message.content == ""
+                    )
+                )
                 connection.execute(
                     update(Message)
                     .where(Message.id.in_(dead), Message.status == STREAMING)

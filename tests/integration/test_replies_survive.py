@@ -37,6 +37,7 @@ class Stream:
 
     port: int
     conversation_id: str | None = None
+    cookie: str = ""  # the identity the server gave this client
     text: str = ""
     final: dict | None = None
     ended: threading.Event = field(default_factory=threading.Event)
@@ -52,6 +53,7 @@ class Stream:
         try:
             conn.request("POST", "/api/chat/stream", json.dumps(body), JSON)
             response = conn.getresponse()
+            self.cookie = (response.getheader("Set-Cookie") or "").split(";", 1)[0]
             buffer = b""
             while not self.leave.is_set():
                 data = response.read1(4096)
@@ -106,6 +108,29 @@ def reply_row(records: Records, conversation_id: str):
                 Message.conversation_id == conversation_id, Message.role == "assistant"
             )
         ).first()
+
+
+def writing(records: Records, stream: Stream) -> str | None:
+    """The process still writing the stream's reply, None once it has ended."""
+    with records.engine.connect() as connection:
+        return connection.scalar(
+            select(Message.writer).where(
+                Message.conversation_id == stream.conversation_id, Message.role == "assistant"
+            )
+        )
+
+
+def stop(port: int, stream: Stream) -> int:
+    """Stop the stream's reply as the page does (POST /api/chat/stop, as the same browser)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        body = json.dumps({"conversation_id": stream.conversation_id})
+        conn.request("POST", "/api/chat/stop", body, {**JSON, "Cookie": stream.cookie})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
 
 
 def status(records: Records, stream: Stream) -> str | None:
@@ -199,13 +224,25 @@ def test_a_killed_worker_loses_at_most_the_last_batch_of_each_reply(fake, app_wi
     # ... and leaves the live worker's alone.
     assert all(status(records, s) == "streaming" for s in alive)
 
-    # Those clients leave: their replies end as stopped, with all their text.
+    # Those clients leave (a reload, a closed tab): their replies go on, on record...
     for stream in alive:
         stream.leave.set()
-    wait_until(lambda: all(status(records, s) == "stopped" for s in alive), 30, "stopped")
+    wait_until(
+        lambda: all(
+            len(reply_row(records, s.conversation_id).content) > len(s.text) + BATCH_CHARS
+            for s in alive
+        ),
+        60,
+        "the replies going on without their clients",
+    )
+    # ... until Stop, from whichever worker takes it, ends each with its text.
+    for stream in alive:
+        assert stop(app.port, stream) == 202
+    wait_until(lambda: all(writing(records, s) is None for s in alive), 30, "stopped")
     for stream in alive:
         row = reply_row(records, stream.conversation_id)
-        assert TEXT.startswith(row.content) and len(row.content) >= len(stream.text)
+        assert row.status == "stopped"
+        assert TEXT.startswith(row.content) and len(row.content) > len(stream.text)
 
 
 def test_replies_of_a_killed_server_are_interrupted_at_its_next_start(fake, app_with_records):

@@ -358,6 +358,39 @@ class RecordsBehaviour:
         assert records.sweep(silent_since=since, gone=lambda w: True) == 1  # now live's too
         assert dead and live
 
+    # ---- a reply that outlives its page (api/running.py)
+
+    def test_a_running_reply_is_read_and_stopped_by_its_owner_only(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        row = records.open_reply("alice", cid, "", model="gpt-4o", writer="h:1:2")
+        assert records.reply_streaming(row)
+        records.update_replies({row: "Put it in"})
+        assert records.running_reply("alice", cid) == {"content": "Put it in", "model": "gpt-4o"}
+        # Another owner sees nothing running and stops nothing, as for an unknown id.
+        assert records.running_reply("mallory", cid) is None
+        assert records.request_stop("mallory", cid) is False
+        assert records.request_stop("alice", "0" * 32) is False
+        assert records.reply_streaming(row)
+
+        assert records.request_stop("alice", cid) is True
+        assert not records.reply_streaming(row)  # its writer ends it at its next look
+        assert records.running_reply("alice", cid) is None
+        records.update_replies({row: "Put it in boiling"})  # a batch still on its way
+        assert records.history("alice", cid)[-1]["content"] == "Put it in"
+        stopped = {**NO_USAGE, "content": "Put it in boiling", "status": "stopped"}
+        assert records.finish_reply("alice", cid, row, [stopped])
+        assert records.history("alice", cid) == [QUESTION, stopped]
+        assert records.request_stop("alice", cid) is False  # nothing runs any more
+
+    def test_an_error_before_any_text_leaves_no_empty_reply(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        row = records.open_reply("alice", cid, "", model="gpt-4o", writer="h:1:2")
+        assert records.finish_reply("alice", cid, row, [ERROR])
+        assert records.history("alice", cid) == [QUESTION, ERROR]
+        assert not records.reply_streaming(row)
+
 
 class TestSQLite(RecordsBehaviour):
     def test_creates_the_data_directory(self, tmp_path):

@@ -469,3 +469,102 @@ def test_a_graceful_stop_ends_a_stream_with_a_final_event_and_its_record() -> No
     reply, error = kept.ended
     assert (reply["status"], reply["content"]) == ("interrupted", text)
     assert error["kind"] == "server_stopping"
+
+
+# ------------------------------------------------------------- a reply that outlives its page
+
+
+class _Gated:
+    """A model that writes one word each time the test lets it, then finishes; cancellable
+    while it waits, as ChatService.stream obeys its Cancel."""
+
+    def __init__(self, words: int) -> None:
+        self.words = words
+        self.allowed = threading.Semaphore(0)
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[dict]:
+        cancel = current_cancel()
+        try:
+            for n in range(self.words):
+                while not self.allowed.acquire(timeout=0.01):
+                    if cancel.cancelled:
+                        return
+                yield {"delta": f"w{n} "}
+            yield DONE
+        finally:
+            self.closed.set()
+
+
+def _detached(source: _Gated, keep_going, kept: _Kept):
+    from api.recording import recorded
+
+    gone = threading.Event()
+    out = event_stream(
+        recorded(iter(source), kept, "m"), client_gone=gone.is_set, poll=0.02, keep_going=keep_going
+    )
+    source.allowed.release()
+    assert decode([next(out)]) == [{"delta": "w0 "}]
+    rest: list[str] = []
+    reader = threading.Thread(target=lambda: rest.extend(out))
+    reader.start()
+    gone.set()
+    reader.join(5)
+    assert not reader.is_alive(), "the response did not end when its client left"
+    assert rest == []  # nothing is written to a client that left
+    return out
+
+
+def test_a_wanted_reply_is_read_to_its_end_after_the_client_left() -> None:
+    source, kept = _Gated(5), _Kept()
+    _detached(source, lambda: True, kept)
+    for _ in range(4):
+        source.allowed.release()
+    assert source.closed.wait(5)
+    deadline = time.monotonic() + 5
+    while kept.ended is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [reply] = kept.ended
+    assert (reply["status"], reply["content"]) == ("done", "w0 w1 w2 w3 w4 ")
+
+
+def test_a_reply_nobody_wants_stops_when_the_client_leaves() -> None:
+    source, kept = _Gated(5), _Kept()
+    _detached(source, lambda: False, kept)
+    assert source.closed.wait(5)
+    [reply] = kept.ended
+    assert (reply["status"], reply["content"]) == ("stopped", "w0 ")
+
+
+def test_a_reply_going_on_alone_stops_once_it_is_no_longer_wanted(monkeypatch) -> None:
+    monkeypatch.setattr(sse, "DETACHED_CHECK_INTERVAL", 0.02)
+    wanted = threading.Event()
+    wanted.set()
+    source, kept = _Gated(50), _Kept()
+    _detached(source, wanted.is_set, kept)
+    source.allowed.release()  # one more word arrives with nobody reading
+    deadline = time.monotonic() + 5
+    while kept.added != ["w0 ", "w1 "] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    wanted.clear()  # Stop, from any process
+    assert source.closed.wait(5), "the stopped reply still holds the upstream"
+    [reply] = kept.ended
+    assert (reply["status"], reply["content"]) == ("stopped", "w0 w1 ")
+
+
+def test_a_failed_write_hands_a_wanted_reply_on_too() -> None:
+    """The server closes the response when a write fails: the reply still goes on."""
+    from api.recording import recorded
+
+    source, kept = _Gated(3), _Kept()
+    out = event_stream(recorded(iter(source), kept, "m"), keep_going=lambda: True)
+    source.allowed.release()
+    next(out)
+    out.close()
+    source.allowed.release()
+    source.allowed.release()
+    assert source.closed.wait(5)
+    deadline = time.monotonic() + 5
+    while kept.ended is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert kept.ended[0]["content"] == "w0 w1 w2 "
