@@ -1,8 +1,8 @@
 """Conversations kept in the browser, for servers that keep none (RECORDS_ENABLED=false).
 
 The same interface as `Records`, over the dict the page keeps in local storage
-({id: {"title", "updated_at", "history"}}), so the sidebar works the same either way. The
-owner is the browser itself, so the `owner` arguments are ignored.
+({id: {"title", "updated_at", "history", "persona", "custom_prompt"}}), so the sidebar works the
+same either way. The owner is the browser itself, so the `owner` arguments are ignored.
 """
 
 from __future__ import annotations
@@ -49,6 +49,18 @@ class BrowserRecords:
         if entry is None:
             return None
         return {"id": conversation_id, "title": _title(entry), "updated_at": entry["updated_at"]}
+
+    def fixed_persona(self, owner: str, conversation_id: str) -> dict | None:
+        """As `Records.fixed_persona`: the persona the page kept with the conversation
+        (assets/chat.js keepConversation)."""
+        entry = self.data.get(conversation_id)
+        if entry is None:
+            return None
+        return {
+            "persona": entry.get("persona"),
+            "custom_prompt": entry.get("custom_prompt"),
+            "started": bool(entry.get("history")),
+        }
 
     def list_conversations(self, owner: str, *, query: str | None = None, limit: int = 200):
         query = (query or "").strip().lower()
