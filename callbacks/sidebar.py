@@ -232,6 +232,9 @@ def keep_in_browser(app) -> None:
         Input(ids.HISTORY_STORE, "data"),
         State(ids.CONVERSATION_STORE, "data"),
         State(ids.LOCAL_RECORDS, "data"),
+        # Kept with the conversation's first question: opening it shows it again.
+        State(ids.PERSONA_SELECT, "value"),
+        State(ids.PERSONA_CUSTOM_PROMPT, "value"),
         prevent_initial_call=True,
     )
 

@@ -93,8 +93,11 @@ class BrowserRecords:
             conversation_id, [*(self.history(owner, conversation_id) or []), entry]
         )
 
-    def save_history(self, conversation_id: str, history: list[dict]) -> bool:
-        """Keep the page's thread as this conversation's record.
+    def save_history(
+        self, conversation_id: str, history: list[dict], persona: dict | None = None
+    ) -> bool:
+        """Keep the page's thread as this conversation's record; `persona`
+        ({"persona", "custom_prompt"}) goes with its first question and stays.
 
         The page does the same in the browser after each turn (assets/chat.js keepConversation);
         neither titles it: `_title` does, when the list is read.
@@ -102,6 +105,8 @@ class BrowserRecords:
         entry = self.data.setdefault(
             conversation_id, {"title": "", "updated_at": _now(), "history": []}
         )
+        if persona and not entry["history"] and history and not entry.get("persona"):
+            entry.update(persona)
         if len(history) != len(entry["history"]):
             entry["updated_at"] = _now()  # opening a conversation does not move it up
         entry["history"] = list(history)
