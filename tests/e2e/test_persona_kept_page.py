@@ -8,7 +8,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from services.personas import system_prompt
+from components.welcome import EXAMPLES
+from i18n import t
+from services.personas import examples, system_prompt
 from tests.e2e.test_chat_page import send, wait_idle
 from tests.e2e.test_personas_page import PERSONAS, pick_persona, system_of
 
@@ -98,3 +100,21 @@ def test_a_custom_chat_keeps_its_own_prompt(app_server, open_page, fake):
     send(page, "Another one?")
     wait_idle(page, 2)
     assert system_of(fake.requests[-1]) == "You are a pirate librarian."
+
+
+def test_the_example_cards_are_the_current_personas_own(app_server, open_page):
+    page = open_page(app_server.url)
+    cards = page.locator(".chat-example")
+    expect(cards).to_have_text(examples(PERSONAS.get("general"), "en"))
+    pick_persona(page, "Teacher")
+    teacher = examples(PERSONAS.get("teacher"), "en")
+    expect(cards).to_have_text(teacher)
+    cards.first.click()
+    expect(page.locator("#chat-input")).to_have_value(teacher[0])
+
+    page = open_page(app_server.url, locale="zh-CN")
+    pick_persona(page, "养生顾问")
+    expect(page.locator(".chat-example")).to_have_text(examples(PERSONAS.get("wellness"), "zh-cn"))
+    # The custom persona has no examples of its own: the generic ones show.
+    pick_persona(page, "自定义…")
+    expect(page.locator(".chat-example")).to_have_text([t("zh-cn", key) for key in EXAMPLES])
