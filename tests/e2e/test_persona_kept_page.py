@@ -3,6 +3,7 @@ reloading, and New chat, with the server's records and with the browser's own co
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -118,3 +119,30 @@ def test_the_example_cards_are_the_current_personas_own(app_server, open_page):
     # The custom persona has no examples of its own: the generic ones show.
     pick_persona(page, "自定义…")
     expect(page.locator(".chat-example")).to_have_text([t("zh-cn", key) for key in EXAMPLES])
+
+
+def test_a_turn_that_names_another_persona_is_refused_in_plain_words(app_server, open_page, fake):
+    """A page that is out of date (another tab, an old script) cannot switch a chat's persona:
+    the server refuses, the page says why, and the model is not asked."""
+    page = open_page(app_server.url)
+    start_chat(page, "General assistant", "Question for A")
+    asked = len(fake.requests)
+
+    def as_wellness(route):
+        body = json.loads(route.request.post_data)
+        body["turn"]["persona"] = "wellness"
+        route.continue_(post_data=json.dumps(body))
+
+    page.route("**/api/chat/stream", as_wellness)
+    send(page, "Now as the wellness adviser")
+    expect(page.locator(".chat-message-error")).to_contain_text(
+        "This chat keeps the persona it was started with"
+    )
+    assert len(fake.requests) == asked
+    page.unroute("**/api/chat/stream")
+    # Nothing of the refused turn is on record: the chat opens from the server as it was.
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.locator(".sidebar-title", has_text="Question for A").click()
+    expect(page.locator(".chat-message-user .chat-user-text")).to_have_text(["Question for A"])
+    expect(page.locator(".chat-message-error")).to_have_count(0)
