@@ -34,7 +34,8 @@ server's `finish_reply` draw the end, from what the page saw. */
         /* The browser's copy of a conversation (services/records/browser.py reads it, and
            titles an untitled one by its first question). Opening a conversation does not
            move it up the list: only a change in its length does. `persona`
-           ({persona, custom_prompt}) is kept with its first question: fixed from then on. */
+           ({persona, custom_prompt}) is kept when a question is added to a conversation that
+           has none (a new one, or an imported one): fixed from then on, as on the server. */
         keepConversation: function (local, conversation, history, now, persona) {
             const data = Object.assign({}, local || {});
             const entry = Object.assign(
@@ -42,8 +43,8 @@ server's `finish_reply` draw the end, from what the page saw. */
                 data[conversation] || {}
             );
             history = history || [];
-            const starts = !(entry.history || []).length && history.length;
-            if (persona && starts && !entry.persona) Object.assign(entry, persona);
+            const grows = history.length > (entry.history || []).length;
+            if (persona && grows && !entry.persona) Object.assign(entry, persona);
             if (history.length !== (entry.history || []).length) entry.updated_at = now;
             entry.history = history;
             data[conversation] = entry;

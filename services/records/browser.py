@@ -97,7 +97,8 @@ class BrowserRecords:
         self, conversation_id: str, history: list[dict], persona: dict | None = None
     ) -> bool:
         """Keep the page's thread as this conversation's record; `persona`
-        ({"persona", "custom_prompt"}) goes with its first question and stays.
+        ({"persona", "custom_prompt"}) is kept when a question is added to a conversation that
+        has none (a new one, an imported one), and stays.
 
         The page does the same in the browser after each turn (assets/chat.js keepConversation);
         neither titles it: `_title` does, when the list is read.
@@ -105,7 +106,7 @@ class BrowserRecords:
         entry = self.data.setdefault(
             conversation_id, {"title": "", "updated_at": _now(), "history": []}
         )
-        if persona and not entry["history"] and history and not entry.get("persona"):
+        if persona and len(history) > len(entry["history"]) and not entry.get("persona"):
             entry.update(persona)
         if len(history) != len(entry["history"]):
             entry["updated_at"] = _now()  # opening a conversation does not move it up

@@ -265,7 +265,7 @@ def test_keep_conversation_agrees_with_browser_records(page, monkeypatch):
     assert {None, "teacher", "wellness", "custom"} <= set(kept)  # every case happened
 
 
-def test_keep_conversation_fixes_the_persona_with_the_first_question(page):
+def test_keep_conversation_fixes_the_persona_with_a_question(page):
     cid = "cd" * 16
     wellness = {"persona": "wellness", "custom_prompt": None}
     steps = [([], wellness), ([user("q")], wellness), ([user("q"), reply("a")], None)]
@@ -282,6 +282,14 @@ def test_keep_conversation_fixes_the_persona_with_the_first_question(page):
         "custom_prompt": None,
         "started": True,
     }
+    # An imported conversation (kept without a persona) is opened, then continued: the
+    # persona of its next question is kept.
+    imported = {cid: {"title": "", "updated_at": "t", "history": [user("q"), reply("a")]}}
+    opened = run(page, "keepConversation", [[imported, cid, [user("q"), reply("a")], "t", teacher]])
+    assert "persona" not in opened[0][cid]
+    grown = [user("q"), reply("a"), user("more")]
+    continued = run(page, "keepConversation", [[imported, cid, grown, "t", teacher]])
+    assert continued[0][cid]["persona"] == "teacher"
 
 
 def test_keep_conversation_moves_a_conversation_only_when_its_length_changes(page, monkeypatch):
