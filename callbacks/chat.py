@@ -298,14 +298,14 @@ def show_thread(_redraw, persona_id, history, streaming, conversation, local, *c
 def _conversation_persona(service, conversation, local) -> PersonaChoice | None:
     """The persona the open conversation was started with: from the server's records, or
     (records off) from the browser's copy. None when nothing says (not on record, imported)."""
+    if not isinstance(conversation, str) or not conversation:
+        return None
     store = records()
     if store is None:
         try:
             store = BrowserRecords(local_data(_LOCAL_RECORDS.validate_python(local or {})))
         except ValidationError:
             return None
-    if not isinstance(conversation, str) or not conversation:
-        return None
     return fixed(service, store.fixed_persona(current_identity(), conversation))
 
 
