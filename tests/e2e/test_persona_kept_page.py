@@ -146,3 +146,33 @@ def test_a_turn_that_names_another_persona_is_refused_in_plain_words(app_server,
     page.locator(".sidebar-title", has_text="Question for A").click()
     expect(page.locator(".chat-message-user .chat-user-text")).to_have_text(["Question for A"])
     expect(page.locator(".chat-message-error")).to_have_count(0)
+
+
+def test_an_imported_chat_goes_on_with_the_persona_shown_and_keeps_it(
+    app_server, open_page, fake, tmp_path
+):
+    page = open_page(app_server.url)
+    start_chat(page, "Wellness adviser", "How long should I sleep?")
+    with page.expect_download() as download_info:
+        page.click("#export-markdown-button")
+    exported = tmp_path / "sleep.md"
+    download_info.value.save_as(exported)
+
+    other = open_page(app_server.url)  # another browser, which picks the teacher first
+    pick_persona(other, "Teacher")
+    other.set_input_files("#sidebar-import input[type=file]", str(exported))
+    expect(other.locator(".chat-message-user .chat-user-text")).to_have_text(
+        ["How long should I sleep?"]
+    )
+    picker_shows(other, "Teacher")
+    expect(other.locator(PICKER)).to_have_class(re.compile("disabled"))
+    send(other, "And on weekends?")
+    wait_idle(other, 2)
+    teacher = PERSONAS.get("teacher")
+    assert system_of(fake.requests[-1]) == system_prompt(teacher, "en")
+
+    # Its next question fixed it: after New chat (the default persona), it opens as the teacher's.
+    other.click("#sidebar-new-button")
+    picker_shows(other, "General assistant")
+    other.locator(".sidebar-title", has_text="How long should I sleep?").click()
+    picker_shows(other, "Teacher")
