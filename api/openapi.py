@@ -181,7 +181,7 @@ def _chat_request_schemas(service: ChatService) -> dict:
     return {"ChatRequest": schema, **defs}
 
 
-def _chat_route(summary: str, ok: dict, *, upstream_errors: bool) -> dict:
+def _chat_route(summary: str, ok: dict, *, upstream_errors: bool, page_turn: bool = False) -> dict:
     responses = {
         "200": ok,
         "400": _response(
@@ -198,6 +198,12 @@ def _chat_route(summary: str, ok: dict, *, upstream_errors: bool) -> dict:
             **{"Retry-After": RETRY_AFTER},
         ),
     }
+    if page_turn:
+        responses["409"] = _response(
+            "The page's `turn` names another persona than its conversation was started with"
+            " (`persona_changed`): a conversation keeps its persona.",
+            REFUSAL,
+        )
     if upstream_errors:
         for status, reason in (
             ("502", "The model's server failed, refused the server's key, or was unreachable."),
@@ -278,6 +284,7 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                     "Text pieces, then one `done` or `error` event.", _sse_json(STREAM_EVENT)
                 ),
                 upstream_errors=False,
+                page_turn=True,
             )
         },
         "/api/chat/running": {

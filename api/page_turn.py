@@ -28,6 +28,7 @@ from api.events import DecidedTurn, PlannedTurn, TurnOpened
 from api.recording import recorded
 from api.schemas import ChatRequest
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn
+from services.fixed_persona import PersonaChoice
 from services.plan import Plan, context_tokens, next_history_start
 from services.records.repository import auto_title
 
@@ -50,6 +51,10 @@ class PageTurnStream:
     store: object | None  # the records repository, None when records are off
     owner: str
     journal: object | None = None  # services.records.journal.Journal, with the store
+    # The persona the turn uses (the conversation's own, see services/fixed_persona.py), and
+    # whether the conversation has none on record yet, so this turn fixes it.
+    persona: PersonaChoice | None = None
+    store_persona: bool = True
     conversation_id: str | None = None
     # Whether the question went on record (None: records are off).
     saved: bool | None = None
@@ -112,10 +117,18 @@ class PageTurnStream:
         if store is None:
             return wanted or uuid.uuid4().hex
         retry = self.turn.retry
+        persona = self._choice
         if not wanted or store.conversation(self.owner, wanted) is None:
-            persona = self.turn.persona
-            wanted = store.create_conversation(self.owner, model=self.plan.model, persona=persona)
+            wanted = store.create_conversation(
+                self.owner,
+                model=self.plan.model,
+                persona=persona.persona,
+                persona_prompt=persona.stored_prompt,
+            )
             retry = False
+        elif self.store_persona:
+            # An imported (or emptied) conversation: its persona is fixed by this question.
+            store.set_persona(self.owner, wanted, persona.persona, persona.stored_prompt)
         if not retry:
             store.add_message(self.owner, wanted, self.asked())
         return wanted
@@ -163,8 +176,8 @@ class PageTurnStream:
                 self.service,
                 thread,
                 model=self.plan.model,
-                persona_id=turn.persona,
-                custom_prompt=turn.custom_prompt,
+                persona_id=self._choice.persona,
+                custom_prompt=self._choice.custom_prompt,
                 lang=self.request.lang,
                 max_tokens=self.request.max_tokens,
                 multi_turn=True,
@@ -183,9 +196,14 @@ class PageTurnStream:
         decided["view"] = json.loads(plotly_json.to_json_plotly(view))
         return decided
 
+    @property
+    def _choice(self) -> PersonaChoice:
+        # The route always says; the request's own choice is only a fallback.
+        return self.persona or PersonaChoice(self.turn.persona or "", self.turn.custom_prompt)
+
     def _persona(self):
         service = self.service
-        return service.locked_persona or service.personas.get(self.turn.persona)
+        return service.locked_persona or service.personas.get(self._choice.persona)
 
 
 def _with_slot(entry: dict, reply: str) -> dict:

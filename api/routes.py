@@ -20,6 +20,7 @@ from services.chat import ChatService, Sampling
 from services.check import check_providers
 from services.conversation import record_result, result_from_event
 from services.errors import ChatError
+from services.fixed_persona import PersonaChanged, PersonaChoice, turn_persona
 from services.plan import Plan, plan_turn
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,20 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
     return Prepared(messages, model, sampling, (store, owner, chat_request.conversation_id))
 
 
-def _plan_turn(service: ChatService, chat_request: ChatRequest) -> tuple[Plan, Sampling]:
+def _turn_persona(service: ChatService, chat_request: ChatRequest) -> tuple[PersonaChoice, bool]:
+    """The persona the page's turn uses: its conversation's, when the records hold one
+    (services/fixed_persona.py). Raises PersonaChanged for a request naming another one."""
+    turn = chat_request.turn
+    store = records()
+    record = None
+    if store is not None and chat_request.conversation_id:
+        record = store.fixed_persona(current_identity(), chat_request.conversation_id)
+    return turn_persona(service, record, turn.persona, turn.custom_prompt)
+
+
+def _plan_turn(
+    service: ChatService, chat_request: ChatRequest, persona: PersonaChoice
+) -> tuple[Plan, Sampling]:
     """The page's turn, planned once: persona, round cap, the model's window."""
     turn = chat_request.turn
     plan = plan_turn(
@@ -90,8 +104,8 @@ def _plan_turn(service: ChatService, chat_request: ChatRequest) -> tuple[Plan, S
         history_start=turn.history_start,
         multi_turn=turn.multi_turn,
         model=chat_request.model,
-        persona_id=turn.persona,
-        custom_prompt=turn.custom_prompt,
+        persona_id=persona.persona,
+        custom_prompt=persona.custom_prompt,
         lang=chat_request.lang,
         max_tokens=chat_request.max_tokens,
     )
@@ -119,11 +133,17 @@ def chat_stream():
     service = chat_service()
     try:
         chat_request = _read_request(service)
-        prepared = None if chat_request.turn is not None else _prepare(service, chat_request)
+        prepared = persona = None
+        if chat_request.turn is None:
+            prepared = _prepare(service, chat_request)
+        else:
+            persona, store_persona = _turn_persona(service, chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
+    except PersonaChanged as exc:
+        return error_response(exc.status, exc.kind, exc.message)
     # Nothing is recorded before a slot is taken: a refused request leaves no trace.
     try:
         release_slot = open_stream_slot()
@@ -131,8 +151,17 @@ def chat_stream():
         return exc.response()
     client_gone = sse.disconnect_probe(request.environ)
     if prepared is None:
-        plan, sampling = _plan_turn(service, chat_request)
-        turn = PageTurnStream(service, chat_request, plan, records(), current_identity(), journal())
+        plan, sampling = _plan_turn(service, chat_request, persona)
+        turn = PageTurnStream(
+            service,
+            chat_request,
+            plan,
+            records(),
+            current_identity(),
+            journal(),
+            persona=persona,
+            store_persona=store_persona,
+        )
         events = turn.events(
             service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
         )

@@ -33,14 +33,18 @@ server's `finish_reply` draw the end, from what the page saw. */
 
         /* The browser's copy of a conversation (services/records/browser.py reads it, and
            titles an untitled one by its first question). Opening a conversation does not
-           move it up the list: only a change in its length does. */
-        keepConversation: function (local, conversation, history, now) {
+           move it up the list: only a change in its length does. `persona`
+           ({persona, custom_prompt}) is kept when a question is added to a conversation that
+           has none (a new one, or an imported one): fixed from then on, as on the server. */
+        keepConversation: function (local, conversation, history, now, persona) {
             const data = Object.assign({}, local || {});
             const entry = Object.assign(
                 { title: "", updated_at: now, history: [] },
                 data[conversation] || {}
             );
             history = history || [];
+            const grows = history.length > (entry.history || []).length;
+            if (persona && grows && !entry.persona) Object.assign(entry, persona);
             if (history.length !== (entry.history || []).length) entry.updated_at = now;
             entry.history = history;
             data[conversation] = entry;
@@ -521,7 +525,10 @@ server's `finish_reply` draw the end, from what the page saw. */
             // The persona is fixed once a conversation has a question (a retry's already had
             // one: the picker is locked, and setting it again can make the picker announce its
             // value, which redraws the thread).
-            if (!previous.length && !retry) setProps("persona-select", { disabled: true });
+            if (!previous.length && !retry) {
+                setProps("persona-select", { disabled: true });
+                if (s.persona === "custom") setProps("persona-custom-prompt", { disabled: true });
+            }
         });
         return null;
     }
@@ -664,10 +671,12 @@ server's `finish_reply` draw the end, from what the page saw. */
             },
 
             /* Registered only when the server keeps no records (callbacks/sidebar.py). */
-            keepInBrowser: function (history, conversation, local) {
+            keepInBrowser: function (history, conversation, local, persona, customPrompt) {
                 if (!conversation) return noUpdate();
+                const custom = persona === "custom" ? (customPrompt || "").trim() : null;
+                const fixed = persona ? { persona, custom_prompt: custom } : null;
                 return turnLogic.keepConversation(
-                    local, conversation, history, new Date().toISOString()
+                    local, conversation, history, new Date().toISOString(), fixed
                 );
             },
 

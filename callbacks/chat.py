@@ -24,11 +24,15 @@ from dash import (
     State,
     callback,
     clientside_callback,
+    ctx,
     no_update,
     set_props,
 )
 from dash.exceptions import PreventUpdate
+from pydantic import TypeAdapter, ValidationError
 
+from api.identity import current_identity
+from callbacks.inputs import LocalRecords, local_data
 from components import ids
 from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
 from components.thread import render_thread, turn_count, turn_id
@@ -36,9 +40,14 @@ from components.turn import finished_turn
 from components.usage import request_estimate, usage_summary
 from extensions import chat_service, records
 from services.conversation import STOPPED, record_result, result_from_event
+from services.fixed_persona import PersonaChoice, chosen, fixed
+from services.personas import CUSTOM_ID
 from services.plan import context_tokens, next_history_start, plan_request
 from services.pricing import add_usage, price_usage
+from services.records.browser import BrowserRecords
 from services.tokens import count_messages
+
+_LOCAL_RECORDS = TypeAdapter(LocalRecords)
 
 # What a request is built from. The page's send and the size estimate read the same choices,
 # in this order, so the estimate is of what a send would do.
@@ -227,21 +236,44 @@ clientside_callback(
     Output(ids.CONTEXT_TOKENS, "data"),
     Output(ids.HISTORY_START, "data"),
     Output(ids.TURN_NUMBER, "data"),
+    # The picker shows the conversation's own persona (an output that is also an input: Dash
+    # does not call a callback again for its own outputs).
+    Output(ids.PERSONA_SELECT, "value"),
+    Output(ids.PERSONA_CUSTOM_PROMPT, "value"),
+    Output(ids.PERSONA_CUSTOM_PROMPT, "disabled"),
     Input(ids.THREAD_REDRAW, "data"),
     Input(ids.PERSONA_SELECT, "value"),
     State(ids.HISTORY_STORE, "data"),
     State(ids.STREAMING_STORE, "data"),
+    State(ids.CONVERSATION_STORE, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
     *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def show_thread(_redraw, persona_id, history, streaming, *choices):
+def show_thread(_redraw, persona_id, history, streaming, conversation, local, *choices):
     """The one place the thread is drawn whole, from the stored history.
 
-    The persona is fixed once the conversation has started.
+    The persona is fixed once the conversation has started: a loaded conversation (page
+    load, sidebar, import) shows its own, locked; an emptied thread (New chat, Clear) starts
+    afresh with the default persona.
     """
     service = chat_service()
     history = history or []
     lang = choices[1]
+    shown = None
+    if history:
+        shown = _conversation_persona(service, conversation, local)
+    elif ctx.triggered_id == ids.THREAD_REDRAW:
+        shown = chosen(service, None, None)
+    custom_prompt = choices[4]
+    picked = no_update
+    prompt = no_update
+    if shown is not None:
+        if shown.persona != persona_id:
+            picked = persona_id = shown.persona
+        if shown.persona == CUSTOM_ID and shown.custom_prompt != (custom_prompt or "").strip():
+            prompt = custom_prompt = shown.custom_prompt
+    choices = (*choices[:3], persona_id, custom_prompt, *choices[5:])
     persona = service.locked_persona or service.personas.get(persona_id)
     children = render_thread(history, lang=lang, streaming=bool(streaming), persona=persona)
     totals = add_usage({}, history)
@@ -250,7 +282,35 @@ def show_thread(_redraw, persona_id, history, streaming, *choices):
     context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
     start = next_history_start(history, service.settings.max_history_rounds)
     turns = turn_count(history)
-    return children, LIVE_IDLE_CLASS, live, bool(history), usage, totals, context, start, turns
+    locked_prompt = bool(history) and persona_id == CUSTOM_ID
+    return (
+        children,
+        LIVE_IDLE_CLASS,
+        live,
+        bool(history),
+        usage,
+        totals,
+        context,
+        start,
+        turns,
+        picked,
+        prompt,
+        locked_prompt,
+    )
+
+
+def _conversation_persona(service, conversation, local) -> PersonaChoice | None:
+    """The persona the open conversation was started with: from the server's records, or
+    (records off) from the browser's copy. None when nothing says (not on record, imported)."""
+    if not isinstance(conversation, str) or not conversation:
+        return None
+    store = records()
+    if store is None:
+        try:
+            store = BrowserRecords(local_data(_LOCAL_RECORDS.validate_python(local or {})))
+        except ValidationError:
+            return None
+    return fixed(service, store.fixed_persona(current_identity(), conversation))
 
 
 @callback(

@@ -267,6 +267,9 @@ def keep_in_browser(app) -> None:
         Input(ids.HISTORY_STORE, "data"),
         State(ids.CONVERSATION_STORE, "data"),
         State(ids.LOCAL_RECORDS, "data"),
+        # The persona a conversation's questions were sent with: opening it shows it again.
+        State(ids.PERSONA_SELECT, "value"),
+        State(ids.PERSONA_CUSTOM_PROMPT, "value"),
         prevent_initial_call=True,
     )
 

@@ -24,8 +24,8 @@ def persona_picker(personas: PersonasConfig, *, lang: str, hidden: bool = False)
         options=options,
         value=personas.default_persona.id,
         allowClear=False,
-        persistence=True,
-        persistence_type="local",
+        # Not kept by the browser: a conversation shows its own persona (callbacks/chat.py
+        # show_thread), a new one starts with the default.
         style={"minWidth": 150, "display": "none"} if hidden else {"minWidth": 150},
         popupMatchSelectWidth=False,
     )

@@ -145,7 +145,7 @@ def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=No
     hello = greeting(persona, lang=lang)
     children = [hello] if hello else []
     if not history and not streaming:
-        return [*children, welcome(lang=lang), next_turn(0)]
+        return [*children, welcome(lang=lang, persona=persona), next_turn(0)]
     start = context_start(history)
     turns = entry_messages(history, lang=lang, streaming=streaming)
     for number, (index, messages) in enumerate(turns):

@@ -7,12 +7,16 @@ from dash import html
 
 from components import ids
 from i18n import t
+from services.personas import Persona, examples
 
+# The examples of a persona that has none of its own (and of the custom persona).
 EXAMPLES = ("welcome.example1", "welcome.example2", "welcome.example3", "welcome.example4")
 
 
-def welcome(*, lang: str) -> html.Div:
-    """A greeting and example prompts; clicking one puts it in the message box."""
+def welcome(*, lang: str, persona: Persona | None = None) -> html.Div:
+    """A greeting and example prompts (the persona's own, else generic ones); clicking one
+    puts it in the message box."""
+    prompts = examples(persona, lang) or [t(lang, key) for key in EXAMPLES]
     return html.Div(
         [
             html.Div(fac.AntdIcon(icon="antd-message"), className="chat-welcome-icon"),
@@ -21,12 +25,12 @@ def welcome(*, lang: str) -> html.Div:
             html.Div(
                 [
                     html.Button(
-                        t(lang, key),
+                        prompt,
                         id={"type": ids.EXAMPLE_PROMPT, "index": i},
                         className="chat-example",
-                        **{"data-prompt": t(lang, key)},
+                        **{"data-prompt": prompt},
                     )
-                    for i, key in enumerate(EXAMPLES)
+                    for i, prompt in enumerate(prompts)
                 ],
                 className="chat-examples",
             ),

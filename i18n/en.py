@@ -145,6 +145,7 @@ STRINGS = {
     "error.network": "Lost the connection to this app's server. Check your network, then retry.",
     "error.invalid_request": "The request was refused: {detail}",
     "error.internal_error": "Something went wrong on the server. Retry in a moment.",
+    "error.persona_changed": "This chat keeps the persona it was started with, so it was not sent as another one. To talk to another persona, start a new chat.",
     "error.detail": "Details: {detail}",
     "export.title": "Chat export",
     "export.exported": "Exported",

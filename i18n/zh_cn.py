@@ -128,6 +128,7 @@ STRINGS = {
     "error.network": "与本应用服务器的连接断开了。请检查网络后重试。",
     "error.invalid_request": "请求被拒绝：{detail}",
     "error.internal_error": "服务器出错了。请稍后重试。",
+    "error.persona_changed": "这个对话会一直使用开始时选的角色，所以没有换成别的角色发送。想和其他角色聊，请新建对话。",
     "error.detail": "详情：{detail}",
     "export.title": "对话导出",
     "export.exported": "导出时间",

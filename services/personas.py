@@ -12,6 +12,7 @@ the format). Any text may be one string for every language or one per UI languag
             You are a patient tutor...
           zh-cn: |
             你是一位耐心的辅导老师……
+        examples: {en: [Quiz me on fractions], zh-cn: [考考我分数]}
     default: teacher
 
 Without the file, one built-in general assistant is offered. A bad file is an error naming the
@@ -86,9 +87,33 @@ def _greeting(value: object) -> LocalizedText | None:
     return _optional_text(value) or None  # an empty greeting is no greeting
 
 
+def _example_list(value: object, where: str = "") -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{where}should be a list of texts: - Explain ...")
+    tidy = [item.strip() for item in value]
+    if not all(tidy):
+        raise ValueError(f"{where}has an empty example (leave it out instead)")
+    return tidy
+
+
+def _examples(value: object) -> list[str] | dict[str, list[str]]:
+    """A list of example questions, or one list per language: {en: [...], zh-cn: [...]}."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("give the examples, or at least one language: {en: [...]}")
+        for lang in value:
+            if not isinstance(lang, str):
+                raise ValueError(f"{lang!r} is not a language code (use {_codes()})")
+        return {lang: _example_list(items, f"the '{lang}' list ") for lang, items in value.items()}
+    return _example_list(value)
+
+
 Text = Annotated[LocalizedText, BeforeValidator(_required_text)]
 OptionalText = Annotated[LocalizedText, BeforeValidator(_optional_text)]
 Greeting = Annotated[LocalizedText | None, BeforeValidator(_greeting)]
+Examples = Annotated[list[str] | dict[str, list[str]], BeforeValidator(_examples)]
 
 
 def _codes() -> str:
@@ -105,6 +130,8 @@ class Persona(BaseModel):
     description: OptionalText = ""
     system_prompt: Text
     greeting: Greeting = None
+    # Example questions on the welcome screen (the generic ones when there are none).
+    examples: Examples = Field(default_factory=list)
     # The model this persona uses; whether it is configured is checked where models are known.
     model: str | None = Field(default=None, min_length=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -166,7 +193,7 @@ class PersonasConfig(BaseModel):
             if persona.id in seen:
                 return ("personas", i, "id"), f"persona id '{persona.id}' is used twice"
             seen.add(persona.id)
-            for field in ("name", "description", "system_prompt", "greeting"):
+            for field in ("name", "description", "system_prompt", "greeting", "examples"):
                 value = getattr(persona, field)
                 for lang in value if isinstance(value, dict) else ():
                     if lang not in LANGUAGES:
@@ -227,6 +254,15 @@ def load_personas(path: str | Path) -> PersonasConfig:
         what="personas file",
         extra_check=PersonasConfig.problem,
     )
+
+
+def examples(persona: Persona | None, lang: str) -> list[str]:
+    """`persona`'s example questions in `lang` (else English, else its first language); []
+    when it has none."""
+    value = persona.examples if persona else []
+    if isinstance(value, dict):
+        return value.get(lang) or value.get(DEFAULT_LANG) or next(iter(value.values()), [])
+    return list(value)
 
 
 def system_prompt(persona: Persona, lang: str) -> str:

@@ -1,8 +1,8 @@
 """Conversations kept in the browser, for servers that keep none (RECORDS_ENABLED=false).
 
 The same interface as `Records`, over the dict the page keeps in local storage
-({id: {"title", "updated_at", "history"}}), so the sidebar works the same either way. The
-owner is the browser itself, so the `owner` arguments are ignored.
+({id: {"title", "updated_at", "history", "persona", "custom_prompt"}}), so the sidebar works the
+same either way. The owner is the browser itself, so the `owner` arguments are ignored.
 """
 
 from __future__ import annotations
@@ -50,6 +50,18 @@ class BrowserRecords:
             return None
         return {"id": conversation_id, "title": _title(entry), "updated_at": entry["updated_at"]}
 
+    def fixed_persona(self, owner: str, conversation_id: str) -> dict | None:
+        """As `Records.fixed_persona`: the persona the page kept with the conversation
+        (assets/chat.js keepConversation)."""
+        entry = self.data.get(conversation_id)
+        if entry is None:
+            return None
+        return {
+            "persona": entry.get("persona"),
+            "custom_prompt": entry.get("custom_prompt"),
+            "started": bool(entry.get("history")),
+        }
+
     def list_conversations(self, owner: str, *, query: str | None = None, limit: int = 200):
         query = (query or "").strip().lower()
 
@@ -81,8 +93,12 @@ class BrowserRecords:
             conversation_id, [*(self.history(owner, conversation_id) or []), entry]
         )
 
-    def save_history(self, conversation_id: str, history: list[dict]) -> bool:
-        """Keep the page's thread as this conversation's record.
+    def save_history(
+        self, conversation_id: str, history: list[dict], persona: dict | None = None
+    ) -> bool:
+        """Keep the page's thread as this conversation's record; `persona`
+        ({"persona", "custom_prompt"}) is kept when a question is added to a conversation that
+        has none (a new one, an imported one), and stays.
 
         The page does the same in the browser after each turn (assets/chat.js keepConversation);
         neither titles it: `_title` does, when the list is read.
@@ -90,6 +106,8 @@ class BrowserRecords:
         entry = self.data.setdefault(
             conversation_id, {"title": "", "updated_at": _now(), "history": []}
         )
+        if persona and len(history) > len(entry["history"]) and not entry.get("persona"):
+            entry.update(persona)
         if len(history) != len(entry["history"]):
             entry["updated_at"] = _now()  # opening a conversation does not move it up
         entry["history"] = list(history)

@@ -75,6 +75,9 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String, default="", server_default="")
     model: Mapped[str | None] = mapped_column(String)
     persona: Mapped[str | None] = mapped_column(String)
+    # A custom persona's system prompt, as the user wrote it when the conversation started
+    # (the persona is fixed with the conversation, and so is its prompt).
+    persona_prompt: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

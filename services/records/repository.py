@@ -273,6 +273,7 @@ class Records:
         title: str = "",
         model: str | None = None,
         persona: str | None = None,
+        persona_prompt: str | None = None,
         proposed_id: str | None = None,
     ) -> str:
         """A new, empty conversation; returns its id.
@@ -288,6 +289,7 @@ class Records:
             "title": title.strip(),
             "model": model,
             "persona": persona,
+            "persona_prompt": persona_prompt,
             "created_at": now,
             "updated_at": now,
         }
@@ -312,6 +314,35 @@ class Records:
                 )
             ).first()
         return _summary(row) if row else None
+
+    def fixed_persona(self, owner: str, conversation_id: str) -> dict | None:
+        """`{"persona", "custom_prompt", "started"}` of the conversation, None if it is not
+        the owner's. `started`: it has a message (a persona is fixed once it has)."""
+        started = exists().where(Message.conversation_id == Conversation.id)
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(Conversation.persona, Conversation.persona_prompt, started).where(
+                    Conversation.id == conversation_id, Conversation.owner == owner
+                )
+            ).first()
+        if row is None:
+            return None
+        return {"persona": row[0], "custom_prompt": row[1], "started": bool(row[2])}
+
+    def set_persona(
+        self, owner: str, conversation_id: str, persona: str, persona_prompt: str | None = None
+    ) -> bool:
+        """Fix the persona of a conversation that has none yet (imported, or without a
+        message); False if it is not the owner's or its persona is fixed already."""
+        started = exists().where(Message.conversation_id == Conversation.id)
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner)
+                .where(or_(Conversation.persona.is_(None), ~started))
+                .values(persona=persona, persona_prompt=persona_prompt)
+            )
+        return result.rowcount == 1
 
     def list_conversations(
         self, owner: str, *, query: str | None = None, limit: int = 200

@@ -371,5 +371,8 @@ def test_chinese_browser_gets_chinese_and_the_switch_changes_language(app_server
 
 def test_example_prompt_fills_the_message_box(app_server, open_page):
     page = open_page(app_server.url)
-    page.locator(".chat-example").first.click()
-    expect(page.locator("#chat-input")).to_have_value("Explain recursion to a ten-year-old")
+    first = page.locator(".chat-example").first
+    # The default persona's own examples (personas.yaml).
+    expect(first).to_have_text("Explain how vaccines work in simple terms")
+    first.click()
+    expect(page.locator("#chat-input")).to_have_value("Explain how vaccines work in simple terms")

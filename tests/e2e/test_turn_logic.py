@@ -216,11 +216,18 @@ def test_retry_point_agrees_with_the_rule_on_random_threads():
 # --------------------------------------------------------------------------- keepConversation
 
 
-def save_in_python(local, conversation, history, now, monkeypatch) -> dict:
+def save_in_python(local, conversation, history, now, monkeypatch, persona=None) -> dict:
     monkeypatch.setattr(browser_records, "_now", lambda: now)
     store = BrowserRecords(local)
-    store.save_history(conversation, history)
+    store.save_history(conversation, history, persona)
     return store.data
+
+
+PERSONAS = [
+    None,
+    {"persona": "wellness", "custom_prompt": None},
+    {"persona": "custom", "custom_prompt": "You are a pirate."},
+]
 
 
 def test_keep_conversation_agrees_with_browser_records(page, monkeypatch):
@@ -243,16 +250,46 @@ def test_keep_conversation_agrees_with_browser_records(page, monkeypatch):
                 "updated_at": "2026-02-02T00:00:00+00:00",
                 "history": old,
             }
-        cases.append([local, cid, history, f"2026-03-03T00:00:{step % 60:02d}+00:00"])
+            if rng.random() < 0.3:  # its persona kept already
+                local[cid].update(persona="teacher", custom_prompt=None)
+        persona = rng.choice(PERSONAS)
+        cases.append([local, cid, history, f"2026-03-03T00:00:{step % 60:02d}+00:00", persona])
 
     got = run(page, "keepConversation", cases)
 
-    expected = [
-        save_in_python(local, c, history, now, monkeypatch) for local, c, history, now in cases
-    ]
+    expected = [save_in_python(*case[:4], monkeypatch, case[4]) for case in cases]
     assert got == expected
     moved = [e[cid]["updated_at"] != "2026-02-02T00:00:00+00:00" for e in expected]
     assert any(moved) and not all(moved)
+    kept = [e[cid].get("persona") for e in expected]
+    assert {None, "teacher", "wellness", "custom"} <= set(kept)  # every case happened
+
+
+def test_keep_conversation_fixes_the_persona_with_a_question(page):
+    cid = "cd" * 16
+    wellness = {"persona": "wellness", "custom_prompt": None}
+    steps = [([], wellness), ([user("q")], wellness), ([user("q"), reply("a")], None)]
+    local = {}
+    for history, persona in steps:
+        local = run(page, "keepConversation", [[local, cid, history, "t", persona]])[0]
+    assert local[cid]["persona"] == "wellness"
+    # Another persona later (the picker of another conversation) changes nothing.
+    teacher = {"persona": "teacher", "custom_prompt": None}
+    local = run(page, "keepConversation", [[local, cid, [user("q")], "t", teacher]])[0]
+    assert local[cid]["persona"] == "wellness"
+    assert BrowserRecords(local).fixed_persona("browser", cid) == {
+        "persona": "wellness",
+        "custom_prompt": None,
+        "started": True,
+    }
+    # An imported conversation (kept without a persona) is opened, then continued: the
+    # persona of its next question is kept.
+    imported = {cid: {"title": "", "updated_at": "t", "history": [user("q"), reply("a")]}}
+    opened = run(page, "keepConversation", [[imported, cid, [user("q"), reply("a")], "t", teacher]])
+    assert "persona" not in opened[0][cid]
+    grown = [user("q"), reply("a"), user("more")]
+    continued = run(page, "keepConversation", [[imported, cid, grown, "t", teacher]])
+    assert continued[0][cid]["persona"] == "teacher"
 
 
 def test_keep_conversation_moves_a_conversation_only_when_its_length_changes(page, monkeypatch):

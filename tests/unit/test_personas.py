@@ -18,6 +18,7 @@ from services.personas import (
     Persona,
     PersonasConfig,
     PersonasFileError,
+    examples,
     load_personas,
     localized,
     system_prompt,
@@ -81,6 +82,36 @@ def test_shipped_texts_exist_in_both_languages(shipped: PersonasConfig, field: s
         assert english != chinese, f"{persona.id}.{field} is not translated"
         assert any("\u4e00" <= c <= "\u9fff" for c in chinese), f"{persona.id}.{field} zh-cn"
         assert not any("\u4e00" <= c <= "\u9fff" for c in english.replace("简体中文", ""))
+
+
+def test_shipped_examples_fit_each_persona_in_both_languages(shipped: PersonasConfig) -> None:
+    generic = examples(None, "en")
+    assert generic == []  # no persona, no examples of its own: the welcome uses generic ones
+    seen: set[str] = set()
+    for persona in shipped.personas:
+        english, chinese = examples(persona, "en"), examples(persona, "zh-cn")
+        assert len(english) == len(chinese) >= 3, persona.id
+        assert all(any("\u4e00" <= c <= "\u9fff" for c in text) for text in chinese)
+        assert not any("\u4e00" <= c <= "\u9fff" for text in english for c in text)
+        assert not seen & set(english), f"{persona.id} repeats another persona's examples"
+        seen |= set(english)
+
+
+def test_examples_may_be_one_list_or_one_per_language(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "personas:\n"
+        "  - {id: a, name: A, system_prompt: x, examples: [' One ', Two]}\n"
+        "  - id: b\n"
+        "    name: B\n"
+        "    system_prompt: x\n"
+        "    examples: {en: [Hello], zh-cn: [你好]}\n"
+        "  - {id: c, name: C, system_prompt: x}\n",
+    )
+    a, b, c = load_personas(path).personas
+    assert examples(a, "zh-cn") == ["One", "Two"]
+    assert examples(b, "zh-cn") == ["你好"] and examples(b, "en") == ["Hello"]
+    assert c.examples == [] and examples(c, "en") == []
 
 
 def test_shipped_avatars_differ(shipped: PersonasConfig) -> None:
@@ -467,6 +498,40 @@ personas:
     system_prompt: x
 """,
         "personas.0.avatar: 'https://example.com/a.png' is not an emoji",
+    ),
+    "examples_not_a_list": (
+        """\
+personas:
+  - id: a
+    name: A
+    system_prompt: x
+    examples: Ask me anything  # BAD
+""",
+        "personas.0.examples: should be a list of texts",
+    ),
+    "unknown_language_in_examples": (
+        """\
+personas:
+  - id: a
+    name: A
+    system_prompt: x
+    examples:
+      en: [Hello]
+      fr: [Bonjour]  # BAD
+""",
+        "personas.0.examples.fr: unknown language 'fr' (use en, zh-cn)",
+    ),
+    "empty_example": (
+        """\
+personas:
+  - id: a
+    name: A
+    system_prompt: x
+    examples:  # BAD
+      - Hello
+      - "  "
+""",
+        "personas.0.examples: has an empty example",
     ),
     "empty_model": (
         """\

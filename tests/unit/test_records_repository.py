@@ -271,13 +271,41 @@ class RecordsBehaviour:
         assert records.history("alice", cid) == [QUESTION]
         assert records.engine.pool.checkedin() == 1
 
+    def test_a_conversation_keeps_its_persona_and_a_custom_prompt(self, records):
+        cid = records.create_conversation(
+            "alice", persona="custom", persona_prompt="You are a pirate librarian."
+        )
+        assert records.fixed_persona("alice", cid) == {
+            "persona": "custom",
+            "custom_prompt": "You are a pirate librarian.",
+            "started": False,
+        }
+        records.add_message("alice", cid, QUESTION)
+        assert records.fixed_persona("alice", cid)["started"] is True
+        # Once it has a question, its persona stays.
+        assert records.set_persona("alice", cid, "teacher") is False
+        assert records.fixed_persona("alice", cid)["persona"] == "custom"
+        assert records.fixed_persona("bob", cid) is None  # not bob's: as if it did not exist
+
+    def test_an_imported_conversation_gets_its_persona_from_its_next_question(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        assert records.fixed_persona("alice", cid) == {
+            "persona": None,
+            "custom_prompt": None,
+            "started": True,
+        }
+        assert records.set_persona("alice", cid, "teacher") is True
+        assert records.fixed_persona("alice", cid)["persona"] == "teacher"
+        assert records.set_persona("bob", cid, "wellness") is False
+
     def test_upgrade_is_idempotent(self, records):
         cid = records.create_conversation("alice")
         records.upgrade()
         records.upgrade()
         assert records.conversation("alice", cid) is not None
         with records.engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
             tables = set(inspect(connection).get_table_names())
         assert {"conversations", "messages", "alembic_version"} <= tables
 

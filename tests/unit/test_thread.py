@@ -10,6 +10,7 @@ from components import ids
 from components.markdown import BLOCKED_LINK_PREFIX, SAFE_LINK_PREFIXES, markdown_view
 from components.message import error_message
 from components.thread import render_thread
+from services.personas import Persona
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}
 
@@ -108,6 +109,22 @@ def test_empty_thread_shows_the_welcome(lang: str, title: str) -> None:
     examples = [c for c in walk(children) if "chat-example" in classes(c)]
     assert len(examples) == 4
     assert messages(children) == []
+
+
+def example_prompts(lang: str, persona=None) -> list[str]:
+    children = render_thread([], lang=lang, streaming=False, persona=persona)
+    return [c.children for c in walk(children) if "chat-example" in classes(c)]
+
+
+def test_the_welcome_shows_the_personas_own_examples_else_generic_ones() -> None:
+    own = {"en": ["Quiz me on fractions"], "zh-cn": ["考考我分数"]}
+    persona = Persona(id="t", name="T", system_prompt="x", examples=own)
+    assert example_prompts("en", persona) == ["Quiz me on fractions"]
+    assert example_prompts("zh-cn", persona) == ["考考我分数"]
+    generic = example_prompts("en")
+    assert len(generic) == 4 and "Quiz me on fractions" not in generic
+    without = Persona(id="u", name="U", system_prompt="x")
+    assert example_prompts("en", without) == generic
 
 
 def test_no_welcome_while_the_first_reply_streams() -> None:
