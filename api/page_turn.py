@@ -53,6 +53,8 @@ class PageTurnStream:
     conversation_id: str | None = None
     # Whether the question went on record (None: records are off).
     saved: bool | None = None
+    # The seq of the question on record, which the reply's writes name (Records.clear).
+    question_seq: int | None = None
     _recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -105,12 +107,17 @@ class PageTurnStream:
         if store is None:
             return wanted or uuid.uuid4().hex
         retry = self.turn.retry
-        if not wanted or store.conversation(self.owner, wanted) is None:
-            persona = self.turn.persona
+        persona = self.turn.persona
+        found = store.conversation(self.owner, wanted) if wanted else None
+        if found is None:
             wanted = store.create_conversation(self.owner, model=self.plan.model, persona=persona)
             retry = False
+        elif found.get("persona") is None and persona and not retry:
+            # Cleared (or made without one): its next question picks the persona afresh.
+            store.set_persona(self.owner, wanted, persona)
         if not retry:
             store.add_message(self.owner, wanted, self.asked())
+        self.question_seq = store.newest_question(self.owner, wanted)
         return wanted
 
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
@@ -119,7 +126,11 @@ class PageTurnStream:
         keeper = None
         if self.store is not None and self.journal is not None:
             keeper = self.journal.reply(
-                self.owner, lambda: self.conversation_id, self.plan.model, ready=self._recorded
+                self.owner,
+                lambda: self.conversation_id,
+                self.plan.model,
+                ready=self._recorded,
+                question=lambda: self.question_seq,
             )
         return recorded(source, keeper, self.plan.model, finish=self._finish)
 

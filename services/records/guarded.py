@@ -21,13 +21,20 @@ from services.records.models import is_id, new_id
 
 log = logging.getLogger(__name__)
 
-READS = frozenset({"conversation", "list_conversations", "history"})
+READS = frozenset({"conversation", "list_conversations", "history", "newest_question"})
 # Writes that add to the records: only one of these working shows the database can take the
 # conversation again. A heartbeat or a batch that fits the pages already there can succeed on a
 # full disk, and counting it would flip the notice and the log line on every batch.
 ADDS = frozenset({"create_conversation", "add_message", "open_reply", "finish_reply"})
 # What a call answers when the database fails: "not found" for reads, "not done" for writes.
-FAILED = {"list_conversations": [], "add_message": False, "rename": False, "delete": False}
+FAILED = {
+    "list_conversations": [],
+    "add_message": False,
+    "rename": False,
+    "delete": False,
+    "clear": False,
+    "set_persona": False,
+}
 # Passed through as they are: not the page's calls (start-up, the operators' commands).
 PLAIN = frozenset({"close", "upgrade", "export", "purge"})
 
