@@ -10,9 +10,10 @@ from playwright.sync_api import Page, expect
 
 from i18n import t
 from services.records.repository import Records
-from tests.e2e.test_chat_page import send, wait_idle
+from tests.e2e.test_chat_page import LONG_REPLY, send, wait_idle
 from tests.e2e.test_records_page import owner_of
 from tests.e2e.test_sidebar_page import chat, titles
+from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -84,6 +85,37 @@ def test_clear_empties_the_record_and_the_sidebar_entry_until_the_next_question(
     assert store.conversation(owner, second)["title"] == "a fresh start"
     assert store.history(owner, first) == kept
     assert len(store.list_conversations(owner)) == 2
+
+
+def test_clear_while_a_reply_streams_aborts_it_and_the_next_turn_is_alone(
+    start_app, open_page, fake, store
+):
+    """The page's side of a clear mid-reply (the records' side, where the server's late
+    writes are refused, is tests/unit/test_journal.py and test_records_repository.py)."""
+    app = start_app(DATABASE_URL=str(store.engine.url))
+    page = open_page(app.url)
+    chat(page, "earlier topic")
+    fake.script(Reply(LONG_REPLY * 3, chunk_size=4, delay=0.05))
+    send(page, "go on forever")
+    expect(page.locator("#chat-live-reply")).to_contain_text("Paragraph 1", timeout=10_000)
+
+    clear(page)
+    expect(page.locator(".chat-welcome")).to_be_visible()
+    expect(page.locator(".chat-message")).to_have_count(0)
+    expect(page.locator("#chat-send-button")).to_be_visible()
+    assert fake.requests[-1].client_disconnected.wait(5), "the upstream request was not closed"
+
+    send(page, "a new question")
+    wait_idle(page, 1)
+    expect(page.locator(".chat-message-user .chat-user-text")).to_have_text(["a new question"])
+    expect(page.locator(".chat-message-assistant")).to_contain_text("Echo: a new question")
+    expect(page.locator(".sidebar-title")).to_have_text(["a new question"])
+    owner = owner_of(page)
+    [listed] = store.list_conversations(owner)
+    assert [(e["role"], e["content"]) for e in on_record(store, owner, listed["id"], 2)] == [
+        ("user", "a new question"),
+        ("assistant", "Echo: a new question"),
+    ]
 
 
 def local_records(page: Page) -> dict:
