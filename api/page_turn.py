@@ -60,6 +60,8 @@ class PageTurnStream:
     saved: bool | None = None
     # The reply on its way to the record (with records on).
     keeper: object | None = None
+    # The seq of the question on record, which the reply's writes name (Records.clear).
+    question_seq: int | None = None
     _recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -131,6 +133,7 @@ class PageTurnStream:
             store.set_persona(self.owner, wanted, persona.persona, persona.stored_prompt)
         if not retry:
             store.add_message(self.owner, wanted, self.asked())
+        self.question_seq = store.newest_question(self.owner, wanted)
         return wanted
 
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
@@ -138,7 +141,11 @@ class PageTurnStream:
         (after the question: see `opening`), and however it ends."""
         if self.store is not None and self.journal is not None:
             self.keeper = self.journal.reply(
-                self.owner, lambda: self.conversation_id, self.plan.model, ready=self._recorded
+                self.owner,
+                lambda: self.conversation_id,
+                self.plan.model,
+                ready=self._recorded,
+                question=lambda: self.question_seq,
             )
         return recorded(source, self.keeper, self.plan.model, finish=self._finish)
 

@@ -1,6 +1,6 @@
 """The conversation sidebar: list, switch, rename, delete, search, import.
 
-New chat shares its callback with Clear (callbacks/history.py).
+New chat is in callbacks/history.py, beside Clear.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ STRINGS = {
     "header.export": "Export",
     "header.export_tip": "Download this conversation as a Markdown file",
     "header.clear": "Clear",
-    "header.clear_confirm": "Clear the whole conversation?",
+    "header.clear_confirm": "Clear this conversation? All of its messages will be deleted.",
     "header.clear_confirm_ok": "Clear",
     "header.cancel": "Cancel",
     "header.language": "Language",

@@ -24,7 +24,7 @@ STRINGS = {
     "header.export": "导出",
     "header.export_tip": "把本次对话下载为 Markdown 文件",
     "header.clear": "清空",
-    "header.clear_confirm": "确定清空整个对话吗？",
+    "header.clear_confirm": "确定清空这个对话吗？对话中的所有消息都会被删除。",
     "header.clear_confirm_ok": "清空",
     "header.cancel": "取消",
     "header.language": "语言",

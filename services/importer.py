@@ -16,8 +16,6 @@ from services.export_meta import fingerprint, import_id
 class Store(Protocol):
     """What an import needs of `Records` or `BrowserRecords`."""
 
-    def conversation(self, owner: str, conversation_id: str) -> dict | None: ...
-
     def create_conversation(self, owner: str, *, proposed_id: str | None = None) -> str: ...
 
     def add_message(self, owner: str, conversation_id: str, entry: dict) -> bool: ...
@@ -35,11 +33,16 @@ class Imported(NamedTuple):
 
 def import_once(store: Store, owner: str, entries: list[dict]) -> Imported:
     """Put `entries` (read from an export) on record as a new conversation, unless this owner
-    imported the same conversation before and still has it: then that one is returned."""
+    imported the same conversation before and still has it: then that one is returned. One
+    cleared since (no messages left) takes the file's messages again."""
     wanted = import_id(owner, fingerprint(entries))
-    if store.conversation(owner, wanted) is not None:
-        return Imported(wanted, store.history(owner, wanted) or [], True)
-    conversation_id = store.create_conversation(owner, proposed_id=wanted)
+    kept = store.history(owner, wanted)
+    if kept:
+        return Imported(wanted, kept, True)
+    if kept is None:
+        conversation_id = store.create_conversation(owner, proposed_id=wanted)
+    else:
+        conversation_id = wanted
     for entry in entries:
         store.add_message(owner, conversation_id, entry)
     return Imported(conversation_id, list(entries), False)

@@ -2,7 +2,8 @@
 
 The same interface as `Records`, over the dict the page keeps in local storage
 ({id: {"title", "updated_at", "history", "persona", "custom_prompt"}}), so the sidebar works the
-same either way. The owner is the browser itself, so the `owner` arguments are ignored.
+same either way, by the same rule: a conversation with no messages is not listed. The owner is
+the browser itself, so the `owner` arguments are ignored.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class BrowserRecords:
             return not query or any(query in (text or "").lower() for text in texts)
 
         found = [
-            self.conversation(owner, cid) for cid, entry in self.data.items() if matches(entry)
+            self.conversation(owner, cid)
+            for cid, entry in self.data.items()
+            if entry.get("history") and matches(entry)
         ]
         found.sort(key=lambda c: c["updated_at"], reverse=True)
         return found[:limit]
@@ -87,6 +90,14 @@ class BrowserRecords:
 
     def delete(self, owner: str, conversation_id: str) -> bool:
         return self.data.pop(conversation_id, None) is not None
+
+    def clear(self, owner: str, conversation_id: str) -> bool:
+        """Empty the conversation and forget its title (as `Records.clear`); it keeps its id."""
+        entry = self.data.get(conversation_id)
+        if entry is None:
+            return False
+        self.data[conversation_id] = {**entry, "title": "", "history": [], "updated_at": _now()}
+        return True
 
     def add_message(self, owner: str, conversation_id: str, entry: dict) -> bool:
         return self.save_history(

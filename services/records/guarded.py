@@ -26,6 +26,7 @@ READS = frozenset(
         "conversation",
         "list_conversations",
         "history",
+        "newest_question",
         "fixed_persona",
         "reply_streaming",
         "running_reply",
@@ -41,6 +42,7 @@ FAILED = {
     "add_message": False,
     "rename": False,
     "delete": False,
+    "clear": False,
     "set_persona": False,
 }
 # Passed through as they are: not the page's calls (start-up, the operators' commands).

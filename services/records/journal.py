@@ -85,6 +85,7 @@ class RunningReply:
         conversation: Callable[[], str | None],
         model: str,
         ready: threading.Event | None = None,
+        question: Callable[[], int | None] | None = None,
     ):
         self._journal = journal
         self.owner = owner
@@ -92,6 +93,7 @@ class RunningReply:
         # Set once the question is on record (a page turn's is written while the upstream
         # opens): the reply must follow its question.
         self._ready = ready
+        self._question = question
         self.model = model
         self._parts: list[str] = []
         self._chars = 0
@@ -103,6 +105,12 @@ class RunningReply:
     @property
     def conversation_id(self) -> str | None:
         return self._conversation()
+
+    @property
+    def after(self) -> int | None:
+        """The seq of the question this reply answers (known once `ready`): every write names
+        it, so nothing lands in a conversation cleared meanwhile (Records.clear)."""
+        return self._question() if self._question is not None else None
 
     def _target(self) -> str | None:
         """The conversation's id once the reply may be written, else None."""
@@ -180,10 +188,11 @@ class Journal:
         model: str,
         *,
         ready: threading.Event | None = None,
+        question: Callable[[], int | None] | None = None,
     ) -> RunningReply:
         """A reply to keep on record as it streams into the conversation `conversation()`
-        names, once `ready` is set."""
-        return RunningReply(self, owner, conversation, model, ready)
+        names, once `ready` is set, as the answer to the question whose seq `question()` is."""
+        return RunningReply(self, owner, conversation, model, ready, question)
 
     def open_now(self, reply: RunningReply) -> bool:
         """Put `reply` on record at once, empty and "streaming", in the calling thread (a page
@@ -194,7 +203,12 @@ class Journal:
             self._ensure_thread()
             writer = self._writer
         row_id = self.records.open_reply(
-            reply.owner, reply.conversation_id, "", model=reply.model, writer=writer
+            reply.owner,
+            reply.conversation_id,
+            "",
+            model=reply.model,
+            writer=writer,
+            after=reply.after,
         )
         if row_id is None:
             return False
@@ -210,7 +224,7 @@ class Journal:
         if reply.row_id is None:
             return False
         try:
-            return bool(self.records.reply_streaming(reply.row_id))
+            return bool(self.records.reply_streaming(reply.row_id, after=reply.after))
         except Exception:
             log.exception("could not read whether a reply was stopped")
             return False
@@ -273,6 +287,7 @@ class Journal:
 
     def _write(self, work: dict) -> None:
         texts: dict[int, str] = {}
+        after: dict[int, int] = {}
         failed = False
         for reply, item in work.items():
             try:
@@ -285,11 +300,14 @@ class Journal:
                         item,
                         model=reply.model,
                         writer=self._writer,
+                        after=reply.after,
                     )
                     if reply.row_id is not None:
                         self._open.add(reply)
                 else:
                     texts[reply.row_id] = item
+                    if reply.after is not None:
+                        after[reply.row_id] = reply.after
             except Exception:
                 failed = self._failed("a streaming reply")
             finally:
@@ -297,7 +315,7 @@ class Journal:
                     self._open.discard(reply)
                     reply.ended.set()
         try:
-            self.records.update_replies(texts)
+            self.records.update_replies(texts, after)
         except Exception:
             failed = self._failed(f"the newest text of {len(texts)} streaming replies")
         if self._failing and not failed and work:
@@ -314,9 +332,13 @@ class Journal:
     def _finish(self, reply: RunningReply, entries: list[dict]) -> None:
         if reply.row_id is None:
             for entry in entries:
-                self.records.add_message(reply.owner, reply.conversation_id, entry)
+                self.records.add_message(
+                    reply.owner, reply.conversation_id, entry, after=reply.after
+                )
         else:
-            self.records.finish_reply(reply.owner, reply.conversation_id, reply.row_id, entries)
+            self.records.finish_reply(
+                reply.owner, reply.conversation_id, reply.row_id, entries, after=reply.after
+            )
 
     def _beat(self) -> None:
         try:

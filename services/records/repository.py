@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     URL,
+    Integer,
     bindparam,
     create_engine,
     delete,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from services.conversation import INTERRUPTED, STOPPED, STREAMING
 from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
@@ -171,8 +173,43 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _append(connection, owner: str, conversation_id: str, values: dict, now: datetime):
-    """Insert one message at the end of the owner's conversation; its row id, or None."""
+def _still_asked(connection, owner: str, conversation_id: str, after: int | None) -> bool:
+    """Whether the owner's conversation still holds the message `after` (the seq of the
+    question a reply answers); its row stays locked until commit.
+
+    Seqs are never reused in a conversation (`clear` keeps `last_seq`), so once it is cleared
+    a late write of a reply that answered it finds nothing to follow. The lock comes first: on
+    PostgreSQL a clear that commits while this waits is seen by the next statement, where a
+    subquery of the waiting statement would still see the question.
+    """
+    locked = connection.execute(
+        select(Conversation.id)
+        .where(Conversation.id == conversation_id, Conversation.owner == owner)
+        .with_for_update()
+    ).first()
+    if locked is None:
+        return False
+    if after is None:
+        return True
+    return bool(
+        connection.scalar(
+            select(exists().where(Message.conversation_id == conversation_id, Message.seq == after))
+        )
+    )
+
+
+def _append(
+    connection,
+    owner: str,
+    conversation_id: str,
+    values: dict,
+    now: datetime,
+    after: int | None = None,
+):
+    """Insert one message at the end of the owner's conversation (only while the message
+    `after` is still there, when given); its row id, or None."""
+    if after is not None and not _still_asked(connection, owner, conversation_id, after):
+        return None
     # One statement checks the owner, bumps the counter and the totals, and locks the row
     # until commit, so concurrent writers get consecutive, unique seq numbers.
     bumped = connection.execute(
@@ -347,9 +384,14 @@ class Records:
     def list_conversations(
         self, owner: str, *, query: str | None = None, limit: int = 200
     ) -> list[dict]:
-        """The owner's conversations, most recently updated first. `query` keeps those whose
-        title or any message contains it (case-insensitive)."""
-        statement = select(*SUMMARY).where(Conversation.owner == owner)
+        """The owner's conversations that have messages, most recently updated first. `query`
+        keeps those whose title or any message contains it (case-insensitive).
+
+        An empty conversation (just made, or cleared) is not listed: its first question lists
+        it, under that question's title.
+        """
+        has_messages = exists().where(Message.conversation_id == Conversation.id)
+        statement = select(*SUMMARY).where(Conversation.owner == owner, has_messages)
         query = (query or "").strip()
         if query:
             # autoescape: a "%" or "_" the user types is a character, not a wildcard.
@@ -385,49 +427,122 @@ class Records:
             )
         return result.rowcount == 1
 
-    def add_message(self, owner: str, conversation_id: str, entry: dict) -> bool:
+    def clear(self, owner: str, conversation_id: str) -> bool:
+        """Empty the conversation: its messages go, its title, persona and token totals are
+        reset; it keeps its id (the page stays on it). False if it is not the owner's.
+
+        `last_seq` stays, so seqs are never given twice: the late writes of a reply that was
+        streaming (they name their question's seq, see `add_message`) find it gone.
+        """
+        with self._writer.begin() as connection:
+            owned = connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner)
+                .values(
+                    title="",
+                    persona=None,
+                    persona_prompt=None,
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+            if owned != 1:
+                return False
+            connection.execute(delete(Message).where(Message.conversation_id == conversation_id))
+        return True
+
+    def add_message(
+        self, owner: str, conversation_id: str, entry: dict, *, after: int | None = None
+    ) -> bool:
         """Append one browser history entry (user, assistant or error).
 
         An assistant's usage adds to the conversation's totals; the first user message names
-        a conversation that has no title yet. False if the conversation is not the owner's.
+        a conversation that has no title yet. False if the conversation is not the owner's, or
+        if the message `after` (the seq of the question a reply answers) is gone meanwhile.
         """
         values = _message_values(entry)
         with self._writer.begin() as connection:
-            return _append(connection, owner, conversation_id, values, utcnow()) is not None
+            return _append(connection, owner, conversation_id, values, utcnow(), after) is not None
+
+    def newest_question(self, owner: str, conversation_id: str) -> int | None:
+        """The seq of the conversation's newest question: the `after` of the reply to it.
+        None if there is none or the conversation is not the owner's."""
+        with self.engine.connect() as connection:
+            return connection.scalar(
+                select(func.max(Message.seq))
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Conversation.id == conversation_id,
+                    Conversation.owner == owner,
+                    Message.role == "user",
+                )
+            )
 
     def open_reply(
-        self, owner: str, conversation_id: str, content: str, *, model: str | None, writer: str
+        self,
+        owner: str,
+        conversation_id: str,
+        content: str,
+        *,
+        model: str | None,
+        writer: str,
+        after: int | None = None,
     ) -> int | None:
         """Put a reply that is still streaming on record (status "streaming", by `writer`);
-        its row id, or None if the conversation is not the owner's."""
+        its row id, or None if the conversation is not the owner's or its question (`after`)
+        is gone."""
         entry = {"role": "assistant", "content": content, "model": model, "status": STREAMING}
         values = _message_values(entry)
         now = utcnow()
         values.update(writer=writer, heartbeat_at=now)
         with self._writer.begin() as connection:
-            return _append(connection, owner, conversation_id, values, now)
+            return _append(connection, owner, conversation_id, values, now, after)
 
-    def update_replies(self, texts: dict[int, str]) -> None:
+    def update_replies(self, texts: dict[int, str], after: dict[int, int] | None = None) -> None:
         """The newest text of streaming replies, {row id: text}, in one transaction; a reply
-        no longer streaming (ended, or marked interrupted meanwhile) is left alone."""
+        no longer streaming (ended, or marked interrupted meanwhile) is left alone, and so is
+        one whose question (`after`, {row id: seq}) is gone: a row id SQLite gave again after
+        a clear is another reply's."""
         if not texts:
             return
         now = utcnow()
+        question = aliased(Message)
+        # Typed: PostgreSQL cannot tell the type of a parameter that is only tested for NULL.
+        after_seq = bindparam("after", type_=Integer)
+        asked = exists().where(
+            question.conversation_id == Message.conversation_id, question.seq == after_seq
+        )
         statement = (
             update(Message)
-            .where(Message.id == bindparam("row_id"), Message.status == STREAMING)
+            .where(
+                Message.id == bindparam("row_id"),
+                Message.status == STREAMING,
+                or_(after_seq.is_(None), asked),
+            )
             .values(content=bindparam("text"), heartbeat_at=now)
         )
-        rows = [{"row_id": row_id, "text": text} for row_id, text in texts.items()]
+        after = after or {}
+        rows = [
+            {"row_id": row_id, "text": text, "after": after.get(row_id)}
+            for row_id, text in texts.items()
+        ]
         with self._writer.begin() as connection:
             connection.execute(statement, rows)
 
     def finish_reply(
-        self, owner: str, conversation_id: str, row_id: int, entries: list[dict]
+        self,
+        owner: str,
+        conversation_id: str,
+        row_id: int,
+        entries: list[dict],
+        *,
+        after: int | None = None,
     ) -> bool:
         """End the streaming reply `row_id` with `record_result`'s entries: the first (the
         reply) replaces the row, whatever it says by now; the rest (an error) follow it.
-        False if the conversation is gone or not the owner's."""
+        False, and nothing written, if the conversation is gone or not the owner's, or the row
+        or its question (`after`) is gone (the conversation was cleared meanwhile)."""
         now = utcnow()
         with self._writer.begin() as connection:
             reply, rest = (entries[0], entries[1:]) if entries else ({}, [])
@@ -437,6 +552,13 @@ class Records:
                 # No text came (an error before the first token): the empty row opened with the
                 # question goes; a row with text (not expected) is kept, marked.
                 values, rest = {"status": INTERRUPTED}, entries
+            if not _still_asked(connection, owner, conversation_id, after):
+                return False
+            row_there = exists().where(
+                Message.id == row_id, Message.conversation_id == conversation_id
+            )
+            if not connection.scalar(select(row_there)):
+                return False
             owned = connection.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id, Conversation.owner == owner)
@@ -462,11 +584,20 @@ class Records:
                 _append(connection, owner, conversation_id, _message_values(entry), now)
         return True
 
-    def reply_streaming(self, row_id: int) -> bool:
+    def reply_streaming(self, row_id: int, *, after: int | None = None) -> bool:
         """Whether the reply `row_id` is still wanted: on record and still "streaming" (not
-        stopped by `request_stop`, not cleared away)."""
+        stopped by `request_stop`, not cleared away), and, given its question's seq (`after`),
+        still that question's (SQLite gives a cleared row's id again)."""
+        question = aliased(Message)
+        statement = select(Message.status).where(Message.id == row_id)
+        if after is not None:
+            statement = statement.where(
+                exists().where(
+                    question.conversation_id == Message.conversation_id, question.seq == after
+                )
+            )
         with self.engine.connect() as connection:
-            status = connection.scalar(select(Message.status).where(Message.id == row_id))
+            status = connection.scalar(statement)
         return status == STREAMING
 
     def request_stop(self, owner: str, conversation_id: str) -> bool:

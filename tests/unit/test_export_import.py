@@ -205,6 +205,19 @@ def test_records_on_a_deleted_import_can_be_imported_again(records) -> None:
     assert len(records.list_conversations("alice")) == 1
 
 
+@pytest.mark.parametrize("kept_in", ["records", "browser"])
+def test_a_cleared_import_takes_the_files_messages_again(kept_in, records) -> None:
+    store = records if kept_in == "records" else BrowserRecords({})
+    entries = from_markdown(export(HISTORY))
+    first = import_once(store, "alice", entries)
+    assert store.clear("alice", first.conversation_id)
+    again = import_once(store, "alice", entries)
+    assert not again.already_there and again.conversation_id == first.conversation_id
+    assert again.history == entries
+    assert export(store.history("alice", first.conversation_id)) == export(HISTORY)
+    assert [c["id"] for c in store.list_conversations("alice")] == [first.conversation_id]
+
+
 def test_records_off_the_same_export_twice_gives_one_conversation() -> None:
     browser = BrowserRecords({})
     entries = from_markdown(export(HISTORY))

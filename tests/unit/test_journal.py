@@ -159,3 +159,70 @@ def test_failing_writes_are_logged_once_and_never_reach_the_stream(records, capl
         reply.end([{"role": "assistant", "content": "abcdef", "status": "done"}], wait=5)
     failures = [r for r in caplog.records if r.name == "services.records.journal"]
     assert len(failures) == 1 and "disk is full" in str(failures[0].exc_info[1])
+
+
+def test_a_reply_streaming_when_its_conversation_is_cleared_lands_nowhere(records, monkeypatch):
+    """Clear while a reply streams: the page aborts it, but the server's journal may still
+    write its batches and its end. None of it may land in the cleared conversation, nor in
+    the next turn the page starts there."""
+    cid = records.create_conversation("alice")
+    records.add_message("alice", cid, QUESTION)
+    asked = records.newest_question("alice", cid)
+    journal = Journal(records, batch_seconds=3600, batch_chars=5)
+    old = journal.reply("alice", lambda: cid, "m", question=lambda: asked)
+    old.add("Once upon")
+    wait_for(lambda: last(records, cid).get("status") == "streaming")
+
+    assert records.clear("alice", cid)
+    # The next question, in the same conversation; its reply streams too.
+    records.add_message("alice", cid, {"role": "user", "content": "Another one"})
+    asked_next = records.newest_question("alice", cid)
+    new = journal.reply("alice", lambda: cid, "m", question=lambda: asked_next)
+    new.add("Fresh text")
+    wait_for(lambda: last(records, cid).get("content") == "Fresh text")
+
+    # A late batch of the old reply (SQLite may have given its row id to the new reply).
+    written = threading.Event()
+    update_replies = records.update_replies
+
+    def spy(texts, after=None):
+        update_replies(texts, after)
+        written.set()
+
+    monkeypatch.setattr(records, "update_replies", spy)
+    old.add(" a time")
+    assert written.wait(5)
+    assert last(records, cid)["content"] == "Fresh text"
+    usage = {"prompt_tokens": 7, "completion_tokens": 9}
+    old.end(
+        [
+            {"role": "assistant", "content": "Once upon a time", "status": "cut", "usage": usage},
+            {"role": "error", "kind": "network", "detail": "cut"},
+        ]
+    )
+    assert records.history("alice", cid) == [
+        {"role": "user", "content": "Another one"},
+        {
+            "role": "assistant",
+            "content": "Fresh text",
+            "model": "m",
+            "usage": None,
+            "status": "streaming",
+        },
+    ]
+    assert records.conversation("alice", cid)["completion_tokens"] == 0
+    new.end([{"role": "assistant", "content": "Fresh text!", "status": "done"}])
+    assert last(records, cid)["content"] == "Fresh text!"
+
+
+def test_a_reply_cleared_before_its_first_batch_lands_nowhere(records):
+    cid = records.create_conversation("alice")
+    records.add_message("alice", cid, QUESTION)
+    asked = records.newest_question("alice", cid)
+    journal = Journal(records, batch_seconds=3600, batch_chars=10_000)
+    reply = journal.reply("alice", lambda: cid, "m", question=lambda: asked)
+    reply.add("Hi")  # less than a batch: not on record yet
+    assert records.clear("alice", cid)
+    reply.end([{"role": "assistant", "content": "Hi", "status": "stopped"}])
+    assert records.history("alice", cid) == []
+    assert records.list_conversations("alice") == []

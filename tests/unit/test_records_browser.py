@@ -63,7 +63,8 @@ def test_the_browsers_copy_is_titled_when_read_as_the_server_titles_records() ->
     local["blank"] = {"title": "", "updated_at": "2026-01-09", "history": []}
     store = BrowserRecords(local)
     titles = {c["id"]: c["title"] for c in store.list_conversations("browser")}
-    assert titles == {**{f"c{i}": auto_title(t) for i, t in enumerate(texts)}, "blank": ""}
+    # "blank" has no messages: not listed (the records' rule too).
+    assert titles == {f"c{i}": auto_title(t) for i, t in enumerate(texts)}
     assert titles["c0"] == "Title" and titles["c3"].endswith("…")
     assert [c["id"] for c in store.list_conversations("browser", query="title")] == [
         "c2",
@@ -71,3 +72,28 @@ def test_the_browsers_copy_is_titled_when_read_as_the_server_titles_records() ->
         "c0",
     ]
     assert store.data["c0"]["title"] == ""  # reading does not write
+
+
+def test_clear_empties_the_conversation_and_unlists_it_until_its_next_question() -> None:
+    store = BrowserRecords(None)
+    cid = store.create_conversation("x")
+    store.save_history(
+        cid, [user("first"), {"role": "assistant", "content": "a", "status": "done"}]
+    )
+    store.rename("x", cid, "Renamed")
+    other = store.create_conversation("x")
+    store.save_history(other, [user("keep me")])
+    kept = dict(store.data[other])
+
+    assert store.clear("x", cid) is True
+    assert store.history("x", cid) == []
+    assert store.conversation("x", cid)["title"] == ""  # the rename goes too
+    assert [c["id"] for c in store.list_conversations("x")] == [other]
+    assert store.data[other] == kept
+    # What the page stores back reads the same (local storage holds plain JSON).
+    assert BrowserRecords(store.data).history("x", cid) == []
+
+    store.save_history(cid, [user("second start")])
+    listed = {c["id"]: c["title"] for c in store.list_conversations("x")}
+    assert listed == {cid: "second start", other: "keep me"}
+    assert store.clear("x", "0" * 32) is False

@@ -37,6 +37,8 @@ def test_failed_writes_answer_not_done_and_are_logged_once(path, caplog):
             assert store.add_message(OWNER, kept["id"], {"role": "user", "content": "x"}) is False
             assert store.rename(OWNER, kept["id"], "renamed") is False
             assert store.delete(OWNER, kept["id"]) is False
+            assert store.clear(OWNER, kept["id"]) is False
+            assert store.set_persona(OWNER, kept["id"], "teacher") is False
     assert store.saving is False
     [logged] = caplog.records
     assert logged.levelno == logging.ERROR

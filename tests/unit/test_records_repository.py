@@ -91,6 +91,9 @@ class RecordsBehaviour:
     def test_list_newest_updated_first(self, records):
         first = records.create_conversation("alice", title="first")
         second = records.create_conversation("alice", title="second")
+        assert records.list_conversations("alice") == []  # no messages: not listed
+        records.add_message("alice", first, QUESTION)
+        records.add_message("alice", second, QUESTION)
         assert [c["id"] for c in records.list_conversations("alice")] == [second, first]
         records.add_message("alice", first, QUESTION)  # bumps updated_at
         assert [c["id"] for c in records.list_conversations("alice")] == [first, second]
@@ -117,6 +120,8 @@ class RecordsBehaviour:
         records.add_message("alice", eggs, ANSWER)
         umlaut = records.create_conversation("alice", title="Äpfel und Birnen")
         percent = records.create_conversation("alice", title="100% sure")
+        for cid in (umlaut, percent):
+            records.add_message("alice", cid, {"role": "user", "content": "fruit"})
         records.create_conversation("bob", title="Breakfast for bob")
 
         def found(query):
@@ -315,6 +320,120 @@ class RecordsBehaviour:
         with records.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.check(config)  # raises when autogenerate would write a new revision
+
+    # ---- Clear (callbacks/history.py clear_history)
+
+    def test_clear_empties_the_conversation_and_keeps_its_id(self, records):
+        cid = records.create_conversation("alice", model="gpt-4o", persona="chef")
+        for entry in (QUESTION, ANSWER, ERROR):
+            records.add_message("alice", cid, entry)
+        other = records.create_conversation("alice", persona="teacher")
+        records.add_message("alice", other, {"role": "user", "content": "Keep me"})
+        records.add_message("alice", other, ANSWER)
+        kept = records.conversation("alice", other)
+
+        assert records.clear("alice", cid) is True
+        assert records.history("alice", cid) == []
+        cleared = records.conversation("alice", cid)
+        assert (cleared["title"], cleared["persona"]) == ("", None)
+        assert (cleared["prompt_tokens"], cleared["completion_tokens"]) == (0, 0)
+        # Not listed while empty (the sidebar's rule), searched or not.
+        assert [c["id"] for c in records.list_conversations("alice")] == [other]
+        assert records.list_conversations("alice", query="egg") == []
+        assert list(records.export()) == [
+            r for r in records.export() if r["conversation_id"] == other
+        ]
+        with records.engine.connect() as connection:
+            left = "SELECT count(*) FROM messages WHERE conversation_id = :cid"
+            assert connection.scalar(text(left), {"cid": cid}) == 0
+        # The other conversation is untouched.
+        assert records.conversation("alice", other) == kept
+        assert [e["content"] for e in records.history("alice", other)] == [
+            "Keep me",
+            ANSWER["content"],
+        ]
+
+        # Its next question lists it again, under that question's title; a persona is free.
+        assert records.set_persona("alice", cid, "teacher") is True
+        assert records.set_persona("alice", cid, "chef") is False  # fixed once set
+        records.add_message("alice", cid, {"role": "user", "content": "A new start"})
+        assert [c["id"] for c in records.list_conversations("alice")] == [cid, other]
+        again = records.conversation("alice", cid)
+        assert (again["title"], again["persona"]) == ("A new start", "teacher")
+        assert records.history("alice", cid) == [{"role": "user", "content": "A new start"}]
+
+    def test_clear_is_only_the_owners(self, records):
+        cid = records.create_conversation("alice", persona="chef")
+        records.add_message("alice", cid, QUESTION)
+        records.add_message("alice", cid, ANSWER)
+        before = records.conversation("alice", cid)
+        # The same answer as for an id nobody has: ids cannot be probed.
+        assert records.clear("mallory", cid) is records.clear("mallory", "0" * 32) is False
+        assert records.set_persona("mallory", cid, "x") is records.set_persona(
+            "mallory", "0" * 32, "x"
+        )
+        assert records.newest_question("mallory", cid) is None
+        assert records.conversation("alice", cid) == before
+        assert records.history("alice", cid) == [QUESTION, ANSWER]
+        assert [c["id"] for c in records.list_conversations("alice")] == [cid]
+
+    def test_a_reply_streaming_into_a_cleared_conversation_writes_nothing(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        asked = records.newest_question("alice", cid)
+        row = records.open_reply("alice", cid, "Put", model="m", writer="h:1:2", after=asked)
+        assert row is not None
+        records.clear("alice", cid)
+        # The page's next question, in the same conversation (SQLite may hand out the cleared
+        # rows' ids again): the old reply's late writes must not touch it.
+        records.add_message("alice", cid, {"role": "user", "content": "Next"})
+        next_asked = records.newest_question("alice", cid)
+        assert next_asked > asked  # seqs are never given twice
+        new_row = records.open_reply(
+            "alice", cid, "New", model="m", writer="h:1:2", after=next_asked
+        )
+        records.update_replies({row: "Put it in"}, {row: asked})
+        assert records.finish_reply("alice", cid, row, [ANSWER, ERROR], after=asked) is False
+        assert records.history("alice", cid) == [
+            {"role": "user", "content": "Next"},
+            {
+                "role": "assistant",
+                "content": "New",
+                "model": "m",
+                "usage": None,
+                "status": "streaming",
+            },
+        ]
+        assert records.conversation("alice", cid)["completion_tokens"] == 0
+        records.update_replies({new_row: "New text"}, {new_row: next_asked})
+        assert records.history("alice", cid)[-1]["content"] == "New text"
+
+    def test_a_finished_reply_whose_row_was_cleared_writes_nothing(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        row = records.open_reply("alice", cid, "Put", model="m", writer="h:1:2")
+        records.clear("alice", cid)
+        # Even without naming its question: the row is gone, so are the entries after it.
+        assert records.finish_reply("alice", cid, row, [CUT, ERROR]) is False
+        assert records.history("alice", cid) == []
+        assert records.conversation("alice", cid)["prompt_tokens"] == 0
+
+    def test_a_reply_not_yet_on_record_when_cleared_writes_nothing(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        asked = records.newest_question("alice", cid)
+        records.clear("alice", cid)
+        assert (
+            records.open_reply("alice", cid, "late", model="m", writer="h:1:2", after=asked) is None
+        )
+        assert records.add_message("alice", cid, ANSWER, after=asked) is False
+        assert records.history("alice", cid) == []
+        assert records.list_conversations("alice") == []
+        # While its question is there, the same calls write.
+        records.add_message("alice", cid, QUESTION)
+        asked = records.newest_question("alice", cid)
+        assert records.add_message("alice", cid, ANSWER, after=asked) is True
+        assert records.history("alice", cid) == [QUESTION, ANSWER]
 
     # ---- replies on record while they stream (services/records/journal.py)
 
