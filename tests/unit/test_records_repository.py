@@ -355,8 +355,8 @@ class RecordsBehaviour:
 
         # Its next question lists it again, under that question's title; a persona is free.
         assert records.set_persona("alice", cid, "teacher") is True
-        assert records.set_persona("alice", cid, "chef") is False  # fixed once set
         records.add_message("alice", cid, {"role": "user", "content": "A new start"})
+        assert records.set_persona("alice", cid, "chef") is False  # fixed once it has a question
         assert [c["id"] for c in records.list_conversations("alice")] == [cid, other]
         again = records.conversation("alice", cid)
         assert (again["title"], again["persona"]) == ("A new start", "teacher")
