@@ -313,22 +313,33 @@ def _conversation_persona(service, conversation, local) -> PersonaChoice | None:
     return fixed(service, store.fixed_persona(current_identity(), conversation))
 
 
-@callback(
-    Output(ids.ESTIMATE, "children"),
+# Typing pauses: the box's text goes on to the estimate only if the box still holds it. A pause
+# that ends after the message was sent (Enter within the debounce wait: the box is emptied, or
+# holds the next question by then) is stale, and the sent question does not go up again: it
+# went once, in the stream request.
+clientside_callback(
+    """(typed, now) => typed === now ? now : window.dash_clientside.no_update""",
+    Output(ids.ESTIMATE_TEXT, "data"),
     Input(ids.CHAT_INPUT, "debounceValue"),
     State(ids.CHAT_INPUT, "value"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.ESTIMATE, "children"),
+    Input(ids.ESTIMATE_TEXT, "data"),
     State(ids.CONTEXT_TOKENS, "data"),
     *REQUEST_CHOICES,
     prevent_initial_call=True,
 )
-def estimate_next_request(text, current, context, *choices):
+def estimate_next_request(text, context, *choices):
     """While typing: about how many tokens the next request will send, and what they cost.
 
     The thread's part is the number the last reply (or the last redraw) left in
-    CONTEXT_TOKENS, so typing sends only the question.
+    CONTEXT_TOKENS, so typing sends only the question (once).
     """
-    # A debounced value can arrive after the message was sent and the box emptied.
-    if not text or not text.strip() or not (current or "").strip():
+    if not text or not text.strip():
         return ""
     service = chat_service()
     plan = plan_request(service, [], text, **_plan_choices(choices))

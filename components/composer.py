@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import feffery_antd_components as fac
-from dash import html
+from dash import dcc, html
 
 from components import ids
 from i18n import t
@@ -13,6 +13,7 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
     """Multi-line input (Enter sends, Shift+Enter is a new line), send and stop."""
     return html.Div(
         [
+            dcc.Store(id=ids.ESTIMATE_TEXT),
             html.Div(
                 [
                     fac.AntdInput(

@@ -51,6 +51,7 @@ PERSONA_SELECT = "persona-select"
 PERSONA_CUSTOM_PROMPT = "persona-custom-prompt"
 HEADER_USAGE = "header-usage"
 ESTIMATE = "composer-estimate"
+ESTIMATE_TEXT = "composer-estimate-text"  # the box's text once typing pauses, if still there
 
 # Server-side records (issue 5).
 CONVERSATION_STORE = "chat-conversation-store"

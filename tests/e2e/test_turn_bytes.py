@@ -2,7 +2,8 @@
 
 A turn sends the earlier part of the thread up once, in the stream request; Dash callbacks
 carry neither it up nor its rendering down (finish_reply patches, the thread is drawn whole
-only when loaded). Earlier turns use made-up words found nowhere else, so finding one in a
+only when loaded), and a question sent before typing paused is not sent again for the size
+estimate. Earlier turns use made-up words found nowhere else, so finding one in a
 request or response body means the thread travelled there.
 """
 
@@ -41,12 +42,28 @@ def reports_the_turn(response: Response) -> bool:
     return DASH_UPDATE in response.url and REPORTED in (response.request.post_data or "")
 
 
+def typing_paused(page: Page, text: str) -> None:
+    """Wait until the message box's debounced value is `text`: the pause after typing it
+    (debounceWait) has come, whether before or after the message was sent, and whatever it
+    sets off is set off by now."""
+    page.wait_for_function(
+        """(text) => {
+            const box = window.dash_component_api.getLayout("chat-input");
+            return Boolean(box) && box.props.debounceValue === text;
+        }""",
+        arg=text,
+        timeout=15_000,
+    )
+
+
 def turn(page: Page, text: str, replies: int) -> None:
-    """Send `text`; return once the reply is drawn and finish_reply has answered, so that
-    nothing of this turn is still on the wire when the next one is listened to."""
+    """Send `text`; return once the reply is drawn, finish_reply has answered and the typing's
+    pause has come, so that nothing of this turn is still to go on the wire when the next one
+    is listened to."""
     with page.expect_response(reports_the_turn, timeout=30_000):
         send(page, text)
         wait_idle(page, replies)
+    typing_paused(page, text)
 
 
 @dataclass
@@ -170,14 +187,44 @@ def test_a_new_message_sends_the_earlier_turns_once_and_only_to_the_stream(
     # itself may send it, the next message not again.
     loading = listen(page)
     page.reload()
+    # The load's own drawing is done: the thread, and the sidebar's list.
     expect(page.locator(f"{THREAD} .chat-message-assistant")).to_have_count(4)
-    page.wait_for_load_state("networkidle")  # the load's own callbacks are done
+    expect(page.locator(".sidebar-title")).to_have_text(["Trip planning"])
     # The whole-thread drawing on load does bring it down: the listening sees such traffic.
     assert any(words[0] in body for body in stop(page, loading))
     wire = listen(page)
     fake.script(Reply("Fifth answer."))
     turn(page, "Fifth question?", 5)
     check_one_turn(page, wire, earlier_words([*EARLIER, FOURTH]))
+
+
+def test_a_question_sent_before_typing_paused_goes_up_once(app_server, open_page, fake):
+    """The size estimate follows typing once it pauses (debounceWait); a pause that comes
+    after the message was sent must not send the question again."""
+    page = open_page(app_server.url)
+    question = "Where do DUGONGONLYONCE graze?"
+    wire = listen(page)
+    fake.script(Reply("Seagrass meadows."))
+    with page.expect_response(reports_the_turn, timeout=30_000):
+        # Typed and sent in one go, as a quick typist does: the pause comes after the send.
+        page.evaluate(
+            """(text) => {
+                const box = document.getElementById("chat-input");
+                const area = HTMLTextAreaElement.prototype;
+                Object.getOwnPropertyDescriptor(area, "value").set.call(box, text);
+                box.dispatchEvent(new Event("input", { bubbles: true }));
+                document.getElementById("chat-send-button").click();
+            }""",
+            question,
+        )
+        wait_idle(page, 1)
+    typing_paused(page, question)
+    # Whatever the pause set off has left before the estimate of the next text comes back.
+    page.fill("#chat-input", "And in winter?")
+    expect(page.locator("#composer-estimate")).to_contain_text("tokens")
+    stop(page, wire)
+    carrying = [url for url, body in wire.requests if "DUGONGONLYONCE" in body]
+    assert carrying == [f"{app_server.url}{STREAM}"], carrying
 
 
 def thread_classes(page: Page) -> list[str]:
