@@ -19,6 +19,7 @@ SIDEBAR_OUTPUTS = (
     "chat-conversation-store.data",
     "chat-notice.children",
     "chat-thread-redraw.data",
+    "chat-streaming-store.data",
 )
 
 
@@ -43,7 +44,10 @@ def open_conversation(app) -> dict:
         "outputs": [
             {"id": name.split(".")[0], "property": name.split(".")[1]} for name in SIDEBAR_OUTPUTS
         ],
-        "inputs": [[{"id": item, "property": "n_clicks", "value": 1}]],
+        "inputs": [
+            [{"id": item, "property": "n_clicks", "value": 1}],
+            {"id": "chat-open-request", "property": "data", "value": None},
+        ],
         "state": [
             {"id": "chat-streaming-store", "property": "data", "value": None},
             {"id": "sidebar-local-records", "property": "data", "value": None},
@@ -70,6 +74,17 @@ def malformed_callbacks(good: dict) -> list:
     local_garbage = copy.deepcopy(good)
     local_garbage["state"][1]["value"] = {CONVERSATION: {"history": "not a list"}}
     foreign_trigger = {**good, "changedPropIds": ["chat-send-button.nClicks"]}
+    opened = []
+    for value in (
+        {"id": ["x"], "at": 1},
+        {"id": "x' OR 1=1 --"},
+        {"at": 1},
+        {"id": CONVERSATION, "at": "soon"},
+    ):
+        asked = copy.deepcopy(good)
+        asked["inputs"][1]["value"] = value
+        asked["changedPropIds"] = ["chat-open-request.data"]
+        opened.append(asked)
     return [
         [],
         None,
@@ -87,6 +102,7 @@ def malformed_callbacks(good: dict) -> list:
         local_list,
         local_garbage,
         foreign_trigger,
+        *opened,
     ]
 
 
