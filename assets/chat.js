@@ -553,6 +553,42 @@ server's `finish_reply` draw the end, from what the page saw. */
         drawLive("", page, true);
     }
 
+    /* ---------------------------------------------------------------- a page that leaves */
+
+    /* Records off, a page reloaded or closed mid-reply keeps what it had in the browser's copy
+       (the thread and the sidebar's), marked `page.leftStatus`: nobody else keeps it, and the
+       server stops the reply when the page hangs up. Written straight to local storage, as
+       dcc.Store keeps it (its JSON under the store's id): the page is going, Dash with it.
+       With records on the server goes on with the reply instead (api/running.py). */
+    window.addEventListener("pagehide", () => {
+        const state = current;
+        if (state && !state.finished && !state.page.records && state.text) keepLeftReply(state);
+    });
+
+    function keepLeftReply(state) {
+        const history = layoutProp("chat-history-store", "data");
+        // The question must be on record in the page (it is once the reply has begun).
+        if (!Array.isArray(history) || history.length !== state.index + 1) return;
+        const reply = {
+            role: "assistant", content: state.text, model: state.planned.model || state.model,
+            usage: null, status: state.page.leftStatus,
+        };
+        const kept = history.concat([reply]);
+        const conversation = state.conversation || layoutProp("chat-conversation-store", "data");
+        try {
+            localStorage.setItem("chat-history-store", JSON.stringify(kept));
+            if (conversation) {
+                const local = turnLogic.keepConversation(
+                    layoutProp("sidebar-local-records", "data"), conversation, kept,
+                    new Date().toISOString(), null
+                );
+                localStorage.setItem("sidebar-local-records", JSON.stringify(local));
+            }
+        } catch (e) {
+            // Storage full or refused: the question stays, marked unanswered.
+        }
+    }
+
     /* ---------------------------------------------------------------- following a reply */
 
     /* A reply the server is still writing for a page that was not there (reloaded, or opened

@@ -9,7 +9,7 @@ import i18n
 from components import ids
 from components.markdown import markdown_view
 from i18n import t, wait_text
-from services.conversation import CUT, INTERRUPTED, LENGTH, STOPPED, STREAMING
+from services.conversation import CUT, INTERRUPTED, LEFT, LENGTH, STOPPED, STREAMING
 
 AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
 STATUS_NOTES = {
@@ -19,6 +19,7 @@ STATUS_NOTES = {
     # On record while it streams (another tab, or before a crash was swept), and after.
     STREAMING: "reply.streaming",
     INTERRUPTED: "reply.interrupted",
+    LEFT: "reply.left",
 }
 
 

@@ -22,7 +22,7 @@ from components.message import (
 from components.persona import greeting
 from components.welcome import welcome
 from i18n import t
-from services.conversation import INTERRUPTED, SERVER_STOPPING, retry_question
+from services.conversation import INTERRUPTED, LEFT, SERVER_STOPPING, retry_question
 
 TURN_CLASS = "chat-turn"
 # The turn whose question is the first the model still sees: its context line shows.
@@ -115,18 +115,18 @@ def entry_messages(
         notice = error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True)
         turns[-1][1].append(notice)
     elif history and _interrupted(history[-1]) and not streaming:
-        # A reply the server's crash or stop cut short (its text kept): offer to ask again.
+        # A reply the server's crash or stop, or the page's reload (records off), cut short
+        # (its text kept): offer to ask again.
         asked = retry_question([*history, {"role": "error"}], len(history))
         if asked is not None:
-            notice = error_message(
-                {"kind": SERVER_STOPPING}, lang=lang, index=offset + asked, retry=True
-            )
+            kind = "interrupted" if history[-1].get("status") == LEFT else SERVER_STOPPING
+            notice = error_message({"kind": kind}, lang=lang, index=offset + asked, retry=True)
             turns[-1][1].append(notice)
     return turns
 
 
 def _interrupted(entry: dict) -> bool:
-    return entry.get("role") == "assistant" and entry.get("status") == INTERRUPTED
+    return entry.get("role") == "assistant" and entry.get("status") in (INTERRUPTED, LEFT)
 
 
 def turn_count(history: list[dict]) -> int:

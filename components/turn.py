@@ -22,6 +22,7 @@ from components.thread import (
     turn_container,
 )
 from i18n import t
+from services.conversation import LEFT
 from services.input_rules import blank_characters
 
 # Where the page puts text it already has into a finished turn's components and entries, so
@@ -83,6 +84,7 @@ def page_config(
         "runningUrl": get_relative_path("/api/chat/running"),
         "stopUrl": get_relative_path("/api/chat/stop"),
         "followMs": FOLLOW_MS,
+        "leftStatus": LEFT,
         "liveClass": LIVE_ACTIVE_CLASS,
         "idleClass": LIVE_IDLE_CLASS,
         "questionClass": LIVE_QUESTION_CLASS,

@@ -108,6 +108,8 @@ STRINGS = {
     "reply.cut": "This reply was cut off before it finished; the text above is what arrived.",
     "reply.interrupted": "Interrupted: the server stopped before this reply finished. The text "
     "above is what was saved.",
+    "reply.left": "The page was reloaded or closed before this reply finished; the text above "
+    "is what had arrived.",
     "reply.streaming": "Still being written. Reopen the conversation later to see the rest.",
     "reply.length": "The reply reached the maximum length and was cut short.",
     "reply.usage": "{prompt} prompt + {completion} reply tokens",

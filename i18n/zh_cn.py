@@ -101,6 +101,7 @@ STRINGS = {
     "reply.stopped": "你停止了这条回答。",
     "reply.cut": "这条回答在完成前被中断了，上面是已经收到的内容。",
     "reply.interrupted": "已中断：服务器在这条回答完成前停止了。上面是已保存的内容。",
+    "reply.left": "回答完成前页面被刷新或关闭了，上面是当时已收到的内容。",
     "reply.streaming": "仍在生成中。稍后重新打开对话可以看到其余内容。",
     "reply.length": "回答达到了最大长度，被截断了。",
     "reply.usage": "提问 {prompt} + 回答 {completion} tokens",

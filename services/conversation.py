@@ -17,6 +17,9 @@ DONE, STOPPED, CUT, LENGTH = "done", "stopped", "cut", "length"
 # A reply on record while it streams, and one whose process died or stopped mid-reply
 # (services/records/journal.py).
 STREAMING, INTERRUPTED = "streaming", "interrupted"
+# A reply whose page was reloaded or closed mid-reply while the server keeps no records: the
+# page kept what it had in the browser's copy (assets/chat.js `keepLeftReply`).
+LEFT = "left"
 # The final event's error when the server stops mid-reply (api/recording.py).
 SERVER_STOPPING = "server_stopping"
 
@@ -46,7 +49,7 @@ def retry_question(history: list[dict], error_index: int) -> int | None:
     left must end with the question.
     """
     at = error_index - 1
-    cut = history[at].get("status") in (CUT, INTERRUPTED) if at >= 0 else False
+    cut = history[at].get("status") in (CUT, INTERRUPTED, LEFT) if at >= 0 else False
     if cut and history[at].get("role") == "assistant":
         at -= 1
     if at >= 0 and history[at].get("role") == "user":

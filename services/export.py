@@ -33,13 +33,13 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.conversation import CUT, DONE, INTERRUPTED, LENGTH, STOPPED
+from services.conversation import CUT, DONE, INTERRUPTED, LEFT, LENGTH, STOPPED
 from services.export_meta import meta_line, read_meta
 
 MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+))? -->$")
 # How a finished reply can have ended; any other status in a file (`streaming`, made-up words)
 # is not imported: the reply comes in without one, as an old export's would.
-ENDED = {DONE, STOPPED, CUT, LENGTH, INTERRUPTED}
+ENDED = {DONE, STOPPED, CUT, LENGTH, INTERRUPTED, LEFT}
 
 
 def user_time(zone: object, now: datetime | None = None) -> datetime:

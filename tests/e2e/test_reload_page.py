@@ -154,3 +154,36 @@ def test_a_reply_that_ended_while_the_page_was_away_is_shown_whole(
     wait_idle(page, 1)
     assert AFTER.strip() in reply_text(page)
     expect(page.locator("#chat-stop-button")).to_be_hidden()
+
+
+def test_without_records_a_reload_keeps_what_the_page_had(start_app, open_page, fake):
+    """Nobody else keeps the reply: the page keeps what had arrived, marked, with a Retry, and
+    the sidebar's view of the chat is the same."""
+    app = start_app(RECORDS_ENABLED="false", OPENAI_TIMEOUT="60")
+    gate = paused_reply(fake)
+    page = open_page(app.url)
+    send(page, "Tell me, off the record")
+    expect(page.locator("#chat-live-reply")).to_contain_text("Half one.", timeout=15_000)
+    page.reload()
+    gate.set()
+
+    reply = page.locator(".chat-message-assistant").last
+    expect(reply).to_contain_text("Half one.")
+    expect(reply).to_contain_text("The page was reloaded or closed before this reply finished")
+    notice = page.locator(".chat-message-error")
+    expect(notice).to_contain_text("before this question was answered")
+    shown = reply.inner_text()
+
+    page.click("#sidebar-new-button")
+    expect(page.locator(".chat-welcome")).to_be_visible()
+    page.locator(".sidebar-title", has_text="Tell me, off the record").click()
+    expect(reply).to_contain_text("The page was reloaded or closed before this reply finished")
+    assert reply.inner_text() == shown
+
+    fake.script(Reply("A whole answer."))
+    page.locator(".chat-message-error").get_by_role("button", name="Retry").click()
+    wait_idle(page, 1)
+    expect(page.locator(".chat-message-assistant").last).to_contain_text("A whole answer.")
+    assert [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "user"] == [
+        "Tell me, off the record"
+    ]

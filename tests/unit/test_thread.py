@@ -245,6 +245,21 @@ def test_a_reply_a_crash_left_interrupted_shows_its_text_and_a_retry() -> None:
     assert retry_buttons(render_thread(live, lang="en", streaming=False)) == []
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-cn"])
+def test_a_reply_its_page_left_shows_its_text_and_a_retry(lang: str) -> None:
+    """Records off, a reload mid-reply: the page kept what it had (assets/chat.js)."""
+    from i18n import t
+
+    history = [user("q1"), reply("a1"), user("q2"), reply("half", status="left")]
+    children = render_thread(history, lang=lang, streaming=False)
+    assert [role_of(m) for m in messages(children)][-2:] == ["assistant", "error"]
+    shown = texts(children)
+    assert t(lang, "reply.left") in shown
+    assert t(lang, "error.interrupted") in shown
+    (button,) = retry_buttons(children)
+    assert button.id == {"type": ids.RETRY_BUTTON, "index": 2}
+
+
 def test_a_question_being_answered_is_not_interrupted() -> None:
     children = render_thread([user("q1"), reply("a1"), user("q2")], lang="en", streaming=True)
     assert [role_of(m) for m in messages(children)] == ["user", "assistant", "user"]
