@@ -86,8 +86,10 @@ def event_stream(
     """
     if interval is None:
         interval = SNAPSHOT_INTERVAL if snapshots else COALESCE_INTERVAL
+    merged = _Coalescer(interval, snapshots=snapshots) if coalesce or snapshots else None
     return relay(
-        _encoded(events, snapshots=snapshots, coalesce=coalesce or snapshots, interval=interval),
+        _encoded(events, snapshots=snapshots, coalesce=merged is not None),
+        coalescer=merged,
         client_gone=client_gone,
         keep_alive=keep_alive,
         poll=poll,
@@ -96,43 +98,77 @@ def event_stream(
     )
 
 
-def _encoded(
-    events: Iterable[dict], *, snapshots: bool, coalesce: bool, interval: float
-) -> Iterator[str]:
+class _Text:
+    """A piece of text for `_Coalescer`, with when it came (read in the pump thread)."""
+
+    __slots__ = ("at", "delta")
+
+    def __init__(self, delta: str, at: float) -> None:
+        self.delta = delta
+        self.at = at
+
+
+_FLUSH = object()  # `{"flush": True}`: the text held back goes now
+
+
+class _Coalescer:
+    """Merges text for `relay`, in its thread: the first piece goes at once, later ones at most
+    once per `interval`, and text held back goes when the interval is over even if the model
+    says nothing more (a model that pauses mid-sentence does not hold back what it wrote).
+    With `snapshots`, each event also carries the whole text so far."""
+
+    def __init__(self, interval: float, *, snapshots: bool) -> None:
+        self.interval = interval
+        self.snapshots = snapshots
+        self.parts: list[str] = []
+        self.pending: list[str] = []
+        self.last_sent = float("-inf")
+
+    def add(self, text: _Text) -> str | None:
+        """Take a piece; the event to send now, if one is due."""
+        self.parts.append(text.delta)
+        self.pending.append(text.delta)
+        return self.take(text.at) if text.at - self.last_sent >= self.interval else None
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until held text is due; None when nothing is held."""
+        if not self.pending:
+            return None
+        return max(0.0, self.last_sent + self.interval - now)
+
+    def take(self, now: float) -> str | None:
+        """The held text as one event (None when nothing is held)."""
+        if not self.pending:
+            return None
+        event = {"delta": "".join(self.pending)}
+        if self.snapshots:
+            event["content"] = "".join(self.parts)
+        self.pending.clear()
+        self.last_sent = now
+        return encode(event)
+
+
+def _encoded(events: Iterable[dict], *, snapshots: bool, coalesce: bool) -> Iterator[object]:
+    """SSE text for `relay`; with `coalesce`, text comes as `_Text` (and flushes as `_FLUSH`)
+    for the relay's `_Coalescer` to merge."""
     source = iter(events)
     parts: list[str] = []
-    pending: list[str] = []
-    last_sent = float("-inf")
-
-    def text_event() -> dict:
-        event = {"delta": "".join(pending)}
-        if snapshots:
-            event["content"] = "".join(parts)
-        pending.clear()
-        return event
-
     try:
         for event in source:
             if event.get("flush"):
                 # The text so far goes now: the final event is being put together.
-                if pending:
-                    yield encode(text_event())
-                    last_sent = time.monotonic()
+                if coalesce:
+                    yield _FLUSH
                 continue
             if "delta" not in event:
-                if pending:
-                    yield encode(text_event())
                 yield encode({**event, "content": "".join(parts)} if snapshots else event)
                 return
             parts.append(event["delta"])
-            pending.append(event["delta"])
-            now = time.monotonic()
-            if not coalesce or now - last_sent >= interval:
-                yield encode(text_event())
-                last_sent = now
+            if coalesce:
+                yield _Text(event["delta"], time.monotonic())
+            else:
+                yield encode({**event, "content": "".join(parts)} if snapshots else event)
         # The source ended without saying how: never leave a client waiting for a final event.
-        if pending:
-            yield encode(text_event())
         final = {"error": {"message": "The reply ended unexpectedly.", "type": "stream_cut"}}
         if stopping.stopping():
             final = stopping.STOPPING_EVENT  # the server cancelled it (see relay)
@@ -152,6 +188,7 @@ def relay(
     cancel: Cancel | None = None,
     opening: Callable[[], Iterable[str]] | None = None,
     keep_going: Callable[[], bool] | None = None,
+    coalescer: _Coalescer | None = None,
 ) -> Iterator[str]:
     """Yield `chunks` (SSE text) as they come, read in a pump thread of their own.
 
@@ -178,6 +215,9 @@ def relay(
     When the process stops gracefully (services/stopping.py), a stream still open when the
     grace is over is cancelled the same way, and its chunks are read on to the final event
     (`_encoded` and api/recording.py make it SERVER_STOPPING, with the reply on record).
+
+    With a `coalescer`, chunks may also be `_Text` pieces (and `_FLUSH`), merged here, in this
+    thread, so held text can go out on time while the model is silent (see `_Coalescer`).
     """
     # Read at call time, not import time, so a deployment (or a test) may change them.
     keep_alive = KEEP_ALIVE_INTERVAL if keep_alive is None else keep_alive
@@ -200,12 +240,15 @@ def relay(
         handed_off = True  # the pump is `_read_on`'s now
         return True
 
+    def next_wait() -> float:
+        return _wait(last_output + keep_alive, poll, opening, coalescer)
+
     try:
         pump.want()
         last_output = time.monotonic()
         opening_due = last_output + OPENING_DELAY
         while True:
-            while (item := pump.get(_wait(last_output + keep_alive, poll, opening))) is None:
+            while (item := pump.get(next_wait())) is None:
                 if opening is not None and time.monotonic() >= opening_due:
                     yield from _opened(opening)
                     opening = None
@@ -214,6 +257,10 @@ def relay(
                     if not carry_on():
                         log.info("the client went away; stopping its stream")
                     return
+                if coalescer is not None and coalescer.wait(now := time.monotonic()) == 0:
+                    yield coalescer.take(now)  # held text, while the model is silent
+                    last_output = now
+                    continue
                 if ending_since is None and stopping.due():
                     ending_since = _end_for_stop(cancel)
                 elif ending_since and time.monotonic() - ending_since >= STOP_FINAL_WAIT:
@@ -229,6 +276,21 @@ def relay(
             if kind is _Pump.FAILED:
                 finished = True
                 raise value
+            if coalescer is not None and (isinstance(value, _Text) or value is _FLUSH):
+                pump.want()  # text held back is not sent: read on meanwhile
+                now = time.monotonic()
+                out = coalescer.add(value) if isinstance(value, _Text) else coalescer.take(now)
+                if out is not None:
+                    yield out
+                    last_output = time.monotonic()
+                    if ending_since is None and stopping.due():
+                        ending_since = _end_for_stop(cancel)
+                    if opening is not None:
+                        yield from _opened(opening)
+                        opening = None
+                continue
+            if coalescer is not None and (held := coalescer.take(time.monotonic())) is not None:
+                yield held  # before what follows it (the final event)
             yield value
             last_output = time.monotonic()
             if ending_since is None and stopping.due():
@@ -316,8 +378,10 @@ def _until(deadline: float, at_most: float) -> float:
     return max(0.0, min(at_most, deadline - time.monotonic()))
 
 
-def _wait(deadline: float, poll: float, opening: object) -> float:
-    return _until(deadline, OPENING_DELAY if opening is not None else poll)
+def _wait(deadline: float, poll: float, opening: object, coalescer: _Coalescer | None) -> float:
+    wait = _until(deadline, OPENING_DELAY if opening is not None else poll)
+    held = coalescer.wait(time.monotonic()) if coalescer is not None else None
+    return wait if held is None else min(wait, held)
 
 
 class _Pump:

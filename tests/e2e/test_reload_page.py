@@ -53,9 +53,9 @@ def reply_text(page: Page) -> str:
 
 
 def wait_for_first_half(page: Page, store: Records) -> None:
-    """The reply is showing, and its first half is on record (the model then pauses; the page
-    may hold back the last tenth of a second of text until the next piece: api/sse.py)."""
-    expect(page.locator("#chat-live-reply")).to_contain_text("Half one.", timeout=15_000)
+    """The reply is showing its first half, and that is on record (the model then pauses; the
+    text that came just before the pause is not held back for its next piece: api/sse.py)."""
+    expect(page.locator("#chat-live-reply")).to_contain_text(BEFORE.strip(), timeout=15_000)
     owner = owner_of(page)
     wait_for(lambda: store.list_conversations(owner), "the conversation on record")
     conversation = store.list_conversations(owner)[0]["id"]

@@ -568,3 +568,23 @@ def test_a_failed_write_hands_a_wanted_reply_on_too() -> None:
     while kept.ended is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert kept.ended[0]["content"] == "w0 w1 w2 "
+
+
+def test_text_held_back_goes_out_while_the_model_is_silent() -> None:
+    """Coalesced text is not kept waiting for the model's next piece (a pause mid-sentence)."""
+    source = _Gated(5)
+    out = event_stream(iter(source), coalesce=True, interval=0.05, keep_alive=60)
+    source.allowed.release()
+    assert decode([next(out)]) == [{"delta": "w0 "}]  # the first piece goes at once
+    source.allowed.release()
+    source.allowed.release()  # two more within the interval, then the model is silent
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(next(out)))
+    reader.start()
+    reader.join(5)
+    assert decode(got) == [{"delta": "w1 w2 "}], "held text waited for the model"
+    for _ in range(2):
+        source.allowed.release()
+    rest = decode(list(out))
+    assert "".join(e.get("delta", "") for e in rest) == "w3 w4 "
+    assert rest[-1] == DONE
