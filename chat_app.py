@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         # The stream's event source is created per reply, after the first layout.
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        # Served, not put in the page: assets/markdown.js loads a diagram library from there
+        # only when a reply has a diagram.
+        assets_path_ignore=["vendor"],
     )
     # A layout function runs per page load, so each visitor gets their own language.
     options = PageOptions(

@@ -14,12 +14,17 @@ import feffery_markdown_components as fmc
 SAFE_LINK_PREFIXES = ["http://", "https://", "mailto:", "tel:", "#"]
 # Relative, so it also works when the app is served under a path prefix.
 BLOCKED_LINK_PREFIX = "blocked-link?to="
+# ```mermaid blocks become containers of this class that assets/markdown.js draws (with the
+# diagram library served by this app, in its strict mode). Math needs no prop: the component
+# draws `$…$` and `$$…$$` with KaTeX, and assets/markdown.js rewrites `\(…\)` and `\[…\]` to
+# those for every FefferyMarkdown on the page, finished or live, so the rule is written once.
+MERMAID_CLASS = "chat-mermaid"
 
 
 def markdown_view(
     content: str, *, lang: str, id: str | None = None, placeholder=None
 ) -> fmc.FefferyMarkdown:
-    """A reply rendered as Markdown: highlighted code with a copy button, tables; raw HTML off."""
+    """A reply as Markdown: highlighted code, tables, math, diagrams; raw HTML off."""
     props = {"id": id} if id else {}
     if placeholder is not None:
         props["placeholder"] = placeholder
@@ -38,4 +43,6 @@ def markdown_view(
         forceTableContentTextAlignCenter=False,
         locale="zh-cn" if lang.startswith("zh") else "en-us",
         className="chat-markdown",
+        mermaidOptions={"theme": "default"},
+        mermaidContainerClassName=MERMAID_CLASS,
     )
