@@ -812,8 +812,15 @@ server's `finish_reply` draw the end, from what the page saw. */
        scrolled up, the "newest message" button (#chat-jump-newest, components/composer.py)
        shows; it brings the thread down and follows the reply again. */
     let stick = true;
+    // Where following last put the thread: a scroll event that finds it there or lower is the
+    // page's own (the reply may have grown more since), not the user leaving the bottom.
+    let pinned = 0;
     function nearBottom(el) {
         return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    }
+    function pinToBottom(el) {
+        el.scrollTop = el.scrollHeight;
+        pinned = el.scrollTop;
     }
     function showJump() {
         const jump = document.getElementById("chat-jump-newest");
@@ -822,7 +829,7 @@ server's `finish_reply` draw the end, from what the page saw. */
     function toBottom() {
         stick = true;
         const thread = document.getElementById("chat-messages");
-        if (thread) thread.scrollTop = thread.scrollHeight;
+        if (thread) pinToBottom(thread);
         showJump();
     }
     function watch() {
@@ -831,7 +838,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         thread.addEventListener(
             "scroll",
             () => {
-                stick = nearBottom(thread);
+                if (!stick || thread.scrollTop < pinned - 1) stick = nearBottom(thread);
                 showJump();
             },
             { passive: true }
@@ -844,7 +851,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             queued = true;
             requestAnimationFrame(() => {
                 queued = false;
-                if (stick) thread.scrollTop = thread.scrollHeight;
+                if (stick) pinToBottom(thread);
             });
         }).observe(thread, { childList: true, subtree: true, characterData: true });
         return true;
