@@ -808,15 +808,41 @@ server's `finish_reply` draw the end, from what the page saw. */
     );
 
     /* Keep the newest message in view while a reply grows, unless the user scrolled up
-       to read something; sending a message always brings the thread back down. */
+       to read something; sending a message always brings the thread back down. While
+       scrolled up, the "newest message" button (#chat-jump-newest, components/composer.py)
+       shows; it brings the thread down and follows the reply again. */
     let stick = true;
+    // Where following last put the thread: a scroll event that finds it there or lower is the
+    // page's own (the reply may have grown more since), not the user leaving the bottom.
+    let pinned = 0;
     function nearBottom(el) {
         return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    }
+    function pinToBottom(el) {
+        el.scrollTop = el.scrollHeight;
+        pinned = el.scrollTop;
+    }
+    function showJump() {
+        const jump = document.getElementById("chat-jump-newest");
+        if (jump && jump.hidden !== stick) jump.hidden = stick;
+    }
+    function toBottom() {
+        stick = true;
+        const thread = document.getElementById("chat-messages");
+        if (thread) pinToBottom(thread);
+        showJump();
     }
     function watch() {
         const thread = document.getElementById("chat-messages");
         if (!thread) return false;
-        thread.addEventListener("scroll", () => (stick = nearBottom(thread)), { passive: true });
+        thread.addEventListener(
+            "scroll",
+            () => {
+                if (!stick || thread.scrollTop < pinned - 1) stick = nearBottom(thread);
+                showJump();
+            },
+            { passive: true }
+        );
         // Once per frame at most: reading scrollHeight forces a layout, and a streaming reply
         // changes the DOM many times a frame.
         let queued = false;
@@ -825,7 +851,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             queued = true;
             requestAnimationFrame(() => {
                 queued = false;
-                if (stick) thread.scrollTop = thread.scrollHeight;
+                if (stick) pinToBottom(thread);
             });
         }).observe(thread, { childList: true, subtree: true, characterData: true });
         return true;
@@ -833,7 +859,12 @@ server's `finish_reply` draw the end, from what the page saw. */
     document.addEventListener(
         "click",
         (event) => {
-            if (event.target.closest && event.target.closest("#chat-send-button")) stick = true;
+            if (!event.target.closest) return;
+            if (event.target.closest("#chat-jump-newest")) toBottom();
+            else if (event.target.closest("#chat-send-button")) {
+                stick = true;
+                showJump();
+            }
         },
         true
     );

@@ -9,10 +9,26 @@ from components import ids
 from i18n import t
 
 
+def jump_newest(*, lang: str) -> html.Button:
+    """The round "newest message" button above the box, hidden until the thread is scrolled
+    up; the page shows, hides and answers it (assets/chat.js, where it follows the thread)."""
+    label = t(lang, "composer.jump_newest")
+    return html.Button(
+        fac.AntdIcon(icon="antd-arrow-down"),
+        id=ids.JUMP_NEWEST,
+        type="button",
+        title=label,
+        className="chat-jump-newest",
+        hidden=True,
+        **{"aria-label": label},
+    )
+
+
 def composer(*, lang: str, max_chars: int) -> html.Div:
     """Multi-line input (Enter sends, Shift+Enter is a new line), send and stop."""
     return html.Div(
         [
+            jump_newest(lang=lang),
             dcc.Store(id=ids.ESTIMATE_TEXT),
             html.Div(
                 [

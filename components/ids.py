@@ -17,6 +17,8 @@ LANG_STORE = "app-lang-store"
 # The browser's time zone (an IANA name), set in the browser; exports are dated in it.
 TIME_ZONE_STORE = "app-time-zone-store"
 HISTORY_LIST = "chat-history-list"
+# Shown by the page (assets/chat.js) while the thread is scrolled up from its newest message.
+JUMP_NEWEST = "chat-jump-newest"
 LIVE_REPLY = "chat-live-reply"
 LIVE_MARKDOWN = "chat-live-markdown"
 LIVE_QUESTION = "chat-live-question"

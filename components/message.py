@@ -29,15 +29,20 @@ def _avatar(role: str) -> fac.AntdAvatar:
     )
 
 
-def _frame(role: str, label: str, body: list, *, extra_class: str = "", **props) -> html.Div:
+def _frame(
+    role: str,
+    label: str,
+    body: list,
+    *,
+    extra_class: str = "",
+    actions: list | None = None,
+    **props,
+) -> html.Div:
+    inside = [html.Div(label, className="chat-role"), html.Div(body, className="chat-bubble")]
+    if actions:
+        inside.append(html.Div(actions, className="chat-actions"))
     return html.Div(
-        [
-            _avatar(role),
-            html.Div(
-                [html.Div(label, className="chat-role"), html.Div(body, className="chat-bubble")],
-                className="chat-body",
-            ),
-        ],
+        [_avatar(role), html.Div(inside, className="chat-body")],
         className=f"chat-message chat-message-{role} {extra_class}".strip(),
         **props,
     )
@@ -76,7 +81,30 @@ def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.
         dropped = context.get("dropped_rounds", 0)
         body.append(html.Div(t(lang, "context.trimmed", n=dropped), className="chat-reply-note"))
     extra = OUTSIDE_CLASS if outside else ""
-    return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra)
+    # A reply still being written elsewhere (on record as streaming) is not finished yet.
+    actions = None if entry.get("status") == STREAMING else [copy_button(entry, lang=lang)]
+    return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra, actions=actions)
+
+
+COPY_BUTTON_CLASS = "chat-copy-button"
+
+
+def copy_button(entry: dict, *, lang: str) -> fac.AntdCopyText:
+    """Copies the reply's Markdown source, the stored text itself (not what is drawn).
+
+    The text is a prop, never markup, so a reply cannot run as HTML here. In the stream's
+    final event `content` is REPLY_SLOT, and the page fills this prop with the text it holds
+    as it fills the Markdown's (components/turn.py).
+    """
+    copy, copied = t(lang, "reply.copy"), t(lang, "reply.copied")
+    return fac.AntdCopyText(
+        text=entry.get("content", ""),
+        format="text/plain",
+        # antd labels the button with these too (its aria-label): "Copy", then "Copied".
+        tooltips=[copy, copied],
+        locale=i18n.antd_locale(lang),
+        className=COPY_BUTTON_CLASS,
+    )
 
 
 def error_message(
