@@ -217,7 +217,8 @@ server's `finish_reply` draw the end, from what the page saw. */
     function ended(state) {
         opened(state, null); // no word from the server on where (a Stop waiting for it goes on)
         if (state.finished || state.abort.signal.aborted) return;
-        const conversation = state.opened.conversation;
+        // Only a turn the server said it recorded (its first event came) goes on there.
+        const conversation = state.planned.conversation_id;
         if (!state.page.records || !conversation) return finishTurn(state, null);
         // With records on, the reply went on without this page (api/running.py): if the
         // server can be reached, the page shows its record (following the reply if it is

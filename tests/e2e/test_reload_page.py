@@ -187,3 +187,29 @@ def test_without_records_a_reload_keeps_what_the_page_had(start_app, open_page, 
     assert [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "user"] == [
         "Tell me, off the record"
     ]
+
+
+def test_a_turn_the_server_never_got_keeps_its_question(start_app, open_page, fake, store):
+    """A proxy's error page instead of the stream (the app never saw the turn): the page does
+    not swap its thread for the record, which lacks the question; it says what happened."""
+    app = start_app(DATABASE_URL=str(store.engine.url))
+    page = open_page(app.url)
+    fake.script(Reply("First answer."))
+    send(page, "A first question")
+    wait_idle(page, 1)
+
+    page.route(
+        "**/api/chat/stream",
+        lambda route: route.fulfill(
+            status=502, body="<h1>Bad gateway</h1>", content_type="text/html"
+        ),
+    )
+    send(page, "Lost on the way")
+    notice = page.locator(".chat-message-error")
+    expect(notice).to_be_visible()
+    expect(page.locator(".chat-message-user").last).to_contain_text("Lost on the way")
+    page.unroute("**/api/chat/stream")
+    fake.script(Reply("Second answer."))
+    notice.get_by_role("button", name="Retry").click()
+    wait_idle(page, 2)
+    expect(page.locator(".chat-message-assistant").last).to_contain_text("Second answer.")
