@@ -7,6 +7,7 @@ import threading
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.test_chat_page import send, wait_idle
 from tests.fake_upstream import Error, Reply
 
 pytestmark = pytest.mark.e2e
@@ -26,17 +27,6 @@ FIRST = """# Plan
 <img src=x onerror="window.__ran = 1"> [x](javascript:window.__ran=2)
 """
 SECOND = "```python\nprint('hi')  # two  spaces\n```\n\nTrailing *emphasis*  \nand a line break."
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#chat-input", text)
-    page.press("#chat-input", "Enter")
-
-
-def wait_idle(page: Page, replies: int) -> None:
-    expect(page.locator("#chat-send-button")).to_be_visible(timeout=15_000)
-    expect(page.locator("#chat-stop-button")).to_be_hidden()
-    expect(page.locator(FINISHED)).to_have_count(replies)
 
 
 def allow_clipboard(page: Page, url: str) -> None:

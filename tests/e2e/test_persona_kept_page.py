@@ -13,7 +13,7 @@ from components.welcome import EXAMPLES
 from i18n import t
 from services.personas import examples, system_prompt
 from tests.e2e.test_chat_page import send, wait_idle
-from tests.e2e.test_personas_page import PERSONAS, pick_persona, system_of
+from tests.e2e.test_personas_page import PERSONAS, pick_persona, system_of, use_custom_prompt
 
 pytestmark = pytest.mark.e2e
 
@@ -81,10 +81,7 @@ def test_going_back_to_a_chat_goes_back_to_its_persona(
 
 def test_a_custom_chat_keeps_its_own_prompt(app_server, open_page, fake):
     page = open_page(app_server.url)
-    pick_persona(page, "Custom…")
-    page.click("#header-settings-button")
-    page.fill("#persona-custom-prompt", "You are a pirate librarian.")
-    page.keyboard.press("Escape")
+    use_custom_prompt(page, "You are a pirate librarian.")
     send(page, "Recommend a book")
     wait_idle(page, 1)
     start_chat(page, "Teacher", "Fractions, please")

@@ -22,6 +22,14 @@ def pick_persona(page: Page, name: str) -> None:
     page.locator(".ant-select-item-option", has_text=name).click()
 
 
+def use_custom_prompt(page: Page, prompt: str) -> None:
+    """Pick "Custom…" and write its system prompt in ⚙ Settings."""
+    pick_persona(page, "Custom…")
+    page.click("#header-settings-button")
+    page.fill("#persona-custom-prompt", prompt)
+    page.keyboard.press("Escape")
+
+
 def system_of(request) -> str | None:
     first = request.body["messages"][0]
     return first["content"] if first["role"] == "system" else None
@@ -54,10 +62,7 @@ def test_picking_a_persona_shows_its_greeting_and_sends_its_prompt(app_server, o
 
 def test_a_custom_persona_sends_the_users_own_prompt(app_server, open_page, fake):
     page = open_page(app_server.url)
-    pick_persona(page, "Custom…")
-    page.click("#header-settings-button")
-    page.fill("#persona-custom-prompt", "You are a pirate librarian.")
-    page.keyboard.press("Escape")
+    use_custom_prompt(page, "You are a pirate librarian.")
     send(page, "Recommend a book")
     wait_idle(page, 1)
     assert system_of(fake.requests[-1]) == "You are a pirate librarian."
