@@ -14,7 +14,7 @@ antd popup (dialog, drawer, menu, confirm) is open: Esc is theirs to close them.
 (function () {
     "use strict";
 
-    const isMac = /Mac|iPhone|iPad|iPod/.test(
+    const isMac = /mac|iphone|ipad|ipod/i.test(
         (navigator.userAgentData && navigator.userAgentData.platform) || navigator.platform || ""
     );
     if (isMac) document.documentElement.classList.add("keys-mac"); // the dialog shows ⌘

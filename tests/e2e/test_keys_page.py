@@ -144,6 +144,38 @@ def test_question_mark_opens_the_help_except_while_typing(app_server, open_page)
     expect(dialog).to_be_hidden()
 
 
+MAC = """
+Object.defineProperty(navigator, "userAgentData", {get: () => ({platform: "macOS"})});
+Object.defineProperty(navigator, "platform", {get: () => "MacIntel"});
+"""
+
+
+def test_on_a_mac_the_shortcuts_use_and_show_command(app_server, browser, fake):
+    context = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 760})
+    try:
+        context.add_init_script(MAC)
+        page = context.new_page()
+        page.goto(app_server.url)
+        fake.script(Reply("Hello there."))
+        send(page, "hi")
+        wait_idle(page, 1)
+
+        page.keyboard.press("Control+Shift+O")  # Ctrl is not the Mac's modifier
+        page.keyboard.press("Meta+/")
+        dialog = page.locator(DIALOG)
+        expect(dialog).to_be_visible()
+        expect(page.locator(".chat-message")).to_have_count(2)
+        expect(dialog.locator("kbd .keys-cmd").first).to_be_visible()
+        expect(dialog.locator("kbd .keys-ctrl").first).to_be_hidden()
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+
+        page.keyboard.press("Meta+Shift+O")
+        expect(page.locator(".chat-welcome")).to_be_visible()
+    finally:
+        context.close()
+
+
 def test_the_help_in_chinese_is_reached_from_the_settings_too(app_server, open_page):
     page = open_page(app_server.url, locale="zh-CN")
     page.click("#header-settings-button")
