@@ -25,6 +25,7 @@ from api.auth import SESSION_LIFETIME, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
+from api.install import BRAND_COLOR, ICON_PATH, MANIFEST_PATH
 from api.limits import init_limits
 from api.scrubbing import init_scrubbing
 from api.security import QuietRequestHandler, cookie_options, init_security
@@ -46,11 +47,20 @@ INDEX_STRING = _default_index.replace("<html>", '<html lang="{%html_lang%}">', 1
 
 
 class ChatDash(Dash):
-    """Dash whose page says its language: the visitor's, negotiated per request."""
+    """Dash whose page says its language (the visitor's, negotiated per request) and links its
+    install manifest."""
 
     def interpolate_index(self, **parts: str) -> str:
         # Filled first, so a title or meta tag holding the same placeholder is left as it is.
         lang = escape(html_lang(_visitor_language()))
+        # Beside the favicon: the browser fetches these itself, only when it needs them.
+        manifest = escape(self.get_relative_path(MANIFEST_PATH))
+        touch_icon = escape(self.get_relative_path(f"{ICON_PATH}apple-touch-icon.png"))
+        parts["favicon"] = (
+            parts.get("favicon", "")
+            + f'\n<link rel="manifest" href="{manifest}">'
+            + f'\n<link rel="apple-touch-icon" href="{touch_icon}">'
+        )
         return interpolate_str(self.index_string, html_lang=lang, **parts)
 
 
@@ -72,7 +82,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         update_title=None,
         # The stream's event source is created per reply, after the first layout.
         suppress_callback_exceptions=True,
-        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"},
+            # The browser's and an installed app's title bar, in the brand colour.
+            {"name": "theme-color", "content": BRAND_COLOR},
+        ],
         # Served, not put in the page: assets/markdown.js loads a diagram library from there
         # only when a reply has a diagram.
         assets_path_ignore=["vendor"],

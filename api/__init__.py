@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api.gateway import gateway_bp
+from api.install import install_bp
 from api.openapi import openapi_bp
 from api.routes import bp
 from api.running import running_bp
@@ -17,3 +18,4 @@ def register(server: Flask) -> None:
     # Always mounted: it answers 404 per request unless GATEWAY_API_KEYS is set.
     server.register_blueprint(gateway_bp)
     server.register_blueprint(openapi_bp)
+    server.register_blueprint(install_bp)

@@ -1,8 +1,9 @@
 """ACCESS_PASSWORD: a login screen in front of the whole app.
 
 With one or more passwords set, a request without a valid session gets the login screen (a page
-visit) or a 401 (everything else: Dash callbacks, /api/*, assets). Only /login, /healthz and
-the gateway (which has its own bearer tokens) answer without one.
+visit) or a 401 (everything else: Dash callbacks, /api/*, assets). Only /login, /healthz, the
+install manifest and its icons (api/install.py) and the gateway (which has its own bearer
+tokens) answer without one.
 
 The session is kept on the server (services/sessions.py): Flask's signed, http-only cookie
 (SECRET_KEY) carries only its random token. Logout deletes it, so a copy of the cookie is
@@ -33,8 +34,12 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "session_token"
 SESSIONS = "chat_sessions"
 SESSION_LIFETIME = timedelta(days=30)
-# Reachable without a session: the login screen itself and the health check.
-PUBLIC_ENDPOINTS = frozenset({"auth.login_page", "auth.login", "chat_api.healthz"})
+# Reachable without a session: the login screen itself, the health check, and what installing
+# the app fetches without cookies (api/install.py: the title and icons, no more than the login
+# screen shows).
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login_page", "auth.login", "chat_api.healthz", "install.web_manifest", "install.icon"}
+)
 # Blueprints that check their own credentials.
 OWN_AUTH_BLUEPRINTS = frozenset({"gateway"})
 LANG_COOKIE = "chat_lang"

@@ -91,3 +91,7 @@ SIDEBAR_IMPORT = "sidebar-import"
 # Shown while the server cannot write its records (api/page_turn.py `saved`, assets/chat.js).
 RECORDS_NOT_SAVED = "chat-records-not-saved"
 LOCAL_RECORDS = "sidebar-local-records"  # conversations kept in the browser (records off)
+
+# Keyboard shortcuts (issue 16): the help dialog (assets/keys.js opens it on `?`).
+SHORTCUTS_DIALOG = "shortcuts-dialog"
+SHORTCUTS_BUTTON = "settings-shortcuts-button"

@@ -14,6 +14,7 @@ from components.header import header
 from components.message import live_question, live_reply
 from components.persona import persona_picker
 from components.settings import model_picker, settings_drawer
+from components.shortcuts import shortcuts_dialog
 from components.sidebar import sidebar
 from components.turn import page_config
 from i18n import t
@@ -106,6 +107,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                 max_reply_tokens=options.max_reply_tokens,
                 custom_persona=not options.locked,
             ),
+            shortcuts_dialog(lang=lang),
             html.Div(
                 [
                     sidebar(lang=lang, records_enabled=options.records_enabled),

@@ -7,6 +7,7 @@ from dash import html
 
 import i18n
 from components import ids
+from components.shortcuts import shortcuts_button
 from i18n import t, wait_text
 
 TEMPERATURE_STEP = 0.1
@@ -158,6 +159,8 @@ def settings_drawer(
                 className="settings-check-button",
             ),
             html.Div(id=ids.CHECK_RESULT, className="settings-check-result"),
+            fac.AntdDivider(),
+            shortcuts_button(lang=lang),
         ],
         id=ids.SETTINGS_DRAWER,
         title=t(lang, "settings.title"),
