@@ -144,6 +144,11 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
         className="app-root",
         lang=i18n.html_lang(lang),
     )
+    # Dark or light is the browser's to say (assets/theme.js sets `algorithm` there).
     return fac.AntdConfigProvider(
-        content, primaryColor=BRAND_COLOR, locale=i18n.antd_locale(lang), wavesDisabled=True
+        content,
+        id=ids.CONFIG_PROVIDER,
+        primaryColor=BRAND_COLOR,
+        locale=i18n.antd_locale(lang),
+        wavesDisabled=True,
     )
