@@ -4,7 +4,8 @@ first paint by the page's inline boot script, which also offers `window.chatThem
 - antd follows it: the page's AntdConfigProvider is wrapped (before Dash's renderer starts,
   as assets/markdown.js wraps FefferyMarkdown) so its `algorithm` is "dark" in the dark theme
   from the very first render, and changes with the theme without a server round trip.
-- `#theme-switch` shows the remembered choice and records a new one (callbacks/theme.py). */
+- `#theme-switch` shows the remembered choice (also one made in another tab) and records a
+  new one (callbacks/theme.py). */
 (function () {
     "use strict";
 
@@ -36,15 +37,26 @@ first paint by the page's inline boot script, which also offers `window.chatThem
         window.feffery_antd_components = Object.assign({}, library, { AntdConfigProvider });
     }
 
+    let shown = null; // the choice the switch shows
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         chatTheme: {
             /* The switch's value: rendered empty, it first shows the remembered choice; a
                value the user picks is remembered and applied. */
             applyChoice: function (value) {
-                if (!value) return theme.choice();
+                if (!value) return (shown = theme.choice());
+                shown = value;
                 theme.choose(value);
                 return window.dash_clientside.no_update;
             },
         },
+    });
+
+    // A choice made in another tab (the boot script applies it): the switch shows it too.
+    window.addEventListener("storage", () => {
+        const choice = theme.choice();
+        if (shown !== null && choice !== shown) {
+            window.dash_clientside.set_props("theme-switch", { value: choice });
+        }
     });
 })();

@@ -94,8 +94,9 @@ def expect_luminance(page: Page, selector: str, dark: bool) -> None:
     )
 
 
-def selected(page: Page) -> str:
-    return page.locator("#theme-switch .ant-segmented-item-selected [title]").get_attribute("title")
+def expect_selected(page: Page, choice: str) -> None:
+    selected = page.locator("#theme-switch .ant-segmented-item-selected [title]")
+    expect(selected).to_have_attribute("title", choice)
 
 
 def test_dark_system_then_light_by_the_switch_kept_after_reload(browser, app_server, fake) -> None:
@@ -105,7 +106,7 @@ def test_dark_system_then_light_by_the_switch_kept_after_reload(browser, app_ser
         fake.script(Reply(REPLY))
         send(page, "show me code")
         wait_idle(page, 1)
-        assert selected(page) == "Follow the system's theme"
+        expect_selected(page, "Follow the system's theme")
         expect_theme(page, "dark")
         assert luminance(page, "body") < DARK
 
@@ -117,9 +118,14 @@ def test_dark_system_then_light_by_the_switch_kept_after_reload(browser, app_ser
         expect(page.locator(".chat-markdown pre")).to_be_visible(timeout=20_000)
         expect(page.locator("#theme-switch")).to_be_visible()
         expect_theme(page, "light")
-        expect(
-            page.locator("#theme-switch .ant-segmented-item-selected [title]")
-        ).to_have_attribute("title", "Light theme")
+        expect_selected(page, "Light theme")
+
+        # A choice made in another tab reaches this one, theme and switch.
+        other = open_app(context, app_server.url)
+        expect_selected(other, "Light theme")
+        pick(other, "Dark theme")
+        expect_selected(page, "Dark theme")
+        expect_theme(page, "dark")
     finally:
         context.close()
 
