@@ -13,6 +13,7 @@ import pytest
 
 from api.auth import LOGIN_PAGE
 from api.routes import BLOCKED_LINK_STYLE
+from components.layout import PRIMARY_COLOR
 from components.theme import BOOT_SCRIPT, THEME_KEY, boot_tag, csp_hash
 from config import APP_DIR
 
@@ -127,6 +128,12 @@ def test_every_app_colour_is_a_variable_with_both_values():
     rules = re.sub(r"/\*.*?\*/", "", rules, flags=re.S)
     assert not re.findall(r"#[0-9a-fA-F]{3,8}\b|rgba?\(", rules.split("}", 1)[1])
     assert set(declarations(STYLE, ':root[data-theme="dark"]')) == set(declarations(STYLE, ":root"))
+
+
+def test_antd_primary_buttons_keep_aa_contrast():
+    # White text on antd's primary colour (the Send button); the user's bubble is the same.
+    assert contrast("#ffffff", PRIMARY_COLOR) >= AA_TEXT
+    assert LIGHT["--color-user-bubble"] == PRIMARY_COLOR
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
