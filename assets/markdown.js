@@ -213,7 +213,8 @@ click away under it, and a diagram that does not parse shows its source. */
         return svg ? document.importNode(svg, true) : null;
     }
 
-    /* The library's settings; in the dark page theme, its dark theme. */
+    /* The library's settings; in the dark page theme, its dark theme. (A change of theme
+       redraws the diagrams: the component draws its Markdown anew for the new code theme.) */
     function mermaidConfig() {
         const dark = window.chatTheme && window.chatTheme.current() === "dark";
         return {
@@ -226,18 +227,6 @@ click away under it, and a diagram that does not parse shows its source. */
             suppressErrorRendering: true,
         };
     }
-
-    /* Diagrams already drawn are drawn again in the new theme, from their source. */
-    function redrawDiagrams() {
-        document.querySelectorAll('[data-chat-mermaid="drawn"]').forEach((node) => {
-            const code = node.querySelector(".chat-mermaid-code");
-            if (!code) return;
-            node.textContent = code.textContent;
-            node.dataset.chatMermaid = "pending";
-            drawDiagram(node);
-        });
-    }
-    if (window.chatTheme) window.chatTheme.subscribe(redrawDiagrams);
 
     function sourceBlock(source) {
         const pre = document.createElement("pre");
@@ -308,6 +297,7 @@ click away under it, and a diagram that does not parse shows its source. */
         get: () => standIn,
         set: (real) => {
             if (!real || diagrams.real) return;
+            real.initialize(mermaidConfig()); // at once: never its own start on load
             diagrams.real = real;
         },
     });

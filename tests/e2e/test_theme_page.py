@@ -15,6 +15,16 @@ from tests.fake_upstream import Reply
 pytestmark = pytest.mark.e2e
 
 REPLY = "Some `inline` code and a block:\n\n```python\ndef double(x):\n    return x * 2\n```\n"
+DIAGRAM = "\n```mermaid\ngraph TD\n  A --> B\n```\n"
+# Whether a diagram's first box is drawn with a dark (or a light) fill.
+BOX_IS = """(dark) => {
+  const box = document.querySelector(
+    '[data-chat-mermaid="drawn"] svg .node rect, [data-chat-mermaid="drawn"] svg .node polygon');
+  if (!box) return false;
+  const [r, g, b] = getComputedStyle(box).fill.match(/[\\d.]+/g).map(Number);
+  const level = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+  return dark ? level < 0.3 : level > 0.5;
+}"""
 
 # The WCAG luminance and contrast of computed colours, in the page; a colour with alpha is
 # laid over the nearest ancestor's opaque background first.
@@ -134,13 +144,16 @@ def test_dark_picked_on_a_light_system_before_any_script_of_dash(browser, app_se
     context = new_context(browser, "light")
     try:
         page = open_app(context, app_server.url)
-        fake.script(Reply(REPLY))
+        fake.script(Reply(REPLY + DIAGRAM))
         send(page, "show me code")
         wait_idle(page, 1)
         expect_theme(page, "light")
+        page.wait_for_function(BOX_IS, arg=False, timeout=15_000)
 
         pick(page, "Dark theme")
         expect_theme(page, "dark")
+        # The diagram is drawn again, in the diagram library's dark theme.
+        page.wait_for_function(BOX_IS, arg=True, timeout=15_000)
 
         # The theme is there before Dash and React: a page whose scripts never arrive is dark.
         bare = context.new_page()
