@@ -8,6 +8,8 @@ MESSAGES = "chat-messages"
 MULTI_TURN_SWITCH = "multi-turn-switch"
 EXPORT_BUTTON = "export-markdown-button"
 CLEAR_BUTTON = "clear-history-button"
+# Light, dark or following the system (components/theme.py).
+THEME_SWITCH = "theme-switch"
 
 # Internal.
 HISTORY_STORE = "chat-history-store"
@@ -28,10 +30,6 @@ CLEAR_CONFIRM = "clear-history-confirm"
 DOWNLOAD = "export-markdown-download"
 TOAST_HOLDER = "app-toast-holder"
 LANGUAGE_SWITCH = "header-language-switch"
-# Public contract: light, dark or following the system (components/theme.py).
-THEME_SWITCH = "theme-switch"
-# The page's antd settings, whose `algorithm` assets/theme.js makes dark.
-CONFIG_PROVIDER = "app-config-provider"
 
 # Pattern-matching id types.
 RETRY_BUTTON = "chat-retry-button"

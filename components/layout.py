@@ -146,10 +146,9 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
         className="app-root",
         lang=i18n.html_lang(lang),
     )
-    # Dark or light is the browser's to say (assets/theme.js sets `algorithm` there).
+    # Dark or light is the browser's to say: assets/theme.js sets `algorithm` there.
     return fac.AntdConfigProvider(
         content,
-        id=ids.CONFIG_PROVIDER,
         primaryColor=PRIMARY_COLOR,
         locale=i18n.antd_locale(lang),
         wavesDisabled=True,
