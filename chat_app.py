@@ -31,6 +31,7 @@ from api.scrubbing import init_scrubbing
 from api.security import QuietRequestHandler, cookie_options, init_security
 from callbacks.sidebar import keep_in_browser
 from components.layout import PageOptions, page
+from components.theme import boot_tag
 from config import APP_DIR, Settings, load_settings
 from i18n import html_lang, negotiate
 from services.chat import ChatService
@@ -42,8 +43,10 @@ from services.sessions import SessionStore
 
 LANG_COOKIE = "chat_lang"
 # Dash's page with `<html lang>` left for each request to fill (screen readers, fonts, and
-# the browser's translate offer read it).
-INDEX_STRING = _default_index.replace("<html>", '<html lang="{%html_lang%}">', 1)
+# the browser's translate offer read it), and the theme set before the first paint.
+INDEX_STRING = _default_index.replace("<html>", '<html lang="{%html_lang%}">', 1).replace(
+    "<head>", "<head>\n        " + boot_tag(), 1
+)
 
 
 class ChatDash(Dash):

@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, current_app, redirect, request, session
 from markupsafe import escape
 
 from api.responses import error_response
+from components.theme import boot_tag
 from i18n import negotiate, t, wait_text
 from services.sessions import SessionStore
 
@@ -102,21 +103,27 @@ def login_wait_text(seconds: int) -> str:
 
 
 LOGIN_PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8">
+<html lang="{lang}"><head>{theme}<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
+:root{{color-scheme:light;--bg:#f5f5f5;--surface:#fff;--text:#1f1f1f;--muted:#666;
+--border:#d9d9d9;--button:#0b7d62;--button-text:#fff;--error:#cf1322;--shadow:rgba(0,0,0,.08)}}
+:root[data-theme="dark"]{{color-scheme:dark;--bg:#141414;--surface:#1f1f1f;--text:#e6e6e6;
+--muted:#a6a6a6;--border:#424242;--button:#0b7d62;--button-text:#fff;--error:#ff7875;
+--shadow:rgba(0,0,0,.5)}}
 body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
 font-family:-apple-system,BlinkMacSystemFont,"Segoe UI","PingFang SC","Microsoft YaHei",sans-serif;
-background:#f5f5f5;color:#1f1f1f}}
-form{{background:#fff;padding:32px;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);
-width:min(340px,90vw);box-sizing:border-box}}
-h1{{font-size:20px;margin:0 0 4px}}p{{margin:0 0 20px;color:#666;font-size:14px}}
-input{{width:100%;box-sizing:border-box;padding:10px 12px;font-size:15px;border:1px solid #d9d9d9;
-border-radius:8px;margin-bottom:12px}}
-button{{width:100%;padding:10px;font-size:15px;border:0;border-radius:8px;background:#1677ff;
-color:#fff;cursor:pointer}}
-.error{{color:#cf1322;margin:0 0 12px;font-size:14px}}
+background:var(--bg);color:var(--text)}}
+form{{background:var(--surface);padding:32px;border-radius:12px;
+box-shadow:0 2px 12px var(--shadow);width:min(340px,90vw);box-sizing:border-box}}
+h1{{font-size:20px;margin:0 0 4px}}p{{margin:0 0 20px;color:var(--muted);font-size:14px}}
+input{{width:100%;box-sizing:border-box;padding:10px 12px;font-size:15px;
+border:1px solid var(--border);border-radius:8px;margin-bottom:12px;background:var(--surface);
+color:var(--text)}}
+button{{width:100%;padding:10px;font-size:15px;border:0;border-radius:8px;
+background:var(--button);color:var(--button-text);cursor:pointer}}
+.error{{color:var(--error);margin:0 0 12px;font-size:14px}}
 </style></head>
 <body><form id="login-form" method="post" action="{action}">
 <h1>{title}</h1><p>{hint}</p>
@@ -130,11 +137,13 @@ color:#fff;cursor:pointer}}
 
 
 def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", headers=None):
-    """The login form (a complete page with no script), with an optional error line."""
+    """The login form (a complete page; its one script is the theme's), with an optional
+    error line. Light or dark as the chat page is (components/theme.py)."""
     lang = _lang()
     title = current_app.config.get("APP_TITLE", "ChatGPT")
     body = LOGIN_PAGE.format(
         lang=escape(lang),
+        theme=boot_tag(),
         title=escape(title),
         hint=escape(t(lang, "login.hint")),
         placeholder=escape(t(lang, "login.password")),

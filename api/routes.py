@@ -15,6 +15,7 @@ from api.page_turn import PageTurnStream
 from api.recording import recorded, store_result
 from api.responses import error_response
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
+from components.theme import boot_tag
 from extensions import chat_service, journal, records
 from services.chat import ChatService, Sampling
 from services.check import check_providers
@@ -236,12 +237,22 @@ def providers_check():
     return jsonify(providers=check_providers(service))
 
 
+# Light or dark as the chat page is (components/theme.py).
+BLOCKED_LINK_STYLE = (
+    ":root{color-scheme:light;background:#fff;color:#1f1f1f}"
+    ':root[data-theme="dark"]{color-scheme:dark;background:#141414;color:#e6e6e6}'
+    "body{font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',sans-serif;margin:24px}"
+    "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
+)
+
+
 @bp.get("/blocked-link")
 def blocked_link():
     """Where a reply's non-web links (`javascript:`, `data:` ...) lead instead (see markdown)."""
     target = request.args.get("to", "")[:500]
     body = (
-        "<!doctype html><meta charset='utf-8'><title>Link blocked</title>"
+        f"<!doctype html><head>{boot_tag()}<meta charset='utf-8'><title>Link blocked</title>"
+        f"<style>{BLOCKED_LINK_STYLE}</style></head>"
         "<p>This link from the assistant's reply was blocked because it is not a web "
         f"address:</p><pre>{escape(target)}</pre>"
     )

@@ -24,6 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
 from api.responses import error_response
+from components import theme
 from config import Settings
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,12 @@ def cross_site() -> bool:
 
 
 def content_security_policy(app: Dash, settings: Settings) -> dict:
-    """A CSP with no inline script but Dash's own (by hash) and nothing loaded off-site."""
+    """A CSP with no inline script but Dash's own and the theme's (by hash), and nothing
+    loaded off-site."""
     return {
         "default-src": "'self'",
         # Call after every clientside callback is defined: their inline scripts are hashed.
-        "script-src": ["'self'", *app.csp_hashes()],
+        "script-src": ["'self'", *app.csp_hashes(), theme.csp_hash()],
         # antd writes its styles into <style> tags at run time.
         "style-src": ["'self'", "'unsafe-inline'"],
         # No remote images: a model's Markdown must not make the browser call other hosts.

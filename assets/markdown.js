@@ -213,6 +213,21 @@ click away under it, and a diagram that does not parse shows its source. */
         return svg ? document.importNode(svg, true) : null;
     }
 
+    /* The library's settings; in the dark page theme, its dark theme. (A change of theme
+       redraws the diagrams: the component draws its Markdown anew for the new code theme.) */
+    function mermaidConfig() {
+        const dark = window.chatTheme && window.chatTheme.current() === "dark";
+        return {
+            startOnLoad: false,
+            securityLevel: "strict",
+            // Labels as SVG text, not HTML: less for a label to carry into the page.
+            htmlLabels: false,
+            flowchart: { htmlLabels: false },
+            theme: dark ? "dark" : diagrams.theme,
+            suppressErrorRendering: true,
+        };
+    }
+
     function sourceBlock(source) {
         const pre = document.createElement("pre");
         pre.className = "chat-mermaid-code";
@@ -228,6 +243,7 @@ click away under it, and a diagram that does not parse shows its source. */
         let svg = null;
         try {
             const mermaid = await loadMermaid();
+            mermaid.initialize(mermaidConfig()); // the page's theme may have changed
             svg = cleanSvg((await mermaid.render(id, source)).svg);
         } catch (e) {
             svg = null;
@@ -281,20 +297,15 @@ click away under it, and a diagram that does not parse shows its source. */
         get: () => standIn,
         set: (real) => {
             if (!real || diagrams.real) return;
-            real.initialize({
-                startOnLoad: false,
-                securityLevel: "strict",
-                // Labels as SVG text, not HTML: less for a label to carry into the page.
-                htmlLabels: false,
-                flowchart: { htmlLabels: false },
-                theme: diagrams.theme,
-                suppressErrorRendering: true,
-            });
+            real.initialize(mermaidConfig()); // at once: never its own start on load
             diagrams.real = real;
         },
     });
 
     /* ------------------------------------------------------------------ the wrapper */
+
+    // Its colours keep WCAG AA contrast on its own background (it was made for that).
+    const DARK_CODE_THEME = "a11y-dark";
 
     const library = window.feffery_markdown_components;
     if (library && library.FefferyMarkdown && !library.FefferyMarkdown.chatMath) {
@@ -302,9 +313,13 @@ click away under it, and a diagram that does not parse shows its source. */
         const FefferyMarkdown = function (props) {
             const text = props.markdownStr;
             const shown = window.React.useMemo(() => normalizeMath(text), [text]);
+            // Code in the page's theme (assets/theme.js); the component's own is the light one.
+            const theme = window.chatTheme;
+            const dark = theme && theme.useTheme && theme.useTheme() === "dark";
+            const codeTheme = dark ? DARK_CODE_THEME : props.codeTheme;
             return window.React.createElement(
                 Original,
-                Object.assign({}, props, { markdownStr: shown })
+                Object.assign({}, props, { markdownStr: shown, codeTheme })
             );
         };
         // Dash reads propTypes and defaultProps off the component it finds.

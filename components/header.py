@@ -1,4 +1,4 @@
-"""The header: title, language, multi-turn switch, export and clear."""
+"""The header: title, language, theme, multi-turn switch, export and clear."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dash import get_relative_path, html
 import i18n
 from components import ids
 from components.antd import dialog_buttons
+from components.theme import theme_switch
 from i18n import t
 
 
@@ -105,6 +106,7 @@ def header(
                         value=lang,
                         size="small",
                     ),
+                    theme_switch(lang=lang),
                     *([logout_button(lang=lang)] if can_logout else []),
                 ],
                 wrap=True,

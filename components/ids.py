@@ -8,6 +8,8 @@ MESSAGES = "chat-messages"
 MULTI_TURN_SWITCH = "multi-turn-switch"
 EXPORT_BUTTON = "export-markdown-button"
 CLEAR_BUTTON = "clear-history-button"
+# Light, dark or following the system (components/theme.py).
+THEME_SWITCH = "theme-switch"
 
 # Internal.
 HISTORY_STORE = "chat-history-store"

@@ -35,6 +35,7 @@ def markdown_view(
         checkExternalLink=True,
         externalLinkPrefixWhiteList=SAFE_LINK_PREFIXES,
         safeRedirectUrlPrefix=BLOCKED_LINK_PREFIX,
+        # The light theme's; assets/markdown.js gives the dark theme its own ("a11y-dark").
         codeTheme="one-light",
         showCopyButton=True,
         showLineNumbers=False,
