@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
-from api.auth import SESSION_LIFETIME, init_auth
+from api.auth import SESSION_LIFETIME, VIEWPORT, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         update_title=None,
         # The stream's event source is created per reply, after the first layout.
         suppress_callback_exceptions=True,
-        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        meta_tags=[{"name": "viewport", "content": VIEWPORT}],
         # Served, not put in the page: assets/markdown.js loads a diagram library from there
         # only when a reply has a diagram.
         assets_path_ignore=["vendor"],

@@ -96,9 +96,13 @@ def login_wait_text(seconds: int) -> str:
     return t(lang, "login.too_many", wait=wait_text(lang, seconds))
 
 
+# A phone's on-screen keyboard shrinks the page instead of covering its bottom, so the chat
+# page's composer (and the login form's button) stays above it.
+VIEWPORT = "width=device-width, initial-scale=1, interactive-widget=resizes-content"
+
 LOGIN_PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="{viewport}">
 <title>{title}</title>
 <style>
 body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
@@ -130,6 +134,7 @@ def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", he
     title = current_app.config.get("APP_TITLE", "ChatGPT")
     body = LOGIN_PAGE.format(
         lang=escape(lang),
+        viewport=VIEWPORT,
         title=escape(title),
         hint=escape(t(lang, "login.hint")),
         placeholder=escape(t(lang, "login.password")),

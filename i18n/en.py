@@ -33,6 +33,7 @@ STRINGS = {
     "header.language": "Language",
     "header.model": "Model",
     "header.settings": "Settings",
+    "header.menu": "Menu",
     "settings.title": "Settings",
     "settings.custom": "Custom generation settings",
     "settings.custom_hint": "Off: each model uses its own defaults. On: the values below are sent with every message.",

@@ -30,6 +30,7 @@ STRINGS = {
     "header.language": "语言",
     "header.model": "模型",
     "header.settings": "设置",
+    "header.menu": "菜单",
     "settings.title": "设置",
     "settings.custom": "自定义生成参数",
     "settings.custom_hint": "关闭：每个模型使用自己的默认值。开启：每条消息都会带上下面的参数。",
