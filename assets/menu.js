@@ -33,10 +33,10 @@ the page is drawn after this script runs. */
         if (main()) main().inert = true;
         if (actions) {
             sized.observe(actions);
-            const first = actions.querySelector(
-                "button:not([disabled]), input:not([disabled]), [tabindex]:not([tabindex='-1'])"
-            );
-            first?.focus({ preventScroll: true });
+            // The drawer itself, not its first control: focusing the persona picker's search
+            // box would bring up a phone's keyboard. Tab goes on to the controls.
+            actions.tabIndex = -1;
+            actions.focus({ preventScroll: true });
         }
     }
 

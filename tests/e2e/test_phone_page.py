@@ -98,9 +98,12 @@ def small_targets(page: Page, selector: str) -> list[str]:
         """([selector, least]) => {
             const small = [];
             for (const scope of document.querySelectorAll(selector)) {
+                // The multi-turn switch is tapped through its whole row (its label); an
+                // input's clear icon lies inside the input's own 40 px.
                 const targets = scope.querySelectorAll(
-                    'button, .ant-select, .ant-segmented-item, label.header-switch, ' +
-                    '.sidebar-title, .ant-input-affix-wrapper'
+                    'button:not(.header-switch button, .ant-input-clear-icon), .ant-select, ' +
+                    '.ant-segmented-item, label.header-switch, .sidebar-title, ' +
+                    '.ant-input-affix-wrapper'
                 );
                 for (const el of targets) {
                     const r = el.getBoundingClientRect();
@@ -162,3 +165,189 @@ def test_the_phone_header_is_one_row_and_nothing_scrolls_sideways(
     assert small_targets(page, ".app-header, .composer-box, .chat-actions") == []
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"phone-{width}x{height}.png"))
+
+
+def open_menu(page: Page) -> None:
+    page.click(MENU)
+    expect(page.locator(MENU)).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(ACTIONS)).to_be_visible()
+
+
+def covered(page: Page, selector: str) -> bool:
+    """Whether something else is drawn over the middle of `selector` (it cannot be tapped)."""
+    return page.evaluate(
+        """(selector) => {
+            const el = document.querySelector(selector);
+            const r = el.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return !(top && (el === top || el.contains(top)));
+        }""",
+        selector,
+    )
+
+
+def test_the_menu_holds_the_actions_and_they_work_from_there(app_server, open_phone, fake):
+    page = open_phone(app_server.url)
+    menu = page.locator(MENU)
+    expect(menu).to_have_attribute("aria-label", "Menu")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    open_menu(page)
+    # Every action and the conversations are in the drawer, on the screen, finger-sized.
+    for control in (
+        "#persona-select",
+        "#multi-turn-switch",
+        "#export-markdown-button",
+        "#clear-history-button",
+        "#header-settings-button",
+        "#header-language-switch",
+        "#sidebar-new-button",
+    ):
+        expect(page.locator(control).first).to_be_visible()
+        shown = box(page, control)
+        assert shown["x"] >= 0 and shown["x"] + shown["width"] <= 390, control
+        assert shown["y"] >= 56 and shown["y"] + shown["height"] <= 844, control
+    assert small_targets(page, "#header-actions, #chat-sidebar") == []
+    no_sideways_scroll(page)
+
+    # The persona's list opens above the drawer, not behind it; Esc closes the list first
+    # and leaves the menu open.
+    picker = page.locator(".ant-select:has(#persona-select)")
+    picker.click()
+    dropdown = page.locator(".ant-select-dropdown:not(.ant-select-dropdown-hidden)")
+    expect(dropdown).to_be_visible()
+    assert not covered(page, ".ant-select-dropdown:not(.ant-select-dropdown-hidden)")
+    page.keyboard.press("Escape")
+    expect(dropdown).to_be_hidden()
+    expect(page.locator(ACTIONS)).to_be_visible()
+    # And a persona is picked there.
+    picker.click()
+    page.locator(".ant-select-item-option", has_text="Teacher").click()
+    expect(picker.locator(".ant-select-selection-item")).to_contain_text("Teacher")
+    expect(page.locator(ACTIONS)).to_be_visible()
+
+    # Multi-turn switches through its row.
+    switch = page.locator("#multi-turn-switch")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    page.locator(".header-switch").click()
+    expect(switch).to_have_attribute("aria-checked", "false")
+    page.locator(".header-switch").click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+
+    # Esc closes the menu and gives the focus back to its button.
+    page.keyboard.press("Escape")
+    expect(page.locator(ACTIONS)).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+
+    fake.script(Reply("**Bold** answer"))
+    send(page, "export me")
+    wait_idle(page, 1)
+    open_menu(page)
+    # Export downloads from the drawer.
+    with page.expect_download() as download_info:
+        page.click("#export-markdown-button")
+    assert download_info.value.suggested_filename.endswith(".md")
+
+    # Clear's confirmation opens above the drawer.
+    page.click("#clear-history-button")
+    confirm = page.locator(".ant-popconfirm")
+    expect(confirm).to_be_visible()
+    assert not covered(page, ".ant-popconfirm .ant-btn-primary")
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".chat-message-user")).to_have_count(1)
+
+    # A tap on the page beside the drawer closes it.
+    page.mouse.click(380, 500)
+    expect(page.locator(ACTIONS)).to_be_hidden()
+    expect(page.locator(SIDEBAR)).to_be_hidden()
+
+    # The language switch works from the drawer: the page comes back in Chinese.
+    open_menu(page)
+    page.locator("#header-language-switch").get_by_text("简体中文").click()
+    expect(menu).to_have_attribute("aria-label", "菜单", timeout=15_000)
+    expect(page.locator(ACTIONS)).to_be_hidden()
+    assert header_height(page) <= 64
+
+
+def test_choosing_a_conversation_in_the_drawer_closes_it(app_server, open_phone, fake):
+    page = open_phone(app_server.url, 360, 740)
+    fake.script(Reply("About bread."))
+    send(page, "How to bake bread")
+    wait_idle(page, 1)
+
+    open_menu(page)
+    expect(page.locator(SIDEBAR)).to_be_visible()
+    page.click("#sidebar-new-button")
+    expect(page.locator(ACTIONS)).to_be_hidden()
+    expect(page.locator(".chat-welcome")).to_be_visible()
+    fake.script(Reply("About tea."))
+    send(page, "How to brew tea")
+    wait_idle(page, 1)
+
+    open_menu(page)
+    sidebar = box(page, SIDEBAR)
+    actions = box(page, ACTIONS)
+    # The conversations start where the actions end, and reach the bottom of the screen.
+    assert abs(sidebar["y"] - (actions["y"] + actions["height"])) <= 1
+    assert sidebar["y"] + sidebar["height"] <= 740
+    bread = page.locator(".sidebar-title", has_text="bake")
+    expect(bread).to_be_visible()
+    assert small_targets(page, "#chat-sidebar") == []
+    bread.click()
+    expect(page.locator(SIDEBAR)).to_be_hidden()
+    expect(page.locator(ACTIONS)).to_be_hidden()
+    expect(page.locator("#chat-history-list .chat-user-text")).to_have_text(["How to bake bread"])
+    expect(page.locator(MENU)).to_have_attribute("aria-expanded", "false")
+
+
+def test_the_composer_stays_in_view_when_the_keyboard_shrinks_the_page(
+    app_server, open_phone, fake
+):
+    page = open_phone(app_server.url)
+    fake.script(Reply("\n\n".join(f"Line {i}" for i in range(40))))
+    send(page, "A long one")
+    wait_idle(page, 1)
+    # The on-screen keyboard takes the bottom half: with resizes-content the page gets
+    # shorter, and its composer is at the bottom of what is left.
+    page.set_viewport_size({"width": 390, "height": 420})
+    page.focus("#chat-input")
+    expect(page.locator("#chat-input")).to_be_in_viewport()
+    composer = box(page, ".composer-box")
+    assert composer["y"] + composer["height"] <= 420
+    assert header_height(page) <= 64
+    no_sideways_scroll(page)
+
+
+def test_the_login_page_and_the_chat_page_resize_for_the_keyboard(app_server, open_phone):
+    page = open_phone(app_server.url)
+    content = page.locator('meta[name="viewport"]').get_attribute("content")
+    assert "interactive-widget=resizes-content" in content
+
+
+def test_a_wide_window_keeps_the_actions_in_its_header(app_server, open_page):
+    page = open_page(app_server.url)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(page.locator(MENU)).to_be_hidden()
+    expect(page.locator(".header-menu-backdrop")).to_be_hidden()
+    header = box(page, ".app-header")
+    for control in (
+        "#export-markdown-button",
+        "#clear-history-button",
+        "#header-settings-button",
+        "#header-language-switch",
+        "#persona-select",
+        "#sidebar-toggle-button",
+        ".app-subtitle",
+    ):
+        expect(page.locator(control).first).to_be_visible()
+        shown = box(page, control)
+        assert header["y"] <= shown["y"] <= header["y"] + header["height"], control
+    expect(page.locator(SIDEBAR)).to_be_visible()
+    # The model comes right before the actions, at the right, not in the middle of the bar.
+    model = box(page, ".header-model")
+    actions = box(page, ACTIONS)
+    assert 0 < actions["x"] - (model["x"] + model["width"]) <= 16
+    assert actions["x"] + actions["width"] >= 1280 - 40
+    # The sidebar toggle still hides the sidebar there.
+    page.click("#sidebar-toggle-button")
+    expect(page.locator(SIDEBAR)).to_be_hidden()
