@@ -163,6 +163,13 @@ def test_the_phone_header_is_one_row_and_nothing_scrolls_sideways(
     assert composer["x"] >= 0 and composer["x"] + composer["width"] <= width
     assert composer["y"] + composer["height"] <= height
     assert small_targets(page, ".app-header, .composer-box, .chat-actions") == []
+    # The conversation's running total stays in view, under the title, in the same row.
+    usage = page.locator("#header-usage")
+    expect(usage).to_contain_text("tokens")
+    shown = box(page, "#header-usage")
+    assert shown["y"] + shown["height"] <= header["y"] + header["height"]
+    assert shown["x"] + shown["width"] <= box(page, ".header-model")["x"]
+    assert header_height(page) <= 64
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"phone-{width}x{height}.png"))
 
@@ -318,7 +325,7 @@ def test_the_composer_stays_in_view_when_the_keyboard_shrinks_the_page(
     no_sideways_scroll(page)
 
 
-def test_the_login_page_and_the_chat_page_resize_for_the_keyboard(app_server, open_phone):
+def test_the_chat_page_resizes_for_the_keyboard(app_server, open_phone):
     page = open_phone(app_server.url)
     content = page.locator('meta[name="viewport"]').get_attribute("content")
     assert "interactive-widget=resizes-content" in content
