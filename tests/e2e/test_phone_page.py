@@ -300,6 +300,25 @@ def test_choosing_a_conversation_in_the_drawer_closes_it(app_server, open_phone,
     bread = page.locator(".sidebar-title", has_text="bake")
     expect(bread).to_be_visible()
     assert small_targets(page, "#chat-sidebar") == []
+
+    # Settings opens from the drawer, fits the screen, and Esc closes it, not the menu.
+    page.click("#header-settings-button")
+    settings = page.locator(".ant-drawer-content-wrapper")
+    expect(settings).to_be_visible()
+    # Once it has slid in: its left edge at 0 at the latest, its right edge at the screen's.
+    page.wait_for_function(
+        """() => {
+            const r = document.querySelector('.ant-drawer-content-wrapper').getBoundingClientRect();
+            return r.right <= window.innerWidth + 0.5 && r.width > 0 && r.x <= 1;
+        }""",
+        timeout=5_000,
+    )
+    shown = box(page, ".ant-drawer-content-wrapper")
+    assert shown["x"] >= -0.5 and shown["width"] <= 360.5, shown
+    page.keyboard.press("Escape")
+    expect(settings).to_be_hidden()
+    expect(page.locator(ACTIONS)).to_be_visible()
+
     bread.click()
     expect(page.locator(SIDEBAR)).to_be_hidden()
     expect(page.locator(ACTIONS)).to_be_hidden()
