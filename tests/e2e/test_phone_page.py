@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.test_access_page import CSP_SPY
 from tests.e2e.test_chat_page import send, wait_idle
 from tests.fake_upstream import Reply
 
@@ -90,6 +91,11 @@ def no_sideways_scroll(page: Page) -> None:
     assert widths["page"] <= widths["inner"], widths
     assert widths["body"] <= widths["inner"], widths
     assert widths["messages"] <= widths["messagesBox"], widths
+
+
+def no_sideways_scroll_of_page(page: Page) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
 
 
 def small_targets(page: Page, selector: str) -> list[str]:
@@ -377,3 +383,42 @@ def test_a_wide_window_keeps_the_actions_in_its_header(app_server, open_page):
     # The sidebar toggle still hides the sidebar there.
     page.click("#sidebar-toggle-button")
     expect(page.locator(SIDEBAR)).to_be_hidden()
+
+
+def test_with_a_password_sign_out_is_in_the_drawer_and_the_menu_keeps_to_the_csp(
+    start_app, browser, fake
+):
+    locked = start_app(ACCESS_PASSWORD="phone-pass")
+    context = browser.new_context(
+        locale="en-US",
+        viewport={"width": 360, "height": 740},
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.add_init_script(CSP_SPY)
+    try:
+        page.goto(locked.url)
+        # The login form fits the phone too.
+        expect(page.locator("#login-form")).to_be_visible()
+        no_sideways_scroll_of_page(page)
+        page.fill("#login-password", "phone-pass")
+        page.click("#login-submit")
+        expect(page.locator(".chat-welcome")).to_be_visible(timeout=20_000)
+
+        assert header_height(page) <= 64
+        open_menu(page)
+        logout = page.locator("#header-logout-button")
+        expect(logout).to_be_visible()
+        assert small_targets(page, "#header-actions") == []
+        page.keyboard.press("Escape")
+        expect(page.locator(ACTIONS)).to_be_hidden()
+        assert [line for line in console if line.startswith("CSP-VIOLATION")] == []
+
+        open_menu(page)
+        logout.click()
+        expect(page.locator("#login-form")).to_be_visible()
+    finally:
+        context.close()
