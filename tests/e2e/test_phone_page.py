@@ -186,16 +186,19 @@ def open_menu(page: Page) -> None:
     expect(page.locator(ACTIONS)).to_be_visible()
 
 
-def covered(page: Page, selector: str) -> bool:
-    """Whether something else is drawn over the middle of `selector` (it cannot be tapped)."""
-    return page.evaluate(
+def wait_on_top(page: Page, selector: str) -> None:
+    """Wait until nothing else is drawn over the middle of `selector`: it can be tapped (a
+    popup takes taps once its opening animation has ended)."""
+    page.wait_for_function(
         """(selector) => {
             const el = document.querySelector(selector);
+            if (!el) return false;
             const r = el.getBoundingClientRect();
             const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-            return !(top && (el === top || el.contains(top)));
+            return Boolean(top && (el === top || el.contains(top)));
         }""",
-        selector,
+        arg=selector,
+        timeout=5_000,
     )
 
 
@@ -228,7 +231,7 @@ def test_the_menu_holds_the_actions_and_they_work_from_there(app_server, open_ph
     picker.click()
     dropdown = page.locator(".ant-select-dropdown:not(.ant-select-dropdown-hidden)")
     expect(dropdown).to_be_visible()
-    assert not covered(page, ".ant-select-dropdown:not(.ant-select-dropdown-hidden)")
+    wait_on_top(page, ".ant-select-dropdown:not(.ant-select-dropdown-hidden)")
     page.keyboard.press("Escape")
     expect(dropdown).to_be_hidden()
     expect(page.locator(ACTIONS)).to_be_visible()
@@ -265,7 +268,7 @@ def test_the_menu_holds_the_actions_and_they_work_from_there(app_server, open_ph
     page.click("#clear-history-button")
     confirm = page.locator(".ant-popconfirm")
     expect(confirm).to_be_visible()
-    assert not covered(page, ".ant-popconfirm .ant-btn-primary")
+    wait_on_top(page, ".ant-popconfirm .ant-btn-primary")
     confirm.get_by_role("button", name="Cancel").click()
     expect(page.locator(".chat-message-user")).to_have_count(1)
 
