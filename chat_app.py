@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
-from api.auth import SESSION_LIFETIME, init_auth
+from api.auth import SESSION_LIFETIME, VIEWPORT, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
 from api.identity import init_identity, load_secret
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         # The stream's event source is created per reply, after the first layout.
         suppress_callback_exceptions=True,
         meta_tags=[
-            {"name": "viewport", "content": "width=device-width, initial-scale=1"},
+            {"name": "viewport", "content": VIEWPORT},
             # The browser's and an installed app's title bar, in the brand colour.
             {"name": "theme-color", "content": BRAND_COLOR},
         ],

@@ -102,9 +102,13 @@ def login_wait_text(seconds: int) -> str:
     return t(lang, "login.too_many", wait=wait_text(lang, seconds))
 
 
+# A phone's on-screen keyboard shrinks the page instead of covering its bottom, so the chat
+# page's composer (and the login form's button) stays above it.
+VIEWPORT = "width=device-width, initial-scale=1, interactive-widget=resizes-content"
+
 LOGIN_PAGE = """<!doctype html>
 <html lang="{lang}"><head>{theme}<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="{viewport}">
 <title>{title}</title>
 <style>
 :root{{color-scheme:light;--bg:#f5f5f5;--surface:#fff;--text:#1f1f1f;--muted:#666;
@@ -144,6 +148,7 @@ def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", he
     body = LOGIN_PAGE.format(
         lang=escape(lang),
         theme=boot_tag(),
+        viewport=VIEWPORT,
         title=escape(title),
         hint=escape(t(lang, "login.hint")),
         placeholder=escape(t(lang, "login.password")),

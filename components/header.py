@@ -1,4 +1,9 @@
-"""The header: title, language, theme, multi-turn switch, export and clear."""
+"""The header: title, model, and the actions (language, theme, multi-turn switch, export,
+clear...).
+
+Under 768 px the actions become the page's menu drawer (assets/style_narrow.css,
+assets/menu.js): the same components, so nothing is duplicated and callbacks stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +29,27 @@ def logout_button(*, lang: str) -> html.Form:
     )
 
 
+def menu_button(*, lang: str) -> html.Button:
+    """The one button a phone's header keeps: it opens the drawer of actions and conversations
+    (assets/menu.js keeps aria-expanded). Hidden on a wide screen."""
+    label = t(lang, "header.menu")
+    return html.Button(
+        fac.AntdIcon(icon="antd-menu"),
+        id=ids.HEADER_MENU,
+        type="button",
+        title=label,
+        className="header-menu-button",
+        **{"aria-label": label, "aria-expanded": "false", "aria-controls": ids.HEADER_ACTIONS},
+    )
+
+
 def header(
     *, title: str, lang: str, model_picker, persona_picker, can_logout: bool = False
 ) -> html.Header:
     """The top bar of the page."""
     return html.Header(
         [
+            menu_button(lang=lang),
             html.Div(
                 [
                     fac.AntdButton(
@@ -47,10 +67,14 @@ def header(
                 ],
                 className="app-brand",
             ),
+            # Outside the actions: a phone's header keeps it when the actions become the menu.
+            html.Div(
+                fac.AntdTooltip(model_picker, title=t(lang, "header.model")),
+                className="header-model",
+            ),
             fac.AntdSpace(
                 [
                     persona_picker,
-                    fac.AntdTooltip(model_picker, title=t(lang, "header.model")),
                     fac.AntdTooltip(
                         html.Label(
                             [
@@ -110,8 +134,11 @@ def header(
                     *([logout_button(lang=lang)] if can_logout else []),
                 ],
                 wrap=True,
+                id=ids.HEADER_ACTIONS,
                 className="header-actions",
             ),
+            # Behind the open menu on a phone: a click on it closes the menu (assets/menu.js).
+            html.Div(className="header-menu-backdrop"),
         ],
         className="app-header",
     )

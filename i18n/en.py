@@ -37,6 +37,7 @@ STRINGS = {
     "theme.system": "Follow the system's theme",
     "theme.light": "Light theme",
     "theme.dark": "Dark theme",
+    "header.menu": "Menu",
     "settings.title": "Settings",
     "settings.custom": "Custom generation settings",
     "settings.custom_hint": "Off: each model uses its own defaults. On: the values below are sent with every message.",

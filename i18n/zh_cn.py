@@ -34,6 +34,7 @@ STRINGS = {
     "theme.system": "跟随系统主题",
     "theme.light": "浅色主题",
     "theme.dark": "深色主题",
+    "header.menu": "菜单",
     "settings.title": "设置",
     "settings.custom": "自定义生成参数",
     "settings.custom_hint": "关闭：每个模型使用自己的默认值。开启：每条消息都会带上下面的参数。",

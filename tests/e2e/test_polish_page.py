@@ -93,14 +93,20 @@ def test_the_phone_sidebar_covers_the_code_blocks_copy_buttons(app_server, open_
     copy = page.locator(".chat-message-assistant .copy-to-clipboard-button").first
     expect(copy).to_be_visible()
 
-    page.click("#sidebar-toggle-button")
+    # On a phone the menu button opens the drawer: the header's actions over the
+    # conversations.
+    page.click("#header-menu-button")
     expect(page.locator("#chat-sidebar")).to_be_visible()
-    # The drawer is 260px wide and the button sits at the block's right edge; widen the drawer
-    # over it so the test asks what is drawn on top, not where the button happens to be.
-    page.add_style_tag(content=".chat-sidebar.chat-sidebar-toggled { width: 100vw; }")
+    # The drawer is narrower than the screen and the button sits at the block's right edge;
+    # widen the drawer over it so the test asks what is drawn on top, not where the button
+    # happens to be.
+    page.add_style_tag(
+        content="html.chat-menu-open :is(.chat-sidebar, .header-actions) { width: 100vw; }"
+    )
     box = copy.bounding_box()
     on_top = page.evaluate(
-        "([x, y]) => document.elementFromPoint(x, y).closest('#chat-sidebar') !== null",
+        """([x, y]) => document.elementFromPoint(x, y)
+            .closest('#chat-sidebar, #header-actions') !== null""",
         [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
     )
     assert on_top, "the copy button shows through the sidebar drawer"

@@ -60,6 +60,8 @@ def test_a_page_visit_gets_the_login_screen_as_401(locked):
     # The login screen runs no script but the theme's (light or dark, components/theme.py).
     assert body.replace(boot_tag(), "").count("<script") == 0
     assert "_dash-config" not in body  # and is not the app
+    # A phone's keyboard shrinks the page rather than covering the form's button.
+    assert "interactive-widget=resizes-content" in body
 
 
 def test_only_login_and_healthz_answer_without_a_session(locked):
