@@ -14,20 +14,17 @@ to draw the finished turn, it is told here rather than working out itself:
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import plotly.io.json as plotly_json
-
 from api import sse
 from api.events import DecidedTurn, PlannedTurn, TurnOpened
 from api.recording import recorded
 from api.schemas import ChatRequest
-from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn
+from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn, view_json
 from services.fixed_persona import PersonaChoice
 from services.plan import Plan, context_tokens, next_history_start
 from services.records.repository import auto_title
@@ -200,7 +197,7 @@ class PageTurnStream:
             lang=self.request.lang,
             persona=self._persona(),
         )
-        decided["view"] = json.loads(plotly_json.to_json_plotly(view))
+        decided["view"] = view_json(view, lang=self.request.lang)
         return decided
 
     @property

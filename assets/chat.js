@@ -238,13 +238,18 @@ server's `finish_reply` draw the end, from what the page saw. */
             });
     }
 
-    /* Put `slots` (the text the page has) where the server left their markers. */
+    /* Put `slots` (the text the page has) where the server left their markers; a marker used
+       as a key (page.markdownSlot) stands for the props the page has for it (page.markdown),
+       which the element's own props then complete (components/turn.py `view_json`). */
     function fill(value, slots) {
         if (typeof value === "string") return slots.has(value) ? slots.get(value) : value;
         if (Array.isArray(value)) return value.map((item) => fill(item, slots));
         if (value && typeof value === "object") {
             const out = {};
-            Object.keys(value).forEach((key) => (out[key] = fill(value[key], slots)));
+            Object.keys(value).forEach((key) => {
+                if (slots.has(key)) Object.assign(out, slots.get(key));
+                else out[key] = fill(value[key], slots);
+            });
             return out;
         }
         return value;
@@ -269,6 +274,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             [page.replySlot, state.text],
             [page.questionSlot, state.question],
             [page.nextTurnSlot, "chat-turn-" + (state.number + 1)],
+            [page.markdownSlot, page.markdown],
         ]);
         const entries = fill(event.entries, slots);
         // The finished messages first, then the live ones hide: they never blink out.
