@@ -199,6 +199,7 @@ class PageTurnStream:
             start=self.plan.context_from,
             lang=self.request.lang,
             persona=self._persona(),
+            versions=turn.version_map(),
         )
         decided["view"] = json.loads(plotly_json.to_json_plotly(view))
         return decided

@@ -75,8 +75,24 @@ class PageTurn(BaseModel):
     custom_prompt: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
     # A retried question is already on record: it is not stored twice.
     retry: bool = False
+    # The turn's messages that have versions (a regenerated reply, an edited question), by
+    # their index in the thread: [k, n] for `‹ k / n ›`, drawn in the final event's view.
+    versions: dict[str, list[int]] | None = Field(default=None, max_length=2)
 
     _valid_text = field_validator("question", "custom_prompt")(_encodable)
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
+        for key, pair in (value or {}).items():
+            if not (key.isascii() and key.isdigit()) or len(key) > 7 or len(pair) != 2:
+                raise ValueError("versions are {index: [k, n]}")
+            if not 1 <= pair[0] <= pair[1] <= 1000:
+                raise ValueError("a version is k of n, 1 <= k <= n")
+        return value
+
+    def version_map(self) -> dict[int, tuple[int, int]]:
+        return {int(key): (pair[0], pair[1]) for key, pair in (self.versions or {}).items()}
 
 
 class ChatRequest(BaseModel):

@@ -3,4 +3,4 @@
 They use Dash's global `callback`, so no module imports the app object.
 """
 
-from callbacks import chat, export, history, settings, sidebar  # noqa: F401
+from callbacks import branches, chat, export, history, settings, sidebar  # noqa: F401

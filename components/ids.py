@@ -91,3 +91,8 @@ SIDEBAR_IMPORT = "sidebar-import"
 # Shown while the server cannot write its records (api/page_turn.py `saved`, assets/chat.js).
 RECORDS_NOT_SAVED = "chat-records-not-saved"
 LOCAL_RECORDS = "sidebar-local-records"  # conversations kept in the browser (records off)
+
+# Versions (issue 16): regenerate, edit, `‹ k / n ›`. The page asks (assets/chat.js), the
+# server forks or switches (callbacks/branches.py) and may answer with a turn to start.
+BRANCH_REQUEST = "chat-branch-request"
+ASK_REQUEST = "chat-ask-request"

@@ -51,14 +51,35 @@ def _frame(
 OUTSIDE_CLASS = "chat-outside-context"
 
 
-def user_message(content: str, *, lang: str, outside: bool = False) -> html.Div:
-    """The user's words, shown verbatim (React escapes them; no Markdown)."""
+def user_message(
+    content: str,
+    *,
+    lang: str,
+    outside: bool = False,
+    index: int | None = None,
+    version: tuple[int, int] | None = None,
+) -> html.Div:
+    """The user's words, shown verbatim (React escapes them; no Markdown). With its place in
+    the thread (`index`), it can be edited, and shows its versions (`‹ k / n ›`)."""
     text = [html.Div(content, className="chat-user-text")]
-    return _frame("user", t(lang, "role.user"), text, extra_class=OUTSIDE_CLASS if outside else "")
+    actions = None
+    if index is not None:
+        actions = [edit_button(index, lang=lang), *version_nav(index, version, lang=lang)]
+    extra = OUTSIDE_CLASS if outside else ""
+    return _frame("user", t(lang, "role.user"), text, extra_class=extra, actions=actions)
 
 
-def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.Div:
-    """A finished reply: Markdown, then how it ended and the tokens it used."""
+def assistant_message(
+    entry: dict,
+    *,
+    lang: str,
+    outside: bool = False,
+    index: int | None = None,
+    version: tuple[int, int] | None = None,
+) -> html.Div:
+    """A finished reply: Markdown, then how it ended and the tokens it used. With its place
+    in the thread (`index`): regenerate (shown on the newest reply only, by style.css) and its
+    versions."""
     body: list = [markdown_view(entry.get("content", ""), lang=lang)]
     note = STATUS_NOTES.get(entry.get("status"))
     if note:
@@ -82,7 +103,14 @@ def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.
         body.append(html.Div(t(lang, "context.trimmed", n=dropped), className="chat-reply-note"))
     extra = OUTSIDE_CLASS if outside else ""
     # A reply still being written elsewhere (on record as streaming) is not finished yet.
-    actions = None if entry.get("status") == STREAMING else [copy_button(entry, lang=lang)]
+    actions = None
+    if entry.get("status") != STREAMING:
+        actions = [copy_button(entry, lang=lang)]
+        if index is not None:
+            actions += [
+                regenerate_button(index, lang=lang),
+                *version_nav(index, version, lang=lang),
+            ]
     return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra, actions=actions)
 
 
@@ -105,6 +133,50 @@ def copy_button(entry: dict, *, lang: str) -> fac.AntdCopyText:
         locale=i18n.antd_locale(lang),
         className=COPY_BUTTON_CLASS,
     )
+
+
+REGENERATE_BUTTON_CLASS = "chat-regenerate-button"
+EDIT_BUTTON_CLASS = "chat-edit-button"
+VERSION_PREV_CLASS = "chat-version-prev"
+VERSION_NEXT_CLASS = "chat-version-next"
+
+
+def _action(icon: str, label: str, class_name: str, index: int, **data) -> html.Button:
+    """A small icon button the page handles itself (assets/chat.js): `data-index` names the
+    message's place in the thread."""
+    return html.Button(
+        fac.AntdIcon(icon=icon),
+        className=f"chat-action {class_name}",
+        title=label,
+        type="button",
+        **{"aria-label": label, "data-index": index},
+        **{f"data-{key}": value for key, value in data.items()},
+    )
+
+
+def regenerate_button(index: int, *, lang: str) -> html.Button:
+    """Ask the reply's question again, with the same context; the reply stays a version."""
+    return _action("antd-reload", t(lang, "reply.regenerate"), REGENERATE_BUTTON_CLASS, index)
+
+
+def edit_button(index: int, *, lang: str) -> html.Button:
+    """Edit the question in place and ask it again from there (assets/chat.js)."""
+    return _action("antd-edit", t(lang, "message.edit"), EDIT_BUTTON_CLASS, index)
+
+
+def version_nav(index: int, version: tuple[int, int] | None, *, lang: str) -> list:
+    """`‹ k / n ›` for a message that has versions (k, n from 1); nothing otherwise. Each
+    arrow names the version it shows (`data-version`, from 0)."""
+    if not version or version[1] < 2:
+        return []
+    k, n = version
+    prev = _action("antd-left", t(lang, "version.prev"), VERSION_PREV_CLASS, index, version=k - 2)
+    after = _action("antd-right", t(lang, "version.next"), VERSION_NEXT_CLASS, index, version=k)
+    prev.disabled, after.disabled = k <= 1, k >= n
+    label = html.Span(
+        f"{k} / {n}", className="chat-version-label", title=t(lang, "version.label", k=k, n=n)
+    )
+    return [html.Span([prev, label, after], className="chat-versions")]
 
 
 def error_message(
