@@ -852,11 +852,11 @@ server's `finish_reply` draw the end, from what the page saw. */
         buttons.className = "chat-edit-buttons";
         const cancel = document.createElement("button");
         cancel.type = "button";
-        cancel.className = "ant-btn ant-btn-default ant-btn-sm chat-edit-cancel";
+        cancel.className = "chat-edit-cancel";
         cancel.textContent = page.edit.cancel;
         const send = document.createElement("button");
         send.type = "button";
-        send.className = "ant-btn ant-btn-primary ant-btn-sm chat-edit-send";
+        send.className = "chat-edit-send";
         send.textContent = page.edit.send;
         buttons.append(cancel, send);
         form.append(box, buttons);

@@ -141,14 +141,12 @@ VERSION_PREV_CLASS = "chat-version-prev"
 VERSION_NEXT_CLASS = "chat-version-next"
 
 
-def _action(icon: str, label: str, class_name: str, index: int, **data) -> html.Button:
+def _action(label: str, class_name: str, index: int, **data) -> html.Button:
     """A small icon button the page handles itself (assets/chat.js): `data-index` names the
-    message's place in the thread."""
+    message's place in the thread. Its icon is drawn by style.css: the finished turn's
+    view (the stream's final event) carries each of these, so every byte counts."""
     return html.Button(
-        fac.AntdIcon(icon=icon),
-        className=f"chat-action {class_name}",
-        title=label,
-        type="button",
+        className=class_name,
         **{"aria-label": label, "data-index": index},
         **{f"data-{key}": value for key, value in data.items()},
     )
@@ -156,12 +154,12 @@ def _action(icon: str, label: str, class_name: str, index: int, **data) -> html.
 
 def regenerate_button(index: int, *, lang: str) -> html.Button:
     """Ask the reply's question again, with the same context; the reply stays a version."""
-    return _action("antd-reload", t(lang, "reply.regenerate"), REGENERATE_BUTTON_CLASS, index)
+    return _action(t(lang, "reply.regenerate"), REGENERATE_BUTTON_CLASS, index)
 
 
 def edit_button(index: int, *, lang: str) -> html.Button:
     """Edit the question in place and ask it again from there (assets/chat.js)."""
-    return _action("antd-edit", t(lang, "message.edit"), EDIT_BUTTON_CLASS, index)
+    return _action(t(lang, "message.edit"), EDIT_BUTTON_CLASS, index)
 
 
 def version_nav(index: int, version: tuple[int, int] | None, *, lang: str) -> list:
@@ -170,8 +168,8 @@ def version_nav(index: int, version: tuple[int, int] | None, *, lang: str) -> li
     if not version or version[1] < 2:
         return []
     k, n = version
-    prev = _action("antd-left", t(lang, "version.prev"), VERSION_PREV_CLASS, index, version=k - 2)
-    after = _action("antd-right", t(lang, "version.next"), VERSION_NEXT_CLASS, index, version=k)
+    prev = _action(t(lang, "version.prev"), VERSION_PREV_CLASS, index, version=k - 2)
+    after = _action(t(lang, "version.next"), VERSION_NEXT_CLASS, index, version=k)
     prev.disabled, after.disabled = k <= 1, k >= n
     label = html.Span(
         f"{k} / {n}", className="chat-version-label", title=t(lang, "version.label", k=k, n=n)
