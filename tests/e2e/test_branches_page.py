@@ -106,6 +106,8 @@ def test_regenerate_and_edit_with_records_on(app_server, open_page, fake):
         page.click("#export-markdown-button")
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert "Third answer" in text and "Edited answer" not in text and "Second answer" not in text
+    assert "### Assistant (Version 1 of 2)\n\nFirst answer" in text
+    assert "### You (Version 1 of 2)\n\nShorter?" in text
 
 
 def test_versions_kept_in_the_browser_in_chinese(start_app, open_page, fake, tmp_path):
