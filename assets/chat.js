@@ -318,6 +318,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             number: state.number, model: planned.model || state.model,
             conversation: planned.conversation_id || null,
             context_from: Number.isInteger(start) ? start : null,
+            versions: state.versions,
         };
     }
 
@@ -502,6 +503,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             turn, page, question, retry, number, text: "", finished: false, planned: {},
             conversation: s.conversation || null, index: previous.length, model,
             abort: new AbortController(), body: JSON.stringify(request),
+            versions: options.versions || null,
         };
         current = state;
         readStream(state);

@@ -34,6 +34,7 @@ from dash.exceptions import PreventUpdate
 from pydantic import TypeAdapter, ValidationError
 
 from api.identity import current_identity
+from api.schemas import turn_versions
 from callbacks.inputs import LocalRecords, local_data
 from components import ids
 from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
@@ -167,6 +168,7 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         lang=lang,
         persona=persona,
         next_turn_id=turn_id(number + 1),
+        versions=turn_versions(result.get("versions")),
     )
     thread = no_update
     if view["replace"]:

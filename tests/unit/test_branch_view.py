@@ -90,3 +90,11 @@ def test_the_export_says_which_version_it_holds_and_imports_as_before() -> None:
     )
     assert "### Assistant (Version 2 of 3)\n\na1" in text
     assert [e["content"] for e in from_markdown(text)] == ["q1", "q1", "a1"]
+
+
+def test_a_stopped_turn_reports_its_versions_in_the_same_form() -> None:
+    from api.schemas import turn_versions
+
+    assert turn_versions({"3": [2, 2]}) == {3: (2, 2)}
+    for bad in (None, "3", {"3": [2, 1]}, {"3": ["2", 2]}, {"3": [True, 2]}, [1, 2]):
+        assert turn_versions(bad) == {}
