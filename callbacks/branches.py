@@ -113,8 +113,10 @@ def change_version(
     if changed is None:
         raise PreventUpdate
     shown = versions(store.branches(owner, conversation))
-    # The messages the turn will draw at `at` show which version they are.
-    ask["versions"] = {str(at): list(shown[at])} if at in shown else None
+    # The messages the turn will draw show which version they are: the question (a
+    # regenerate's may have versions of its own, from an edit) and what is at `at`.
+    drawn = (at - 1, at) if request.action == "regenerate" else (at,)
+    ask["versions"] = {str(i): list(shown[i]) for i in drawn if i in shown} or None
     ask["stamp"] = request.stamp
     # Drawn as while streaming: the question a regenerate asks again has no "interrupted"
     # notice, since its turn starts now, from this very state.

@@ -113,7 +113,7 @@ def test_regenerate_and_edit_with_records_on(app_server, open_page, fake):
 def test_versions_kept_in_the_browser_in_chinese(start_app, open_page, fake, tmp_path):
     app = start_app(RECORDS_ENABLED="false", DATABASE_URL=f"sqlite:///{tmp_path}/unused.db")
     page = open_page(app.url, locale="zh-CN")
-    fake.script(Reply("答案一"), Reply("答案二"), Reply("答案三"))
+    fake.script(Reply("答案一"), Reply("答案二"), Reply("答案三"), Reply("答案四"))
     send(page, "什么是递归？")
     wait_idle(page, 1)
     button = page.locator(f"{REPLIES} .chat-regenerate-button")
@@ -140,12 +140,23 @@ def test_versions_kept_in_the_browser_in_chinese(start_app, open_page, fake, tmp
     assert conversation(fake.wait_for_requests(3)[2]) == [said("user", "什么是迭代？")]
     expect_version(page.locator(QUESTIONS), "2 / 2")
 
+    # A regenerate under an edited question: both keep showing their versions.
+    regenerate(page)
+    expect(page.locator(REPLIES)).to_contain_text(["答案四"], timeout=15_000)
+    wait_idle(page, 1)
+    expect_version(page.locator(REPLIES), "2 / 2")
+    expect_version(page.locator(QUESTIONS), "2 / 2")
+
     # The browser's copy keeps the versions across a reload.
     page.reload()
     wait_idle(page, 1)
     expect_version(page.locator(QUESTIONS), "2 / 2")
-    page.locator(".chat-version-prev").click()
+    expect_version(page.locator(REPLIES), "2 / 2")
+    page.locator(QUESTIONS).locator(".chat-version-prev").click()
     expect(page.locator(f"{QUESTIONS} .chat-user-text")).to_have_text(["什么是递归？"])
     expect(page.locator(REPLIES)).to_contain_text(["答案二"])
     expect_version(page.locator(REPLIES), "2 / 2")
-    assert len(fake.requests) == 3
+    page.locator(QUESTIONS).locator(".chat-version-next").click()
+    expect(page.locator(f"{QUESTIONS} .chat-user-text")).to_have_text(["什么是迭代？"])
+    expect(page.locator(REPLIES)).to_contain_text(["答案四"])
+    assert len(fake.requests) == 4
