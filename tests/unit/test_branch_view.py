@@ -35,7 +35,7 @@ def test_each_question_can_be_edited_and_each_reply_regenerated_by_its_place() -
     regenerates = with_class(children, REGENERATE_BUTTON_CLASS)
     # Every finished reply has one; style.css shows the newest turn's only.
     assert [getattr(b, "data-index") for b in regenerates] == [1, 5]
-    assert getattr(edits[0], "aria-label") == "Edit this message"
+    assert getattr(edits[0], "aria-label") == "Edit"
     assert with_class(children, VERSION_PREV_CLASS) == []
 
 
