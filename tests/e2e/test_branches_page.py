@@ -134,6 +134,21 @@ def test_versions_kept_in_the_browser_in_chinese(start_app, open_page, fake, tmp
     expect(page.locator(".chat-edit-input")).to_have_count(0)
     expect(page.locator(f"{QUESTIONS} .chat-user-text")).to_have_text(["什么是递归？"])
 
+    # Shift+Enter is a new line, and Enter picking an IME candidate sends nothing (either
+    # would take the box away at once: sending closes it before it asks).
+    page.locator(".chat-edit-button").click()
+    box = page.locator(".chat-edit-input")
+    box.fill("什么是")
+    box.press("Shift+Enter")
+    box.evaluate(
+        """el => el.dispatchEvent(new KeyboardEvent("keydown", {
+            key: "Enter", code: "Enter", keyCode: 229, isComposing: true,
+            bubbles: true, cancelable: true}))"""
+    )
+    expect(box).to_have_value("什么是\n")
+    page.locator(".chat-edit-cancel").click()
+    expect(box).to_have_count(0)
+
     edit(page, 0, "什么是迭代？")
     expect(page.locator(REPLIES)).to_contain_text(["答案三"], timeout=15_000)
     wait_idle(page, 1)
