@@ -824,7 +824,11 @@ server's `finish_reply` draw the end, from what the page saw. */
     }
 
     function askBranch(request) {
-        setProps("chat-branch-request", { data: Object.assign({ stamp: Date.now() }, request) });
+        // The thread's length: positions are the page's, and the server checks they are its.
+        const length = (layoutProp("chat-history-store", "data") || []).length;
+        setProps("chat-branch-request", {
+            data: Object.assign({ stamp: Date.now(), length }, request),
+        });
     }
 
     function indexOf(element) {

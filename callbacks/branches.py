@@ -44,6 +44,9 @@ class BranchRequest(BaseModel):
     version: Position | None = None  # switch: which version, from 0
     text: Annotated[str, Field(max_length=100_000)] | None = None  # edit: the new question
     stamp: int = 0  # the same request asked again is a change
+    # How long the page's thread is: a page whose thread is not the record's (a retry's
+    # error the record kept, a turn the records could not save) is shown the record first.
+    length: Position | None = None
 
 
 @callback(
@@ -59,6 +62,7 @@ class BranchRequest(BaseModel):
     Output(ids.TURN_NUMBER, "data", allow_duplicate=True),
     Output(ids.ASK_REQUEST, "data"),
     Output(ids.NOTICE, "children", allow_duplicate=True),
+    Output(ids.OPEN_REQUEST, "data", allow_duplicate=True),
     Input(ids.BRANCH_REQUEST, "data"),
     State(ids.STREAMING_STORE, "data"),
     State(ids.CONVERSATION_STORE, "data"),
@@ -89,6 +93,13 @@ def change_version(
     if history is None:
         raise PreventUpdate
     at = request.at
+    if request.length is not None and request.length != len(history):
+        # Positions name messages of the page's thread: they are the record's once it shows
+        # the record (opened as at load: callbacks/sidebar.py). Nothing is forked or
+        # switched; the user asks again on what they see.
+        if isinstance(store, BrowserRecords):
+            return history, no_update, redraw(), *[no_update] * 10
+        return *[no_update] * 12, {"id": conversation, "at": request.stamp}
     if request.action == "switch":
         if request.version is None:
             raise PreventUpdate
@@ -96,10 +107,11 @@ def change_version(
         if changed is None:
             raise PreventUpdate
         kept = _kept_locally(store)
-        return changed, kept, redraw(), *[no_update] * 9
+        return changed, kept, redraw(), *[no_update] * 10
 
     if request.action == "regenerate":
-        if regenerate_at(history) != at:
+        at = regenerate_at(history, at)
+        if at is None:
             raise PreventUpdate
         ask: dict = {"retry": at - 1}
     else:
@@ -134,6 +146,7 @@ def change_version(
         view.turns,
         ask,
         None,
+        no_update,
     )
 
 

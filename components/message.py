@@ -178,11 +178,18 @@ def version_nav(index: int, version: tuple[int, int] | None, *, lang: str) -> li
 
 
 def error_message(
-    entry: dict, *, lang: str, index: int | None = None, retry: bool = False
+    entry: dict,
+    *,
+    lang: str,
+    index: int | None = None,
+    retry: bool = False,
+    versions: tuple[int, tuple[int, int]] | None = None,
 ) -> html.Div:
     """What went wrong, what to do, and a retry button for the question it belongs to.
 
     `index` is that question's place in the thread: the page asks it again from there.
+    `versions`: (its own place, (k, n)) when it stands where there are versions (a
+    regenerate that failed), so the earlier answers stay reachable.
     """
     kind = entry.get("kind") or "internal_error"
     key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
@@ -205,7 +212,8 @@ def error_message(
                 className="chat-retry-button",
             )
         )
-    return _frame("error", t(lang, "role.error"), body)
+    actions = version_nav(versions[0], versions[1], lang=lang) if versions else None
+    return _frame("error", t(lang, "role.error"), body, actions=actions)
 
 
 def notice(key: str, *, lang: str, **values: object) -> html.Div:

@@ -118,10 +118,20 @@ def entry_messages(
             asked = retry_question(history, index) if index == last and not streaming else None
             if asked is not None:
                 asked += offset
-            messages.append(error_message(entry, lang=lang, index=asked, retry=asked is not None))
+            shown = (at, version) if version else None
+            messages.append(
+                error_message(
+                    entry, lang=lang, index=asked, retry=asked is not None, versions=shown
+                )
+            )
     if history and history[-1].get("role") == "user" and not streaming:
         asked = offset + len(history) - 1
-        notice = error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True)
+        # A regenerate left unanswered (reloaded mid-reply) keeps its versions in reach.
+        version = (versions or {}).get(offset + len(history))
+        shown = (offset + len(history), version) if version else None
+        notice = error_message(
+            {"kind": "interrupted"}, lang=lang, index=asked, retry=True, versions=shown
+        )
         turns[-1][1].append(notice)
     elif history and _interrupted(history[-1]) and not streaming:
         # A reply the server's crash or stop, or the page's reload (records off), cut short

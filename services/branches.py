@@ -87,13 +87,14 @@ def versions(branches: dict | None) -> dict[int, tuple[int, int]]:
     return found
 
 
-def regenerate_at(history: list[dict]) -> int | None:
-    """Where a regenerate forks: the entry after the newest question, when it is a finished
-    reply (not one still streaming); None otherwise."""
+def regenerate_at(history: list[dict], at: int) -> int | None:
+    """Where regenerating the reply at `at` forks: right after its question, when it is a
+    finished reply (not one still streaming) to the newest question; None otherwise. (An
+    error the record kept between the two, from a retry, goes into the version too.)"""
     newest = max((i for i, e in enumerate(history) if e.get("role") == "user"), default=None)
-    if newest is None or newest + 1 >= len(history):
+    if newest is None or not newest < at < len(history):
         return None
-    reply = history[newest + 1]
+    reply = history[at]
     if reply.get("role") != "assistant" or reply.get("status") == "streaming":
         return None
     return newest + 1

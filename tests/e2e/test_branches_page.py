@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.test_chat_page import conversation, send, wait_idle
-from tests.fake_upstream import Reply
+from tests.fake_upstream import Error, Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -175,3 +175,26 @@ def test_versions_kept_in_the_browser_in_chinese(start_app, open_page, fake, tmp
     expect(page.locator(f"{QUESTIONS} .chat-user-text")).to_have_text(["什么是迭代？"])
     expect(page.locator(REPLIES)).to_contain_text(["答案四"])
     assert len(fake.requests) == 4
+
+
+def test_a_page_whose_thread_is_not_the_records_is_shown_the_record_first(
+    app_server, open_page, fake
+):
+    # After a failed turn and its retry, the record keeps the error and the page does not:
+    # positions would name other messages, so the first click draws the record instead.
+    page = open_page(app_server.url)
+    fake.script(Error(500, "upstream exploded", "server_error"), Reply("At last"), Reply("Again"))
+    send(page, "Hello?")
+    page.locator(".chat-retry-button").click(timeout=15_000)
+    wait_idle(page, 1)
+    expect(page.locator(".chat-message-error")).to_have_count(0)
+    regenerate(page)
+    expect(page.locator(".chat-message-error")).to_have_count(1)
+    expect(page.locator(REPLIES)).to_contain_text(["At last"])
+    assert len(fake.requests) == 2
+    regenerate(page)
+    expect(page.locator(REPLIES)).to_contain_text(["Again"], timeout=15_000)
+    wait_idle(page, 1)
+    assert conversation(fake.wait_for_requests(3)[2]) == [said("user", "Hello?")]
+    expect(page.locator(".chat-message-error")).to_have_count(0)
+    expect_version(page.locator(REPLIES), "2 / 2")

@@ -98,3 +98,12 @@ def test_a_stopped_turn_reports_its_versions_in_the_same_form() -> None:
     assert turn_versions({"3": [2, 2]}) == {3: (2, 2)}
     for bad in (None, "3", {"3": [2, 1]}, {"3": ["2", 2]}, {"3": [True, 2]}, [1, 2]):
         assert turn_versions(bad) == {}
+
+
+def test_a_failed_or_unanswered_regenerate_keeps_the_earlier_answers_in_reach() -> None:
+    failed = [user("q1"), error("timeout")]
+    children = render_thread(failed, lang="en", streaming=False, versions={1: (2, 2)})
+    (prev,) = with_class(children, VERSION_PREV_CLASS)
+    assert getattr(prev, "data-index") == 1 and getattr(prev, "data-version") == 0
+    unanswered = render_thread([user("q1")], lang="en", streaming=False, versions={1: (3, 3)})
+    assert [c.children for c in with_class(unanswered, "chat-version-label")] == ["3 / 3"]

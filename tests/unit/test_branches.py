@@ -87,10 +87,15 @@ def test_switch_to_an_unknown_version_is_refused():
 
 
 def test_where_a_regenerate_forks():
-    assert regenerate_at(THREAD) == 3
-    assert regenerate_at(THREAD[:3]) is None
-    assert regenerate_at([]) is None
-    assert regenerate_at([*THREAD[:3], {"role": "error", "kind": "timeout"}]) is None
-    assert regenerate_at([*THREAD[:3], a("half", status="stopped")]) == 3
-    assert regenerate_at([*THREAD[:3], a("...", status="streaming")]) is None
+    assert regenerate_at(THREAD, 3) == 3
+    assert regenerate_at(THREAD, 1) is None  # not the newest question's
+    assert regenerate_at(THREAD, 2) is None  # a question
+    assert regenerate_at(THREAD[:3], 3) is None
+    assert regenerate_at([], 0) is None
+    assert regenerate_at([*THREAD[:3], {"role": "error", "kind": "timeout"}], 3) is None
+    assert regenerate_at([*THREAD[:3], a("half", status="stopped")], 3) == 3
+    assert regenerate_at([*THREAD[:3], a("...", status="streaming")], 3) is None
+    # A retry's error the record kept before the answer goes with it.
+    kept = [*THREAD[:3], {"role": "error", "kind": "timeout"}, a("A2")]
+    assert regenerate_at(kept, 4) == 3
     assert editable(THREAD, 2) and not editable(THREAD, 3) and not editable(THREAD, 9)
