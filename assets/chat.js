@@ -702,6 +702,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         chat: {
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
             redrawOnLoad: function (stamp, conversation, page) {
+                branchAsked = 0; // the thread changed: a fork or switch was answered
                 if (stamp === null || stamp === undefined || stamp < PAGE_START) {
                     // With records on, the server's record is drawn instead of the browser's
                     // copy: a reply that went on after a reload is there, or still coming.
@@ -772,6 +773,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                costs. A regenerate asks the newest question again (a retry); an edit asks
                its text as a new question. */
             askNow: function (ask) {
+                branchAsked = 0; // answered
                 const found = ask ? storeStates() : null;
                 if (!found) return noUpdate();
                 const retryAt = Number.isInteger(ask.retry) ? ask.retry : null;
@@ -823,7 +825,14 @@ server's `finish_reply` draw the end, from what the page saw. */
         return Boolean(current || deferred || follow || layoutProp("chat-streaming-store", "data"));
     }
 
+    // When the page last asked: a second click before the answer would ask on a thread the
+    // first one is changing (the server would see it as stale, and draw the record).
+    let branchAsked = 0;
+    const BRANCH_WAIT_MS = 2000;
+
     function askBranch(request) {
+        if (Date.now() - branchAsked < BRANCH_WAIT_MS) return;
+        branchAsked = Date.now();
         // The thread's length: positions are the page's, and the server checks they are its.
         const length = (layoutProp("chat-history-store", "data") || []).length;
         setProps("chat-branch-request", {
