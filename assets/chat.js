@@ -833,6 +833,8 @@ server's `finish_reply` draw the end, from what the page saw. */
     function askBranch(request) {
         if (Date.now() - branchAsked < BRANCH_WAIT_MS) return;
         branchAsked = Date.now();
+        // The thread is about to change: an edit box left open would outlive its question.
+        closeEditors();
         // The thread's length: positions are the page's, and the server checks they are its.
         const length = (layoutProp("chat-history-store", "data") || []).length;
         setProps("chat-branch-request", {
