@@ -198,3 +198,23 @@ def test_a_page_whose_thread_is_not_the_records_is_shown_the_record_first(
     assert conversation(fake.wait_for_requests(3)[2]) == [said("user", "Hello?")]
     expect(page.locator(".chat-message-error")).to_have_count(0)
     expect_version(page.locator(REPLIES), "2 / 2")
+
+    # A later regenerate sends the same earlier turns as its first answer did.
+    fake.script(Reply("Later one"), Reply("Later two"))
+    send(page, "And then?")
+    wait_idle(page, 2)
+    regenerate(page)
+    expect(page.locator(REPLIES).nth(1)).to_contain_text("Later two", timeout=15_000)
+    wait_idle(page, 2)
+    before, after = fake.wait_for_requests(5)[3:]
+    assert (
+        conversation(before)
+        == conversation(after)
+        == [
+            said("user", "Hello?"),
+            said("assistant", "Again"),
+            said("user", "And then?"),
+        ]
+    )
+    expect_version(page.locator(REPLIES).nth(1), "2 / 2")
+    expect_version(page.locator(REPLIES).nth(0), "2 / 2")
