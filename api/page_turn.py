@@ -196,6 +196,7 @@ class PageTurnStream:
             start=self.plan.context_from,
             lang=self.request.lang,
             persona=self._persona(),
+            versions=turn.version_map(),
         )
         decided["view"] = view_json(view, lang=self.request.lang)
         return decided

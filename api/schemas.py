@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -75,8 +76,44 @@ class PageTurn(BaseModel):
     custom_prompt: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
     # A retried question is already on record: it is not stored twice.
     retry: bool = False
+    # The turn's messages that have versions (a regenerated reply, an edited question), by
+    # their index in the thread: [k, n] for `‹ k / n ›`, drawn in the final event's view.
+    versions: dict[str, list[int]] | None = Field(default=None, max_length=2)
 
     _valid_text = field_validator("question", "custom_prompt")(_encodable)
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
+        return _check_versions(value)
+
+    def version_map(self) -> dict[int, tuple[int, int]]:
+        return _version_map(self.versions)
+
+
+def _check_versions(value: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
+    for key, pair in (value or {}).items():
+        if not (key.isascii() and key.isdigit()) or len(key) > 7 or len(pair) != 2:
+            raise ValueError("versions are {index: [k, n]}")
+        if not 1 <= pair[0] <= pair[1] <= 1000:
+            raise ValueError("a version is k of n, 1 <= k <= n")
+    return value
+
+
+def _version_map(value: dict[str, list[int]] | None) -> dict[int, tuple[int, int]]:
+    return {int(key): (pair[0], pair[1]) for key, pair in (value or {}).items()}
+
+
+_VERSIONS = TypeAdapter(dict[str, list[int]] | None, config=ConfigDict(strict=True))
+
+
+def turn_versions(value: object) -> dict[int, tuple[int, int]]:
+    """A turn's `versions` as the page reports it (PageTurn's rule), or {} when it is not
+    of that shape."""
+    try:
+        return _version_map(_check_versions(_VERSIONS.validate_python(value)))
+    except (ValidationError, ValueError):
+        return {}
 
 
 class ChatRequest(BaseModel):

@@ -324,6 +324,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             number: state.number, model: planned.model || state.model,
             conversation: planned.conversation_id || null,
             context_from: Number.isInteger(start) ? start : null,
+            versions: state.versions,
         };
     }
 
@@ -446,9 +447,13 @@ server's `finish_reply` draw the end, from what the page saw. */
     /* Show the question, start the stream; null, or why the text cannot be sent (for
        INPUT_PROBLEM). `retryAt`: the index of the question to ask again, or null for the
        box's text. Everything Dash must know is set once the reply has begun (`defer`). */
-    function startTurn(page, s, retryAt) {
+    function startTurn(page, s, retryAt, options) {
         // One reply at a time.
         if (s.streaming || deferred || current) return null;
+        // `options.text`: a question given by the page (an edit: callbacks/branches.py), not
+        // the box's; `options.versions`: the turn's messages that have versions.
+        options = options || {};
+        const given = typeof options.text === "string";
         const history = s.history || [];
         const retry = retryAt !== null;
         let previous;
@@ -462,13 +467,14 @@ server's `finish_reply` draw the end, from what the page saw. */
             question = asked.content || "";
             previous = history.slice(0, retryAt);
         } else {
-            const problem = turnLogic.inputProblem(s.text, page);
+            const text = given ? options.text : s.text;
+            const problem = turnLogic.inputProblem(text, page);
             if (problem) {
                 // The server words it in the page's language; the text stays in the box.
-                const length = Array.from(String(s.text || "")).length;
+                const length = Array.from(String(text || "")).length;
                 return { problem, length, limit: page.maxInputChars, at: Date.now() };
             }
-            question = s.text;
+            question = text;
             previous = history;
         }
 
@@ -484,6 +490,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 persona: s.persona || null,
                 custom_prompt: s.customPrompt || null,
                 retry,
+                versions: options.versions || undefined,
             },
             model,
             lang: s.lang || "en",
@@ -502,6 +509,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             turn, page, question, retry, number, text: "", finished: false, planned: {},
             conversation: s.conversation || null, index: previous.length, model,
             abort: new AbortController(), body: JSON.stringify(request),
+            versions: options.versions || null,
         };
         current = state;
         readStream(state);
@@ -526,7 +534,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             if (state.planned.context_from) asked.context_from = state.planned.context_from;
             if (!state.finished) setProps("chat-streaming-store", { data: streamingNow });
             setProps("chat-history-store", { data: previous.concat([asked]) });
-            if (!retry) setProps("chat-input", { value: "" });
+            if (!retry && !given) setProps("chat-input", { value: "" });
             if (s.notice) setProps("chat-notice", { children: null });
             if (s.estimate) setProps("composer-estimate", { children: "" });
             // The persona is fixed once a conversation has a question (a retry's already had
@@ -700,6 +708,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         chat: {
             /* The stored thread is drawn whole once the page has read it (callbacks/chat.py). */
             redrawOnLoad: function (stamp, conversation, page) {
+                branchAsked = 0; // the thread changed: a fork or switch was answered
                 if (stamp === null || stamp === undefined || stamp < PAGE_START) {
                     // With records on, the server's record is drawn instead of the browser's
                     // copy: a reply that went on after a reload is there, or still coming.
@@ -757,11 +766,26 @@ server's `finish_reply` draw the end, from what the page saw. */
                 if (streaming && streaming.follow) startFollow(streaming.follow);
                 else stopFollow();
                 const busy = Boolean(streaming);
+                // Regenerate, edit and versions wait too (style.css `.chat-busy`).
+                document.body.classList.toggle("chat-busy", busy);
                 return [
                     busy,
                     busy ? { display: "none" } : {},
                     busy ? {} : { display: "none" },
                 ];
+            },
+
+            /* A fork is done (callbacks/branches.py): start its turn, the one request it
+               costs. A regenerate asks the newest question again (a retry); an edit asks
+               its text as a new question. */
+            askNow: function (ask) {
+                branchAsked = 0; // answered
+                const found = ask ? storeStates() : null;
+                if (!found) return noUpdate();
+                const retryAt = Number.isInteger(ask.retry) ? ask.retry : null;
+                const options = { versions: ask.versions || null };
+                if (retryAt === null) options.text = String(ask.text || "");
+                return startTurn(found.page, found.named, retryAt, options) || noUpdate();
             },
 
             useExample: function (clicks, texts) {
@@ -798,6 +822,148 @@ server's `finish_reply` draw the end, from what the page saw. */
             return response;
         });
     };
+    /* ---------------------------------------------------------------- versions */
+
+    /* Regenerate, edit and `‹ k / n ›` (issue 16). The page only asks: the server forks or
+       switches the conversation where it is kept (callbacks/branches.py, BRANCH_REQUEST),
+       draws the thread, and for a fork hands back the turn to start (`askNow`). */
+    function busy() {
+        return Boolean(current || deferred || follow || layoutProp("chat-streaming-store", "data"));
+    }
+
+    // When the page last asked: a second click before the answer would ask on a thread the
+    // first one is changing (the server would see it as stale, and draw the record).
+    let branchAsked = 0;
+    const BRANCH_WAIT_MS = 2000;
+
+    function askBranch(request) {
+        if (Date.now() - branchAsked < BRANCH_WAIT_MS) return;
+        branchAsked = Date.now();
+        // The thread is about to change: an edit box left open would outlive its question.
+        closeEditors();
+        // The thread's length: positions are the page's, and the server checks they are its.
+        const length = (layoutProp("chat-history-store", "data") || []).length;
+        setProps("chat-branch-request", {
+            data: Object.assign({ stamp: Date.now(), length }, request),
+        });
+    }
+
+    function indexOf(element) {
+        const index = Number(element.getAttribute("data-index"));
+        return Number.isInteger(index) && index >= 0 ? index : null;
+    }
+
+    /* The question turns into a box with its text, Cancel and Send (Enter sends, Shift+Enter
+       is a new line, Esc cancels; never while an IME is composing). Drawn by the page beside
+       Dash's own elements, which it only hides (`chat-editing`): a redraw of the thread
+       simply drops it. */
+    function openEditor(button) {
+        const message = button.closest(".chat-message");
+        const at = indexOf(button);
+        const page = layoutProp("chat-page-config", "data");
+        const history = layoutProp("chat-history-store", "data") || [];
+        if (!message || at === null || !page || !history[at] || busy()) return;
+        closeEditors();
+        const form = document.createElement("div");
+        form.className = "chat-edit-form";
+        const box = document.createElement("textarea");
+        box.className = "chat-edit-input";
+        box.setAttribute("aria-label", page.edit.label);
+        box.value = history[at].content || "";
+        box.rows = Math.min(8, Math.max(2, box.value.split("\n").length));
+        const buttons = document.createElement("div");
+        buttons.className = "chat-edit-buttons";
+        const cancel = document.createElement("button");
+        cancel.type = "button";
+        cancel.className = "chat-edit-cancel";
+        cancel.textContent = page.edit.cancel;
+        const send = document.createElement("button");
+        send.type = "button";
+        send.className = "chat-edit-send";
+        send.textContent = page.edit.send;
+        buttons.append(cancel, send);
+        form.append(box, buttons);
+        form.setAttribute("data-index", String(at));
+        message.querySelector(".chat-body").appendChild(form);
+        message.classList.add("chat-editing");
+        box.focus();
+        box.setSelectionRange(box.value.length, box.value.length);
+    }
+
+    function closeEditors() {
+        document.querySelectorAll(".chat-edit-form").forEach((form) => {
+            const message = form.closest(".chat-message");
+            if (message) message.classList.remove("chat-editing");
+            form.remove();
+        });
+    }
+
+    function sendEdit(form) {
+        const page = layoutProp("chat-page-config", "data");
+        const box = form.querySelector(".chat-edit-input");
+        const at = indexOf(form);
+        if (!page || !box || at === null || busy()) return;
+        const text = box.value;
+        const problem = turnLogic.inputProblem(text, page);
+        if (problem) {
+            // Said in plain words above the message box, as for the box's own text.
+            const length = Array.from(String(text || "")).length;
+            setProps("chat-input-problem", {
+                data: { problem, length, limit: page.maxInputChars, at: Date.now() },
+            });
+            box.focus();
+            return;
+        }
+        closeEditors();
+        askBranch({ action: "edit", at, text });
+    }
+
+    document.addEventListener(
+        "click",
+        (event) => {
+            const target = event.target.closest ? event.target : null;
+            if (!target) return;
+            const form = target.closest(".chat-edit-form");
+            if (form) {
+                if (target.closest(".chat-edit-cancel")) closeEditors();
+                else if (target.closest(".chat-edit-send")) sendEdit(form);
+                return;
+            }
+            const button = target.closest(
+                ".chat-regenerate-button, .chat-edit-button, .chat-version-prev, .chat-version-next"
+            );
+            if (!button || button.disabled) return;
+            event.preventDefault();
+            const at = indexOf(button);
+            if (at === null || busy()) return;
+            if (button.classList.contains("chat-edit-button")) return openEditor(button);
+            if (button.classList.contains("chat-regenerate-button")) {
+                return askBranch({ action: "regenerate", at });
+            }
+            const version = Number(button.getAttribute("data-version"));
+            if (Number.isInteger(version)) askBranch({ action: "switch", at, version });
+        },
+        true
+    );
+
+    document.addEventListener(
+        "keydown",
+        (event) => {
+            const box = event.target;
+            if (!box || !box.classList || !box.classList.contains("chat-edit-input")) return;
+            if (event.key === "Escape") {
+                event.preventDefault();
+                closeEditors();
+                return;
+            }
+            if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey) return;
+            if (event.isComposing || event.keyCode === 229) return;
+            event.preventDefault();
+            sendEdit(box.closest(".chat-edit-form"));
+        },
+        true
+    );
+
     /* Enter sends, Shift+Enter is a new line. Never send while an IME is composing:
        Chinese and Japanese users press Enter to pick a candidate. */
     document.addEventListener(

@@ -3,4 +3,13 @@
 They use Dash's global `callback`, so no module imports the app object.
 """
 
-from callbacks import chat, export, history, settings, shortcuts, sidebar, theme  # noqa: F401
+from callbacks import (  # noqa: F401
+    branches,
+    chat,
+    export,
+    history,
+    settings,
+    shortcuts,
+    sidebar,
+    theme,
+)

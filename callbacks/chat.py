@@ -15,6 +15,8 @@ The thread is drawn whole (`show_thread`) only when it is loaded or replaced.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dash import (
     ALL,
     ClientsideFunction,
@@ -32,6 +34,7 @@ from dash.exceptions import PreventUpdate
 from pydantic import TypeAdapter, ValidationError
 
 from api.identity import current_identity
+from api.schemas import turn_versions
 from callbacks.inputs import LocalRecords, local_data
 from components import ids
 from components.message import LIVE_ACTIVE_CLASS, LIVE_IDLE_CLASS, notice
@@ -39,6 +42,7 @@ from components.thread import render_thread, turn_count, turn_id
 from components.turn import finished_turn
 from components.usage import request_estimate, usage_summary
 from extensions import chat_service, records
+from services.branches import versions as versions_of
 from services.conversation import STOPPED, record_result, result_from_event
 from services.fixed_persona import PersonaChoice, chosen, fixed
 from services.personas import CUSTOM_ID
@@ -164,6 +168,7 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         lang=lang,
         persona=persona,
         next_turn_id=turn_id(number + 1),
+        versions=turn_versions(result.get("versions")),
     )
     thread = no_update
     if view["replace"]:
@@ -259,7 +264,6 @@ def show_thread(_redraw, persona_id, history, streaming, conversation, local, *c
     """
     service = chat_service()
     history = history or []
-    lang = choices[1]
     shown = None
     if history:
         shown = _conversation_persona(service, conversation, local)
@@ -274,29 +278,76 @@ def show_thread(_redraw, persona_id, history, streaming, conversation, local, *c
         if shown.persona == CUSTOM_ID and shown.custom_prompt != (custom_prompt or "").strip():
             prompt = custom_prompt = shown.custom_prompt
     choices = (*choices[:3], persona_id, custom_prompt, *choices[5:])
-    persona = service.locked_persona or service.personas.get(persona_id)
-    children = render_thread(history, lang=lang, streaming=bool(streaming), persona=persona)
-    totals = add_usage({}, history)
-    usage = usage_summary(price_usage(totals, service.prices), lang=lang)
+    versions = conversation_versions(conversation, local) if history else {}
+    view = thread_view(history, streaming=bool(streaming), choices=choices, versions=versions)
     live = LIVE_ACTIVE_CLASS if streaming else LIVE_IDLE_CLASS
-    context = context_tokens(service, history, **_plan_choices(choices, multi_turn=True))
-    start = next_history_start(history, service.settings.max_history_rounds)
-    turns = turn_count(history)
     locked_prompt = bool(history) and persona_id == CUSTOM_ID
     return (
-        children,
+        view.children,
         LIVE_IDLE_CLASS,
         live,
         bool(history),
-        usage,
-        totals,
-        context,
-        start,
-        turns,
+        view.usage,
+        view.totals,
+        view.context,
+        view.start,
+        view.turns,
         picked,
         prompt,
         locked_prompt,
     )
+
+
+@dataclass
+class ThreadView:
+    """The thread drawn whole, and what the page keeps beside it (SHOW_THREAD's outputs)."""
+
+    children: list
+    usage: object
+    totals: dict
+    context: int | None
+    start: int
+    turns: int
+
+
+def thread_view(history: list[dict], *, streaming: bool, choices, versions) -> ThreadView:
+    """`history` drawn whole (`versions`: `‹ k / n ›` by index), with its totals, the next
+    request's context size, where its history starts and how many turns it has."""
+    service = chat_service()
+    lang, persona_id = choices[1], choices[3]
+    persona = service.locked_persona or service.personas.get(persona_id)
+    children = render_thread(
+        history, lang=lang, streaming=streaming, persona=persona, versions=versions
+    )
+    totals = add_usage({}, history)
+    return ThreadView(
+        children=children,
+        usage=usage_summary(price_usage(totals, service.prices), lang=lang),
+        totals=totals,
+        context=context_tokens(service, history, **_plan_choices(choices, multi_turn=True)),
+        start=next_history_start(history, service.settings.max_history_rounds),
+        turns=turn_count(history),
+    )
+
+
+def conversation_store(local):
+    """The server's records, or (records off) the browser's copy; None when that copy is not
+    of the right shape."""
+    store = records()
+    if store is None:
+        try:
+            store = BrowserRecords(local_data(_LOCAL_RECORDS.validate_python(local or {})))
+        except ValidationError:
+            return None
+    return store
+
+
+def conversation_versions(conversation, local) -> dict[int, tuple[int, int]]:
+    """`‹ k / n ›` by index for the open conversation (services/branches.py)."""
+    store = conversation_store(local)
+    if store is None or not isinstance(conversation, str) or not conversation:
+        return {}
+    return versions_of(store.branches(current_identity(), conversation))
 
 
 def _conversation_persona(service, conversation, local) -> PersonaChoice | None:
@@ -304,12 +355,9 @@ def _conversation_persona(service, conversation, local) -> PersonaChoice | None:
     (records off) from the browser's copy. None when nothing says (not on record, imported)."""
     if not isinstance(conversation, str) or not conversation:
         return None
-    store = records()
+    store = conversation_store(local)
     if store is None:
-        try:
-            store = BrowserRecords(local_data(_LOCAL_RECORDS.validate_python(local or {})))
-        except ValidationError:
-            return None
+        return None
     return fixed(service, store.fixed_persona(current_identity(), conversation))
 
 

@@ -6,6 +6,7 @@ import feffery_antd_components as fac
 from dash import Input, Output, State, callback, clientside_callback, dcc, no_update
 from dash.exceptions import PreventUpdate
 
+from callbacks.chat import conversation_versions
 from components import ids
 from extensions import chat_service
 from i18n import t
@@ -32,18 +33,27 @@ clientside_callback(
     State(ids.HISTORY_STORE, "data"),
     State(ids.LANG_STORE, "data"),
     State(ids.TIME_ZONE_STORE, "data"),
+    State(ids.CONVERSATION_STORE, "data"),
+    State(ids.LOCAL_RECORDS, "data"),
     prevent_initial_call=True,
 )
-def export_conversation(clicks, history, lang, zone=None):
-    """Send `chat-YYYYmmdd-HHMMSS.md` to the browser, dated on the user's clock."""
+def export_conversation(clicks, history, lang, zone=None, conversation=None, local=None):
+    """Send `chat-YYYYmmdd-HHMMSS.md` to the browser, dated on the user's clock: the thread
+    as shown, each message that has versions saying which one it is."""
     if not clicks:
         raise PreventUpdate
-    turns = [e for e in history or [] if e.get("role") in ("user", "assistant")]
+    history = history or []
+    turns = [e for e in history if e.get("role") in ("user", "assistant")]
     if not turns:
         return no_update, fac.AntdMessage(content=t(lang, "export.empty"), type="info")
     now = export.user_time(zone)
     service = chat_service()
     text = export_document.document(
-        turns, lang=lang, prices=service.prices, default_model=service.default_model, now=now
+        history,
+        lang=lang,
+        prices=service.prices,
+        default_model=service.default_model,
+        now=now,
+        versions=conversation_versions(conversation, local),
     )
     return dcc.send_string(text, export.filename(now), type="text/markdown"), no_update

@@ -99,3 +99,7 @@ LOCAL_RECORDS = "sidebar-local-records"  # conversations kept in the browser (re
 # Keyboard shortcuts (issue 16): the help dialog (assets/keys.js opens it on `?`).
 SHORTCUTS_DIALOG = "shortcuts-dialog"
 SHORTCUTS_BUTTON = "settings-shortcuts-button"
+# Versions (issue 16): regenerate, edit, `‹ k / n ›`. The page asks (assets/chat.js), the
+# server forks or switches (callbacks/branches.py) and may answer with a turn to start.
+BRANCH_REQUEST = "chat-branch-request"
+ASK_REQUEST = "chat-ask-request"

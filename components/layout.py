@@ -94,6 +94,8 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
             dcc.Store(id=ids.TURN_NUMBER, data=0),
             dcc.Store(id=ids.INPUT_PROBLEM),
             dcc.Store(id=ids.HISTORY_START, data=0),
+            dcc.Store(id=ids.BRANCH_REQUEST),
+            dcc.Store(id=ids.ASK_REQUEST),
             dcc.Download(id=ids.DOWNLOAD),
             html.Div(id=ids.TOAST_HOLDER),
             header(

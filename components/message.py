@@ -51,14 +51,35 @@ def _frame(
 OUTSIDE_CLASS = "chat-outside-context"
 
 
-def user_message(content: str, *, lang: str, outside: bool = False) -> html.Div:
-    """The user's words, shown verbatim (React escapes them; no Markdown)."""
+def user_message(
+    content: str,
+    *,
+    lang: str,
+    outside: bool = False,
+    index: int | None = None,
+    version: tuple[int, int] | None = None,
+) -> html.Div:
+    """The user's words, shown verbatim (React escapes them; no Markdown). With its place in
+    the thread (`index`), it can be edited, and shows its versions (`‹ k / n ›`)."""
     text = [html.Div(content, className="chat-user-text")]
-    return _frame("user", t(lang, "role.user"), text, extra_class=OUTSIDE_CLASS if outside else "")
+    actions = None
+    if index is not None:
+        actions = [edit_button(index, lang=lang), *version_nav(index, version, lang=lang)]
+    extra = OUTSIDE_CLASS if outside else ""
+    return _frame("user", t(lang, "role.user"), text, extra_class=extra, actions=actions)
 
 
-def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.Div:
-    """A finished reply: Markdown, then how it ended and the tokens it used."""
+def assistant_message(
+    entry: dict,
+    *,
+    lang: str,
+    outside: bool = False,
+    index: int | None = None,
+    version: tuple[int, int] | None = None,
+) -> html.Div:
+    """A finished reply: Markdown, then how it ended and the tokens it used. With its place
+    in the thread (`index`): regenerate (shown on the newest reply only, by style.css) and its
+    versions."""
     body: list = [markdown_view(entry.get("content", ""), lang=lang)]
     note = STATUS_NOTES.get(entry.get("status"))
     if note:
@@ -82,7 +103,14 @@ def assistant_message(entry: dict, *, lang: str, outside: bool = False) -> html.
         body.append(html.Div(t(lang, "context.trimmed", n=dropped), className="chat-reply-note"))
     extra = OUTSIDE_CLASS if outside else ""
     # A reply still being written elsewhere (on record as streaming) is not finished yet.
-    actions = None if entry.get("status") == STREAMING else [copy_button(entry, lang=lang)]
+    actions = None
+    if entry.get("status") != STREAMING:
+        actions = [copy_button(entry, lang=lang)]
+        if index is not None:
+            actions += [
+                regenerate_button(index, lang=lang),
+                *version_nav(index, version, lang=lang),
+            ]
     return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra, actions=actions)
 
 
@@ -107,12 +135,61 @@ def copy_button(entry: dict, *, lang: str) -> fac.AntdCopyText:
     )
 
 
+REGENERATE_BUTTON_CLASS = "chat-regenerate-button"
+EDIT_BUTTON_CLASS = "chat-edit-button"
+VERSION_PREV_CLASS = "chat-version-prev"
+VERSION_NEXT_CLASS = "chat-version-next"
+
+
+def _action(label: str, class_name: str, index: int, **data) -> html.Button:
+    """A small icon button the page handles itself (assets/chat.js): `data-index` names the
+    message's place in the thread. Its icon is drawn by style.css: the finished turn's
+    view (the stream's final event) carries each of these, so every byte counts."""
+    return html.Button(
+        className=class_name,
+        **{"aria-label": label, "data-index": index},
+        **{f"data-{key}": value for key, value in data.items()},
+    )
+
+
+def regenerate_button(index: int, *, lang: str) -> html.Button:
+    """Ask the reply's question again, with the same context; the reply stays a version."""
+    return _action(t(lang, "reply.regenerate"), REGENERATE_BUTTON_CLASS, index)
+
+
+def edit_button(index: int, *, lang: str) -> html.Button:
+    """Edit the question in place and ask it again from there (assets/chat.js)."""
+    return _action(t(lang, "message.edit"), EDIT_BUTTON_CLASS, index)
+
+
+def version_nav(index: int, version: tuple[int, int] | None, *, lang: str) -> list:
+    """`‹ k / n ›` for a message that has versions (k, n from 1); nothing otherwise. Each
+    arrow names the version it shows (`data-version`, from 0)."""
+    if not version or version[1] < 2:
+        return []
+    k, n = version
+    prev = _action(t(lang, "version.prev"), VERSION_PREV_CLASS, index, version=k - 2)
+    after = _action(t(lang, "version.next"), VERSION_NEXT_CLASS, index, version=k)
+    prev.disabled, after.disabled = k <= 1, k >= n
+    label = html.Span(
+        f"{k} / {n}", className="chat-version-label", title=t(lang, "version.label", k=k, n=n)
+    )
+    return [html.Span([prev, label, after], className="chat-versions")]
+
+
 def error_message(
-    entry: dict, *, lang: str, index: int | None = None, retry: bool = False
+    entry: dict,
+    *,
+    lang: str,
+    index: int | None = None,
+    retry: bool = False,
+    versions: tuple[int, tuple[int, int]] | None = None,
 ) -> html.Div:
     """What went wrong, what to do, and a retry button for the question it belongs to.
 
     `index` is that question's place in the thread: the page asks it again from there.
+    `versions`: (its own place, (k, n)) when it stands where there are versions (a
+    regenerate that failed), so the earlier answers stay reachable.
     """
     kind = entry.get("kind") or "internal_error"
     key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
@@ -135,7 +212,8 @@ def error_message(
                 className="chat-retry-button",
             )
         )
-    return _frame("error", t(lang, "role.error"), body)
+    actions = version_nav(versions[0], versions[1], lang=lang) if versions else None
+    return _frame("error", t(lang, "role.error"), body, actions=actions)
 
 
 def notice(key: str, *, lang: str, **values: object) -> html.Div:

@@ -82,12 +82,18 @@ def next_turn(number: int | str) -> html.Div:
 
 
 def entry_messages(
-    history: list[dict], *, lang: str, streaming: bool, offset: int = 0
+    history: list[dict],
+    *,
+    lang: str,
+    streaming: bool,
+    offset: int = 0,
+    versions: dict[int, tuple[int, int]] | None = None,
 ) -> list[tuple[int, list]]:
     """(index of the turn's question, its messages) for every turn of `history`.
 
-    `offset`: `history` starts at that index of the thread (retry buttons name the question
-    by its index in the thread).
+    `offset`: `history` starts at that index of the thread (retry, edit and regenerate
+    buttons name a message by its index in the thread). `versions`: `‹ k / n ›` by index
+    (services/branches.py `versions`).
 
     Only the last error offers a retry, and not while streaming. A question left unanswered
     when nothing is streaming (the page was reloaded mid-reply) gets an "interrupted" notice
@@ -101,18 +107,31 @@ def entry_messages(
         if role == "user" or not turns:
             turns.append((offset + index, []))
         messages = turns[-1][1]
+        at = offset + index
+        version = (versions or {}).get(at)
         if role == "user":
-            messages.append(user_message(entry.get("content", ""), lang=lang))
+            content = entry.get("content", "")
+            messages.append(user_message(content, lang=lang, index=at, version=version))
         elif role == "assistant":
-            messages.append(assistant_message(entry, lang=lang))
+            messages.append(assistant_message(entry, lang=lang, index=at, version=version))
         elif role == "error":
             asked = retry_question(history, index) if index == last and not streaming else None
             if asked is not None:
                 asked += offset
-            messages.append(error_message(entry, lang=lang, index=asked, retry=asked is not None))
+            shown = (at, version) if version else None
+            messages.append(
+                error_message(
+                    entry, lang=lang, index=asked, retry=asked is not None, versions=shown
+                )
+            )
     if history and history[-1].get("role") == "user" and not streaming:
         asked = offset + len(history) - 1
-        notice = error_message({"kind": "interrupted"}, lang=lang, index=asked, retry=True)
+        # A regenerate left unanswered (reloaded mid-reply) keeps its versions in reach.
+        version = (versions or {}).get(offset + len(history))
+        shown = (offset + len(history), version) if version else None
+        notice = error_message(
+            {"kind": "interrupted"}, lang=lang, index=asked, retry=True, versions=shown
+        )
         turns[-1][1].append(notice)
     elif history and _interrupted(history[-1]) and not streaming:
         # A reply the server's crash or stop, or the page's reload (records off), cut short
@@ -135,7 +154,14 @@ def turn_count(history: list[dict]) -> int:
     return sum(1 for i, entry in enumerate(history) if entry.get("role") == "user" or i == 0)
 
 
-def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=None) -> list:
+def render_thread(
+    history: list[dict],
+    *,
+    lang: str,
+    streaming: bool,
+    persona=None,
+    versions: dict[int, tuple[int, int]] | None = None,
+) -> list:
     """Components for `history`: the greeting, a container per turn, the next turn's inside
     the last one (see the module docstring).
 
@@ -147,7 +173,7 @@ def render_thread(history: list[dict], *, lang: str, streaming: bool, persona=No
     if not history and not streaming:
         return [*children, welcome(lang=lang, persona=persona), next_turn(0)]
     start = context_start(history)
-    turns = entry_messages(history, lang=lang, streaming=streaming)
+    turns = entry_messages(history, lang=lang, streaming=streaming, versions=versions)
     for number, (index, messages) in enumerate(turns):
         inside = turn_children(messages, lang=lang)
         if number == len(turns) - 1:

@@ -99,6 +99,12 @@ def page_config(
         "turnClass": TURN_CLASS,
         "outsideClass": OUTSIDE_CLASS,
         "contextStartClass": CONTEXT_START_CLASS,
+        # The edit form the page draws in place of a question (assets/chat.js `openEditor`).
+        "edit": {
+            "cancel": t(lang, "edit.cancel"),
+            "send": t(lang, "edit.send"),
+            "label": t(lang, "message.edit"),
+        },
     }
 
 
@@ -140,6 +146,7 @@ def finished_turn(
     lang: str,
     persona,
     next_turn_id: str = NEXT_TURN_SLOT,
+    versions: dict[int, tuple[int, int]] | None = None,
 ) -> dict:
     """How the thread changes when a turn ends.
 
@@ -148,13 +155,18 @@ def finished_turn(
     turn's container (components/thread.py): the empty one at the end for a new question, the
     failed one for a retry. Its children end with the next turn's empty container, whose id
     is `next_turn_id` (the page knows the turn's number; the server need not). `start` is where
-    the context starts (the turn's context line shows when it starts here).
+    the context starts (the turn's context line shows when it starts here). `versions`: the
+    turn's messages that have versions (a regenerated reply, an edited question).
     """
     turn = [{"role": "user", "content": question}, *entries]
     if question_index == 0 and not retry:
-        children = render_thread(turn, lang=lang, streaming=False, persona=persona)
+        children = render_thread(
+            turn, lang=lang, streaming=False, persona=persona, versions=versions
+        )
         return {"replace": True, "children": children}
-    [(index, messages)] = entry_messages(turn, lang=lang, streaming=False, offset=question_index)
+    [(index, messages)] = entry_messages(
+        turn, lang=lang, streaming=False, offset=question_index, versions=versions
+    )
     inside = [*turn_children(messages, lang=lang), html.Div(id=next_turn_id, className=TURN_CLASS)]
     container = turn_container("", index, inside, start=start).to_plotly_json()["props"]
     container.pop("id")

@@ -131,6 +131,13 @@ STRINGS = {
     "reply.usage": "{prompt} prompt + {completion} reply tokens",
     "reply.copy": "Copy reply (Markdown)",
     "reply.copied": "Copied",
+    "reply.regenerate": "Regenerate",
+    "message.edit": "Edit",
+    "edit.cancel": "Cancel",
+    "edit.send": "Send",
+    "version.prev": "Previous version",
+    "version.next": "Next version",
+    "version.label": "Version {k} of {n}",
     "retry": "Retry",
     "input.empty": "Type a message first.",
     "input.too_long": "Your message has {length} characters; the limit is {limit}. "

@@ -71,11 +71,14 @@ def to_markdown(
     now: datetime,
     labels: dict[str, str],
     summary: list[str] = (),
+    notes: dict[int, str] | None = None,
 ) -> str:
     """Render the user and assistant turns of `history`.
 
     `labels` holds the human words: title, exported, model, user, assistant. `summary` adds
-    lines such as the token total and cost to the list under the title.
+    lines such as the token total and cost to the list under the title. `notes` adds words to
+    the heading of the entry at that index of `history` (which version of it this is): the
+    heading is for people, and reading the file back skips it.
     """
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")
     offset = now.strftime("%z")
@@ -91,7 +94,7 @@ def to_markdown(
         "---",
         "",
     ]
-    for entry in history:
+    for index, entry in enumerate(history):
         role = entry.get("role")
         if role not in ("user", "assistant"):
             continue
@@ -102,7 +105,10 @@ def to_markdown(
         meta = meta_line(entry) if role == "assistant" else None
         if meta:
             lines.append(meta)
-        lines += [f"### {labels[role]}", "", entry.get("content", "").rstrip("\n"), ""]
+        heading = f"### {labels[role]}"
+        if (notes or {}).get(index):
+            heading += f" ({notes[index]})"
+        lines += [heading, "", entry.get("content", "").rstrip("\n"), ""]
     return "\n".join(lines)
 
 

@@ -46,9 +46,17 @@ def document(
     prices: PriceTable,
     default_model: str,
     now: datetime,
+    versions: dict[int, tuple[int, int]] | None = None,
 ) -> str:
-    """The Markdown file for the user and assistant turns of `history`."""
-    turns = [e for e in history if e.get("role") in ("user", "assistant")]
+    """The Markdown file for the user and assistant turns of `history`; `versions` (by index
+    of `history`: services/branches.py) says which version of a message the file holds."""
+    kept = [(i, e) for i, e in enumerate(history) if e.get("role") in ("user", "assistant")]
+    turns = [entry for _, entry in kept]
+    notes = {
+        at: t(lang, "version.label", k=versions[i][0], n=versions[i][1])
+        for at, (i, _) in enumerate(kept)
+        if i in (versions or {})
+    }
     models = sorted({e["model"] for e in turns if e.get("model")})
     return export.to_markdown(
         turns,
@@ -56,4 +64,5 @@ def document(
         now=now,
         labels=labels(lang),
         summary=summary(turns, prices, lang),
+        notes=notes,
     )

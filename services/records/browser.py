@@ -1,7 +1,8 @@
 """Conversations kept in the browser, for servers that keep none (RECORDS_ENABLED=false).
 
 The same interface as `Records`, over the dict the page keeps in local storage
-({id: {"title", "updated_at", "history", "persona", "custom_prompt"}}), so the sidebar works the
+({id: {"title", "updated_at", "history", "persona", "custom_prompt", "branches"}}), so the sidebar
+works the
 same either way, by the same rule: a conversation with no messages is not listed. The owner is
 the browser itself, so the `owner` arguments are ignored.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from services import branches as versions_rule
 from services.records.models import is_id
 from services.records.repository import auto_title
 
@@ -96,8 +98,40 @@ class BrowserRecords:
         entry = self.data.get(conversation_id)
         if entry is None:
             return False
-        self.data[conversation_id] = {**entry, "title": "", "history": [], "updated_at": _now()}
+        self.data[conversation_id] = {
+            **entry,
+            "title": "",
+            "history": [],
+            "branches": None,
+            "updated_at": _now(),
+        }
         return True
+
+    def branches(self, owner: str, conversation_id: str) -> dict | None:
+        """As `Records.branches`: the versions the page keeps with its copy."""
+        entry = self.data.get(conversation_id)
+        return None if entry is None else (entry.get("branches") or {})
+
+    def fork(self, owner: str, conversation_id: str, p: int) -> list[dict] | None:
+        """As `Records.fork`, on the browser's copy."""
+        return self._reshape(conversation_id, lambda h, b: versions_rule.fork(h, b, p))
+
+    def switch_version(
+        self, owner: str, conversation_id: str, p: int, version: int
+    ) -> list[dict] | None:
+        """As `Records.switch_version`, on the browser's copy."""
+        return self._reshape(conversation_id, lambda h, b: versions_rule.switch(h, b, p, version))
+
+    def _reshape(self, conversation_id: str, change) -> list[dict] | None:
+        entry = self.data.get(conversation_id)
+        if entry is None:
+            return None
+        try:
+            history, branches = change(list(entry.get("history") or []), entry.get("branches"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # a position that is not there, or a copy of the wrong shape
+        self.data[conversation_id] = {**entry, "history": history, "branches": branches}
+        return history
 
     def add_message(self, owner: str, conversation_id: str, entry: dict) -> bool:
         return self.save_history(

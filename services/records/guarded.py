@@ -26,6 +26,7 @@ READS = frozenset(
         "conversation",
         "list_conversations",
         "history",
+        "branches",
         "newest_question",
         "fixed_persona",
         "reply_streaming",

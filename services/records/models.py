@@ -85,6 +85,9 @@ class Conversation(Base):
     # The seq of the newest message. Bumped with UPDATE ... RETURNING, which locks the row, so
     # concurrent writers to one conversation get consecutive numbers without retries.
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The versions regenerate and edit left beside the messages, which are the active path
+    # (services/branches.py); None until the conversation is first forked.
+    branches: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Message(Base):

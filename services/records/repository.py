@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from services import branches as versions_rule
 from services.conversation import INTERRUPTED, STOPPED, STREAMING
 from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
 
@@ -428,8 +429,9 @@ class Records:
         return result.rowcount == 1
 
     def clear(self, owner: str, conversation_id: str) -> bool:
-        """Empty the conversation: its messages go, its title, persona and token totals are
-        reset; it keeps its id (the page stays on it). False if it is not the owner's.
+        """Empty the conversation: its messages (and their versions) go, its title, persona
+        and token totals are reset; it keeps its id (the page stays on it). False if it is not
+        the owner's.
 
         `last_seq` stays, so seqs are never given twice: the late writes of a reply that was
         streaming (they name their question's seq, see `add_message`) find it gone.
@@ -444,6 +446,7 @@ class Records:
                     persona_prompt=None,
                     prompt_tokens=0,
                     completion_tokens=0,
+                    branches=None,
                     updated_at=utcnow(),
                 )
             ).rowcount
@@ -451,6 +454,81 @@ class Records:
                 return False
             connection.execute(delete(Message).where(Message.conversation_id == conversation_id))
         return True
+
+    def branches(self, owner: str, conversation_id: str) -> dict | None:
+        """The conversation's versions archive (services/branches.py; {} when it has none),
+        None if it is not the owner's."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(Conversation.branches).where(
+                    Conversation.id == conversation_id, Conversation.owner == owner
+                )
+            ).first()
+        return None if row is None else (row[0] or {})
+
+    def fork(self, owner: str, conversation_id: str, p: int) -> list[dict] | None:
+        """Keep the messages from position p on as a version, and take them off the thread
+        (regenerate: p is the newest reply's place; edit: the question's). The new history,
+        or None: not the owner's, no such position, or a reply is still streaming there."""
+        return self._reshape(owner, conversation_id, p, lambda h, b: versions_rule.fork(h, b, p))
+
+    def switch_version(
+        self, owner: str, conversation_id: str, p: int, version: int
+    ) -> list[dict] | None:
+        """Show version `version` (from 0) of the messages from p on; the new history, or
+        None (as `fork`)."""
+        return self._reshape(
+            owner, conversation_id, p, lambda h, b: versions_rule.switch(h, b, p, version)
+        )
+
+    def _reshape(self, owner: str, conversation_id: str, p: int, change) -> list[dict] | None:
+        """Apply `change(history, branches)` in one transaction: the messages from p on are
+        replaced by the new history's, under new seqs (never reused: a late write of a reply
+        names its question's seq). The token totals stay: the archived replies were paid."""
+        now = utcnow()
+        with self._writer.begin() as connection:
+            conversation = connection.execute(
+                select(Conversation.branches, Conversation.last_seq)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner)
+                .with_for_update()
+            ).first()
+            if conversation is None:
+                return None
+            rows = connection.execute(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.seq)
+            ).all()
+            if any(row.status == STREAMING for row in rows):
+                return None  # its writes name the rows this would move
+            history = [_entry(row) for row in rows]
+            try:
+                changed, branches = change(history, conversation.branches or {})
+            except versions_rule.BranchError:
+                return None
+            if p < len(rows):
+                connection.execute(
+                    delete(Message).where(
+                        Message.conversation_id == conversation_id, Message.seq >= rows[p].seq
+                    )
+                )
+            seq = conversation.last_seq
+            for entry in changed[p:]:
+                seq += 1
+                connection.execute(
+                    insert(Message).values(
+                        conversation_id=conversation_id,
+                        seq=seq,
+                        created_at=now,
+                        **_message_values(entry),
+                    )
+                )
+            connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(branches=branches, last_seq=seq, updated_at=now)
+            )
+        return changed
 
     def add_message(
         self, owner: str, conversation_id: str, entry: dict, *, after: int | None = None

@@ -736,3 +736,24 @@ def test_the_openapi_document_describes_the_streams_events(app):
     expected = DoneEvent.model_json_schema(ref_template="#/components/schemas/{model}")
     expected.pop("$defs")
     assert schemas["DoneEvent"] == expected
+
+
+# --------------------------------------------------------------------------- versions (issue 16)
+
+
+def test_a_regenerated_reply_is_one_request_with_the_same_context_and_shows_its_versions(app, fake):
+    """The server side of a regenerate: the conversation forked at the reply, then the turn
+    the page starts (a retry, naming the reply's versions)."""
+    fake.script(Reply("first"), Reply("second"))
+    client = app.server.test_client()
+    planned, _, _ = stream_turn(client, page_body("Why?"))
+    cid, owner, store = planned["conversation_id"], identity_of(client), store_of(app)
+    assert store.fork(owner, cid, 1) == [user("Why?")]
+    body = page_body("Why?", turn_retry=True, turn_versions={"1": [2, 2]}, conversation_id=cid)
+    _, got, final = stream_turn(client, body)
+    assert got == "second"
+    first, second = fake.requests
+    assert first.body["messages"] == second.body["messages"]
+    assert "2 / 2" in json.dumps(final["view"], ensure_ascii=False)
+    assert [e["content"] for e in store.history(owner, cid)] == ["Why?", "second"]
+    assert store.switch_version(owner, cid, 1, 0)[-1]["content"] == "first"

@@ -97,3 +97,22 @@ def test_clear_empties_the_conversation_and_unlists_it_until_its_next_question()
     listed = {c["id"]: c["title"] for c in store.list_conversations("x")}
     assert listed == {cid: "second start", other: "keep me"}
     assert store.clear("x", "0" * 32) is False
+
+
+def test_versions_are_kept_with_the_browsers_copy():
+    from services.branches import versions
+
+    question, answer = {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}
+    records = BrowserRecords({"c1": {"title": "", "updated_at": "", "history": [question, answer]}})
+    assert records.fork("me", "c1", 1) == [question]
+    assert records.data["c1"]["history"] == [question]
+    records.save_history("c1", [question, {**answer, "content": "B"}])
+    assert versions(records.branches("me", "c1")) == {1: (2, 2)}
+    assert records.switch_version("me", "c1", 1, 0) == [question, answer]
+    assert records.fork("me", "c1", 7) is None and records.fork("me", "nope", 0) is None
+    # A copy of the wrong shape (the browser's storage is the user's) changes nothing.
+    records.data["c1"]["branches"] = {"1": {"active": "x", "tails": 3}}
+    assert records.switch_version("me", "c1", 1, 0) is None
+    assert versions(records.branches("me", "c1")) == {}
+    records.clear("me", "c1")
+    assert records.branches("me", "c1") == {}

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
+from services.branches import versions
 from services.records import Records
 from services.records.repository import MIGRATIONS, auto_title, database_url
 from tests.records_db import add_messages_worker, age, run_processes, sqlite_url, upgrade_worker
@@ -304,13 +305,70 @@ class RecordsBehaviour:
         assert records.fixed_persona("alice", cid)["persona"] == "teacher"
         assert records.set_persona("bob", cid, "wellness") is False
 
+    def test_regenerate_and_edit_keep_versions(self, records):
+        cid = records.create_conversation("alice")
+        second = {**ANSWER, "content": "Seven minutes, then cold water."}
+        for entry in (QUESTION, ANSWER):
+            records.add_message("alice", cid, entry)
+        assert records.branches("alice", cid) == {}
+        # Regenerate: the reply goes to a version, the question stays; a reply asked again
+        # is appended with a new seq (late writes of the old one name seqs never reused).
+        assert records.fork("alice", cid, 1) == [QUESTION]
+        assert records.history("alice", cid) == [QUESTION]
+        records.add_message("alice", cid, second, after=records.newest_question("alice", cid))
+        assert records.history("alice", cid) == [QUESTION, second]
+        assert versions(records.branches("alice", cid)) == {1: (2, 2)}
+        # The first answer's tokens were paid: the totals keep them.
+        assert records.conversation("alice", cid)["completion_tokens"] == 60
+
+        assert records.switch_version("alice", cid, 1, 0) == [QUESTION, ANSWER]
+        assert records.history("alice", cid) == [QUESTION, ANSWER]
+        assert versions(records.branches("alice", cid)) == {1: (1, 2)}
+        assert records.conversation("alice", cid)["completion_tokens"] == 60
+
+        # Edit the question: the whole turn becomes the earlier version at 0.
+        assert records.fork("alice", cid, 0) == []
+        edited = {"role": "user", "content": "How do I poach an egg?"}
+        records.add_message("alice", cid, edited)
+        assert versions(records.branches("alice", cid)) == {0: (2, 2)}
+        assert records.switch_version("alice", cid, 0, 0) == [QUESTION, ANSWER]
+        assert versions(records.branches("alice", cid)) == {0: (1, 2), 1: (1, 2)}
+        assert records.switch_version("alice", cid, 1, 1) == [QUESTION, second]
+
+        # Clear forgets the versions too.
+        records.clear("alice", cid)
+        assert records.branches("alice", cid) == {}
+
+    def test_versions_are_the_owners_only(self, records):
+        cid = records.create_conversation("alice")
+        for entry in (QUESTION, ANSWER):
+            records.add_message("alice", cid, entry)
+        assert records.fork("mallory", cid, 1) is None
+        assert records.branches("mallory", cid) is None
+        assert records.fork("alice", "0" * 32, 1) is None
+        assert records.fork("alice", cid, 1) == [QUESTION]
+        assert records.switch_version("mallory", cid, 1, 0) is None
+        assert records.history("alice", cid) == [QUESTION]
+        # Positions and versions that are not there change nothing.
+        assert records.fork("alice", cid, 5) is None
+        assert records.switch_version("alice", cid, 1, 7) is None
+        assert records.switch_version("alice", cid, 0, 0) is None
+        assert records.history("alice", cid) == [QUESTION]
+
+    def test_no_fork_while_a_reply_streams(self, records):
+        cid = records.create_conversation("alice")
+        records.add_message("alice", cid, QUESTION)
+        records.open_reply("alice", cid, "half", model="m", writer="w")
+        assert records.fork("alice", cid, 0) is None
+        assert len(records.history("alice", cid)) == 2
+
     def test_upgrade_is_idempotent(self, records):
         cid = records.create_conversation("alice")
         records.upgrade()
         records.upgrade()
         assert records.conversation("alice", cid) is not None
         with records.engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
             tables = set(inspect(connection).get_table_names())
         assert {"conversations", "messages", "alembic_version"} <= tables
 
