@@ -240,6 +240,8 @@ def test_the_menu_holds_the_actions_and_they_work_from_there(app_server, open_ph
     page.locator(".ant-select-item-option", has_text="Teacher").click()
     expect(picker.locator(".ant-select-selection-item")).to_contain_text("Teacher")
     expect(page.locator(ACTIONS)).to_be_visible()
+    # (Its list closes with an animation; until it is gone, Esc would be the list's.)
+    expect(dropdown).to_be_hidden()
 
     # Multi-turn switches through its row.
     switch = page.locator("#multi-turn-switch")
