@@ -128,7 +128,9 @@ class PageTurnStream:
         elif self.store_persona:
             # An imported (or emptied) conversation: its persona is fixed by this question.
             store.set_persona(self.owner, wanted, persona.persona, persona.stored_prompt)
-        if not retry:
+        if retry:
+            store.drop_failed_attempt(self.owner, wanted)
+        else:
             store.add_message(self.owner, wanted, self.asked())
         self.question_seq = store.newest_question(self.owner, wanted)
         return wanted

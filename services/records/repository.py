@@ -543,6 +543,29 @@ class Records:
         with self._writer.begin() as connection:
             return _append(connection, owner, conversation_id, values, utcnow(), after) is not None
 
+    def drop_failed_attempt(self, owner: str, conversation_id: str) -> None:
+        """A retry asks the newest question again: what its failed attempt left after it (an
+        error, a cut reply's text) goes, as it goes from the page (assets/chat.js), so a
+        reload shows what the page showed. Nothing goes while a reply there still streams."""
+        with self._writer.begin() as connection:
+            newest = connection.scalar(
+                select(func.max(Message.seq))
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Conversation.id == conversation_id,
+                    Conversation.owner == owner,
+                    Message.role == "user",
+                )
+            )
+            if newest is None:
+                return
+            after = (Message.conversation_id == conversation_id) & (Message.seq > newest)
+            streaming = connection.scalar(
+                select(func.count()).where(after, Message.status == STREAMING)
+            )
+            if not streaming:
+                connection.execute(delete(Message).where(after))
+
     def newest_question(self, owner: str, conversation_id: str) -> int | None:
         """The seq of the conversation's newest question: the `after` of the reply to it.
         None if there is none or the conversation is not the owner's."""
