@@ -92,13 +92,15 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _lang() -> str:
+def visitor_lang() -> str:
+    """The visitor's language on the pages the server writes itself (login, blocked link):
+    the page's language cookie, else the browser's Accept-Language."""
     return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
 
 
 def login_wait_text(seconds: int) -> str:
     """ "Too many wrong passwords; try again in ..." in the visitor's language."""
-    lang = _lang()
+    lang = visitor_lang()
     return t(lang, "login.too_many", wait=wait_text(lang, seconds))
 
 
@@ -143,7 +145,7 @@ background:var(--button);color:var(--button-text);cursor:pointer}}
 def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", headers=None):
     """The login form (a complete page; its one script is the theme's), with an optional
     error line. Light or dark as the chat page is (components/theme.py)."""
-    lang = _lang()
+    lang = visitor_lang()
     title = current_app.config.get("APP_TITLE", "ChatGPT")
     body = LOGIN_PAGE.format(
         lang=escape(lang),
@@ -187,7 +189,7 @@ def login():
         log.warning("wrong password from %s", request.remote_addr)
         if request.is_json:
             return error_response(401, "wrong_password", "Wrong password.")
-        return login_screen(401, error=t(_lang(), "login.wrong"), next_path=target)
+        return login_screen(401, error=t(visitor_lang(), "login.wrong"), next_path=target)
     session.clear()
     session[SESSION_KEY] = _sessions().create(_fingerprint(password))
     session.permanent = True

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from markupsafe import escape
 
 from api import sse
+from api.auth import visitor_lang
 from api.identity import current_identity
 from api.limits import TooManyStreams, budget_refusal, open_stream_slot, spend_budget
 from api.page_turn import PageTurnStream
@@ -17,6 +18,7 @@ from api.responses import error_response
 from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
 from components.theme import boot_tag
 from extensions import chat_service, journal, records
+from i18n import html_lang, t
 from services.chat import ChatService, Sampling
 from services.check import check_providers
 from services.conversation import record_result, result_from_event
@@ -250,11 +252,12 @@ BLOCKED_LINK_STYLE = (
 def blocked_link():
     """Where a reply's non-web links (`javascript:`, `data:` ...) lead instead (see markdown)."""
     target = request.args.get("to", "")[:500]
+    lang = visitor_lang()
     body = (
-        f"<!doctype html><head>{boot_tag()}<meta charset='utf-8'><title>Link blocked</title>"
+        f"<!doctype html><html lang='{escape(html_lang(lang))}'><head>{boot_tag()}"
+        f"<meta charset='utf-8'><title>{escape(t(lang, 'blocked.title'))}</title>"
         f"<style>{BLOCKED_LINK_STYLE}</style></head>"
-        "<p>This link from the assistant's reply was blocked because it is not a web "
-        f"address:</p><pre>{escape(target)}</pre>"
+        f"<p>{escape(t(lang, 'blocked.body'))}</p><pre>{escape(target)}</pre>"
     )
     return Response(body, mimetype="text/html", headers={"Cache-Control": "no-store"})
 

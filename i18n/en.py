@@ -178,4 +178,6 @@ STRINGS = {
     "export.exported": "Exported",
     "export.model": "Model",
     "export.empty": "There is nothing to export yet.",
+    "blocked.title": "Link blocked",
+    "blocked.body": "This link from the assistant's reply was blocked because it is not a web address:",
 }

@@ -160,4 +160,6 @@ STRINGS = {
     "export.exported": "导出时间",
     "export.model": "模型",
     "export.empty": "还没有可以导出的内容。",
+    "blocked.title": "链接已拦截",
+    "blocked.body": "助手回复中的这个链接已被拦截，因为它不是网页地址：",
 }

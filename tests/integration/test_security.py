@@ -171,6 +171,11 @@ def test_the_blocked_link_page_shows_the_link_as_text(app_client):
     body = response.get_data(as_text=True)
     assert "not a web address" in body
     assert "<b>x</b>" not in body and "&lt;b&gt;x&lt;/b&gt;" in body
+    # In the visitor's language, as the login page.
+    chinese = app_client.get(
+        "/blocked-link?to=javascript:x", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+    ).get_data(as_text=True)
+    assert "不是网页地址" in chinese and "lang='zh-CN'" in chinese
 
 
 def test_a_new_worker_serves_concurrent_first_requests(upstream):
