@@ -25,7 +25,7 @@ from callbacks.chat import REQUEST_CHOICES, conversation_store, thread_view
 from callbacks.history import redraw
 from callbacks.inputs import ConversationId, LocalRecords, local_data
 from components import ids
-from components.message import LIVE_IDLE_CLASS
+from components.message import LIVE_IDLE_CLASS, notice
 from extensions import chat_service
 from services.branches import editable, regenerate_at, versions
 from services.input_rules import input_problem
@@ -105,7 +105,7 @@ def change_version(
             raise PreventUpdate
         changed = store.switch_version(owner, conversation, at, request.version)
         if changed is None:
-            raise PreventUpdate
+            return _refused(choices)
         kept = _kept_locally(store)
         return changed, kept, redraw(), *[no_update] * 10
 
@@ -123,7 +123,7 @@ def change_version(
         ask = {"text": request.text}
     changed = store.fork(owner, conversation, at)
     if changed is None:
-        raise PreventUpdate
+        return _refused(choices)
     shown = versions(store.branches(owner, conversation))
     # The messages the turn will draw show which version they are: the question (a
     # regenerate's may have versions of its own, from an edit) and what is at `at`.
@@ -148,6 +148,13 @@ def change_version(
         None,
         no_update,
     )
+
+
+def _refused(choices) -> tuple:
+    """The record refused (a reply is being written in this conversation, e.g. from another
+    tab): nothing changed, and the page says so rather than ignoring the click."""
+    lang = choices[1] or "en"
+    return *[no_update] * 11, notice("versions.busy", lang=lang), no_update
 
 
 def _kept_locally(store) -> object:

@@ -180,4 +180,5 @@ STRINGS = {
     "export.empty": "There is nothing to export yet.",
     "blocked.title": "Link blocked",
     "blocked.body": "This link from the assistant's reply was blocked because it is not a web address:",
+    "versions.busy": "A reply is still being written in this conversation (perhaps in another tab). Try again once it has finished.",
 }
