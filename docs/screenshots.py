@@ -44,19 +44,27 @@ with socket.create_connection(("example.com", 80)) as conn:
 """
 
 SHOTS = [
-    # file, viewport, color scheme, phone
-    ("screenshot.png", {"width": 1280, "height": 800}, "light", False),
-    ("screenshot-dark.png", {"width": 1280, "height": 800}, "dark", False),
-    ("screenshot-phone.png", {"width": 390, "height": 844}, "light", True),
+    # file, viewport, color scheme, phone, regenerated once (shows `‹ 2 / 2 ›`)
+    ("screenshot.png", {"width": 1280, "height": 800}, "light", False, True),
+    ("screenshot-dark.png", {"width": 1280, "height": 800}, "dark", False, False),
+    ("screenshot-phone.png", {"width": 390, "height": 844}, "light", True, False),
 ]
 
 
-def ask(page: Page) -> None:
-    page.fill("#chat-input", QUESTION)
-    page.click("#chat-send-button")
+def settle(page: Page) -> None:
     page.locator(".chat-message-assistant .katex").first.wait_for(timeout=20_000)
     page.wait_for_selector("#chat-stop-button", state="hidden", timeout=20_000)
     page.wait_for_timeout(500)  # let the last layout settle before the picture
+
+
+def ask(page: Page, *, regenerate: bool) -> None:
+    page.fill("#chat-input", QUESTION)
+    page.click("#chat-send-button")
+    settle(page)
+    if regenerate:
+        page.locator(".chat-regenerate-button").locator("visible=true").click()
+        page.locator(".chat-version-label").wait_for(timeout=20_000)
+        settle(page)
 
 
 def main() -> None:
@@ -74,7 +82,7 @@ def main() -> None:
                 browser = playwright.chromium.launch(
                     executable_path=_chromium(), args=CHROMIUM_ARGS
                 )
-                for name, viewport, scheme, phone in SHOTS:
+                for name, viewport, scheme, phone, regenerate in SHOTS:
                     context = browser.new_context(
                         locale="zh-CN",
                         viewport=viewport,
@@ -86,8 +94,8 @@ def main() -> None:
                     page = context.new_page()
                     page.goto(app.url)
                     page.wait_for_selector(".chat-welcome", timeout=20_000)
-                    fake.script(Reply(REPLY, chunk_size=12))
-                    ask(page)
+                    fake.script(Reply(REPLY, chunk_size=12), Reply(REPLY, chunk_size=12))
+                    ask(page, regenerate=regenerate)
                     page.screenshot(path=str(REPO / "docs" / name))
                     print(f"wrote docs/{name}")
                     context.close()
