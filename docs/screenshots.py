@@ -5,7 +5,8 @@
 It runs the app as the browser tests do (gunicorn against the fake upstream in
 tests/fake_upstream.py, Debian's Chromium through Playwright), asks one question whose scripted
 reply has a table, code and a formula, and writes docs/screenshot.png, docs/screenshot-dark.png
-and docs/screenshot-phone.png. Nothing leaves the machine.
+and docs/screenshot-phone.png. Nothing leaves the machine. The question and reply are in
+Chinese: the machine needs a CJK font (Debian: `apt-get install fonts-noto-cjk`).
 """
 
 from __future__ import annotations
