@@ -544,9 +544,11 @@ class Records:
             return _append(connection, owner, conversation_id, values, utcnow(), after) is not None
 
     def drop_failed_attempt(self, owner: str, conversation_id: str) -> None:
-        """A retry asks the newest question again: what its failed attempt left after it (an
-        error, a cut reply's text) goes, as it goes from the page (assets/chat.js), so a
-        reload shows what the page showed. Nothing goes while a reply there still streams."""
+        """A retry asks the newest question again: the error its failed attempt left after it
+        goes, as it goes from the page (assets/chat.js), so a reload shows what the page
+        showed and positions (which edits and versions name) agree. Text that came (a cut or
+        interrupted reply's) stays on record: nothing written is lost. Nothing goes while a
+        reply there still streams."""
         with self._writer.begin() as connection:
             newest = connection.scalar(
                 select(func.max(Message.seq))
@@ -564,7 +566,7 @@ class Records:
                 select(func.count()).where(after, Message.status == STREAMING)
             )
             if not streaming:
-                connection.execute(delete(Message).where(after))
+                connection.execute(delete(Message).where(after, Message.role == "error"))
 
     def newest_question(self, owner: str, conversation_id: str) -> int | None:
         """The seq of the conversation's newest question: the `after` of the reply to it.

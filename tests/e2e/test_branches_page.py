@@ -177,11 +177,11 @@ def test_versions_kept_in_the_browser_in_chinese(start_app, open_page, fake, tmp
     assert len(fake.requests) == 4
 
 
-def test_a_page_whose_thread_is_not_the_records_is_shown_the_record_first(
+def test_a_retry_leaves_no_error_on_record_so_a_regenerate_asks_at_once(
     app_server, open_page, fake
 ):
-    # After a failed turn and its retry, the record keeps the error and the page does not:
-    # positions would name other messages, so the first click draws the record instead.
+    # A failed turn and its retry leave no error on record (the page drops it too), so the
+    # positions a click names agree and a regenerate right after the retry asks at once.
     page = open_page(app_server.url)
     fake.script(Error(500, "upstream exploded", "server_error"), Reply("At last"), Reply("Again"))
     send(page, "Hello?")
@@ -189,32 +189,8 @@ def test_a_page_whose_thread_is_not_the_records_is_shown_the_record_first(
     wait_idle(page, 1)
     expect(page.locator(".chat-message-error")).to_have_count(0)
     regenerate(page)
-    expect(page.locator(".chat-message-error")).to_have_count(1)
-    expect(page.locator(REPLIES)).to_contain_text(["At last"])
-    assert len(fake.requests) == 2
-    regenerate(page)
     expect(page.locator(REPLIES)).to_contain_text(["Again"], timeout=15_000)
     wait_idle(page, 1)
     assert conversation(fake.wait_for_requests(3)[2]) == [said("user", "Hello?")]
     expect(page.locator(".chat-message-error")).to_have_count(0)
     expect_version(page.locator(REPLIES), "2 / 2")
-
-    # A later regenerate sends the same earlier turns as its first answer did.
-    fake.script(Reply("Later one"), Reply("Later two"))
-    send(page, "And then?")
-    wait_idle(page, 2)
-    regenerate(page)
-    expect(page.locator(REPLIES).nth(1)).to_contain_text("Later two", timeout=15_000)
-    wait_idle(page, 2)
-    before, after = fake.wait_for_requests(5)[3:]
-    assert (
-        conversation(before)
-        == conversation(after)
-        == [
-            said("user", "Hello?"),
-            said("assistant", "Again"),
-            said("user", "And then?"),
-        ]
-    )
-    expect_version(page.locator(REPLIES).nth(1), "2 / 2")
-    expect_version(page.locator(REPLIES).nth(0), "2 / 2")
