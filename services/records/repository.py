@@ -174,6 +174,13 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _messages(connection, conversation_id: str) -> list:
+    """A conversation's message rows, oldest first (the caller has checked the owner)."""
+    return connection.execute(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
+    ).all()
+
+
 def _still_asked(connection, owner: str, conversation_id: str, after: int | None) -> bool:
     """Whether the owner's conversation still holds the message `after` (the seq of the
     question a reply answers); its row stays locked until commit.
@@ -494,11 +501,7 @@ class Records:
             ).first()
             if conversation is None:
                 return None
-            rows = connection.execute(
-                select(Message)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.seq)
-            ).all()
+            rows = _messages(connection, conversation_id)
             if any(row.status == STREAMING for row in rows):
                 return None  # its writes name the rows this would move
             history = [_entry(row) for row in rows]
@@ -786,11 +789,7 @@ class Records:
             )
             if owned is None:
                 return None
-            rows = connection.execute(
-                select(Message)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.seq)
-            ).all()
+            rows = _messages(connection, conversation_id)
         return [_entry(row) for row in rows]
 
     def export(self, *, since: datetime | None = None) -> Iterator[dict]:

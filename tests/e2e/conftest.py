@@ -153,12 +153,18 @@ def open_page(browser: Browser, fake: FakeUpstream) -> Iterator[Callable[..., Pa
     """Open the app in a fresh browser profile (empty local storage): `open_page(app.url)`."""
     contexts = []
 
-    def open_(url: str, *, locale: str = "en-US", timezone_id: str | None = None) -> Page:
+    def open_(
+        url: str, *, locale: str = "en-US", timezone_id: str | None = None, **options
+    ) -> Page:
+        """`options`: more of Playwright's `new_context` (a phone's viewport, touch ...)."""
         context = browser.new_context(
-            locale=locale,
-            timezone_id=timezone_id,
-            viewport={"width": 1100, "height": 760},
-            accept_downloads=True,
+            **{
+                "locale": locale,
+                "timezone_id": timezone_id,
+                "viewport": {"width": 1100, "height": 760},
+                "accept_downloads": True,
+                **options,
+            }
         )
         contexts.append(context)
         page = context.new_page()

@@ -8,10 +8,10 @@ at least 40 px; a wide window keeps its header as it was.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_access_page import CSP_SPY
@@ -44,28 +44,20 @@ Averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryverylongword end.
 
 
 @pytest.fixture
-def open_phone(browser: Browser, fake) -> Iterator[Callable[..., Page]]:
+def open_phone(open_page) -> Callable[..., Page]:
     """Open the app in a fresh profile on a touch phone of the given size (CSS px)."""
-    contexts = []
 
     def open_(url: str, width: int = 390, height: int = 844, *, locale: str = "en-US") -> Page:
-        context = browser.new_context(
+        return open_page(
+            url,
             locale=locale,
             viewport={"width": width, "height": height},
             device_scale_factor=2,
             is_mobile=True,
             has_touch=True,
-            accept_downloads=True,
         )
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(url)
-        page.wait_for_selector(".chat-welcome, .chat-message", timeout=20_000)
-        return page
 
-    yield open_
-    for context in contexts:
-        context.close()
+    return open_
 
 
 def box(page: Page, selector: str) -> dict:
