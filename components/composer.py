@@ -6,21 +6,19 @@ import feffery_antd_components as fac
 from dash import dcc, html
 
 from components import ids
+from components.icon_button import icon_button
 from i18n import t
 
 
 def jump_newest(*, lang: str) -> html.Button:
     """The round "newest message" button above the box, hidden until the thread is scrolled
     up; the page shows, hides and answers it (assets/chat.js, where it follows the thread)."""
-    label = t(lang, "composer.jump_newest")
-    return html.Button(
-        fac.AntdIcon(icon="antd-arrow-down"),
+    return icon_button(
+        "antd-arrow-down",
         id=ids.JUMP_NEWEST,
-        type="button",
-        title=label,
+        label=t(lang, "composer.jump_newest"),
         className="chat-jump-newest",
         hidden=True,
-        **{"aria-label": label},
     )
 
 

@@ -13,6 +13,7 @@ from dash import get_relative_path, html
 import i18n
 from components import ids
 from components.antd import dialog_buttons
+from components.icon_button import icon_button
 from components.theme import theme_switch
 from i18n import t
 
@@ -32,14 +33,12 @@ def logout_button(*, lang: str) -> html.Form:
 def menu_button(*, lang: str) -> html.Button:
     """The one button a phone's header keeps: it opens the drawer of actions and conversations
     (assets/menu.js keeps aria-expanded). Hidden on a wide screen."""
-    label = t(lang, "header.menu")
-    return html.Button(
-        fac.AntdIcon(icon="antd-menu"),
+    return icon_button(
+        "antd-menu",
         id=ids.HEADER_MENU,
-        type="button",
-        title=label,
+        label=t(lang, "header.menu"),
         className="header-menu-button",
-        **{"aria-label": label, "aria-expanded": "false", "aria-controls": ids.HEADER_ACTIONS},
+        **{"aria-expanded": "false", "aria-controls": ids.HEADER_ACTIONS},
     )
 
 

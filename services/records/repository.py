@@ -181,6 +181,19 @@ def _messages(connection, conversation_id: str) -> list:
     ).all()
 
 
+def _newest_question(connection, owner: str, conversation_id: str) -> int | None:
+    """The seq of the owner's conversation's newest question (None: none, or not theirs)."""
+    return connection.scalar(
+        select(func.max(Message.seq))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.owner == owner,
+            Message.role == "user",
+        )
+    )
+
+
 def _still_asked(connection, owner: str, conversation_id: str, after: int | None) -> bool:
     """Whether the owner's conversation still holds the message `after` (the seq of the
     question a reply answers); its row stays locked until commit.
@@ -553,15 +566,7 @@ class Records:
         interrupted reply's) stays on record: nothing written is lost. Nothing goes while a
         reply there still streams."""
         with self._writer.begin() as connection:
-            newest = connection.scalar(
-                select(func.max(Message.seq))
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(
-                    Conversation.id == conversation_id,
-                    Conversation.owner == owner,
-                    Message.role == "user",
-                )
-            )
+            newest = _newest_question(connection, owner, conversation_id)
             if newest is None:
                 return
             after = (Message.conversation_id == conversation_id) & (Message.seq > newest)
@@ -575,15 +580,7 @@ class Records:
         """The seq of the conversation's newest question: the `after` of the reply to it.
         None if there is none or the conversation is not the owner's."""
         with self.engine.connect() as connection:
-            return connection.scalar(
-                select(func.max(Message.seq))
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(
-                    Conversation.id == conversation_id,
-                    Conversation.owner == owner,
-                    Message.role == "user",
-                )
-            )
+            return _newest_question(connection, owner, conversation_id)
 
     def open_reply(
         self,
