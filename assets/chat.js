@@ -582,26 +582,37 @@ server's `finish_reply` draw the end, from what the page saw. */
 
     function keepLeftReply(state) {
         const history = layoutProp("chat-history-store", "data");
-        // The question must be on record in the page (it is once the reply has begun).
-        if (!Array.isArray(history) || history.length !== state.index + 1) return;
+        if (!Array.isArray(history) || history.length < state.index) return;
         const reply = {
             role: "assistant", content: state.text, model: state.planned.model || state.model,
             usage: null, status: state.page.leftStatus,
         };
-        const kept = history.concat([reply]);
+        // The thread before the turn, its question, the reply so far. The question is in
+        // Dash's store once the deferred updates ran (`defer`); on a busy machine the page can
+        // go first, so it is taken from the turn then (a retry's is in the store already).
+        const asked = history.length > state.index
+            ? history[state.index]
+            : { role: "user", content: state.question };
+        const kept = history.slice(0, state.index).concat([asked, reply]);
         const conversation = state.conversation || layoutProp("chat-conversation-store", "data");
-        try {
-            localStorage.setItem("chat-history-store", JSON.stringify(kept));
-            if (conversation) {
-                const local = turnLogic.keepConversation(
-                    layoutProp("sidebar-local-records", "data"), conversation, kept,
-                    new Date().toISOString(), null
-                );
-                localStorage.setItem("sidebar-local-records", JSON.stringify(local));
+        const local = conversation
+            ? turnLogic.keepConversation(
+                  layoutProp("sidebar-local-records", "data"), conversation, kept,
+                  new Date().toISOString(), null
+              )
+            : null;
+        const write = () => {
+            try {
+                localStorage.setItem("chat-history-store", JSON.stringify(kept));
+                if (local) localStorage.setItem("sidebar-local-records", JSON.stringify(local));
+            } catch (e) {
+                // Storage full or refused: the question stays, marked unanswered.
             }
-        } catch (e) {
-            // Storage full or refused: the question stays, marked unanswered.
-        }
+        };
+        write();
+        // Once more after this event: a store update Dash had under way (the turn's question,
+        // just set) writes its older copy in a microtask, which would otherwise come last.
+        queueMicrotask(write);
     }
 
     /* ---------------------------------------------------------------- following a reply */
