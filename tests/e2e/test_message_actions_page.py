@@ -98,8 +98,33 @@ LONG = "\n\n".join(f"Paragraph {i}: " + "streaming words " * 10 for i in range(1
 
 
 def at_bottom(page: Page) -> bool:
-    return page.eval_on_selector(
-        "#chat-messages", "el => el.scrollHeight - el.scrollTop - el.clientHeight < 80"
+    return page.eval_on_selector("#chat-messages", AT_BOTTOM)
+
+
+AT_BOTTOM = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 80"
+
+
+def wait_at_bottom(page: Page) -> None:
+    """The thread reaches its bottom (a jump or the following may take a frame or two)."""
+    page.wait_for_function(
+        f"() => ({AT_BOTTOM})(document.getElementById('chat-messages'))", timeout=5_000
+    )
+
+
+def settled_top(page: Page) -> int:
+    """The thread's scrollTop once a wheel's scrolling has stopped: the same for 10 frames."""
+    return page.evaluate(
+        """() => new Promise((resolve) => {
+            const el = document.getElementById("chat-messages");
+            let last = el.scrollTop, same = 0;
+            const tick = () => {
+                if (el.scrollTop === last) same += 1;
+                else { last = el.scrollTop; same = 0; }
+                if (same >= 10) resolve(last);
+                else requestAnimationFrame(tick);
+            };
+            requestAnimationFrame(tick);
+        })"""
     )
 
 
@@ -128,13 +153,12 @@ def test_jump_to_the_newest_message_while_a_reply_streams(app_server, open_page,
         expect(jump).to_have_attribute("aria-label", "Jump to the newest message")
         jump.click()
         expect(jump).to_be_hidden()
-        assert at_bottom(page)
+        wait_at_bottom(page)
 
         # Scrolled up, the thread stays put while the reply grows.
         scroll_up(page)
         expect(jump).to_be_visible()
-        page.wait_for_timeout(300)  # the wheel's scrolling has settled
-        top = page.eval_on_selector("#chat-messages", "el => el.scrollTop")
+        top = settled_top(page)
         hold.set()
         expect(live).to_contain_text("Paragraph 30", timeout=15_000)
         assert page.eval_on_selector("#chat-messages", "el => el.scrollTop") == top
@@ -145,11 +169,11 @@ def test_jump_to_the_newest_message_while_a_reply_streams(app_server, open_page,
         expect(page.locator("#chat-stop-button")).to_be_visible()
         jump.click()
         expect(jump).to_be_hidden()
-        assert at_bottom(page)
+        wait_at_bottom(page)
         expect(live).to_contain_text("Paragraph 40", timeout=15_000)
-        assert at_bottom(page)
+        wait_at_bottom(page)
     finally:
         hold.set()
     wait_idle(page, 1)
-    assert at_bottom(page)
+    wait_at_bottom(page)
     expect(jump).to_be_hidden()
