@@ -34,6 +34,7 @@ from components.layout import PageOptions, page
 from components.theme import boot_tag
 from config import APP_DIR, Settings, load_settings
 from i18n import html_lang, negotiate
+from services.accounts import Accounts
 from services.chat import ChatService
 from services.providers import ProvidersFileError
 from services.records.guarded import GuardedRecords
@@ -125,6 +126,13 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     else:
         keep_in_browser(app)
     extensions.init_app(app.server, service, store, journal)
+    if settings.accounts:
+        if store is None:
+            raise SystemExit(
+                "ACCOUNTS=true keeps each user's conversations on the server: "
+                "RECORDS_ENABLED must not be false."
+            )
+        app.server.extensions[extensions.ACCOUNTS] = Accounts(store.records)
     secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
     app.server.secret_key = secret
     # Order matters: cross-site refusal, then the login guard, then identity and the routes.

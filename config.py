@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     )
     # A sign-in (behind ACCESS_PASSWORD) unused for this long ends; logout ends it at once.
     session_idle_minutes: int = Field(default=1440, ge=1)
+    # Accounts (services/accounts, api/accounts.py): username + password per person, records
+    # per user, the /admin console and per-user quotas. Off: the two modes above.
+    accounts: bool = False
+    # Whoever has this code may create their own account on the login page. Unset: only
+    # `python chat_app.py users add` and the console make accounts.
+    signup_code: SecretStr | None = None
+    # Tokens a user may use per day (prompt + reply, every route); unset = unlimited. An
+    # admin's per-user figure in the console overrides it.
+    user_daily_tokens: int | None = Field(default=None, ge=0)
     # CSP frame-ancestors: who may embed the page in a frame ('self', or a Teams tab's hosts).
     frame_ancestors: str = "'self'"
 
@@ -123,6 +132,7 @@ class Settings(BaseSettings):
         "gateway_api_keys",
         "persona_lock",
         "access_password",
+        "signup_code",
         mode="before",
     )
     @classmethod

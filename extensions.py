@@ -9,6 +9,7 @@ from services.chat import ChatService
 KEY = "chat_service"
 RECORDS = "chat_records"
 JOURNAL = "chat_journal"
+ACCOUNTS = "chat_accounts"
 
 
 def init_app(server: Flask, service: ChatService, records=None, journal=None) -> None:
@@ -32,3 +33,8 @@ def records():
 def journal():
     """The writer of streaming replies (services/records/journal.py), None with records off."""
     return current_app.extensions.get(JOURNAL)
+
+
+def accounts():
+    """The accounts (services/accounts), or None unless ACCOUNTS=true."""
+    return current_app.extensions.get(ACCOUNTS)

@@ -12,8 +12,11 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -113,9 +116,86 @@ class Message(Base):
     # Keys of the browser's entry that have no column (e.g. `context_from`, the assistant's
     # `context`, usage extras such as `estimated`), so history() gives back what was stored.
     extra: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: the console counts messages per day.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # While a reply streams: the process writing it ("host:pid:start", see records/journal.py)
     # and when it last said so. A reply left streaming by a process that is gone, or silent for
     # too long, is marked interrupted; both are cleared when the reply ends.
     writer: Mapped[str | None] = mapped_column(String)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The reader's 👍 / 👎 on a finished reply ("up" | "down"), an optional comment, and when
+    # it was last given (the console's feedback table pages on it).
+    feedback: Mapped[str | None] = mapped_column(String(8))
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class User(Base):
+    """An account (ACCOUNTS=true). Its `id` is also the owner of its records, so a user's
+    conversations are found exactly as a browser identity's are."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64))
+    # casefold() of the name: "Amy" and "amy" are one account.
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # argon2id, with its parameters and salt (services/accounts/passwords.py).
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(8), default="user", server_default="user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Tokens a day; None uses USER_DAILY_TOKENS.
+    daily_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """A personal API token: only its SHA-256 is kept; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, so a list can tell tokens apart without revealing them.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsageEvent(Base):
+    """What one reply used, whoever asked (page, API or gateway), stopped and cut ones too.
+
+    Quotas sum a user's rows for the day; the console's figures are aggregates of this table.
+    """
+
+    __tablename__ = "usage_events"
+    __table_args__ = (Index("ix_usage_events_owner_at", "owner", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    owner: Mapped[str] = mapped_column(String)
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(8))  # page | api | gateway
+    model: Mapped[str | None] = mapped_column(String)
+    persona: Mapped[str | None] = mapped_column(String)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cost: Mapped[float | None] = mapped_column(Float)
+
+
+class AuditEntry(Base):
+    """An admin action: who did what to whom, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
