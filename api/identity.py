@@ -84,3 +84,8 @@ def init_identity(
 def current_identity() -> str:
     """The identity of the browser making the current request."""
     return g.identity
+
+
+def current_user():
+    """The signed-in account (services.accounts.UserView) with ACCOUNTS=true, else None."""
+    return g.get("user")
