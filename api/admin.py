@@ -99,7 +99,9 @@ def download_csv(name: str):
     except ValidationError:
         abort(400)
     statement = csv_export.statement_for(name, filters=filters, rating=args.get("rating"))
-    engine = extensions.accounts().engine
+    accounts = extensions.accounts()
+    accounts.audit(current_user().username, "csv.download", name)
+    engine = accounts.engine
     filename = csv_export.filename(name, datetime.now(UTC))
     return Response(
         stream_with_context(csv_export.lines(engine, name, statement)),
