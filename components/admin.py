@@ -25,6 +25,7 @@ CSV_PATH = "/admin/csv/"
 # The chart's range when the console opens: the last 30 days (UTC), today included.
 DEFAULT_DAYS = 30
 PERIODS = ("today", "week", "month")
+SECTION_PREFIX = "admin-section-"
 TOTALS = ("active_users", "conversations", "tokens", "cost")
 
 
@@ -357,7 +358,7 @@ def audit_tab(*, lang: str) -> html.Div:
 
 def console(*, lang: str, today: date) -> fac.AntdConfigProvider:
     """The console for an admin (its data arrives through callbacks/admin.py)."""
-    tabs = [
+    sections = [
         ("usage", usage_tab(lang=lang, today=today)),
         ("users", users_tab(lang=lang)),
         ("conversations", conversations_tab(lang=lang)),
@@ -376,20 +377,24 @@ def console(*, lang: str, today: date) -> fac.AntdConfigProvider:
                 ],
                 className="admin-header",
             ),
-            html.Div(totals_block(None, lang=lang), id=ids.TOTALS),
-            fac.AntdTabs(
-                id=ids.TABS,
-                items=[
-                    # Rendered at once, hidden or not: every table is drawn with the page.
-                    {
-                        "key": key,
-                        "label": t(lang, f"admin.tab.{key}"),
-                        "children": body,
-                        "forceRender": True,
-                    }
-                    for key, body in tabs
+            html.Nav(
+                [
+                    html.A(t(lang, f"admin.tab.{key}"), href=f"#{SECTION_PREFIX}{key}")
+                    for key, _ in sections
                 ],
-                defaultActiveKey="usage",
+                className="admin-nav",
+                **{"aria-label": t(lang, "admin.title")},
+            ),
+            html.Div(totals_block(None, lang=lang), id=ids.TOTALS),
+            # One page of sections (not tabs): every table is drawn with the page, and the
+            # links above jump to each.
+            *(
+                html.Section(
+                    [html.H2(t(lang, f"admin.tab.{key}"), className="admin-section-title"), body],
+                    id=f"{SECTION_PREFIX}{key}",
+                    className="admin-section",
+                )
+                for key, body in sections
             ),
         ],
         id=ids.ROOT,

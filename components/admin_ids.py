@@ -12,7 +12,7 @@ ROOT = "admin-root"
 LANG = "admin-lang-store"
 TOAST = "admin-toast-holder"
 DOWNLOAD = "admin-download"
-TABS = "admin-tabs"
+
 TOTALS = "admin-totals"
 FEEDBACK_GRAPH = "admin-feedback-graph"
 USAGE_RANGE = "admin-usage-range"
