@@ -24,6 +24,7 @@ from components.admin import ADMIN_PATH, console, forbidden
 from i18n import html_lang, t
 from services.admin import csv_export
 from services.admin.tables import ConversationFilter
+from services.admin.view import first_screen
 
 admin_bp = Blueprint("admin", __name__)
 
@@ -127,7 +128,9 @@ def init_admin(app: Dash, language: Callable[[], str]) -> None:
         lang = language()
         if not is_admin():
             return forbidden(lang=lang)
-        return console(lang=lang, today=datetime.now(UTC).date())
+        today = datetime.now(UTC).date()
+        screen = first_screen(extensions.accounts().engine, lang=lang, today=today)
+        return console(lang=lang, today=today, screen=screen)
 
     app.layout = layout
     server.register_blueprint(admin_bp)

@@ -1,8 +1,9 @@
 """The admin console's callbacks (/admin, ACCOUNTS=true). Every one is `require_admin`: it
 answers a caller who is not an enabled admin with a 403, whatever page sent the request.
 
-Thin: the figures and tables come from services/admin, their look from
-components/admin_view.py.
+The console arrives drawn (api/admin.py puts services/admin/view.py `first_screen` in its
+layout), so none of these runs when it opens: they answer what the admin changes. Thin: the
+figures and tables come from services/admin.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import i18n
 from api.admin import require_admin
 from api.identity import current_user
 from components import admin_ids as ids
-from components import admin_view as view
-from components.admin import CSV_PATH, DEFAULT_DAYS, pagination, totals_block
+from components.admin import CSV_PATH
 from components.markdown import markdown_view
 from i18n import t
 from services import export, export_document
 from services.accounts import AccountError
 from services.admin import tables, usage
+from services.admin import view as view
 from services.admin.users import AdminActions
 
 # The longest range the chart draws (days); a longer one is cut to its last days.
@@ -63,7 +64,7 @@ def _range(value: object) -> tuple[date, date]:
     if len(picked) == 2 and all(picked):
         start, end = sorted(picked)
     else:
-        start, end = today - timedelta(days=DEFAULT_DAYS - 1), today
+        start, end = view.default_range(today)
     return max(start, end - timedelta(days=MAX_DAYS - 1)), end
 
 
@@ -82,14 +83,6 @@ def _selected(rows: object) -> dict | None:
 # ---- usage
 
 
-@callback(Output(ids.TOTALS, "children"), Input(ids.LANG, "data"))
-@require_admin
-def show_totals(lang):
-    """Today's, this week's and this month's totals."""
-    overview = usage.overview(_engine())
-    return totals_block(overview.model_dump(), lang=lang)
-
-
 @callback(
     Output(ids.USAGE_GRAPH, "figure"),
     Output(ids.FEEDBACK_GRAPH, "figure"),
@@ -97,20 +90,15 @@ def show_totals(lang):
     Input(ids.USAGE_METRIC, "value"),
     Input(ids.USAGE_SPLIT, "value"),
     State(ids.LANG, "data"),
+    prevent_initial_call=True,
 )
 @require_admin
 def draw_usage(picked, metric, split, lang):
     """The usage chart and the feedback rate chart for the picked days."""
-    metric = metric if metric in usage.METRICS else usage.METRICS[0]
-    split = split if split in usage.SPLITS else "model"
+    metric = metric if metric in usage.METRICS else view.DEFAULT_METRIC
+    split = split if split in usage.SPLITS else view.DEFAULT_SPLIT
     start, end = _range(picked)
-    engine = _engine()
-    lines = usage.daily(engine, metric, split, start, end)
-    rated = usage.feedback_days(engine, start, end)
-    return (
-        view.usage_figure(lines, metric=metric, split=split, lang=lang),
-        view.feedback_figure(rated, lang=lang),
-    )
+    return view.usage_figures(_engine(), start, end, metric, split, lang=lang)
 
 
 # ---- users
@@ -124,6 +112,7 @@ def draw_usage(picked, metric, split, lang):
     Input(ids.USERS_SEARCH, "value"),
     Input(ids.USERS_REFRESH, "data"),
     State(ids.LANG, "data"),
+    prevent_initial_call=True,
 )
 @require_admin
 def page_users(table_pagination, text, _refresh, lang):
@@ -131,15 +120,8 @@ def page_users(table_pagination, text, _refresh, lang):
     current, size = _page_of(table_pagination, ids.USERS_TABLE)
     if ctx.triggered_id == ids.USERS_REFRESH:
         current = (table_pagination or {}).get("current")  # an action keeps the page
-    found = tables.fetch_page(
-        _engine(),
-        tables.users_query(text if isinstance(text, str) else ""),
-        tables.UserRow,
-        current,
-        size,
-    )
-    rows = [view.user_cells(row, lang=lang) for row in found.rows]
-    shown = pagination(lang=lang, total=found.total, current=found.page, size=found.size)
+    statement = tables.users_query(text if isinstance(text, str) else "")
+    rows, shown = view.table_page(_engine(), "users", statement, current, size, lang=lang)
     return rows, shown, []
 
 
@@ -334,24 +316,6 @@ def delete_user(_ok, keep_or_purge, rows, lang):
 # ---- conversations
 
 
-@callback(
-    Output(ids.CONVERSATIONS_USER, "options"),
-    Output(ids.CONVERSATIONS_PERSONA, "options"),
-    Output(ids.CONVERSATIONS_MODEL, "options"),
-    Input(ids.LANG, "data"),
-)
-@require_admin
-def fill_filters(_lang):
-    """The users, personas and models to filter the conversations by."""
-    engine = _engine()
-    found = tables.options(engine)
-    return (
-        tables.user_options(engine),
-        [{"label": p, "value": p} for p in found["persona"]],
-        [{"label": m, "value": m} for m in found["model"]],
-    )
-
-
 def _filters(text, owner, persona, model, picked) -> tables.ConversationFilter:
     start, end = (
         (_date(picked[0]), _date(picked[1]))
@@ -388,17 +352,15 @@ def _csv_href(name: str, **query) -> str:
     Input(ids.CONVERSATIONS_MODEL, "value"),
     Input(ids.CONVERSATIONS_RANGE, "value"),
     State(ids.LANG, "data"),
+    prevent_initial_call=True,
 )
 @require_admin
 def page_conversations(table_pagination, text, owner, persona, model, picked, lang):
     """One page of everyone's conversations that fit the search and the filters."""
     current, size = _page_of(table_pagination, ids.CONVERSATIONS_TABLE)
     filters = _filters(text, owner, persona, model, picked)
-    found = tables.fetch_page(
-        _engine(), tables.conversations_query(filters), tables.ConversationRow, current, size
-    )
-    rows = [view.conversation_cells(row, lang=lang) for row in found.rows]
-    shown = pagination(lang=lang, total=found.total, current=found.page, size=found.size)
+    statement = tables.conversations_query(filters)
+    rows, shown = view.table_page(_engine(), "conversations", statement, current, size, lang=lang)
     href = _csv_href(
         "conversations",
         text=filters.text,
@@ -497,17 +459,15 @@ def export_conversation(_clicks, keys, lang):
     Input(ids.FEEDBACK_TABLE, "pagination"),
     Input(ids.FEEDBACK_RATING, "value"),
     State(ids.LANG, "data"),
+    prevent_initial_call=True,
 )
 @require_admin
 def page_feedback(table_pagination, rating, lang):
     """One page of 👍 / 👎, newest first, with the comment, the question and the reply."""
     current, size = _page_of(table_pagination, ids.FEEDBACK_TABLE)
     rating = rating if rating in ("up", "down") else None
-    found = tables.fetch_page(
-        _engine(), tables.feedback_query(rating), tables.FeedbackRow, current, size
-    )
-    rows = [view.feedback_cells(row, lang=lang) for row in found.rows]
-    shown = pagination(lang=lang, total=found.total, current=found.page, size=found.size)
+    statement = tables.feedback_query(rating)
+    rows, shown = view.table_page(_engine(), "feedback", statement, current, size, lang=lang)
     return rows, shown, _csv_href("feedback", rating=rating)
 
 
@@ -517,12 +477,10 @@ def page_feedback(table_pagination, rating, lang):
     Input(ids.AUDIT_TABLE, "pagination"),
     Input(ids.USERS_REFRESH, "data"),
     State(ids.LANG, "data"),
+    prevent_initial_call=True,
 )
 @require_admin
 def page_audit(table_pagination, _refresh, lang):
     """One page of the audit log, newest first (refreshed after each action)."""
     current, size = _page_of(table_pagination, ids.AUDIT_TABLE)
-    found = tables.fetch_page(_engine(), tables.audit_query(), tables.AuditRow, current, size)
-    rows = [view.audit_cells(row, lang=lang) for row in found.rows]
-    shown = pagination(lang=lang, total=found.total, current=found.page, size=found.size)
-    return rows, shown
+    return view.table_page(_engine(), "audit", tables.audit_query(), current, size, lang=lang)

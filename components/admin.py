@@ -7,7 +7,7 @@ as a table cell or a Markdown view with raw HTML off, never as HTML.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import feffery_antd_components as fac
 from dash import dcc, html
@@ -17,32 +17,14 @@ from components import admin_ids as ids
 from components.antd import dialog_buttons
 from components.layout import PRIMARY_COLOR
 from i18n import t
-from services.admin.sql import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from services.admin.usage import METRICS, SPLITS
+from services.admin.view import DEFAULT_METRIC, DEFAULT_SPLIT, default_range, pagination
 
 ADMIN_PATH = "/admin"
 CSV_PATH = "/admin/csv/"
-# The chart's range when the console opens: the last 30 days (UTC), today included.
-DEFAULT_DAYS = 30
 PERIODS = ("today", "week", "month")
 SECTION_PREFIX = "admin-section-"
 TOTALS = ("active_users", "conversations", "tokens", "cost")
-
-
-def default_range(today: date) -> list[str]:
-    return [(today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), today.isoformat()]
-
-
-def pagination(*, lang: str, total: int = 0, current: int = 1, size: int = DEFAULT_PAGE_SIZE):
-    return {
-        "current": current,
-        "pageSize": size,
-        "total": total,
-        "pageSizeOptions": list(PAGE_SIZES),
-        "showSizeChanger": True,
-        "showTotalPrefix": t(lang, "admin.total_prefix"),
-        "showTotalSuffix": t(lang, "admin.total_suffix"),
-    }
 
 
 def _columns(lang: str, names: list[str]) -> list[dict]:
@@ -63,15 +45,19 @@ FEEDBACK_COLUMNS = ["at", "rating", "comment", "username", "title", "question", 
 AUDIT_COLUMNS = ["at", "actor", "action", "target", "detail"]
 
 
-def table(table_id: str, columns: list[str], *, lang: str, select: bool = False) -> fac.AntdTable:
-    """A table paged by the server: the page's rows come from a callback."""
+def table(
+    table_id: str, columns: list[str], *, lang: str, page=None, select: bool = False
+) -> fac.AntdTable:
+    """A table paged by the server: `page` is (rows, pagination) of its first page; the
+    others come from a callback."""
     props = {"rowSelectionType": "radio", "selectedRowKeys": []} if select else {}
+    rows, shown = page or ([], pagination(lang=lang))
     return fac.AntdTable(
         id=table_id,
         columns=_columns(lang, columns),
-        data=[],
+        data=rows,
         mode="server-side",
-        pagination=pagination(lang=lang),
+        pagination=shown,
         bordered=False,
         size="small",
         locale=i18n.antd_locale(lang),
@@ -135,28 +121,28 @@ def _select(select_id: str, placeholder: str, options: list, **props) -> fac.Ant
     )
 
 
-def usage_tab(*, lang: str, today: date) -> html.Div:
+def usage_tab(*, lang: str, today: date, screen: dict) -> html.Div:
     return html.Div(
         [
             fac.AntdSpace(
                 [
                     fac.AntdDateRangePicker(
                         id=ids.USAGE_RANGE,
-                        value=default_range(today),
+                        value=[day.isoformat() for day in default_range(today)],
                         format="YYYY-MM-DD",
                         allowClear=False,
                         locale=i18n.antd_locale(lang),
                     ),
                     fac.AntdSegmented(
                         id=ids.USAGE_METRIC,
-                        value=METRICS[0],
+                        value=DEFAULT_METRIC,
                         options=[
                             {"label": t(lang, f"admin.metric.{m}"), "value": m} for m in METRICS
                         ],
                     ),
                     fac.AntdSelect(
                         id=ids.USAGE_SPLIT,
-                        value="model",
+                        value=DEFAULT_SPLIT,
                         allowClear=False,
                         style={"minWidth": 140},
                         options=[
@@ -168,11 +154,13 @@ def usage_tab(*, lang: str, today: date) -> html.Div:
             ),
             dcc.Graph(
                 id=ids.USAGE_GRAPH,
+                figure=screen.get("usage_figure"),
                 config={"displaylogo": False, "responsive": True},
                 className="admin-graph",
             ),
             dcc.Graph(
                 id=ids.FEEDBACK_GRAPH,
+                figure=screen.get("feedback_figure"),
                 config={"displaylogo": False, "responsive": True},
                 className="admin-graph admin-graph-small",
             ),
@@ -180,7 +168,7 @@ def usage_tab(*, lang: str, today: date) -> html.Div:
     )
 
 
-def users_tab(*, lang: str) -> html.Div:
+def users_tab(*, lang: str, screen: dict) -> html.Div:
     return html.Div(
         [
             fac.AntdSpace(
@@ -203,7 +191,7 @@ def users_tab(*, lang: str) -> html.Div:
                 ],
                 wrap=True,
             ),
-            table(ids.USERS_TABLE, USER_COLUMNS, lang=lang, select=True),
+            table(ids.USERS_TABLE, USER_COLUMNS, lang=lang, page=screen.get("users"), select=True),
             dcc.Store(id=ids.USERS_REFRESH, data=0),
             fac.AntdModal(
                 fac.AntdSpace(
@@ -281,7 +269,8 @@ def users_tab(*, lang: str) -> html.Div:
     )
 
 
-def conversations_tab(*, lang: str) -> html.Div:
+def conversations_tab(*, lang: str, screen: dict) -> html.Div:
+    options = screen.get("options") or {}
     return html.Div(
         [
             fac.AntdSpace(
@@ -297,12 +286,20 @@ def conversations_tab(*, lang: str) -> html.Div:
                     _select(
                         ids.CONVERSATIONS_USER,
                         t(lang, "admin.split.user"),
-                        [],
+                        options.get("user", []),
                         showSearch=True,
                         optionFilterProp="label",
                     ),
-                    _select(ids.CONVERSATIONS_PERSONA, t(lang, "admin.split.persona"), []),
-                    _select(ids.CONVERSATIONS_MODEL, t(lang, "admin.split.model"), []),
+                    _select(
+                        ids.CONVERSATIONS_PERSONA,
+                        t(lang, "admin.split.persona"),
+                        options.get("persona", []),
+                    ),
+                    _select(
+                        ids.CONVERSATIONS_MODEL,
+                        t(lang, "admin.split.model"),
+                        options.get("model", []),
+                    ),
                     fac.AntdDateRangePicker(
                         id=ids.CONVERSATIONS_RANGE,
                         format="YYYY-MM-DD",
@@ -314,7 +311,13 @@ def conversations_tab(*, lang: str) -> html.Div:
                 ],
                 wrap=True,
             ),
-            table(ids.CONVERSATIONS_TABLE, CONVERSATION_COLUMNS, lang=lang, select=True),
+            table(
+                ids.CONVERSATIONS_TABLE,
+                CONVERSATION_COLUMNS,
+                lang=lang,
+                page=screen.get("conversations"),
+                select=True,
+            ),
             fac.AntdDrawer(
                 id=ids.CONVERSATION_DRAWER,
                 visible=False,
@@ -325,7 +328,7 @@ def conversations_tab(*, lang: str) -> html.Div:
     )
 
 
-def feedback_tab(*, lang: str) -> html.Div:
+def feedback_tab(*, lang: str, screen: dict) -> html.Div:
     return html.Div(
         [
             fac.AntdSpace(
@@ -342,28 +345,30 @@ def feedback_tab(*, lang: str) -> html.Div:
                 ],
                 wrap=True,
             ),
-            table(ids.FEEDBACK_TABLE, FEEDBACK_COLUMNS, lang=lang),
+            table(ids.FEEDBACK_TABLE, FEEDBACK_COLUMNS, lang=lang, page=screen.get("feedback")),
         ]
     )
 
 
-def audit_tab(*, lang: str) -> html.Div:
+def audit_tab(*, lang: str, screen: dict) -> html.Div:
     return html.Div(
         [
             csv_link("audit", lang=lang),
-            table(ids.AUDIT_TABLE, AUDIT_COLUMNS, lang=lang),
+            table(ids.AUDIT_TABLE, AUDIT_COLUMNS, lang=lang, page=screen.get("audit")),
         ]
     )
 
 
-def console(*, lang: str, today: date) -> fac.AntdConfigProvider:
-    """The console for an admin (its data arrives through callbacks/admin.py)."""
+def console(*, lang: str, today: date, screen: dict | None = None) -> fac.AntdConfigProvider:
+    """The console for an admin, drawn with `screen` (services/admin/view.py first_screen):
+    it arrives with its figures and first pages; callbacks/admin.py answers what is changed."""
+    screen = screen or {}
     sections = [
-        ("usage", usage_tab(lang=lang, today=today)),
-        ("users", users_tab(lang=lang)),
-        ("conversations", conversations_tab(lang=lang)),
-        ("feedback", feedback_tab(lang=lang)),
-        ("audit", audit_tab(lang=lang)),
+        ("usage", usage_tab(lang=lang, today=today, screen=screen)),
+        ("users", users_tab(lang=lang, screen=screen)),
+        ("conversations", conversations_tab(lang=lang, screen=screen)),
+        ("feedback", feedback_tab(lang=lang, screen=screen)),
+        ("audit", audit_tab(lang=lang, screen=screen)),
     ]
     content = html.Div(
         [
@@ -385,7 +390,7 @@ def console(*, lang: str, today: date) -> fac.AntdConfigProvider:
                 className="admin-nav",
                 **{"aria-label": t(lang, "admin.title")},
             ),
-            html.Div(totals_block(None, lang=lang), id=ids.TOTALS),
+            html.Div(totals_block(screen.get("totals"), lang=lang), id=ids.TOTALS),
             # One page of sections (not tabs): every table is drawn with the page, and the
             # links above jump to each.
             *(

@@ -196,7 +196,8 @@ def feedback_query(rating: str | None = None, *, cell_chars: int | None = CELL_C
         )
         .join(Conversation, Conversation.id == Message.conversation_id)
         .outerjoin(owner_user, owner_user.id == Conversation.owner)
-        .where(Message.feedback.is_not(None))
+        # feedback_at is indexed: the rated replies are found (and ordered) through it.
+        .where(Message.feedback_at.is_not(None), Message.feedback.is_not(None))
     )
     if rating in ("up", "down"):
         statement = statement.where(Message.feedback == rating)

@@ -100,6 +100,10 @@ def test_an_admin_creates_a_user_and_the_audit_says_so(browser, console):
         page = open_console(context, console)
         users = page.locator("#admin-section-users")
         expect(users).to_contain_text("Total 2", timeout=20_000)
+        # Paged by the server: page 2 holds the next ten names.
+        users.locator(".ant-pagination-item-2").click()
+        expect(users.locator(ROWS).first).to_contain_text("student010")
+        expect(users.locator(ROWS)).to_have_count(10)
         page.locator("#admin-user-create-button").click()
         page.locator("#admin-user-create-name").fill("teacher.li")
         page.locator("#admin-user-create-password").fill("a-long-password-1")

@@ -1,15 +1,24 @@
-"""How the console shows its data: Plotly figures of the usage lines, table rows as text.
+"""What the console shows, as the page's components take it: Plotly figures (JSON), table
+rows of text cells and their pagination, and everything the console opens with
+(`first_screen`, put in the layout so the page arrives drawn, without a round of callbacks).
 
-Pure functions of the services' models (services/admin); callbacks/admin.py hands them out.
-Plotly draws names and labels as text (its own escaping of <, > and &).
+No Dash here: plain dicts. Plotly draws names and labels as text (it escapes <, > and &), and
+the tables show cells as text.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from i18n import t
+from services.admin import tables, usage
+from services.admin.sql import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from services.admin.usage import NONE, OTHER, FeedbackDay, Line
+
+# The chart's range when the console opens: the last 30 days (UTC), today included.
+DEFAULT_DAYS = 30
+DEFAULT_METRIC = "tokens"
+DEFAULT_SPLIT = "model"
 
 DONE_COLOR = "#0b7d62"  # the page's primary colour (components/layout.py PRIMARY_COLOR)
 
@@ -150,4 +159,80 @@ def audit_cells(row, *, lang: str) -> dict:
         "action": row.action,
         "target": row.target,
         "detail": row.detail,
+    }
+
+
+CELLS = {
+    "users": user_cells,
+    "conversations": conversation_cells,
+    "feedback": feedback_cells,
+    "audit": audit_cells,
+}
+
+
+def pagination(*, lang: str, total: int = 0, current: int = 1, size: int = DEFAULT_PAGE_SIZE):
+    """An AntdTable's `pagination` in server-side mode: the page, its size, the row count."""
+    return {
+        "current": current,
+        "pageSize": size,
+        "total": total,
+        "pageSizeOptions": list(PAGE_SIZES),
+        "showSizeChanger": True,
+        "showTotalPrefix": t(lang, "admin.total_prefix"),
+        "showTotalSuffix": t(lang, "admin.total_suffix"),
+    }
+
+
+def table_page(engine, name: str, statement, page: object, size: object, *, lang: str):
+    """(rows, pagination) of one page of a console table."""
+    found = tables.fetch_page(engine, statement, tables.ROW_MODELS[name], page, size)
+    rows = [CELLS[name](row, lang=lang) for row in found.rows]
+    return rows, pagination(lang=lang, total=found.total, current=found.page, size=found.size)
+
+
+def default_range(today: date) -> tuple[date, date]:
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
+
+
+def usage_figures(engine, start: date, end: date, metric: str, split: str, *, lang: str):
+    """(the usage chart, the feedback rate chart) for the UTC days from start to end."""
+    lines = usage.daily(engine, metric, split, start, end)
+    rated = usage.feedback_days(engine, start, end)
+    return (
+        usage_figure(lines, metric=metric, split=split, lang=lang),
+        feedback_figure(rated, lang=lang),
+    )
+
+
+def filter_options(engine) -> dict[str, list[dict]]:
+    """The users, personas and models the conversations can be filtered by."""
+    found = tables.options(engine)
+    return {
+        "user": tables.user_options(engine),
+        "persona": [{"label": p, "value": p} for p in found["persona"]],
+        "model": [{"label": m, "value": m} for m in found["model"]],
+    }
+
+
+def first_screen(engine, *, lang: str, today: date) -> dict:
+    """Everything the console shows when it opens (the first page of every table)."""
+    start, end = default_range(today)
+    usage_chart, feedback_chart = usage_figures(
+        engine, start, end, DEFAULT_METRIC, DEFAULT_SPLIT, lang=lang
+    )
+    statements = {
+        "users": tables.users_query(),
+        "conversations": tables.conversations_query(tables.ConversationFilter()),
+        "feedback": tables.feedback_query(),
+        "audit": tables.audit_query(),
+    }
+    return {
+        "totals": usage.overview(engine).model_dump(),
+        "usage_figure": usage_chart,
+        "feedback_figure": feedback_chart,
+        "options": filter_options(engine),
+        **{
+            name: table_page(engine, name, statement, 1, DEFAULT_PAGE_SIZE, lang=lang)
+            for name, statement in statements.items()
+        },
     }
