@@ -93,13 +93,14 @@ def totals_block(overview: dict | None, *, lang: str) -> list:
                 value=values.get(name, 0),
                 precision=4 if name == "cost" else 0,
                 showGroupSeparator=True,
+                valueStyle={"fontSize": 20},
             )
             for name in TOTALS
         ]
         cards.append(
             fac.AntdCol(
                 fac.AntdCard(
-                    fac.AntdSpace(figures, size="large", wrap=True),
+                    html.Div(figures, className="admin-figures"),
                     title=t(lang, f"admin.period.{period}"),
                     size="small",
                 ),

@@ -63,7 +63,7 @@ def usage_figure(lines: list[Line], *, metric: str, split: str, lang: str) -> di
         lang,
         "admin.chart.usage",
         metric=t(lang, f"admin.metric.{metric}"),
-        split=t(lang, f"admin.split.{split}"),
+        split=t(lang, f"admin.split.{split}").lower(),
     )
     figure_layout = _layout(title, t(lang, f"admin.metric.{metric}"), barmode="stack")
     if not data:
