@@ -166,3 +166,34 @@ def test_csv_downloads_for_the_admin_only(console, admin, student):
     assert httpx.get(f"{console[0].url}/admin/csv/users").status_code == 401
     log = json.dumps(admin.get("/admin/csv/audit").text)
     assert "csv.download" in log
+
+
+def test_an_admin_exports_a_conversation_as_markdown(console_callbacks, admin):
+    rows = dependency(console_callbacks, "admin-conversations-table.data")
+    listed = admin.post(
+        "/_dash-update-component",
+        json={
+            **body_for(
+                rows, {"admin-lang-store.data": "en", "admin-conversations-search.value": HTML}
+            ),
+            "changedPropIds": ["admin-conversations-search.value"],
+        },
+    ).json()["response"]["admin-conversations-table"]["data"]
+    [found] = listed
+    export = dependency(console_callbacks, "admin-download.data")
+    body = body_for(
+        export,
+        {
+            "admin-conversation-export-button.nClicks": 1,
+            "admin-conversations-table.selectedRowKeys": [found["key"]],
+            "admin-lang-store.data": "en",
+        },
+    )
+    response = admin.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.text
+    download = response.json()["response"]["admin-download"]["data"]
+    assert download["filename"].endswith(".md")
+    assert "<!-- chat-message role=user -->" in download["content"]
+    assert HTML in download["content"]  # a file of text: the reader's viewer decides
+    audit = admin.get("/admin/csv/audit").text
+    assert "conversation.export" in audit and found["key"] in audit
