@@ -43,10 +43,11 @@ class Overview(BaseModel):
 
 
 class Line(BaseModel):
-    """One line of the chart: a user, persona or model (or OTHER / NONE), its value per day."""
+    """One line of the chart: a user, persona or model (or OTHER / NONE), its value per day.
+    `label` is the user's name; None for an owner that is no account (a browser)."""
 
     key: str
-    label: str
+    label: str | None
     days: list[str]
     values: list[float]
 
@@ -174,7 +175,12 @@ def daily(engine, metric: str, split: str, start: date, end: date) -> list[Line]
         if row.day in index:
             lines[key][index[row.day]] += float(row.value or 0)
     return [
-        Line(key=key, label=names.get(key, key), days=days, values=values)
+        Line(
+            key=key,
+            label=names.get(key) if split == "user" and key not in (OTHER, NONE) else key,
+            days=days,
+            values=values,
+        )
         for key, values in lines.items()
     ]
 

@@ -28,6 +28,8 @@ def _label(line: Line, lang: str) -> str:
         return t(lang, "admin.other")
     if line.key == NONE:
         return t(lang, "admin.none")
+    if line.label is None:  # an owner that is no account: a browser from before accounts
+        return f"{t(lang, 'admin.browser')} {line.key[:6]}"
     return line.label
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from services.accounts import AccountError, Accounts
-from services.admin import csv_export, tables, usage
+from services.admin import csv_export, tables, usage, view
 from services.admin.users import AdminActions
 from services.records import Records
 from services.records.models import AuditEntry, Conversation, Message, UsageEvent, User, new_id
@@ -365,6 +365,37 @@ class AdminBehaviour:
         assert tables.fetch_page(engine, conversations, tables.ConversationRow, 6, 10).total == len(
             seeded["conversations"]
         )
+
+    def test_the_first_screen_has_everything_the_console_opens_with(self, records, people):
+        amy, _ = people
+        add_usage(records.engine, amy.id, at(0), model="m1", tokens=(5, 5))
+        add_conversation(records.engine, amy.id, title="t", persona="p", texts=("q",))
+        screen = view.first_screen(records.engine, lang="zh-cn", today=TODAY)
+        assert {"totals", "usage_figure", "feedback_figure", "options"} <= set(screen)
+        rows, shown = screen["users"]
+        assert [row["username"] for row in rows] == ["amy", "bob"]
+        assert shown["total"] == 2 and shown["current"] == 1
+        assert screen["conversations"][0][0]["title"] == "t"
+        assert screen["options"]["persona"] == [{"label": "p", "value": "p"}]
+        [bar] = screen["usage_figure"]["data"]
+        assert bar["name"] == "m1" and bar["y"][-1] == 10
+        assert screen["usage_figure"]["layout"]["title"]["text"] == "每日Token（按模型）"
+
+
+def test_chart_lines_are_named_in_words():
+    days = ["2026-12-09"]
+    lines = [
+        usage.Line(key="a" * 32, label="amy", days=days, values=[1]),
+        usage.Line(key="f00ba7" + "0" * 26, label=None, days=days, values=[2]),
+        usage.Line(key=usage.NONE, label=usage.NONE, days=days, values=[3]),
+        usage.Line(key=usage.OTHER, label=usage.OTHER, days=days, values=[4]),
+    ]
+    figure = view.usage_figure(lines, metric="cost", split="user", lang="en")
+    names = [trace["name"] for trace in figure["data"]]
+    assert names == ["amy", "(a browser, before accounts) f00ba7", "(none)", "Others"]
+    assert figure["layout"]["title"]["text"] == "Cost per day, by user"
+    empty = view.usage_figure([], metric="tokens", split="model", lang="en")
+    assert empty["layout"]["annotations"][0]["text"] == "Nothing in this range"
 
 
 class TestSQLite(AdminBehaviour):
