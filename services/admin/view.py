@@ -2,8 +2,9 @@
 rows of text cells and their pagination, and everything the console opens with
 (`first_screen`, put in the layout so the page arrives drawn, without a round of callbacks).
 
-No Dash here: plain dicts. Plotly draws names and labels as text (it escapes <, > and &), and
-the tables show cells as text.
+No Dash here: plain dicts. The tables show their cells as text. The chart's names are
+usernames (the name rule allows letters, digits and . _ - only), persona ids and model names
+from the server's configuration: no user-written text reaches Plotly's labels.
 """
 
 from __future__ import annotations
