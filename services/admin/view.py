@@ -2,9 +2,9 @@
 rows of text cells and their pagination, and everything the console opens with
 (`first_screen`, put in the layout so the page arrives drawn, without a round of callbacks).
 
-No Dash here: plain dicts. The tables show their cells as text. The chart's names are
-usernames (the name rule allows letters, digits and . _ - only), persona ids and model names
-from the server's configuration: no user-written text reaches Plotly's labels.
+No Dash here: plain dicts. The tables show their cells as text. Plotly reads a few tags in
+its labels (<b>, <a href>, ...); a model name can come from an imported file, so every name
+put in a figure has & < > written as entities, which Plotly shows as those characters.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ DEFAULT_METRIC = "tokens"
 DEFAULT_SPLIT = "model"
 
 DONE_COLOR = "#0b7d62"  # the page's primary colour (components/layout.py PRIMARY_COLOR)
+
+
+def plain(text: str) -> str:
+    """`text` for a Plotly label: shown as written, no tag read."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _label(line: Line, lang: str) -> str:
@@ -53,7 +58,7 @@ def usage_figure(lines: list[Line], *, metric: str, split: str, lang: str) -> di
     data = [
         {
             "type": "bar",
-            "name": _label(line, lang),
+            "name": plain(_label(line, lang)),
             "x": line.days,
             "y": line.values,
             "hovertemplate": "%{y:,.4~f}<extra>%{fullData.name}</extra>"

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import update
 
-from services.records.models import Message
+from services.records.models import Message, UsageEvent, utcnow
 from services.records.repository import Records
 from tests.admin_seed import PASSWORD, seed
 
@@ -16,6 +16,8 @@ pytestmark = pytest.mark.e2e
 
 HTML = '<img src=x onerror="window.__ran = 1">'
 COMMENT = "<script>window.__ran = 2</script> wrong"
+# A model name can come from an imported file: Plotly must show it, not read its tags.
+MODEL = "<b>bold</b> & model"
 ROWS = ".ant-table-tbody .ant-table-row"
 
 
@@ -37,6 +39,11 @@ def console(start_app, tmp_path_factory):
             update(Message)
             .where(Message.conversation_id == cid, Message.role == "assistant")
             .values(feedback="down", feedback_comment=COMMENT, feedback_at=Message.created_at)
+        )
+        connection.execute(
+            UsageEvent.__table__.insert().values(
+                at=utcnow(), owner=owner, source="page", model=MODEL, prompt_tokens=9**6
+            )
         )
     records.close()
     return start_app(ACCOUNTS="true", DATABASE_URL=url)
@@ -74,7 +81,10 @@ def test_the_console_draws_the_chart_and_the_tables_from_the_records(browser, co
         expect(page.locator(f"#admin-feedback-table {ROWS}")).to_have_count(10)
         expect(page.locator(f"#admin-audit-table {ROWS}").first).to_be_visible()
 
-        # Markup in a title and a comment is text: shown as written, never run.
+        # Markup in a title, a comment or a model name is text: shown as written, never run.
+        legend = page.locator("#admin-usage-graph .legendtext")
+        expect(legend.filter(has_text="bold")).to_have_text(MODEL)
+        expect(page.locator("#admin-usage-graph .legend b")).to_have_count(0)
         newest = page.locator(f"#admin-conversations-table {ROWS}").first
         expect(newest).to_contain_text(HTML)
         expect(page.locator(f"#admin-feedback-table {ROWS}").first).to_contain_text(COMMENT)

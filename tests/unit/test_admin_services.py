@@ -386,13 +386,20 @@ def test_chart_lines_are_named_in_words():
     days = ["2026-12-09"]
     lines = [
         usage.Line(key="a" * 32, label="amy", days=days, values=[1]),
+        usage.Line(key="<b>x</b> & y", label="<b>x</b> & y", days=days, values=[1]),
         usage.Line(key="f00ba7" + "0" * 26, label=None, days=days, values=[2]),
         usage.Line(key=usage.NONE, label=usage.NONE, days=days, values=[3]),
         usage.Line(key=usage.OTHER, label=usage.OTHER, days=days, values=[4]),
     ]
     figure = view.usage_figure(lines, metric="cost", split="user", lang="en")
     names = [trace["name"] for trace in figure["data"]]
-    assert names == ["amy", "(a browser, before accounts) f00ba7", "(none)", "Others"]
+    assert names == [
+        "amy",
+        "&lt;b&gt;x&lt;/b&gt; &amp; y",  # Plotly shows the characters, reads no tag
+        "(a browser, before accounts) f00ba7",
+        "(none)",
+        "Others",
+    ]
     assert figure["layout"]["title"]["text"] == "Cost per day, by user"
     empty = view.usage_figure([], metric="tokens", split="model", lang="en")
     assert empty["layout"]["annotations"][0]["text"] == "Nothing in this range"
