@@ -22,6 +22,7 @@ DEFAULT_METRIC = "tokens"
 DEFAULT_SPLIT = "model"
 
 DONE_COLOR = "#0b7d62"  # the page's primary colour (components/layout.py PRIMARY_COLOR)
+GRID = "rgba(128, 128, 128, 0.2)"
 
 
 def plain(text: str) -> str:
@@ -43,11 +44,14 @@ def _layout(title: str, y_title: str, **extra) -> dict:
     return {
         "title": {"text": title, "x": 0},
         "margin": {"l": 56, "r": 16, "t": 48, "b": 40},
-        "xaxis": {"type": "date", "tickformat": "%Y-%m-%d"},
-        "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
+        "xaxis": {"type": "date", "tickformat": "%Y-%m-%d", "gridcolor": GRID},
+        "yaxis": {"title": {"text": y_title}, "rangemode": "tozero", "gridcolor": GRID},
         "legend": {"orientation": "h", "y": -0.2},
+        # Transparent, with a mid grey for text and grid: readable on the light and the dark
+        # theme alike (the page's theme changes in the browser, the figure stays).
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"color": "#8c8c8c"},
         "hovermode": "x unified",
         **extra,
     }
