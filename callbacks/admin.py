@@ -8,6 +8,7 @@ figures and tables come from services/admin.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -31,6 +32,19 @@ from services.admin.users import AdminActions
 
 # The longest range the chart draws (days); a longer one is cut to its last days.
 MAX_DAYS = 366
+
+
+def known_language(function):
+    """For the console's callbacks, which take the page's language last: anything but a known
+    language code there (a forged request) is English, not a 500."""
+
+    @functools.wraps(function)
+    def checked(*args):
+        *rest, lang = args
+        known = isinstance(lang, str) and lang in i18n.LANGUAGES
+        return function(*rest, lang if known else i18n.DEFAULT)
+
+    return checked
 
 
 def _engine():
@@ -93,6 +107,7 @@ def _selected(rows: object) -> dict | None:
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def draw_usage(picked, metric, split, lang):
     """The usage chart and the feedback rate chart for the picked days."""
     metric = metric if metric in usage.METRICS else view.DEFAULT_METRIC
@@ -115,11 +130,12 @@ def draw_usage(picked, metric, split, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def page_users(table_pagination, text, _refresh, lang):
     """One page of users (by name), each with today's tokens and last activity."""
     current, size = _page_of(table_pagination, ids.USERS_TABLE)
-    if ctx.triggered_id == ids.USERS_REFRESH:
-        current = (table_pagination or {}).get("current")  # an action keeps the page
+    if ctx.triggered_id == ids.USERS_REFRESH and isinstance(table_pagination, dict):
+        current = table_pagination.get("current")  # an action keeps the page
     statement = tables.users_query(text if isinstance(text, str) else "")
     rows, shown = view.table_page(_engine(), "users", statement, current, size, lang=lang)
     return rows, shown, []
@@ -148,6 +164,7 @@ clientside_callback(
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def ask_about_user(_password, _quota, _delete, rows, lang):
     """Open the dialog of the action on the selected user (or say to select one)."""
     user = _selected(rows)
@@ -189,6 +206,7 @@ def _act(lang: str, change, done_key: str, **values):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def create_user(_ok, name, password, admin, lang):
     """Create an account (its name, a password, admin or not)."""
     name = name if isinstance(name, str) else ""
@@ -213,6 +231,7 @@ def create_user(_ok, name, password, admin, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def switch_user(_toggle, _role, rows, lang):
     """Disable or enable the selected user; or make them admin / user."""
     user = _selected(rows)
@@ -249,6 +268,7 @@ def switch_user(_toggle, _role, rows, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def reset_password(_ok, password, rows, lang):
     """Give the selected user a new password."""
     user = _selected(rows)
@@ -273,6 +293,7 @@ def reset_password(_ok, password, rows, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def set_quota(_ok, tokens, rows, lang):
     """Set the selected user's daily tokens (empty: the default, USER_DAILY_TOKENS)."""
     user = _selected(rows)
@@ -300,6 +321,7 @@ def set_quota(_ok, tokens, rows, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def delete_user(_ok, keep_or_purge, rows, lang):
     """Delete the selected user, keeping or purging their conversations as asked."""
     user = _selected(rows)
@@ -355,6 +377,7 @@ def _csv_href(name: str, **query) -> str:
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def page_conversations(table_pagination, text, owner, persona, model, picked, lang):
     """One page of everyone's conversations that fit the search and the filters."""
     current, size = _page_of(table_pagination, ids.CONVERSATIONS_TABLE)
@@ -388,6 +411,7 @@ def _chosen_conversation(keys: object) -> str | None:
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def open_conversation(_clicks, keys, lang):
     """Show the selected conversation read-only: its messages as text and Markdown (raw HTML
     off), each under who wrote it."""
@@ -427,6 +451,7 @@ def open_conversation(_clicks, keys, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def export_conversation(_clicks, keys, lang):
     """Download the selected conversation as Markdown (the chat page's export format)."""
     conversation_id = _chosen_conversation(keys)
@@ -462,6 +487,7 @@ def export_conversation(_clicks, keys, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def page_feedback(table_pagination, rating, lang):
     """One page of 👍 / 👎, newest first, with the comment, the question and the reply."""
     current, size = _page_of(table_pagination, ids.FEEDBACK_TABLE)
@@ -480,6 +506,7 @@ def page_feedback(table_pagination, rating, lang):
     prevent_initial_call=True,
 )
 @require_admin
+@known_language
 def page_audit(table_pagination, _refresh, lang):
     """One page of the audit log, newest first (refreshed after each action)."""
     current, size = _page_of(table_pagination, ids.AUDIT_TABLE)

@@ -197,3 +197,29 @@ def test_an_admin_exports_a_conversation_as_markdown(console_callbacks, admin):
     assert HTML in download["content"]  # a file of text: the reader's viewer decides
     audit = admin.get("/admin/csv/audit").text
     assert "conversation.export" in audit and found["key"] in audit
+
+
+ODD_VALUES = [INJECTION, HTML, ["x"], [{"key": 1}], {"current": "x", "pageSize": []}, 12345, True]
+
+
+def test_odd_values_in_the_console_callbacks_never_fail_the_server(
+    console, console_callbacks, admin
+):
+    for dep in console_callbacks:
+        for value in ODD_VALUES:
+            items = [*dep["inputs"], *dep.get("state", [])]
+            body = body_for(dep, {f"{i['id']}.{i['property']}": value for i in items})
+            response = admin.post("/_dash-update-component", json=body)
+            assert response.status_code in (200, 204, 400), (dep["output"], value, response.text)
+    assert "Traceback" not in console[0].log()
+    # Nothing was made of them: the header and the 12 seeded users.
+    assert admin.get("/admin/csv/users").text.count("\n") == 13
+
+
+def test_with_accounts_off_the_console_is_refused(make_app):
+    client = make_app().server.test_client()
+    page = client.get("/admin", headers={"Accept": "text/html"})
+    assert page.status_code == 403
+    assert client.get("/admin/csv/users").status_code == 403
+    layout = client.get("/_dash-layout", headers={"Referer": "http://localhost/admin"})
+    assert "admin-forbidden" in layout.get_data(as_text=True)
