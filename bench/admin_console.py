@@ -179,7 +179,10 @@ def main() -> None:
         common.upstream() as up,
         common.app(up, prime=False, ACCOUNTS="true", DATABASE_URL=url) as app,
     ):
-        print(common.describe_app(app, records=True).splitlines()[0])
+        described = common.describe_app(app, records=True).splitlines()[0]
+        if args.database_url:
+            described = described.replace("(SQLite)", "(PostgreSQL)")
+        print(described)
         print(f"warm-up: {prime(app.url)}\n")
         times, phases, callbacks = measure(app, args.runs)
     print("first render (navigation start -> chart, totals and four tables drawn):")
