@@ -26,8 +26,7 @@ from components.markdown import markdown_view
 from i18n import t
 from services import export, export_document
 from services.accounts import AccountError
-from services.admin import tables, usage
-from services.admin import view as view
+from services.admin import tables, usage, view
 from services.admin.users import AdminActions
 
 # The longest range the chart draws (days); a longer one is cut to its last days.

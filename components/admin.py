@@ -1,5 +1,6 @@
 """The admin console's page (/admin): totals, the usage chart, and the users, conversations,
-feedback and audit tables. Layout only; callbacks/admin.py fills it, for admins only.
+feedback and audit tables. Layout only: it is drawn with the data of its first screen
+(services/admin/view.py), and callbacks/admin.py answers what the admin changes.
 
 Every text that comes from the records (names, titles, comments, messages) reaches the page
 as a table cell or a Markdown view with raw HTML off, never as HTML.
