@@ -49,122 +49,122 @@ def feedback_of(records: Records, cid: str, at: int = 1, owner: str = "alice") -
     return {key: value for key, value in entry.items() if key.startswith("feedback")}
 
 
-def test_a_reply_takes_up_then_down_with_a_comment_then_nothing(records):
-    cid = conversation(records)
-    stored = records.set_feedback("alice", cid, 1, "up", length=2)
-    assert stored["feedback"] == "up" and stored["feedback_comment"] is None
-    kept = feedback_of(records, cid)
-    assert kept == {"feedback": "up", "feedback_at": stored["feedback_at"]}
-    assert datetime.fromisoformat(kept["feedback_at"]).utcoffset() == timedelta(0)
+class FeedbackRecords:
+    """The records' side; also run on PostgreSQL (tests/integration/test_feedback_postgres.py)
+    with its own `records` fixture."""
 
-    # The other one changes it; a comment goes with 👎 (stripped of blanks around it).
-    stored = records.set_feedback("alice", cid, 1, "down", f"  {HOSTILE}\n ")
-    assert stored["feedback_comment"] == HOSTILE
-    assert feedback_of(records, cid)["feedback_comment"] == HOSTILE
-    assert feedback_of(records, cid)["feedback"] == "down"
+    def test_a_reply_takes_up_then_down_with_a_comment_then_nothing(self, records):
+        cid = conversation(records)
+        stored = records.set_feedback("alice", cid, 1, "up", length=2)
+        assert stored["feedback"] == "up" and stored["feedback_comment"] is None
+        kept = feedback_of(records, cid)
+        assert kept == {"feedback": "up", "feedback_at": stored["feedback_at"]}
+        assert datetime.fromisoformat(kept["feedback_at"]).utcoffset() == timedelta(0)
 
-    # The chosen one clicked again clears it: the entry is as it was before any feedback.
-    assert records.set_feedback("alice", cid, 1, None) == {
-        "feedback": None,
-        "feedback_comment": None,
-        "feedback_at": None,
-    }
-    assert records.history("alice", cid)[1] == ANSWER
+        # The other one changes it; a comment goes with 👎 (stripped of blanks around it).
+        stored = records.set_feedback("alice", cid, 1, "down", f"  {HOSTILE}\n ")
+        assert stored["feedback_comment"] == HOSTILE
+        assert feedback_of(records, cid)["feedback_comment"] == HOSTILE
+        assert feedback_of(records, cid)["feedback"] == "down"
+
+        # The chosen one clicked again clears it: the entry is as it was before any feedback.
+        assert records.set_feedback("alice", cid, 1, None) == {
+            "feedback": None,
+            "feedback_comment": None,
+            "feedback_at": None,
+        }
+        assert records.history("alice", cid)[1] == ANSWER
+
+    def test_a_comment_goes_with_thumbs_down_only_and_has_a_limit(self, records):
+        cid = conversation(records)
+        assert records.set_feedback("alice", cid, 1, "up", "nice")["feedback_comment"] is None
+        assert "feedback_comment" not in records.history("alice", cid)[1]
+        longest = "字" * MAX_COMMENT_CHARS
+        assert records.set_feedback("alice", cid, 1, "down", longest)["feedback_comment"] == longest
+        with pytest.raises(ValueError):
+            records.set_feedback("alice", cid, 1, "down", longest + "!")
+        assert feedback_of(records, cid)["feedback_comment"] == longest  # nothing changed
+        # Blank is no comment; NUL, which PostgreSQL's text cannot hold, goes.
+        assert records.set_feedback("alice", cid, 1, "down", " \n ")["feedback_comment"] is None
+        assert records.set_feedback("alice", cid, 1, "down", "a\x00b")["feedback_comment"] == "ab"
+        with pytest.raises(ValueError):
+            records.set_feedback("alice", cid, 1, "meh")
+
+    def test_another_owner_gets_what_a_missing_conversation_gets(self, records):
+        cid = conversation(records)
+        assert records.set_feedback("bob", cid, 1, "down", "theirs") is None
+        assert records.set_feedback("bob", "0" * 32, 1, "down") is None
+        assert feedback_of(records, cid) == {}
+
+    def test_only_a_finished_reply_takes_feedback(self, records):
+        cid = conversation(records, QUESTION, ANSWER, ERROR, QUESTION)
+        assert records.set_feedback("alice", cid, 0, "up") is None  # a question
+        assert records.set_feedback("alice", cid, 2, "up") is None  # an error
+        assert records.set_feedback("alice", cid, 4, "up") is None  # no such message
+        # A reply still being written takes none, nor one a crash left interrupted.
+        row = records.open_reply("alice", cid, "So far", model="gpt-4o-mini", writer="h:1:2")
+        assert row is not None
+        assert records.set_feedback("alice", cid, 4, "up") is None
+        records.sweep(silent_since=datetime.now().astimezone(), gone=lambda _writer: True)
+        assert records.history("alice", cid)[4]["status"] == "interrupted"
+        assert records.set_feedback("alice", cid, 4, "up") is None
+        assert records.set_feedback("alice", cid, 1, "up") is not None
+
+    def test_a_thread_of_another_length_is_not_the_records(self, records):
+        """Positions are the page's: a page whose thread is not the record (a turn the records
+        could not save) would name another message."""
+        cid = conversation(records)
+        assert records.set_feedback("alice", cid, 1, "up", length=3) is None
+        assert feedback_of(records, cid) == {}
+        assert records.set_feedback("alice", cid, 1, "up", length=2) is not None
+
+    def test_stopped_cut_and_length_replies_take_feedback(self, records):
+        for status in ("stopped", "cut", "length"):
+            cid = conversation(records, QUESTION, {**ANSWER, "status": status})
+            assert records.set_feedback("alice", cid, 1, "down", status)["feedback"] == "down"
+
+    def test_feedback_survives_switching_versions(self, records):
+        cid = conversation(records)
+        given = records.set_feedback("alice", cid, 1, "down", "too short")
+        # Regenerate: the rated reply becomes version 1 of 2, and the new one is unrated.
+        assert records.fork("alice", cid, 1) == [QUESTION]
+        second = {**ANSWER, "content": "Seven minutes, then cold water."}
+        assert records.add_message("alice", cid, second)
+        assert records.history("alice", cid)[1] == second
+        records.set_feedback("alice", cid, 1, "up")
+        # Back to the first: its 👎, comment and time are as given; then to the second, its 👍.
+        first = records.switch_version("alice", cid, 1, 0)
+        assert first[1] == {**ANSWER, **given}
+        assert records.history("alice", cid)[1] == {**ANSWER, **given}
+        again = records.switch_version("alice", cid, 1, 1)
+        assert again[1]["feedback"] == "up" and again[1]["content"] == second["content"]
+        # Rated on the server's columns too (what the console reads), once more after the move.
+        rows = [row for row in records.export() if row["role"] == "assistant"]
+        assert [(row["content"], row["feedback"]) for row in rows] == [(second["content"], "up")]
+
+    def test_finishing_a_reply_leaves_its_feedback_alone(self, records):
+        """Stop marks a reply stopped before its writer ends it (within a second): a 👍 given in
+        between stays when the writer writes the reply's final form."""
+        cid = conversation(records, QUESTION)
+        row = records.open_reply("alice", cid, "So", model="gpt-4o-mini", writer="h:1:2")
+        assert records.request_stop("alice", cid)
+        assert records.set_feedback("alice", cid, 1, "up")["feedback"] == "up"
+        final = {**ANSWER, "content": "So far", "status": "stopped"}
+        assert records.finish_reply("alice", cid, row, [final])
+        assert feedback_of(records, cid)["feedback"] == "up"
+
+    def test_records_export_has_the_feedback(self, records):
+        cid = conversation(records)
+        given = records.set_feedback("alice", cid, 1, "down", HOSTILE)
+        rows = list(records.export())
+        assert [row["feedback"] for row in rows] == [None, "down"]
+        assert rows[1]["feedback_comment"] == HOSTILE
+        assert rows[1]["feedback_at"] == given["feedback_at"]
+        json.dumps(rows)  # the operators' JSON lines
 
 
-def test_a_comment_goes_with_thumbs_down_only_and_has_a_limit(records):
-    cid = conversation(records)
-    assert records.set_feedback("alice", cid, 1, "up", "nice")["feedback_comment"] is None
-    assert "feedback_comment" not in records.history("alice", cid)[1]
-    longest = "字" * MAX_COMMENT_CHARS
-    assert records.set_feedback("alice", cid, 1, "down", longest)["feedback_comment"] == longest
-    with pytest.raises(ValueError):
-        records.set_feedback("alice", cid, 1, "down", longest + "!")
-    assert feedback_of(records, cid)["feedback_comment"] == longest  # nothing changed
-    # Blank is no comment; NUL, which PostgreSQL's text cannot hold, goes.
-    assert records.set_feedback("alice", cid, 1, "down", " \n ")["feedback_comment"] is None
-    assert records.set_feedback("alice", cid, 1, "down", "a\x00b")["feedback_comment"] == "ab"
-    with pytest.raises(ValueError):
-        records.set_feedback("alice", cid, 1, "meh")
-
-
-def test_another_owner_gets_what_a_missing_conversation_gets(records):
-    cid = conversation(records)
-    assert records.set_feedback("bob", cid, 1, "down", "theirs") is None
-    assert records.set_feedback("bob", "0" * 32, 1, "down") is None
-    assert feedback_of(records, cid) == {}
-
-
-def test_only_a_finished_reply_takes_feedback(records):
-    cid = conversation(records, QUESTION, ANSWER, ERROR, QUESTION)
-    assert records.set_feedback("alice", cid, 0, "up") is None  # a question
-    assert records.set_feedback("alice", cid, 2, "up") is None  # an error
-    assert records.set_feedback("alice", cid, 4, "up") is None  # no such message
-    # A reply still being written takes none, nor one a crash left interrupted.
-    row = records.open_reply("alice", cid, "So far", model="gpt-4o-mini", writer="h:1:2")
-    assert row is not None
-    assert records.set_feedback("alice", cid, 4, "up") is None
-    records.sweep(silent_since=datetime.now().astimezone(), gone=lambda _writer: True)
-    assert records.history("alice", cid)[4]["status"] == "interrupted"
-    assert records.set_feedback("alice", cid, 4, "up") is None
-    assert records.set_feedback("alice", cid, 1, "up") is not None
-
-
-def test_a_thread_of_another_length_is_not_the_records(records):
-    """Positions are the page's: a page whose thread is not the record (a turn the records
-    could not save) would name another message."""
-    cid = conversation(records)
-    assert records.set_feedback("alice", cid, 1, "up", length=3) is None
-    assert feedback_of(records, cid) == {}
-    assert records.set_feedback("alice", cid, 1, "up", length=2) is not None
-
-
-def test_stopped_cut_and_length_replies_take_feedback(records):
-    for status in ("stopped", "cut", "length"):
-        cid = conversation(records, QUESTION, {**ANSWER, "status": status})
-        assert records.set_feedback("alice", cid, 1, "down", status)["feedback"] == "down"
-
-
-def test_feedback_survives_switching_versions(records):
-    cid = conversation(records)
-    given = records.set_feedback("alice", cid, 1, "down", "too short")
-    # Regenerate: the rated reply becomes version 1 of 2, and the new one is unrated.
-    assert records.fork("alice", cid, 1) == [QUESTION]
-    second = {**ANSWER, "content": "Seven minutes, then cold water."}
-    assert records.add_message("alice", cid, second)
-    assert records.history("alice", cid)[1] == second
-    records.set_feedback("alice", cid, 1, "up")
-    # Back to the first: its 👎, comment and time are as given; then to the second, its 👍.
-    first = records.switch_version("alice", cid, 1, 0)
-    assert first[1] == {**ANSWER, **given}
-    assert records.history("alice", cid)[1] == {**ANSWER, **given}
-    again = records.switch_version("alice", cid, 1, 1)
-    assert again[1]["feedback"] == "up" and again[1]["content"] == second["content"]
-    # Rated on the server's columns too (what the console reads), once more after the move.
-    rows = [row for row in records.export() if row["role"] == "assistant"]
-    assert [(row["content"], row["feedback"]) for row in rows] == [(second["content"], "up")]
-
-
-def test_finishing_a_reply_leaves_its_feedback_alone(records):
-    """Stop marks a reply stopped before its writer ends it (within a second): a 👍 given in
-    between stays when the writer writes the reply's final form."""
-    cid = conversation(records, QUESTION)
-    row = records.open_reply("alice", cid, "So", model="gpt-4o-mini", writer="h:1:2")
-    assert records.request_stop("alice", cid)
-    assert records.set_feedback("alice", cid, 1, "up")["feedback"] == "up"
-    final = {**ANSWER, "content": "So far", "status": "stopped"}
-    assert records.finish_reply("alice", cid, row, [final])
-    assert feedback_of(records, cid)["feedback"] == "up"
-
-
-def test_records_export_has_the_feedback(records):
-    cid = conversation(records)
-    given = records.set_feedback("alice", cid, 1, "down", HOSTILE)
-    rows = list(records.export())
-    assert [row["feedback"] for row in rows] == [None, "down"]
-    assert rows[1]["feedback_comment"] == HOSTILE
-    assert rows[1]["feedback_at"] == given["feedback_at"]
-    json.dumps(rows)  # the operators' JSON lines
+class TestSQLite(FeedbackRecords):
+    pass
 
 
 def test_a_database_that_cannot_be_written_answers_not_stored(tmp_path):
