@@ -1091,8 +1091,14 @@ server's `finish_reply` draw the end, from what the page saw. */
         box.focus();
     }
 
-    function closeCommentBoxes() {
-        document.querySelectorAll(".chat-feedback-form").forEach((form) => form.remove());
+    /* `refocus`: the box had the keyboard (Esc, Enter, Skip, Send), which goes back to the 👎. */
+    function closeCommentBoxes(refocus) {
+        document.querySelectorAll(".chat-feedback-form").forEach((form) => {
+            const message = form.closest(".chat-message");
+            form.remove();
+            const down = message && message.querySelector(".chat-feedback-down");
+            if (refocus && down) down.focus();
+        });
     }
 
     /* Send the comment with the 👎 (an empty one adds nothing: the 👎 is stored already). The
@@ -1103,11 +1109,14 @@ server's `finish_reply` draw the end, from what the page saw. */
         const at = indexOf(form);
         if (!message || !box || at === null) return;
         const text = box.value.trim();
-        if (!text) return closeCommentBoxes();
+        if (!text) return closeCommentBoxes(true);
         form.classList.add("chat-feedback-sending");
         saveFeedback(message, at, "down", text).then((saved) => {
             form.classList.remove("chat-feedback-sending");
-            if (saved) form.remove();
+            if (!saved || !form.isConnected) return;
+            form.remove();
+            const down = message.querySelector(".chat-feedback-down");
+            if (down) down.focus();
         });
     }
 
@@ -1118,7 +1127,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             if (!target) return;
             const form = target.closest(".chat-feedback-form");
             if (form) {
-                if (target.closest(".chat-feedback-skip")) closeCommentBoxes();
+                if (target.closest(".chat-feedback-skip")) closeCommentBoxes(true);
                 else if (target.closest(".chat-feedback-send")) sendComment(form);
                 return;
             }
@@ -1148,7 +1157,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             if (event.key === "Escape") {
                 event.preventDefault();
                 event.stopPropagation();
-                closeCommentBoxes();
+                closeCommentBoxes(true);
                 return;
             }
             if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey) return;

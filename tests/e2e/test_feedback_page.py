@@ -77,6 +77,7 @@ def test_feedback_is_kept_with_the_reply_on_the_server(start_app, open_page, fak
         box.press("Enter")
     assert answer.value.json()["feedback_comment"] == HOSTILE
     expect(box).to_have_count(0)
+    expect(second.locator(".chat-feedback-down")).to_be_focused()  # the keyboard goes back
     expect_chosen(second, False, True)
     assert rated(records) == [("First answer", "up", None), ("Second answer", "down", HOSTILE)]
     assert page.evaluate("window.__ran") is None
