@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.accounts import Accounts
+from services.records.repository import Records
 from tests.integration.test_recording import identity_of, store_of
 
 URL = "/api/chat/feedback"
@@ -115,3 +117,28 @@ def test_another_site_cannot_rate_for_the_user(app):
 def test_without_records_there_is_nowhere_to_keep_it(make_app):
     client = make_app(records_enabled=False).server.test_client()
     assert client.post(URL, json=body("a" * 32, "up")).status_code == 404
+
+
+def test_with_accounts_a_user_rates_their_own_replies_only(make_app, tmp_path):
+    """ACCOUNTS=true: the owner is the signed-in user, in any browser; nobody else (nor
+    anyone signed out) can rate their replies."""
+    url = f"sqlite:///{tmp_path}/accounts.db"
+    records = Records(url)
+    records.upgrade()
+    accounts = Accounts(records)
+    amy_id = accounts.add_user("amy", "amy-password").id
+    accounts.add_user("bob", "bob-password")
+    server = make_app(accounts=True, database_url=url).server
+    conversation = records.create_conversation(amy_id)
+    for entry in (QUESTION, ANSWER):
+        records.add_message(amy_id, conversation, entry)
+
+    assert server.test_client().post(URL, json=body(conversation, "up")).status_code == 401
+    bob = server.test_client()
+    bob.post("/login", json={"username": "bob", "password": "bob-password"})
+    assert bob.post(URL, json=body(conversation, "up")).status_code == 404
+    amy = server.test_client()  # another browser of hers
+    amy.post("/login", json={"username": "amy", "password": "amy-password"})
+    assert amy.post(URL, json=body(conversation, "down", "no")).status_code == 200
+    assert records.history(amy_id, conversation)[1]["feedback_comment"] == "no"
+    records.close()
