@@ -988,16 +988,25 @@ server's `finish_reply` draw the end, from what the page saw. */
     // The replies whose choice is on its way, by place: a comment sent meanwhile waits for it.
     const feedbackSaving = new Map();
 
+    const FEEDBACK_BUTTONS = ".chat-feedback-up, .chat-feedback-down";
+
+    /* What a button gives: its class says (components/message.py). */
+    function feedbackValue(button) {
+        return button.classList.contains("chat-feedback-up") ? "up" : "down";
+    }
+
     function showChoice(message, value) {
-        message.querySelectorAll(".chat-feedback-up, .chat-feedback-down").forEach((button) => {
-            const pressed = button.getAttribute("data-feedback") === value;
+        message.querySelectorAll(FEEDBACK_BUTTONS).forEach((button) => {
+            const pressed = feedbackValue(button) === value;
             button.setAttribute("aria-pressed", pressed ? "true" : "false");
         });
     }
 
     function choiceShown(message) {
-        const pressed = message.querySelector('[data-feedback][aria-pressed="true"]');
-        return pressed ? pressed.getAttribute("data-feedback") : null;
+        const pressed = Array.from(message.querySelectorAll(FEEDBACK_BUTTONS)).find(
+            (button) => button.getAttribute("aria-pressed") === "true"
+        );
+        return pressed ? feedbackValue(pressed) : null;
     }
 
     /* Store `value` ("up", "down" or null) and `comment` for the reply at `at`; resolves to
@@ -1131,13 +1140,13 @@ server's `finish_reply` draw the end, from what the page saw. */
                 else if (target.closest(".chat-feedback-send")) sendComment(form);
                 return;
             }
-            const button = target.closest(".chat-feedback-up, .chat-feedback-down");
+            const button = target.closest(FEEDBACK_BUTTONS);
             if (!button || button.disabled) return;
             event.preventDefault();
             const message = button.closest(".chat-message");
             const at = indexOf(button);
             if (!message || at === null || busy() || feedbackSaving.has(at)) return;
-            const value = button.getAttribute("data-feedback");
+            const value = feedbackValue(button);
             const next = button.getAttribute("aria-pressed") === "true" ? null : value;
             closeCommentBoxes();
             if (next === "down") openCommentBox(message, at);

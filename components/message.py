@@ -166,8 +166,9 @@ FEEDBACK_DOWN_CLASS = "chat-feedback-down"
 
 
 def feedback_buttons(index: int, chosen: object, *, lang: str) -> list[html.Button]:
-    """👍 and 👎 (toggle buttons: `aria-pressed` says which one is chosen). The page stores
-    a click (assets/chat.js, api/feedback.py); 👎 then offers a comment box."""
+    """👍 and 👎 (toggle buttons: `aria-pressed` says which one is chosen; the class, which
+    value each gives). The page stores a click (assets/chat.js, api/feedback.py); 👎 then
+    offers a comment box. About 300 bytes a turn in the stream's final event."""
     return [
         html.Button(
             className=class_name,
@@ -175,7 +176,6 @@ def feedback_buttons(index: int, chosen: object, *, lang: str) -> list[html.Butt
                 "aria-label": t(lang, key),
                 "aria-pressed": "true" if chosen == value else "false",
                 "data-index": index,
-                "data-feedback": value,
             },
         )
         for value, class_name, key in (
