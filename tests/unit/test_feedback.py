@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from dash import html
+from flask import Flask
 
 from components.message import assistant_message
 from components.thread import render_thread
+from components.turn import page_config
 from services import export, export_document
 from services.feedback import MAX_COMMENT_CHARS, can_rate, clean_comment
 from services.pricing import PriceTable
@@ -288,3 +290,19 @@ def test_no_buttons_without_records_and_none_on_other_messages():
     assert len(buttons(html.Div(thread))) == 2
     thread = render_thread([QUESTION, ANSWER, ERROR], lang="en", streaming=False)
     assert buttons(html.Div(thread)) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "comment", "send"),
+    [
+        ("en", "What was wrong with this reply? (optional)", "Send"),
+        ("zh-cn", "这个回答哪里不好？（可选）", "发送"),
+    ],
+)
+def test_the_page_has_the_comment_boxs_words_in_its_language(lang, comment, send):
+    with Flask(__name__).test_request_context():
+        words = page_config(lang=lang, max_input_chars=10, max_history_rounds=1)["feedback"]
+    assert (words["comment"], words["send"], words["maxChars"]) == (comment, send, 1000)
+    assert words["url"].endswith("/api/chat/feedback")
+    failed = json.dumps(words["failed"], ensure_ascii=False)
+    assert ("could not be saved" if lang == "en" else "反馈未能保存") in failed
