@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from services.accounts import Accounts
 from services.records import Records
 from tests.e2e.test_chat_page import send, wait_idle
 from tests.fake_upstream import Reply
@@ -128,3 +129,50 @@ def test_without_records_there_are_no_buttons(start_app, open_page, fake, tmp_pa
     wait_idle(page, 1)
     expect(page.locator(f"{REPLIES} .chat-copy-button")).to_have_count(1)
     expect(page.locator(".chat-feedback-up, .chat-feedback-down")).to_have_count(0)
+
+
+def signed_in_page(browser, url: str, name: str, password: str) -> Page:
+    """A fresh browser profile signed in as `name` (ACCOUNTS=true), on the chat page."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 760})
+    answer = context.request.post(f"{url}/login", data={"username": name, "password": password})
+    assert answer.ok, answer.text()
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(".chat-welcome, .chat-message", timeout=20_000)
+    return page
+
+
+def test_with_accounts_the_choice_follows_the_user_to_another_browser(
+    start_app, browser, fake, tmp_path
+):
+    url = f"sqlite:///{tmp_path}/accounts.db"
+    records = Records(url)
+    records.upgrade()
+    accounts = Accounts(records)
+    accounts.add_user("amy", "amy-password")
+    accounts.add_user("bob", "bob-password")
+    app = start_app(ACCOUNTS="true", DATABASE_URL=url)
+
+    page = signed_in_page(browser, app.url, "amy", "amy-password")
+    try:
+        fake.script(Reply("An answer for amy"))
+        send(page, "Amy asks")
+        wait_idle(page, 1)
+        reply = page.locator(REPLIES).nth(0)
+        assert click_and_store(page, reply.locator(".chat-feedback-down"))["feedback"] == "down"
+        reply.locator(".chat-feedback-comment").fill("Not for my class")
+        reply.locator(".chat-feedback-send").click()
+        expect(page.locator(".chat-feedback-form")).to_have_count(0)
+        assert rated(records) == [("An answer for amy", "down", "Not for my class")]
+    finally:
+        page.context.close()
+
+    # Amy on another computer: her conversation, with her choice.
+    elsewhere = signed_in_page(browser, app.url, "amy", "amy-password")
+    try:
+        elsewhere.locator(".sidebar-title", has_text="Amy asks").click()
+        wait_idle(elsewhere, 1)
+        expect_chosen(elsewhere.locator(REPLIES).nth(0), False, True)
+    finally:
+        elsewhere.context.close()
+    records.close()
