@@ -199,6 +199,7 @@ class PageTurnStream:
             lang=self.request.lang,
             persona=self._persona(),
             versions=turn.version_map(),
+            feedback=self.store is not None,
         )
         decided["view"] = view_json(view, lang=self.request.lang)
         return decided

@@ -10,6 +10,7 @@ from components import ids
 from components.markdown import markdown_view
 from i18n import t, wait_text
 from services.conversation import CUT, INTERRUPTED, LEFT, LENGTH, STOPPED, STREAMING
+from services.feedback import DOWN, UP, can_rate
 
 AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
 STATUS_NOTES = {
@@ -76,10 +77,11 @@ def assistant_message(
     outside: bool = False,
     index: int | None = None,
     version: tuple[int, int] | None = None,
+    feedback: bool = False,
 ) -> html.Div:
     """A finished reply: Markdown, then how it ended and the tokens it used. With its place
     in the thread (`index`): regenerate (shown on the newest reply only, by style.css) and its
-    versions."""
+    versions, and with `feedback` (the server keeps records) 👍 / 👎."""
     body: list = [markdown_view(entry.get("content", ""), lang=lang)]
     note = STATUS_NOTES.get(entry.get("status"))
     if note:
@@ -111,6 +113,8 @@ def assistant_message(
                 regenerate_button(index, lang=lang),
                 *version_nav(index, version, lang=lang),
             ]
+            if feedback and can_rate("assistant", entry.get("status")):
+                actions += feedback_buttons(index, entry.get("feedback"), lang=lang)
     return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra, actions=actions)
 
 
@@ -155,6 +159,30 @@ def _action(label: str, class_name: str, index: int, **data) -> html.Button:
 def regenerate_button(index: int, *, lang: str) -> html.Button:
     """Ask the reply's question again, with the same context; the reply stays a version."""
     return _action(t(lang, "reply.regenerate"), REGENERATE_BUTTON_CLASS, index)
+
+
+FEEDBACK_UP_CLASS = "chat-feedback-up"
+FEEDBACK_DOWN_CLASS = "chat-feedback-down"
+
+
+def feedback_buttons(index: int, chosen: object, *, lang: str) -> list[html.Button]:
+    """👍 and 👎 (toggle buttons: `aria-pressed` says which one is chosen; the class, which
+    value each gives). The page stores a click (assets/chat.js, api/feedback.py); 👎 then
+    offers a comment box. About 300 bytes a turn in the stream's final event."""
+    return [
+        html.Button(
+            className=class_name,
+            **{
+                "aria-label": t(lang, key),
+                "aria-pressed": "true" if chosen == value else "false",
+                "data-index": index,
+            },
+        )
+        for value, class_name, key in (
+            (UP, FEEDBACK_UP_CLASS, "feedback.up"),
+            (DOWN, FEEDBACK_DOWN_CLASS, "feedback.down"),
+        )
+    ]
 
 
 def edit_button(index: int, *, lang: str) -> html.Button:

@@ -184,4 +184,12 @@ STRINGS = {
     "blocked.title": "Link blocked",
     "blocked.body": "This link from the assistant's reply was blocked because it is not a web address:",
     "versions.busy": "A reply is still being written in this conversation (perhaps in another tab). Try again once it has finished.",
+    # Feedback on replies (issue 17 §3).
+    "feedback.up": "Good reply",
+    "feedback.down": "Bad reply",
+    "feedback.comment": "What was wrong with this reply? (optional)",
+    "feedback.send": "Send",
+    "feedback.skip": "Skip",
+    "feedback.failed": "Your feedback could not be saved. Try again in a moment.",
+    "export.feedback": "Feedback",
 }

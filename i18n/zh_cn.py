@@ -166,4 +166,12 @@ STRINGS = {
     "blocked.title": "链接已拦截",
     "blocked.body": "助手回复中的这个链接已被拦截，因为它不是网页地址：",
     "versions.busy": "这个对话里还有回复正在生成（可能在另一个标签页）。请等它完成后再试。",
+    # 对回答的反馈（issue 17 §3）。
+    "feedback.up": "回答很好",
+    "feedback.down": "回答不好",
+    "feedback.comment": "这个回答哪里不好？（可选）",
+    "feedback.send": "发送",
+    "feedback.skip": "跳过",
+    "feedback.failed": "反馈未能保存，请稍后再试。",
+    "export.feedback": "反馈",
 }

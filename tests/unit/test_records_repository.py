@@ -225,6 +225,9 @@ class RecordsBehaviour:
             "prompt_tokens": 12,
             "completion_tokens": 30,
             "created_at": rows[1]["created_at"],
+            "feedback": None,
+            "feedback_comment": None,
+            "feedback_at": None,
         }
         parse(rows[1]["created_at"])
         assert (rows[2]["role"], rows[2]["error_kind"]) == ("error", "rate_limit")
