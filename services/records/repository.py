@@ -34,7 +34,15 @@ from sqlalchemy.orm import aliased
 from services import branches as versions_rule
 from services.conversation import INTERRUPTED, STOPPED, STREAMING
 from services.feedback import DOWN, MAX_COMMENT_CHARS, VALUES, can_rate, clean_comment
-from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
+from services.records.models import (
+    UTC,
+    ArchivedFeedback,
+    Conversation,
+    Message,
+    is_id,
+    new_id,
+    utcnow,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 TITLE_CHARS = 60
@@ -311,6 +319,28 @@ def _append(
     return row_id
 
 
+def _archive_feedback(connection, conversation_id: str, history: list, branches) -> None:
+    """Keep archived_feedback equal to the rated replies in the conversation's versions."""
+    connection.execute(
+        delete(ArchivedFeedback).where(ArchivedFeedback.conversation_id == conversation_id)
+    )
+    rows = []
+    for question, reply in versions_rule.rated_in_versions(history, branches):
+        values = _feedback_values(reply)
+        if values:
+            rows.append(
+                {
+                    "conversation_id": conversation_id,
+                    "question": question,
+                    "reply": reply.get("content") or "",
+                    "model": reply.get("model"),
+                    **values,
+                }
+            )
+    if rows:
+        connection.execute(insert(ArchivedFeedback), rows)
+
+
 def _forget_pool(records: Records | None) -> None:
     if records is not None:
         records.engine.dispose(close=False)
@@ -513,6 +543,7 @@ class Records:
             if owned != 1:
                 return False
             connection.execute(delete(Message).where(Message.conversation_id == conversation_id))
+            _archive_feedback(connection, conversation_id, [], None)
         return True
 
     def branches(self, owner: str, conversation_id: str) -> dict | None:
@@ -584,6 +615,7 @@ class Records:
                 .where(Conversation.id == conversation_id)
                 .values(branches=branches, last_seq=seq, updated_at=now)
             )
+            _archive_feedback(connection, conversation_id, changed, branches)
         return changed
 
     def add_message(

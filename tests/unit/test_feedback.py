@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from dash import html
 from flask import Flask
+from sqlalchemy import select
 
 from components.message import assistant_message
 from components.thread import render_thread
@@ -16,6 +17,7 @@ from services import export, export_document
 from services.feedback import MAX_COMMENT_CHARS, can_rate, clean_comment
 from services.pricing import PriceTable
 from services.records.guarded import GuardedRecords
+from services.records.models import ArchivedFeedback
 from services.records.repository import Records
 from tests.records_db import sqlite_url
 
@@ -49,6 +51,19 @@ def conversation(records: Records, *entries: dict, owner: str = "alice") -> str:
 def feedback_of(records: Records, cid: str, at: int = 1, owner: str = "alice") -> dict:
     entry = records.history(owner, cid)[at]
     return {key: value for key, value in entry.items() if key.startswith("feedback")}
+
+
+def archived(records: Records, cid: str) -> list[tuple]:
+    with records.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                ArchivedFeedback.question,
+                ArchivedFeedback.reply,
+                ArchivedFeedback.feedback,
+                ArchivedFeedback.feedback_comment,
+            ).where(ArchivedFeedback.conversation_id == cid)
+        ).all()
+    return [tuple(row) for row in rows]
 
 
 class FeedbackRecords:
@@ -143,6 +158,22 @@ class FeedbackRecords:
         # Rated on the server's columns too (what the console reads), once more after the move.
         rows = [row for row in records.export() if row["role"] == "assistant"]
         assert [(row["content"], row["feedback"]) for row in rows] == [(second["content"], "up")]
+
+    def test_a_rated_reply_moved_into_a_version_stays_in_the_archive(self, records):
+        """A 👎 then a regenerate: the console reads the 👎 from archived_feedback, with its
+        question; switching back to it moves it out again (never listed twice)."""
+        cid = conversation(records)
+        records.set_feedback("alice", cid, 1, "down", "too short")
+        records.fork("alice", cid, 1)
+        records.add_message("alice", cid, {**ANSWER, "content": "Better."})
+        assert archived(records, cid) == [
+            (QUESTION["content"], ANSWER["content"], "down", "too short")
+        ]
+        records.set_feedback("alice", cid, 1, "up")
+        records.switch_version("alice", cid, 1, 0)  # the 👎 one shows: the 👍 one is archived
+        assert archived(records, cid) == [(QUESTION["content"], "Better.", "up", None)]
+        records.clear("alice", cid)
+        assert archived(records, cid) == []
 
     def test_finishing_a_reply_leaves_its_feedback_alone(self, records):
         """Stop marks a reply stopped before its writer ends it (within a second): a 👍 given in
