@@ -181,4 +181,12 @@ STRINGS = {
     "blocked.title": "Link blocked",
     "blocked.body": "This link from the assistant's reply was blocked because it is not a web address:",
     "versions.busy": "A reply is still being written in this conversation (perhaps in another tab). Try again once it has finished.",
+    # ---- per-user quotas (issue 17: services/quota.py, components/usage.py)
+    "error.daily_quota": "You have used all of today's tokens. The count starts again at midnight.",
+    "quota.spent": "You have used today's {budget} tokens. It resets at 00:00 {zone} (in {wait}).",
+    "quota.spent_reset": "You have used today's {budget} tokens. It resets at 00:00 {zone}.",
+    "quota.hours_minutes": "{h} h {m} min",
+    "quota.minutes": "{m} min",
+    "quota.left": "{left} of {budget} tokens left today",
+    "quota.left_tip": "Your daily token budget; it resets at 00:00 {zone}.",
 }

@@ -163,4 +163,12 @@ STRINGS = {
     "blocked.title": "链接已拦截",
     "blocked.body": "助手回复中的这个链接已被拦截，因为它不是网页地址：",
     "versions.busy": "这个对话里还有回复正在生成（可能在另一个标签页）。请等它完成后再试。",
+    # ---- 每人每日额度（issue 17：services/quota.py、components/usage.py）
+    "error.daily_quota": "今天的 tokens 已用完，午夜后重新计算。",
+    "quota.spent": "今天的 {budget} tokens 已用完，将于 {zone} 时间 00:00 重置（还有 {wait}）。",
+    "quota.spent_reset": "今天的 {budget} tokens 已用完，将于 {zone} 时间 00:00 重置。",
+    "quota.hours_minutes": "{h} 小时 {m} 分钟",
+    "quota.minutes": "{m} 分钟",
+    "quota.left": "今日剩余 {left} / {budget} tokens",
+    "quota.left_tip": "你每天可用的 tokens，于 {zone} 时间 00:00 重置。",
 }
