@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
+from api.accounts import init_accounts
 from api.auth import SESSION_LIFETIME, VIEWPORT, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         if settings.openai_temperature is None
         else settings.openai_temperature,
         records_enabled=settings.records_enabled,
-        can_logout=bool(settings.access_passwords),
+        can_logout=bool(settings.access_passwords) or settings.accounts,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     _say_what_is_missing(service)
@@ -143,7 +144,15 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     app.server.secret_key = secret
     # Order matters: cross-site refusal, then the login guard, then identity and the routes.
     init_security(app, settings)
-    init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
+    if settings.accounts:
+        init_accounts(
+            app.server,
+            app.server.extensions[extensions.ACCOUNTS],
+            settings.app_title,
+            _sessions(settings),
+        )
+    else:
+        init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
     init_callback_guard(app)  # after the login guard: no session is a 401 first
@@ -156,8 +165,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
 
 
 def _sessions(settings: Settings) -> SessionStore | None:
-    """Where sign-ins are kept (only behind a password): DATABASE_URL's database."""
-    if not settings.access_passwords:
+    """Where sign-ins are kept (behind a password or accounts): DATABASE_URL's database."""
+    if not settings.access_passwords and not settings.accounts:
         return None
     return SessionStore(
         settings.database_url,

@@ -134,26 +134,36 @@ background:var(--button);color:var(--button-text);cursor:pointer}}
 <body><form id="login-form" method="post" action="{action}">
 <h1>{title}</h1><p>{hint}</p>
 {error}
-<input id="login-password" name="password" type="password" autocomplete="current-password"
- placeholder="{placeholder}" aria-label="{placeholder}" required autofocus>
+{fields}
 <input type="hidden" name="next" value="{next}">
 <button id="login-submit" type="submit">{submit}</button>
 </form></body></html>
 """
 
 
+PASSWORD_FIELD = """<input id="login-password" name="password" type="password"
+ autocomplete="current-password" placeholder="{label}" aria-label="{label}" required{focus}>"""
+
+
+def password_field(lang: str, *, autofocus: bool = True) -> str:
+    label = escape(t(lang, "login.password"))
+    return PASSWORD_FIELD.format(label=label, focus=" autofocus" if autofocus else "")
+
+
 def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", headers=None):
     """The login form (a complete page; its one script is the theme's), with an optional
-    error line. Light or dark as the chat page is (components/theme.py)."""
+    error line. Light or dark as the chat page is (components/theme.py). With ACCOUNTS=true
+    the form is api/accounts.py's (a name and a password)."""
     lang = visitor_lang()
     title = current_app.config.get("APP_TITLE", "ChatGPT")
+    fields = current_app.config.get("LOGIN_FIELDS") or (lambda lang: password_field(lang))
     body = LOGIN_PAGE.format(
         lang=escape(lang),
         theme=boot_tag(),
         viewport=VIEWPORT,
         title=escape(title),
-        hint=escape(t(lang, "login.hint")),
-        placeholder=escape(t(lang, "login.password")),
+        hint=escape(t(lang, current_app.config.get("LOGIN_HINT", "login.hint"))),
+        fields=fields(lang),
         submit=escape(t(lang, "login.submit")),
         action=escape(request.script_root + "/login"),
         next=escape(_safe_next(next_path)),

@@ -62,6 +62,12 @@ def init_identity(
         if not g.identity:
             g.identity = secrets.token_hex(16)
             g.new_identity_cookie = signer.dumps(g.identity)
+        # The browser's own identity, kept for adopting what it had before signing in.
+        g.browser_identity = g.identity
+        user = g.get("user")
+        if user is not None:
+            # With accounts, records belong to the user, in whatever browser they sign in.
+            g.identity = user.id
 
     @server.after_request
     def _remember(response):

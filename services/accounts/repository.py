@@ -34,7 +34,7 @@ NAME_MAX = 32
 NAME_RULE = re.compile(r"[\w.\-]{2,32}")
 TOKEN_PREFIX = "cgpt_"
 # last_active_at is written at most this often per user (a page load is dozens of requests).
-TOUCH_EVERY_SECONDS = 60
+TOUCH_EVERY = 60
 
 
 class AccountError(ValueError):
@@ -204,22 +204,12 @@ class Accounts:
         self._set(user_id, daily_tokens=tokens)
         return self.user(user_id, include_disabled=True)
 
-    def touch(self, user_id: str) -> None:
-        """Note the user's activity (at most once a minute)."""
+    def touch(self, user: UserView) -> None:
+        """Note the user's activity, at most once a minute (a page load is many requests)."""
         now = utcnow()
-        with self._writer.begin() as connection:
-            connection.execute(
-                update(User)
-                .where(User.id == user_id)
-                .where(
-                    (User.last_active_at.is_(None))
-                    | (
-                        User.last_active_at
-                        < datetime.fromtimestamp(now.timestamp() - TOUCH_EVERY_SECONDS, now.tzinfo)
-                    )
-                )
-                .values(last_active_at=now)
-            )
+        if user.last_active_at and (now - user.last_active_at).total_seconds() < TOUCH_EVERY:
+            return
+        self._set(user.id, last_active_at=now)
 
     def delete_user(self, username: str, *, purge: bool) -> int:
         """Delete the account and its tokens; `purge` deletes its conversations too (their
