@@ -1,0 +1,298 @@
+"""Per-user quotas end to end: every reply leaves one usage row, and a user whose day is spent
+is refused before the model is asked (page, /api/chat*, gateway), on every app sharing the
+database."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import pytest
+from flask import g, request
+from sqlalchemy import select
+
+from services.accounts import Accounts
+from services.records.models import UsageEvent
+from services.records.repository import Records
+from tests.conftest import LiveServer
+from tests.fake_upstream import Cut, Reply
+from tests.integration.test_page_turn import page_body, parse_sse
+
+USER = [{"role": "user", "content": "Hello"}]
+USED = {"prompt_tokens": 60, "completion_tokens": 50, "total_tokens": 110}
+BUDGET = 100
+GATEWAY_KEY = "gw-test-key"
+# Until API tokens land, a gateway request names its user in this header (tests only).
+AS_USER = "X-Test-User"
+
+
+@pytest.fixture
+def database(tmp_path):
+    url = f"sqlite:///{tmp_path}/quota.db"
+    records = Records(url)
+    records.upgrade()
+    yield url, records
+    records.close()
+
+
+@pytest.fixture
+def amy(database):
+    _, records = database
+    return Accounts(records).add_user("amy", "amy-password")
+
+
+def quota_app(make_app, url: str, **overrides):
+    values = {
+        "accounts": True,
+        "database_url": url,
+        "user_daily_tokens": BUDGET,
+        "gateway_api_keys": GATEWAY_KEY,
+    }
+    app = make_app(**(values | overrides))
+    server = app.server
+
+    def _gateway_user():
+        # The gateway checks its own keys; a test names the user it acts for.
+        name = request.headers.get(AS_USER)
+        if request.blueprint == "gateway" and name:
+            user = server.extensions["chat_accounts"].by_name(name)
+            g.user, g.identity = user, user.id
+
+    # create_app has served a request already (Dash's setup): added past Flask's check.
+    server.before_request_funcs.setdefault(None, []).append(_gateway_user)
+    return server
+
+
+@pytest.fixture
+def server(make_app, database, amy):
+    return quota_app(make_app, database[0])
+
+
+def signed_in(server, name: str = "amy", password: str = "amy-password"):
+    client = server.test_client()
+    answer = client.post("/login", json={"username": name, "password": password})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return client
+
+
+def rows(records) -> list:
+    with records.engine.connect() as connection:
+        return connection.execute(select(UsageEvent).order_by(UsageEvent.id)).all()
+
+
+def to_midnight() -> int:
+    now = datetime.now(timezone.utc)
+    midnight = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+    return int((midnight - now).total_seconds())
+
+
+def assert_refused(response, *, budget: int = BUDGET, used: int = 110) -> dict:
+    """A 429 whose Retry-After is the time to UTC midnight; the error object."""
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert abs(int(response.headers["Retry-After"]) - to_midnight()) <= 5
+    if response.mimetype == "text/event-stream":
+        [event] = parse_sse(response.get_data(as_text=True))
+        error = event["error"]
+    else:
+        error = response.get_json()["error"]
+    assert error["type"] == "daily_quota"
+    assert f"{budget:,} tokens" in error["message"]
+    assert error["quota"]["budget"] == budget and error["quota"]["used"] == used
+    assert error["quota"]["timezone"] == "UTC"
+    return error
+
+
+# ---------------------------------------------------------------------------- /api/chat*
+
+
+def test_api_chat_counts_each_reply_and_refuses_once_the_day_is_spent(server, database, amy, fake):
+    fake.script(Reply("Hello!", usage=USED))
+    client = signed_in(server)
+    assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    [row] = rows(database[1])
+    assert (row.owner, row.source, row.model) == (amy.id, "api", "gpt-4o-mini")
+    assert (row.prompt_tokens, row.completion_tokens, row.conversation_id) == (60, 50, None)
+
+    refused = client.post("/api/chat", json={"messages": USER})
+    assert_refused(refused)
+    refused = client.post("/api/chat/stream", json={"messages": USER})
+    assert_refused(refused)
+    assert len(fake.requests) == 1  # the model was never asked again
+    assert len(rows(database[1])) == 1
+
+
+def test_a_users_own_budget_wins_over_the_default(server, database, fake):
+    _, records = database
+    Accounts(records).set_daily_tokens("amy", 1000)
+    fake.script(Reply("Hello!", usage=USED), Reply("Again", usage=USED))
+    client = signed_in(server)
+    assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    Accounts(records).set_daily_tokens("amy", 200)
+    assert_refused(client.post("/api/chat", json={"messages": USER}), budget=200, used=220)
+
+
+def test_no_budget_means_no_refusal_but_usage_is_still_counted(make_app, database, amy, fake):
+    server = quota_app(make_app, database[0], user_daily_tokens=None)
+    fake.script(Reply("One", usage=USED), Reply("Two", usage=USED))
+    client = signed_in(server)
+    for _ in range(2):
+        assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    assert [r.owner for r in rows(database[1])] == [amy.id, amy.id]
+
+
+def test_without_accounts_usage_is_counted_per_browser_and_nobody_is_refused(
+    make_app, database, fake
+):
+    url, records = database
+    server = make_app(database_url=url, user_daily_tokens=1).server
+    fake.script(Reply("One", usage=USED), Reply("Two", usage=USED))
+    client = server.test_client()
+    for _ in range(2):
+        assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    owners = {row.owner for row in rows(records)}
+    assert len(owners) == 1 and len(rows(records)) == 2
+
+
+# ---------------------------------------------------------------------------- the page's turn
+
+
+def test_a_page_turn_counts_then_the_next_is_refused_in_the_thread(server, database, amy, fake):
+    _, records = database
+    fake.script(Reply("Hi there", usage=USED))
+    client = signed_in(server)
+    response = client.post("/api/chat/stream", json=page_body("What is 2 + 2?"))
+    final = parse_sse(response.get_data(as_text=True))[-1]
+    assert final.get("done"), final
+    conversation = final["turn"]["conversation_id"]
+    [row] = rows(records)
+    assert (row.owner, row.source, row.conversation_id) == (amy.id, "page", conversation)
+    assert (row.prompt_tokens, row.completion_tokens, row.persona) == (60, 50, "general")
+
+    body = page_body("And 3 + 3?", conversation_id=conversation)
+    refused = client.post("/api/chat/stream", json=body, headers={"Accept": "text/event-stream"})
+    assert refused.mimetype == "text/event-stream"
+    error = assert_refused(refused)
+    assert error["retry_after"] == int(refused.headers["Retry-After"])
+    assert len(fake.requests) == 1
+    # Nothing of the refused turn is on record: the conversation still has its first round.
+    assert [e["role"] for e in records.history(amy.id, conversation)] == ["user", "assistant"]
+
+
+def test_a_cut_reply_counts_what_it_used(server, database, fake):
+    fake.script(Cut("Half of an answer that breaks off"))
+    client = signed_in(server)
+    response = client.post("/api/chat/stream", json=page_body("Tell me a story"))
+    final = parse_sse(response.get_data(as_text=True))[-1]
+    assert final["error"]["type"] == "stream_cut", final
+    [row] = rows(database[1])
+    # Counted offline: the question and persona that were sent, and the text that arrived.
+    assert row.prompt_tokens > 5 and row.completion_tokens > 3
+
+
+def test_a_stopped_reply_counts_what_it_used(make_app, database, amy, fake):
+    _, records = database
+    fake.script(Reply("word " * 400, chunk_size=5, delay=0.05))
+    server = quota_app(make_app, database[0])
+    with LiveServer(server) as live:
+        url = urlsplit(live.url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        login = json.dumps({"username": "amy", "password": "amy-password"})
+        conn.request("POST", "/login", login, headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200
+        cookies = "; ".join(
+            value.split(";", 1)[0] for value in answer.headers.get_all("Set-Cookie")
+        )
+        headers = {"Content-Type": "application/json", "Cookie": cookies}
+        conn.request("POST", "/api/chat/stream", json.dumps({"messages": USER}), headers=headers)
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.readline().startswith(b"data: ")  # the first text
+        (upstream,) = fake.wait_for_requests(1)
+        response.close()
+        conn.close()  # the client leaves: the reply stops
+        assert upstream.client_disconnected.wait(5)
+        deadline = time.monotonic() + 5
+        while not rows(records) and time.monotonic() < deadline:
+            upstream.finished.wait(0.05)
+    [row] = rows(records)
+    assert row.owner == amy.id and row.source == "api"
+    full = len("word " * 400) // 4
+    assert row.prompt_tokens > 0 and 0 < row.completion_tokens < full
+
+
+# ---------------------------------------------------------------------------- the gateway
+
+
+def gateway(client, *, stream: bool = False, user: str = "amy"):
+    return client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": USER, "stream": stream},
+        headers={"Authorization": f"Bearer {GATEWAY_KEY}", AS_USER: user},
+    )
+
+
+def test_the_gateway_counts_and_refuses_in_openais_form(server, database, amy, fake):
+    fake.script(Reply("Hello!", usage=USED))
+    client = server.test_client()
+    assert gateway(client).status_code == 200
+    [row] = rows(database[1])
+    assert (row.owner, row.source, row.prompt_tokens, row.completion_tokens) == (
+        amy.id,
+        "gateway",
+        60,
+        50,
+    )
+    refused = gateway(client)
+    assert refused.status_code == 429
+    assert abs(int(refused.headers["Retry-After"]) - to_midnight()) <= 5
+    assert refused.headers["x-should-retry"] == "false"  # the OpenAI SDK waits, not retries
+    error = refused.get_json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert (error["type"], error["code"]) == ("insufficient_quota", "daily_quota")
+    assert len(fake.requests) == 1
+
+
+def test_a_gateway_stream_without_usage_is_counted_offline(server, database, fake):
+    fake.script(Reply("A streamed reply of some length"))
+    response = gateway(server.test_client(), stream=True)
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).endswith("data: [DONE]\n\n")
+    [row] = rows(database[1])
+    assert row.source == "gateway" and row.prompt_tokens > 0 and row.completion_tokens > 0
+
+
+# ---------------------------------------------------------------------------- shared counts
+
+
+def test_two_apps_on_one_database_share_the_count(make_app, database, amy, fake):
+    first = quota_app(make_app, database[0])
+    second = quota_app(make_app, database[0])
+    fake.script(Reply("Hello!", usage=USED))
+    assert signed_in(first).post("/api/chat", json={"messages": USER}).status_code == 200
+    assert_refused(signed_in(second).post("/api/chat", json={"messages": USER}))
+    assert len(fake.requests) == 1
+
+
+def test_with_redis_the_count_is_still_the_databases(make_app, database, amy, fake):
+    from tests.redis_server import flush, redis_server
+
+    servers = redis_server()
+    url = next(servers)
+    try:
+        flush(url)
+        server = quota_app(
+            make_app, database[0], ratelimit_storage_uri=url, max_request_per_hour=50
+        )
+        other = quota_app(make_app, database[0], ratelimit_storage_uri=url)
+        fake.script(Reply("Hello!", usage=USED))
+        assert signed_in(server).post("/api/chat", json={"messages": USER}).status_code == 200
+        assert_refused(signed_in(other).post("/api/chat", json={"messages": USER}))
+        assert len(fake.requests) == 1
+    finally:
+        servers.close()
