@@ -1,4 +1,4 @@
-"""What is left of the signed-in user's daily tokens (`#quota-left`, services/quota.py).
+"""What is left of the signed-in user's daily tokens (`#quota-left` under the message box).
 
 Shown again whenever the header's usage total changes: at load, and after every turn (its
 usage joins the total in callbacks/chat.py `finish_reply`), refused ones too.

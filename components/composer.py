@@ -63,6 +63,9 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
             ),
             html.Div(
                 [
+                    # The user's tokens left today, by the next request's size; hidden unless
+                    # a budget applies (callbacks/quota.py).
+                    html.Span(id=ids.QUOTA_LEFT, className="quota-left", hidden=True),
                     html.Span(id=ids.ESTIMATE, className="composer-estimate"),
                     html.Span(t(lang, "composer.keys"), className="composer-keys"),
                     html.Span(t(lang, "composer.hint")),

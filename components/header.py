@@ -73,9 +73,6 @@ def header(
             ),
             fac.AntdSpace(
                 [
-                    # The user's tokens left today; hidden unless a budget applies
-                    # (callbacks/quota.py). In the menu drawer on a phone.
-                    html.Span(id=ids.QUOTA_LEFT, className="quota-left", hidden=True),
                     persona_picker,
                     fac.AntdTooltip(
                         html.Label(
