@@ -78,3 +78,23 @@ def test_the_default_budget_shows_on_a_phone_under_the_message_box(quota_app, br
     assert page.locator(".app-header").bounding_box()["height"] <= 56
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.context.close()
+
+
+def test_without_accounts_there_is_no_quota_and_no_request_for_it(app_server, open_page, fake):
+    page = open_page(app_server.url)
+    callbacks: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            callbacks.append(request.post_data or "")
+            if "_dash-update-component" in request.url
+            else None
+        ),
+    )
+    fake.script(Reply("Hello!"))
+    send(page, "Hi")
+    wait_idle(page, 1)
+    expect(page.locator(".composer-estimate")).to_be_attached()
+    expect(page.locator("#quota-left")).to_have_count(0)
+    assert callbacks, "the turn made no callback at all: the test sees nothing"
+    assert not [body for body in callbacks if "quota-left" in body]
