@@ -296,3 +296,38 @@ def test_with_redis_the_count_is_still_the_databases(make_app, database, amy, fa
         assert len(fake.requests) == 1
     finally:
         servers.close()
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    from tests import records_db
+
+    yield from records_db.postgres_server()
+
+
+def test_the_count_on_postgresql(postgres_server):
+    from services.quota import Quota, Spent
+    from tests import records_db
+
+    with records_db.empty_schema(postgres_server) as url:
+        records = Records(url)
+        records.upgrade()
+        try:
+            quota = Quota.for_records(records, 100, "Asia/Shanghai")
+            noon = datetime(2026, 12, 6, 12, tzinfo=timezone.utc)  # 20:00 in Shanghai
+            for at, tokens in (
+                (datetime(2026, 12, 5, 15, 59, tzinfo=timezone.utc), 1000),  # the day before
+                (datetime(2026, 12, 5, 16, 0, tzinfo=timezone.utc), 30),  # Shanghai's midnight
+                (noon, 40),
+            ):
+                spent = Spent(owner="a" * 32, source="api", prompt_tokens=tokens)
+                assert quota.record(spent, at=at)
+            assert quota.used_today("a" * 32, now=noon) == 70
+            user = type("U", (), {"id": "a" * 32, "daily_tokens": 70})()
+            state = quota.left(user, now=noon)
+            assert state.spent and state.resets_at == datetime(2026, 12, 6, 16, tzinfo=timezone.utc)
+        finally:
+            records.close()
