@@ -226,6 +226,53 @@ def test_a_stopped_reply_counts_what_it_used(make_app, database, amy, fake):
     assert row.prompt_tokens > 0 and 0 < row.completion_tokens < full
 
 
+def test_a_page_turn_stopped_with_stop_counts_what_it_used(make_app, database, amy, fake):
+    _, records = database
+    fake.script(Reply("word " * 400, chunk_size=5, delay=0.05))
+    server = quota_app(make_app, database[0])
+    with LiveServer(server) as live:
+        url = urlsplit(live.url)
+
+        def connect():
+            return http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+
+        conn = connect()
+        login = json.dumps({"username": "amy", "password": "amy-password"})
+        conn.request("POST", "/login", login, headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        answer.read()
+        cookies = "; ".join(v.split(";", 1)[0] for v in answer.headers.get_all("Set-Cookie"))
+        headers = {"Content-Type": "application/json", "Cookie": cookies}
+        body = json.dumps(page_body("Tell me a long story"))
+        conn.request("POST", "/api/chat/stream", body, headers=headers)
+        response = conn.getresponse()
+        conversation = None
+        while conversation is None:  # the turn's first event names its conversation
+            line = response.readline()
+            assert line, "the stream ended before it said where the turn is recorded"
+            if line.startswith(b"data: "):
+                conversation = json.loads(line[6:]).get("turn", {}).get("conversation_id")
+        # Stop, as the page does: mark the reply stopped on the server, then hang up.
+        stop = connect()
+        stop.request(
+            "POST", "/api/chat/stop", json.dumps({"conversation_id": conversation}), headers
+        )
+        assert stop.getresponse().status == 202
+        response.close()
+        conn.close()
+        (upstream,) = fake.wait_for_requests(1)
+        assert upstream.client_disconnected.wait(10), "the reply went on after Stop"
+        deadline = time.monotonic() + 5
+        while not rows(records) and time.monotonic() < deadline:
+            upstream.finished.wait(0.05)
+    [row] = rows(records)
+    assert (row.owner, row.source, row.conversation_id) == (amy.id, "page", conversation)
+    full = len("word " * 400) // 4
+    assert row.prompt_tokens > 0 and 0 < row.completion_tokens < full
+    [*_, reply] = records.history(amy.id, conversation)
+    assert reply["status"] == "stopped"
+
+
 # ---------------------------------------------------------------------------- the gateway
 
 
