@@ -84,7 +84,7 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
     return Prepared(messages, model, sampling, (store, owner, chat_request.conversation_id))
 
 
-def _meter(prepared: Prepared, chat_request: ChatRequest) -> usage.Meter | None:
+def _meter(prepared: Prepared) -> usage.Meter | None:
     """What counts a scripted request's reply in `usage_events` (None with records off)."""
     conversation = prepared.target[2] if prepared.target else None
     return usage.meter("api", prepared.model, prepared.messages, conversation=conversation)
@@ -197,7 +197,7 @@ def chat_stream():
         if prepared.target and journal() is not None:
             _store, owner, conversation_id = prepared.target
             keeper = journal().reply(owner, lambda: conversation_id, prepared.model)
-        used = _meter(prepared, chat_request)
+        used = _meter(prepared)
         if keeper is not None or used is not None:
             spent = used.ended if used is not None else None
             events = recorded(events, keeper, prepared.model, spent=spent)
@@ -225,7 +225,7 @@ def chat_once():
     refused = usage.refusal()
     if refused is not None:
         return refused
-    used = _meter(prepared, chat_request)
+    used = _meter(prepared)
     try:
         answer = service.complete(
             prepared.messages,
