@@ -6,9 +6,13 @@ usage joins the total in callbacks/chat.py `finish_reply`), refused ones too.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import Input, Output, callback
 
+from api.callback_guard import typed
 from api.identity import current_user
+from callbacks.inputs import Lang
 from components import ids
 from components.usage import quota_left
 from extensions import accounts, quota
@@ -24,7 +28,8 @@ HIDDEN = ("", True, "")
     Input(ids.USAGE_TOTALS, "data"),
     Input(ids.LANG_STORE, "data"),
 )
-def show_quota_left(_totals, lang):
+@typed
+def show_quota_left(_totals: Any, lang: Lang | None):
     """ "12,300 of 50,000 tokens left today"; hidden without accounts or without a budget."""
     keeper = quota()
     if keeper is None or accounts() is None:
@@ -32,4 +37,5 @@ def show_quota_left(_totals, lang):
     state = keeper.left(current_user())
     if state is None:
         return HIDDEN
+    lang = lang or "en"
     return quota_left(state, lang=lang), False, t(lang, "quota.left_tip", zone=keeper.zone_name)

@@ -378,3 +378,42 @@ def test_the_count_on_postgresql(postgres_server):
             assert state.spent and state.resets_at == datetime(2026, 12, 6, 16, tzinfo=timezone.utc)
         finally:
             records.close()
+
+
+# ---------------------------------------------------------------------------- #quota-left
+
+
+def test_quota_left_says_what_is_left_in_the_users_language(server, amy, fake):
+    from pydantic import ValidationError
+
+    from callbacks.quota import show_quota_left
+
+    fake.script(Reply("Hello!", usage={"prompt_tokens": 20, "completion_tokens": 10}))
+    assert signed_in(server).post("/api/chat", json={"messages": USER}).status_code == 200
+    # The callback as Dash runs it for the signed-in user (an app of this process has no
+    # callback map of its own: Dash gives the global callbacks to the first app only).
+    with server.test_request_context("/_dash-update-component", method="POST"):
+        g.user = amy
+        assert show_quota_left(None, "zh-cn") == (
+            "今日剩余 70 / 100 tokens",
+            False,
+            "你每天可用的 tokens，于 UTC 时间 00:00 重置。",
+        )
+        assert show_quota_left(None, "en")[0] == "70 of 100 tokens left today"
+        # A value of the wrong shape is refused (a 400 from the callback guard).
+        with pytest.raises(ValidationError):
+            show_quota_left(None, ["en"])
+    with server.test_request_context("/_dash-update-component", method="POST"):
+        g.user = None  # not signed in (the guard refuses it first anyway)
+        assert show_quota_left(None, "en") == ("", True, "")
+
+
+def test_quota_left_is_hidden_without_a_budget(make_app, database, amy):
+    from callbacks.quota import show_quota_left
+
+    server = quota_app(make_app, database[0], user_daily_tokens=None)
+    with server.test_request_context("/_dash-update-component", method="POST"):
+        g.user = amy
+        assert show_quota_left(None, "en") == ("", True, "")
+        g.user = amy.model_copy(update={"daily_tokens": 500})
+        assert show_quota_left(None, "en")[:2] == ("500 of 500 tokens left today", False)
