@@ -157,6 +157,16 @@ def test_without_accounts_usage_is_counted_per_browser_and_nobody_is_refused(
     assert len(owners) == 1 and len(rows(records)) == 2
 
 
+def test_with_records_off_nothing_is_counted_and_chats_go_on(make_app, fake):
+    server = make_app(records_enabled=False, user_daily_tokens=1).server
+    assert server.extensions.get("chat_quota") is None
+    fake.script(Reply("One", usage=USED), Reply("Two", usage=USED))
+    client = server.test_client()
+    assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    response = client.post("/api/chat/stream", json=page_body("Hi"))
+    assert parse_sse(response.get_data(as_text=True))[-1].get("done")
+
+
 # ---------------------------------------------------------------------------- the page's turn
 
 
