@@ -167,6 +167,21 @@ def test_with_records_off_nothing_is_counted_and_chats_go_on(make_app, fake):
     assert parse_sse(response.get_data(as_text=True))[-1].get("done")
 
 
+def test_a_usage_table_that_fails_costs_the_count_not_the_chat(server, database, fake, caplog):
+    _, records = database
+    with records.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE usage_events")
+    fake.script(Reply("One", usage=USED), Reply("Two", usage=USED), Reply("Three", usage=USED))
+    client = signed_in(server)
+    with caplog.at_level("ERROR", logger="services.quota"):
+        for _ in range(2):  # over the budget, but the count cannot be read: not refused
+            assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+        response = client.post("/api/chat/stream", json=page_body("Hi"))
+        assert parse_sse(response.get_data(as_text=True))[-1].get("done")
+    said = [r.getMessage() for r in caplog.records if r.name == "services.quota"]
+    assert len(said) == 1 and "no such table" in said[0], said
+
+
 # ---------------------------------------------------------------------------- the page's turn
 
 
