@@ -38,6 +38,7 @@ from i18n import html_lang, negotiate
 from services.accounts import Accounts
 from services.chat import ChatService
 from services.providers import ProvidersFileError
+from services.quota import Quota
 from services.records.guarded import GuardedRecords
 from services.records.journal import Journal
 from services.records.repository import Records
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         else settings.openai_temperature,
         records_enabled=settings.records_enabled,
         can_logout=bool(settings.access_passwords) or settings.accounts,
+        quota=settings.accounts,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     _say_what_is_missing(service)
@@ -127,6 +129,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     else:
         keep_in_browser(app)
     extensions.init_app(app.server, service, store, journal)
+    if store is not None:
+        # Usage per reply, and per-user daily budgets with ACCOUNTS=true (services/quota.py).
+        app.server.extensions[extensions.QUOTA] = Quota.for_records(
+            store, settings.user_daily_tokens, settings.quota_timezone
+        )
     if settings.accounts:
         if store is None:
             raise SystemExit(

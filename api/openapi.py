@@ -194,7 +194,9 @@ def _chat_route(summary: str, ok: dict, *, upstream_errors: bool, page_turn: boo
         "403": _response("Sent by a page of another site (cross-site request).", REFUSAL),
         "404": _response("`conversation_id` is not one of the caller's conversations.", REFUSAL),
         "429": _response(
-            "Too many requests or open streams from this address, or the model's rate limit.",
+            "Too many requests or open streams from this address, the model's rate limit, or"
+            " (`daily_quota`, with ACCOUNTS=true) the user's tokens for today are spent: the"
+            " error's `quota` says `used`, `budget`, `resets_at` and `timezone`.",
             REFUSAL,
             **{"Retry-After": RETRY_AFTER},
         ),
@@ -240,7 +242,8 @@ def _gateway_errors() -> dict:
         ),
         "404": error("The gateway is off (no GATEWAY_API_KEYS), or the model is not configured."),
         "429": _response(
-            "This server's limit, or the upstream's, passed on.",
+            "This server's limit, or the upstream's, passed on; or (`code` `daily_quota`, with"
+            " ACCOUNTS=true) the user's tokens for today are spent, until `Retry-After`.",
             {**_json(_ref("GatewayError")), **_sse_json(_obj(["error"], error=ERROR_OBJECT))},
             **{"Retry-After": RETRY_AFTER},
         ),

@@ -8,6 +8,7 @@ from callbacks import (  # noqa: F401
     chat,
     export,
     history,
+    quota,
     settings,
     shortcuts,
     sidebar,

@@ -103,3 +103,5 @@ SHORTCUTS_BUTTON = "settings-shortcuts-button"
 # server forks or switches (callbacks/branches.py) and may answer with a turn to start.
 BRANCH_REQUEST = "chat-branch-request"
 ASK_REQUEST = "chat-ask-request"
+# Per-user quotas (issue 17): what is left of the signed-in user's daily tokens, in the header.
+QUOTA_LEFT = "quota-left"

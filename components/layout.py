@@ -37,6 +37,9 @@ class PageOptions:
     default_temperature: float
     records_enabled: bool
     can_logout: bool = False  # ACCESS_PASSWORD is set
+    # ACCOUNTS=true: what is left of the user's daily tokens shows (#quota-left); otherwise
+    # the element is not there, and neither is its callback's request after every turn.
+    quota: bool = False
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -137,7 +140,11 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                             ),
                             records_not_saved(lang=lang),
                             html.Footer(
-                                composer(lang=lang, max_chars=options.max_input_chars),
+                                composer(
+                                    lang=lang,
+                                    max_chars=options.max_input_chars,
+                                    quota=options.quota,
+                                ),
                                 className="app-footer",
                             ),
                         ],

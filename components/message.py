@@ -8,9 +8,11 @@ from dash import html
 import i18n
 from components import ids
 from components.markdown import markdown_view
+from components.usage import quota_notice
 from i18n import t, wait_text
 from services.conversation import CUT, INTERRUPTED, LEFT, LENGTH, STOPPED, STREAMING
 from services.feedback import DOWN, UP, can_rate
+from services.quota import REFUSAL_KIND as QUOTA_KIND
 
 AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
 STATUS_NOTES = {
@@ -226,6 +228,8 @@ def error_message(
     if wait and i18n.has(f"{key}_wait"):
         key = f"{key}_wait"  # the upstream said how long (Retry-After)
     advice = t(lang, key, detail=detail, wait=wait)
+    if kind == QUOTA_KIND:
+        advice = quota_notice(entry, lang=lang)  # the budget and when it resets
     body: list = [html.Div(advice, className="chat-error-text")]
     if detail and detail not in advice:
         body.append(html.Div(t(lang, "error.detail", detail=detail), className="chat-error-detail"))

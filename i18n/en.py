@@ -192,4 +192,12 @@ STRINGS = {
     "feedback.skip": "Skip",
     "feedback.failed": "Your feedback could not be saved. Try again in a moment.",
     "export.feedback": "Feedback",
+    # ---- per-user quotas (issue 17: services/quota.py, components/usage.py)
+    "error.daily_quota": "You have used all of today's tokens. The count starts again at midnight.",
+    "quota.spent": "You have used today's {budget} tokens. It resets at 00:00 {zone} (in {wait}).",
+    "quota.spent_reset": "You have used today's {budget} tokens. It resets at 00:00 {zone}.",
+    "quota.hours_minutes": "{h} h {m} min",
+    "quota.minutes": "{m} min",
+    "quota.left": "{left} of {budget} tokens left today",
+    "quota.left_tip": "Your daily token budget; it resets at 00:00 {zone}.",
 }

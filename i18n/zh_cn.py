@@ -174,4 +174,12 @@ STRINGS = {
     "feedback.skip": "跳过",
     "feedback.failed": "反馈未能保存，请稍后再试。",
     "export.feedback": "反馈",
+    # ---- 每人每日额度（issue 17：services/quota.py、components/usage.py）
+    "error.daily_quota": "今天的 tokens 已用完，午夜后重新计算。",
+    "quota.spent": "今天的 {budget} tokens 已用完，将于 {zone} 时间 00:00 重置（还有 {wait}）。",
+    "quota.spent_reset": "今天的 {budget} tokens 已用完，将于 {zone} 时间 00:00 重置。",
+    "quota.hours_minutes": "{h} 小时 {m} 分钟",
+    "quota.minutes": "{m} 分钟",
+    "quota.left": "今日剩余 {left} / {budget} tokens",
+    "quota.left_tip": "你每天可用的 tokens，于 {zone} 时间 00:00 重置。",
 }
