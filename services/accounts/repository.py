@@ -263,13 +263,23 @@ class Accounts:
             return None
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(ApiToken.id, ApiToken.user_id).where(
+                select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
                     ApiToken.token_hash == _token_hash(token)
                 )
             ).first()
         if row is None:
             return None
-        return self.user(row.user_id)
+        user = self.user(row.user_id)
+        now = utcnow()
+        if user is not None and (
+            row.last_used_at is None or (now - row.last_used_at).total_seconds() >= TOUCH_EVERY
+        ):
+            # At most once a minute: a script's every request would otherwise be a write.
+            with self._writer.begin() as connection:
+                connection.execute(
+                    update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+                )
+        return user
 
     # ---- audit
 
