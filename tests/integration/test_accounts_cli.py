@@ -1,0 +1,147 @@
+"""`python chat_app.py users ...`, run as an operator runs it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.accounts import Accounts
+from services.records import Records
+from tests import records_db
+
+APP_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    yield from records_db.postgres_server()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield records_db.sqlite_url(tmp_path)
+        return
+    server = request.getfixturevalue("postgres_server")
+    with records_db.empty_schema(server) as url:
+        yield url
+
+
+def users(url: str, *args: str, stdin: str = "", module: bool = True):
+    """One `users` command; through chat_app.py itself when `module` is False."""
+    command = ["-m", "services.accounts.cli", *args] if module else ["chat_app.py", "users", *args]
+    environment = {**os.environ, "DATABASE_URL": url, "CHAT_ENV_FILE": ""}
+    return subprocess.run(
+        [sys.executable, *command],
+        cwd=APP_DIR,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
+def test_the_first_admin_on_an_empty_database(url):
+    # No `db upgrade` first: the command migrates the database itself.
+    done = users(
+        url, "add", "Amy", "--admin", "--password-stdin", stdin="amy-password\n", module=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "added Amy (admin)" in done.stdout
+    assert "amy-password" not in done.stdout + done.stderr
+    accounts = Accounts(Records(url))
+    assert accounts.authenticate("amy", "amy-password").is_admin
+
+
+def test_list_disable_enable_reset_token_and_delete(url):
+    assert users(url, "add", "bob", "--password-stdin", stdin="bob-password\n").returncode == 0
+    records = Records(url)
+    accounts = Accounts(records)
+    bob = accounts.by_name("bob")
+    cid = records.create_conversation(bob.id)
+    records.add_message(bob.id, cid, {"role": "user", "content": "bob's question"})
+
+    listed = users(url, "list")
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("bob "))
+    assert row.split()[1:5] == ["user", "enabled", "default", "never"]
+
+    assert users(url, "disable", "BOB").returncode == 0
+    assert accounts.authenticate("bob", "bob-password") is None
+    assert "disabled" in users(url, "list").stdout
+    assert users(url, "enable", "bob").returncode == 0
+    assert accounts.authenticate("bob", "bob-password") is not None
+
+    reset = users(url, "reset-password", "bob", "--password-stdin", stdin="a-new-password\n")
+    assert reset.returncode == 0, reset.stderr
+    assert accounts.authenticate("bob", "a-new-password") is not None
+    assert accounts.authenticate("bob", "bob-password") is None
+
+    made = users(url, "token", "bob", "--name", "grading script")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("cgpt_") and "shown once" in made.stderr
+    assert accounts.user_for_token(token).username == "bob"
+    assert [t.name for t in accounts.tokens(bob.id)] == ["grading script"]
+
+    # Not a terminal and neither flag: it refuses rather than guess.
+    asked = users(url, "delete", "bob")
+    assert asked.returncode == 1
+    assert "--keep-records or --purge-records" in asked.stderr
+    assert users(url, "delete", "bob", "--keep-records").returncode == 0
+    assert accounts.by_name("bob") is None
+    assert accounts.user_for_token(token) is None
+    assert records.history(bob.id, cid) is not None  # kept, for export
+
+
+def test_purge_deletes_the_conversations(url):
+    users(url, "add", "cy", "--password-stdin", stdin="cy-password\n")
+    records = Records(url)
+    cy = Accounts(records).by_name("cy")
+    cid = records.create_conversation(cy.id)
+    done = users(url, "delete", "cy", "--purge-records")
+    assert done.returncode == 0, done.stderr
+    assert "deleted 1 conversation(s)" in done.stdout
+    assert records.history(cy.id, cid) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "words"),
+    [
+        (("add", "two words", "--password-stdin"), "long-enough\n", "without spaces"),
+        (("add", "dan", "--password-stdin"), "short\n", "at least 8 characters"),
+        (("disable", "nobody"), "", "no account with that name"),
+        (("reset-password", "nobody", "--password-stdin"), "long-enough\n", "no account"),
+        (("token", "nobody"), "", "no account with that name"),
+        (("delete", "nobody", "--purge-records"), "", "no account with that name"),
+    ],
+)
+def test_refusals_are_plain_words(args, stdin, words, tmp_path):
+    done = users(records_db.sqlite_url(tmp_path), *args, stdin=stdin)
+    assert done.returncode == 1
+    assert words in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_taken_name_and_the_last_admin(tmp_path):
+    url = records_db.sqlite_url(tmp_path)
+    users(url, "add", "amy", "--admin", "--password-stdin", stdin="amy-password\n")
+    again = users(url, "add", "AMY", "--password-stdin", stdin="other-password\n")
+    assert again.returncode == 1 and "That name is taken" in again.stderr
+    last = users(url, "delete", "amy", "--purge-records")
+    assert last.returncode == 1 and "last admin" in last.stderr
+
+
+def test_usage_errors(tmp_path):
+    url = records_db.sqlite_url(tmp_path)
+    both = users(url, "delete", "amy", "--keep-records", "--purge-records")
+    assert both.returncode == 2
+    assert users(url).returncode == 2
+    assert "reset-password" in users(url, "--help").stdout
