@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         else settings.openai_temperature,
         records_enabled=settings.records_enabled,
         can_logout=bool(settings.access_passwords) or settings.accounts,
+        accounts=settings.accounts,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     _say_what_is_missing(service)

@@ -103,3 +103,9 @@ SHORTCUTS_BUTTON = "settings-shortcuts-button"
 # server forks or switches (callbacks/branches.py) and may answer with a turn to start.
 BRANCH_REQUEST = "chat-branch-request"
 ASK_REQUEST = "chat-ask-request"
+
+# ---- issue 17, accounts (helper A): the settings drawer's API tokens
+TOKEN_NAME = "api-token-name"
+TOKEN_CREATE = "api-token-create"
+TOKEN_CREATED = "api-token-created"
+TOKEN_LIST = "api-token-list"

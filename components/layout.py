@@ -37,6 +37,7 @@ class PageOptions:
     default_temperature: float
     records_enabled: bool
     can_logout: bool = False  # ACCESS_PASSWORD is set
+    accounts: bool = False  # ACCOUNTS=true: personal API tokens in the settings drawer
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -110,6 +111,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                 temperature=options.default_temperature,
                 max_reply_tokens=options.max_reply_tokens,
                 custom_persona=not options.locked,
+                api_tokens=options.accounts,
             ),
             shortcuts_dialog(lang=lang),
             html.Div(
