@@ -15,7 +15,8 @@ from api import gateway as api_gateway
 from api.identity import COOKIE, current_identity, current_user
 from services.accounts import Accounts
 from services.records.repository import Records
-from tests.conftest import LiveServer
+from tests.conftest import TEST_KEY, LiveServer
+from tests.e2e.conftest import AppProcess
 from tests.fake_upstream import Reply
 
 HTML = {"Accept": "text/html"}
@@ -445,3 +446,66 @@ def test_a_browsers_earlier_conversations_are_adopted_once(app, accounts, url):
     client.post("/logout")
     sign_in(client, "amy", "amy-password")
     assert records.history(bob.id, cid) is not None
+
+
+SIDEBAR_OUTPUTS = (
+    "chat-history-store.data",
+    "chat-conversation-store.data",
+    "chat-notice.children",
+    "chat-thread-redraw.data",
+    "chat-streaming-store.data",
+)
+
+
+def open_in_sidebar(client, conversation_id: str):
+    """The sidebar's "open this conversation" callback, as the page sends it."""
+    deps = client.get("/_dash-dependencies").json()
+    [dep] = [d for d in deps if any('"sidebar-item"' in i["id"] for i in d["inputs"])]
+    item = {"index": conversation_id, "type": "sidebar-item"}
+    body = {
+        "output": dep["output"],
+        "outputs": [
+            {"id": name.split(".")[0], "property": name.split(".")[1]} for name in SIDEBAR_OUTPUTS
+        ],
+        "inputs": [
+            [{"id": item, "property": "n_clicks", "value": 1}],
+            {"id": "chat-open-request", "property": "data", "value": None},
+        ],
+        "state": [
+            {"id": "chat-streaming-store", "property": "data", "value": None},
+            {"id": "sidebar-local-records", "property": "data", "value": None},
+        ],
+        "changedPropIds": [json.dumps(item, separators=(",", ":"), sort_keys=True) + ".n_clicks"],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_the_sidebar_opens_a_conversation_for_its_owner_only(upstream, accounts, url):
+    """Under gunicorn (in one test process only the first app serves Dash's callback list)."""
+    records = Records(url)
+    amy = accounts.by_name("amy")
+    cid = records.create_conversation(amy.id, title="amy's secret")
+    records.add_message(amy.id, cid, {"role": "user", "content": "amy's question"})
+    server = AppProcess(
+        {
+            "OPENAI_API_KEY": TEST_KEY,
+            "OPENAI_BASE_URL": upstream.base_url,
+            "ACCOUNTS": "true",
+            "DATABASE_URL": url,
+        }
+    )
+    try:
+        with (
+            httpx.Client(base_url=server.url, timeout=30) as amy_client,
+            httpx.Client(base_url=server.url, timeout=30) as bob_client,
+        ):
+            sign_in(amy_client, "amy", "amy-password")
+            sign_in(bob_client, "bob", "bob-password")
+            opened = open_in_sidebar(amy_client, cid)
+            assert opened.status_code == 200
+            assert "amy's question" in opened.text
+            guessed = open_in_sidebar(bob_client, cid)
+            assert guessed.status_code == 204  # as for an id that does not exist
+            assert "amy" not in guessed.text
+    finally:
+        server.stop()
