@@ -145,3 +145,80 @@ def test_usage_errors(tmp_path):
     assert both.returncode == 2
     assert users(url).returncode == 2
     assert "reset-password" in users(url, "--help").stdout
+
+
+def at_a_terminal(url: str, args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
+    """Run a `users` command in a pseudo-terminal, answering each prompt as a person types."""
+    import pty
+    import select
+    import time
+
+    environment = {**os.environ, "DATABASE_URL": url, "CHAT_ENV_FILE": ""}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, with the terminal as its stdin and /dev/tty
+        os.chdir(APP_DIR)
+        os.execve(
+            sys.executable, [sys.executable, "-m", "services.accounts.cli", *args], environment
+        )
+    seen = ""
+
+    def read_until(text: str | None) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while text is None or text not in seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in {seen!r}")
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 1024)
+                except OSError:  # the command ended
+                    chunk = b""
+                if not chunk:
+                    if text is None:
+                        return
+                    raise AssertionError(f"ended without {text!r}: {seen!r}")
+                seen += chunk.decode("utf-8", "replace")
+
+    for prompt, answer in answers:
+        read_until(prompt)
+        os.write(fd, answer.encode() + b"\n")
+    read_until(None)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), seen
+
+
+def test_passwords_are_asked_twice_and_never_echoed(tmp_path):
+    url = records_db.sqlite_url(tmp_path)
+    code, shown = at_a_terminal(
+        url,
+        ["add", "amy", "--admin"],
+        [("Password: ", "typed-at-the-desk"), ("Password again: ", "typed-at-the-desk")],
+    )
+    assert code == 0, shown
+    assert "added amy (admin)" in shown
+    assert "typed-at-the-desk" not in shown
+    assert Accounts(Records(url)).authenticate("amy", "typed-at-the-desk") is not None
+    code, shown = at_a_terminal(
+        url,
+        ["reset-password", "amy"],
+        [("Password: ", "one-new-password"), ("Password again: ", "another-password")],
+    )
+    assert code == 1 and "the two passwords differ" in shown
+
+
+def test_delete_asks_whether_to_keep_or_purge_at_a_terminal(tmp_path):
+    url = records_db.sqlite_url(tmp_path)
+    records = Records(url)
+    records.upgrade()
+    accounts = Accounts(records)
+    bob = accounts.add_user("bob", "bob-password")
+    cid = records.create_conversation(bob.id)
+    records.add_message(bob.id, cid, {"role": "user", "content": "question"})
+    code, shown = at_a_terminal(
+        url, ["delete", "bob"], [("Keep them (k) or purge them (p)? ", "p")]
+    )
+    assert code == 0, shown
+    assert "bob has 1 conversation(s)" in shown and "deleted 1 conversation(s)" in shown
+    assert records.history(bob.id, cid) is None
