@@ -39,7 +39,7 @@ from api.signin_limits import (
 from extensions import ACCOUNTS
 from i18n import t, wait_text
 from services.accounts import AccountError, Accounts, UserView
-from services.accounts.repository import TOKEN_PREFIX
+from services.accounts.repository import SESSION_PREFIX, TOKEN_PREFIX
 from services.sessions import SessionStore
 
 # The same blueprint name as api/auth.py's: the login limits and the public endpoints name
@@ -47,7 +47,6 @@ from services.sessions import SessionStore
 accounts_bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
-SESSION_PREFIX = "user:"
 
 USERNAME_FIELD = """<input id="{id}" name="username" type="text" autocomplete="username"
  autocapitalize="none" spellcheck="false" placeholder="{label}" aria-label="{label}"

@@ -20,9 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config import load_settings
 from i18n import t
-from services.accounts.repository import AccountError, Accounts, UserView
+from services.accounts.repository import SESSION_PREFIX, AccountError, Accounts, UserView
 from services.records import Records
 from services.records.models import Conversation
+from services.sessions import SessionStore
 
 
 class Refused(Exception):
@@ -73,6 +74,17 @@ def _quota(user: UserView) -> str:
     return "default" if user.daily_tokens is None else f"{user.daily_tokens:,} tokens/day"
 
 
+def _sign_out_everywhere(url: str, user: UserView) -> int:
+    """End the user's sessions in every browser (after a password reset: whoever knew the old
+    one is signed out too)."""
+    store = SessionStore(url, idle=1, lifetime=1)
+    try:
+        store.create_table()
+        return store.revoke_all(SESSION_PREFIX + user.id)
+    finally:
+        store.engine.dispose()
+
+
 def _list(accounts: Accounts) -> None:
     users = accounts.list_users()
     if not users:
@@ -98,7 +110,7 @@ def _conversations_of(records: Records, user_id: str) -> int:
         )
 
 
-def _delete(records: Records, accounts: Accounts, args: argparse.Namespace) -> None:
+def _delete(records: Records, url: str, accounts: Accounts, args: argparse.Namespace) -> None:
     user = accounts.by_name(args.name)
     if user is None:
         raise AccountError("accounts.no_such_user")
@@ -116,12 +128,13 @@ def _delete(records: Records, accounts: Accounts, args: argparse.Namespace) -> N
     if user.is_admin and not user.disabled and accounts.count_admins() == 1:
         raise Refused(f"{user.username} is the last admin; make another admin first")
     gone = accounts.delete_user(user.username, purge=purge)
+    _sign_out_everywhere(url, user)
     accounts.audit("cli", "delete_user", user.username, "purged" if purge else "kept records")
     kept = f"deleted {gone} conversation(s)" if purge else "kept its conversations"
     print(f"deleted {user.username} ({kept})")
 
 
-def _run(records: Records, args: argparse.Namespace) -> None:
+def _run(records: Records, url: str, args: argparse.Namespace) -> None:
     accounts = Accounts(records)
     if args.command == "list":
         _list(accounts)
@@ -139,7 +152,8 @@ def _run(records: Records, args: argparse.Namespace) -> None:
             raise AccountError("accounts.no_such_user")
         user = accounts.set_password(args.name, _read_password(args.password_stdin))
         accounts.audit("cli", "reset_password", user.username)
-        print(f"new password set for {user.username}")
+        ended = _sign_out_everywhere(url, user)
+        print(f"new password set for {user.username} (signed out of {ended} session(s))")
     elif args.command == "token":
         user = accounts.by_name(args.name)
         if user is None:
@@ -149,7 +163,7 @@ def _run(records: Records, args: argparse.Namespace) -> None:
         print(f"API token for {user.username} (shown once; keep it secret):", file=sys.stderr)
         print(token)
     else:
-        _delete(records, accounts, args)
+        _delete(records, url, accounts, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     records = Records(settings.database_url)
     try:
         records.upgrade()
-        _run(records, args)
+        _run(records, settings.database_url, args)
     except AccountError as error:
         print(f"error: {t('en', error.key)}", file=sys.stderr)
         return 1

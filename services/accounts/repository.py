@@ -33,6 +33,8 @@ NAME_MAX = 32
 # Letters (any script: 张伟 is a name), digits, and . _ - ; no spaces, no markup.
 NAME_RULE = re.compile(r"[\w.\-]{2,32}")
 TOKEN_PREFIX = "cgpt_"
+# What a signed-in user's session row holds (services/sessions.py), before the user's id.
+SESSION_PREFIX = "user:"
 # last_active_at is written at most this often per user (a page load is dozens of requests).
 TOUCH_EVERY = 60
 

@@ -222,3 +222,16 @@ def test_delete_asks_whether_to_keep_or_purge_at_a_terminal(tmp_path):
     assert code == 0, shown
     assert "bob has 1 conversation(s)" in shown and "deleted 1 conversation(s)" in shown
     assert records.history(bob.id, cid) is None
+
+
+def test_a_password_reset_signs_the_user_out_everywhere(make_app, tmp_path):
+    url = records_db.sqlite_url(tmp_path)
+    users(url, "add", "bob", "--password-stdin", stdin="bob-password\n")
+    server = make_app(accounts=True, database_url=url).server
+    browser = server.test_client()
+    signed_in = browser.post("/login", json={"username": "bob", "password": "bob-password"})
+    assert signed_in.status_code == 200
+    assert browser.get("/_dash-layout").status_code == 200
+    reset = users(url, "reset-password", "bob", "--password-stdin", stdin="new-password-1\n")
+    assert "signed out of 1 session(s)" in reset.stdout, reset.stderr
+    assert browser.get("/_dash-layout").status_code == 401
