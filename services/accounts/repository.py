@@ -78,7 +78,8 @@ class TokenView(BaseModel):
 
 
 def name_key(username: str) -> str:
-    return unicodedata.normalize("NFKC", username).casefold()
+    # PostgreSQL refuses NUL in a query; U+FFFD is in no name either (NAME_RULE), so no match.
+    return unicodedata.normalize("NFKC", username).casefold().replace("\x00", "\ufffd")
 
 
 def check_name(username: str) -> str:

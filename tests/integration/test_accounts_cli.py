@@ -235,3 +235,14 @@ def test_a_password_reset_signs_the_user_out_everywhere(make_app, tmp_path):
     reset = users(url, "reset-password", "bob", "--password-stdin", stdin="new-password-1\n")
     assert "signed out of 1 session(s)" in reset.stdout, reset.stderr
     assert browser.get("/_dash-layout").status_code == 401
+
+
+def test_names_no_account_can_have_find_nothing(url):
+    records = Records(url)
+    records.upgrade()
+    accounts = Accounts(records)
+    accounts.add_user("amy", "amy-password")
+    # PostgreSQL refuses NUL in a query's text: a name holding one must find nothing, not fail.
+    for name in ("amy\x00", "\x00", "' OR '1'='1", "%", "amy_"):
+        assert accounts.by_name(name) is None
+        assert accounts.authenticate(name, "amy-password") is None

@@ -509,3 +509,17 @@ def test_the_sidebar_opens_a_conversation_for_its_owner_only(upstream, accounts,
             assert "amy" not in guessed.text
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["' OR '1'='1", "amy'--", 'amy"; DROP TABLE users; --', "%", "_", "amy\x00", "<b>amy</b>"],
+)
+def test_names_with_sql_or_markup_are_only_names(app, accounts, name):
+    client = app.test_client()
+    refused = client.post("/login", json={"username": name, "password": "amy-password"})
+    assert refused.status_code == 401
+    form = client.post("/login", data={"username": name, "password": "x"}, headers=HTML)
+    assert form.status_code == 401
+    assert "<b>amy</b>" not in form.get_data(as_text=True)
+    assert [user.username for user in accounts.list_users()] == ["amy", "bob"]
