@@ -16,6 +16,7 @@ import logging
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session
 from markupsafe import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import (
     OWN_AUTH_BLUEPRINTS,
@@ -317,7 +318,11 @@ def init_accounts(
             return login_screen(401, next_path=request.full_path.rstrip("?"))
         return error_response(401, "unauthorized", "Sign in first (POST /login).")
 
-    if not accounts.list_users():
+    try:
+        nobody = not accounts.list_users()
+    except SQLAlchemyError:  # the records cannot be read now (a full disk): said elsewhere
+        nobody = False
+    if nobody:
         log.warning(
             "ACCOUNTS=true and no account exists yet, so nobody can sign in. Make the first "
             "admin with: python chat_app.py users add NAME --admin"
