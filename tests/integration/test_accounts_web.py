@@ -523,3 +523,18 @@ def test_names_with_sql_or_markup_are_only_names(app, accounts, name):
     assert form.status_code == 401
     assert "<b>amy</b>" not in form.get_data(as_text=True)
     assert [user.username for user in accounts.list_users()] == ["amy", "bob"]
+
+
+def test_a_cross_site_page_cannot_make_a_token_for_a_signed_in_user(app, accounts):
+    client = app.test_client()
+    sign_in(client, "amy", "amy-password")
+    forged = {
+        "output": "..api-token-list.children...api-token-created.children...api-token-name.value..",
+        "inputs": [{"id": "api-token-create", "property": "nClicks", "value": 1}],
+        "changedPropIds": ["api-token-create.nClicks"],
+    }
+    refused = client.post(
+        "/_dash-update-component", json=forged, headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403
+    assert accounts.tokens(accounts.by_name("amy").id) == []
