@@ -538,3 +538,19 @@ def test_a_cross_site_page_cannot_make_a_token_for_a_signed_in_user(app, account
     )
     assert refused.status_code == 403
     assert accounts.tokens(accounts.by_name("amy").id) == []
+
+
+def test_a_token_streams_as_its_user(app, accounts, url, fake):
+    bob = accounts.by_name("bob")
+    records = Records(url)
+    conversation = records.create_conversation(bob.id)
+    token = accounts.create_token(bob.id)
+    fake.script(Reply("Streamed to bob"))
+    streamed = app.test_client().post(
+        "/api/chat/stream",
+        json={**QUESTION, "conversation_id": conversation},
+        headers=bearer(token),
+    )
+    assert streamed.status_code == 200
+    assert '"done": true' in streamed.get_data(as_text=True).replace('"done":true', '"done": true')
+    assert [m["content"] for m in records.history(bob.id, conversation)] == ["Streamed to bob"]
