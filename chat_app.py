@@ -1,8 +1,9 @@
 """The chat app. `python chat_app.py [local]` runs it; `gunicorn chat_app:server` serves it.
 
 `local` sends upstream traffic through LOCAL_PROXY (default http://127.0.0.1:10809).
-`python chat_app.py records export|purge ...` and `python chat_app.py db upgrade` are the
-operator commands (see services/records/cli.py); `python chat_app.py precompress` is a build
+`python chat_app.py records export|purge ...`, `python chat_app.py db upgrade` and
+`python chat_app.py users ...` are the operator commands (see services/records/cli.py and
+services/accounts/cli.py); `python chat_app.py precompress` is a build
 step (see api/delivery.py).
 """
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         records_enabled=settings.records_enabled,
         can_logout=bool(settings.access_passwords) or settings.accounts,
         quota=settings.accounts,
+        accounts=settings.accounts,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     _say_what_is_missing(service)
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             app.server.extensions[extensions.ACCOUNTS],
             settings.app_title,
             _sessions(settings),
+            signup_code=settings.signup_code.get_secret_value() if settings.signup_code else None,
         )
     else:
         init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
@@ -214,6 +217,9 @@ commands:
   local          the same, with the upstream client going through LOCAL_PROXY
   records ...    the conversation records: export, purge, ... (records --help)
   db ...         the same as records
+  users ...      accounts (ACCOUNTS=true): add NAME [--admin] [--password-stdin], list,
+                 disable NAME, enable NAME, reset-password NAME, token NAME [--name LABEL],
+                 delete NAME --keep-records|--purge-records (users --help)
   precompress    write best-level brotli copies of the page's scripts (a build step)
 
 Settings come from the environment and an optional .env file (see .env.example).
@@ -251,6 +257,12 @@ if __name__ == "__main__" and sys.argv[1:2] in (["records"], ["db"]):
     from services.records.cli import main as records_cli
 
     sys.exit(records_cli(sys.argv[1:]))
+
+if __name__ == "__main__" and sys.argv[1:2] == ["users"]:
+    # Accounts (`python chat_app.py users add NAME --admin`): the first admin is made here.
+    from services.accounts.cli import main as users_cli
+
+    sys.exit(users_cli(sys.argv[2:]))
 
 if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
     # A build step (Render's buildCommand): best-level brotli copies of the page's scripts.

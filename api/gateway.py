@@ -3,7 +3,8 @@
 Tools that only speak the OpenAI API can then use every configured provider, Azure included:
 the model a client names is a configured model id, and the provider's own client maps it to the
 upstream model or Azure deployment. Off (404, as if absent) unless GATEWAY_API_KEYS lists the
-bearer tokens clients must send.
+bearer tokens clients must send, or ACCOUNTS=true: then a user's own API token (cgpt_...) works
+too, and the request acts as that user.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import math
 from collections.abc import Iterator
 
 import openai
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from api import sse, usage
 from api.limits import TooManyStreams, open_stream_slot
 from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
-from extensions import chat_service
+from extensions import accounts, chat_service
 from services.cancel import Cancel, shut_down
 from services.errors import ChatError, classify, requested_wait
 from services.retry import call_with_retries
@@ -70,9 +71,12 @@ def _invalid(message: str, param: str | None = None):
 
 @gateway_bp.before_request
 def _guard():
-    """Hide the gateway unless it is configured, and require one of its tokens."""
+    """Hide the gateway unless it is configured, and require one of its tokens (or, with
+    ACCOUNTS=true, a user's own API token: api/accounts.py checked it and set g.user)."""
+    if g.get("token_user") is not None:
+        return None
     keys = chat_service().settings.gateway_keys
-    if not keys:
+    if not keys and accounts() is None:
         return _error(404, "Not found.", "invalid_request_error", "not_found")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     given = token.strip().encode()

@@ -4,6 +4,7 @@ They use Dash's global `callback`, so no module imports the app object.
 """
 
 from callbacks import (  # noqa: F401
+    api_tokens,
     branches,
     chat,
     export,
