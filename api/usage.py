@@ -20,6 +20,8 @@ from i18n import wait_text
 from services.pricing import PriceTable
 from services.quota import REFUSAL_KIND, Quota, QuotaState, Spent, priced, reply_usage
 
+GATEWAY_OWNER = "gateway"
+
 
 @dataclass
 class Meter:
@@ -82,10 +84,13 @@ def meter(
     keeper = quota()
     if keeper is None:
         return None
+    # The gateway's own keys (GATEWAY_API_KEYS) are no one's: their rows share one owner
+    # rather than a new anonymous id per request.
+    owner = GATEWAY_OWNER if source == "gateway" and current_user() is None else None
     return Meter(
         keeper,
         chat_service().prices,
-        current_identity(),
+        owner or current_identity(),
         source,
         model,
         list(sent),

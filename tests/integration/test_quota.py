@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
-from flask import g, request
+from flask import g
 from sqlalchemy import select
 
 from services.accounts import Accounts
@@ -25,8 +25,6 @@ USER = [{"role": "user", "content": "Hello"}]
 USED = {"prompt_tokens": 60, "completion_tokens": 50, "total_tokens": 110}
 BUDGET = 100
 GATEWAY_KEY = "gw-test-key"
-# Until API tokens land, a gateway request names its user in this header (tests only).
-AS_USER = "X-Test-User"
 
 
 @pytest.fixture
@@ -51,19 +49,7 @@ def quota_app(make_app, url: str, **overrides):
         "user_daily_tokens": BUDGET,
         "gateway_api_keys": GATEWAY_KEY,
     }
-    app = make_app(**(values | overrides))
-    server = app.server
-
-    def _gateway_user():
-        # The gateway checks its own keys; a test names the user it acts for.
-        name = request.headers.get(AS_USER)
-        if request.blueprint == "gateway" and name:
-            user = server.extensions["chat_accounts"].by_name(name)
-            g.user, g.identity = user, user.id
-
-    # create_app has served a request already (Dash's setup): added past Flask's check.
-    server.before_request_funcs.setdefault(None, []).append(_gateway_user)
-    return server
+    return make_app(**(values | overrides)).server
 
 
 @pytest.fixture
@@ -301,18 +287,20 @@ def test_a_page_turn_stopped_with_stop_counts_what_it_used(make_app, database, a
 # ---------------------------------------------------------------------------- the gateway
 
 
-def gateway(client, *, stream: bool = False, user: str = "amy"):
+def gateway(client, token: str = GATEWAY_KEY, *, stream: bool = False):
     return client.post(
         "/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": USER, "stream": stream},
-        headers={"Authorization": f"Bearer {GATEWAY_KEY}", AS_USER: user},
+        headers={"Authorization": f"Bearer {token}"},
     )
 
 
 def test_the_gateway_counts_and_refuses_in_openais_form(server, database, amy, fake):
+    """A user's own API token makes the gateway act as that user: their count, their quota."""
     fake.script(Reply("Hello!", usage=USED))
     client = server.test_client()
-    assert gateway(client).status_code == 200
+    token = Accounts(database[1]).create_token(amy.id, "script")
+    assert gateway(client, token).status_code == 200
     [row] = rows(database[1])
     assert (row.owner, row.source, row.prompt_tokens, row.completion_tokens) == (
         amy.id,
@@ -320,7 +308,7 @@ def test_the_gateway_counts_and_refuses_in_openais_form(server, database, amy, f
         60,
         50,
     )
-    refused = gateway(client)
+    refused = gateway(client, token)
     assert refused.status_code == 429
     assert abs(int(refused.headers["Retry-After"]) - to_midnight()) <= 5
     assert refused.headers["x-should-retry"] == "false"  # the OpenAI SDK waits, not retries
@@ -337,6 +325,8 @@ def test_a_gateway_stream_without_usage_is_counted_offline(server, database, fak
     assert response.get_data(as_text=True).endswith("data: [DONE]\n\n")
     [row] = rows(database[1])
     assert row.source == "gateway" and row.prompt_tokens > 0 and row.completion_tokens > 0
+    # The gateway's own keys are no user's: one owner for all their rows, no quota.
+    assert row.owner == "gateway"
 
 
 # ---------------------------------------------------------------------------- shared counts
