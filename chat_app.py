@@ -1,8 +1,9 @@
 """The chat app. `python chat_app.py [local]` runs it; `gunicorn chat_app:server` serves it.
 
 `local` sends upstream traffic through LOCAL_PROXY (default http://127.0.0.1:10809).
-`python chat_app.py records export|purge ...` and `python chat_app.py db upgrade` are the
-operator commands (see services/records/cli.py); `python chat_app.py precompress` is a build
+`python chat_app.py records export|purge ...`, `python chat_app.py db upgrade` and
+`python chat_app.py users ...` are the operator commands (see services/records/cli.py and
+services/accounts/cli.py); `python chat_app.py precompress` is a build
 step (see api/delivery.py).
 """
 
@@ -39,6 +40,7 @@ from i18n import html_lang, negotiate
 from services.accounts import Accounts
 from services.chat import ChatService
 from services.providers import ProvidersFileError
+from services.quota import Quota
 from services.records.guarded import GuardedRecords
 from services.records.journal import Journal
 from services.records.repository import Records
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         else settings.openai_temperature,
         records_enabled=settings.records_enabled,
         can_logout=bool(settings.access_passwords) or settings.accounts,
+        quota=settings.accounts,
+        accounts=settings.accounts,
     )
     app.layout = lambda: page(options, lang=_visitor_language())
     _say_what_is_missing(service)
@@ -128,6 +132,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     else:
         keep_in_browser(app)
     extensions.init_app(app.server, service, store, journal)
+    if store is not None:
+        # Usage per reply, and per-user daily budgets with ACCOUNTS=true (services/quota.py).
+        app.server.extensions[extensions.QUOTA] = Quota.for_records(
+            store, settings.user_daily_tokens, settings.quota_timezone
+        )
     if settings.accounts:
         if store is None:
             raise SystemExit(
@@ -145,6 +154,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             app.server.extensions[extensions.ACCOUNTS],
             settings.app_title,
             _sessions(settings),
+            signup_code=settings.signup_code.get_secret_value() if settings.signup_code else None,
         )
     else:
         init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
@@ -209,6 +219,9 @@ commands:
   local          the same, with the upstream client going through LOCAL_PROXY
   records ...    the conversation records: export, purge, ... (records --help)
   db ...         the same as records
+  users ...      accounts (ACCOUNTS=true): add NAME [--admin] [--password-stdin], list,
+                 disable NAME, enable NAME, reset-password NAME, token NAME [--name LABEL],
+                 delete NAME --keep-records|--purge-records (users --help)
   precompress    write best-level brotli copies of the page's scripts (a build step)
 
 Settings come from the environment and an optional .env file (see .env.example).
@@ -246,6 +259,12 @@ if __name__ == "__main__" and sys.argv[1:2] in (["records"], ["db"]):
     from services.records.cli import main as records_cli
 
     sys.exit(records_cli(sys.argv[1:]))
+
+if __name__ == "__main__" and sys.argv[1:2] == ["users"]:
+    # Accounts (`python chat_app.py users add NAME --admin`): the first admin is made here.
+    from services.accounts.cli import main as users_cli
+
+    sys.exit(users_cli(sys.argv[2:]))
 
 if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
     # A build step (Render's buildCommand): best-level brotli copies of the page's scripts.

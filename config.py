@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -108,6 +109,8 @@ class Settings(BaseSettings):
     # Tokens a user may use per day (prompt + reply, every route); unset = unlimited. An
     # admin's per-user figure in the console overrides it.
     user_daily_tokens: int | None = Field(default=None, ge=0)
+    # Where a quota's day starts at midnight (an IANA name such as Asia/Shanghai); UTC by default.
+    quota_timezone: str = "UTC"
     # CSP frame-ancestors: who may embed the page in a frame ('self', or a Teams tab's hosts).
     frame_ancestors: str = "'self'"
 
@@ -141,6 +144,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip()
             return value or None
+        return value
+
+    @field_validator("quota_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        # A typo would otherwise move every user's reset silently; say so at start-up.
+        value = value.strip() or "UTC"
+        if value.upper() == "UTC":
+            return "UTC"
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Asia/Shanghai)") from None
         return value
 
     @field_validator("frame_ancestors", mode="before")

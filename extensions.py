@@ -38,3 +38,12 @@ def journal():
 def accounts():
     """The accounts (services/accounts), or None unless ACCOUNTS=true."""
     return current_app.extensions.get(ACCOUNTS)
+
+
+# ---- per-user quotas (issue 17, services/quota.py)
+QUOTA = "chat_quota"
+
+
+def quota():
+    """Usage rows and daily budgets (services/quota.Quota), None with records off."""
+    return current_app.extensions.get(QUOTA)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.feedback import feedback_bp
 from api.gateway import gateway_bp
 from api.install import install_bp
 from api.openapi import openapi_bp
@@ -15,6 +16,7 @@ def register(server: Flask) -> None:
     """Mount the JSON/SSE API on `server` (its ChatService comes from `extensions`)."""
     server.register_blueprint(bp)
     server.register_blueprint(running_bp)
+    server.register_blueprint(feedback_bp)  # 👍 / 👎 on replies (issue 17)
     # Always mounted: it answers 404 per request unless GATEWAY_API_KEYS is set.
     server.register_blueprint(gateway_bp)
     server.register_blueprint(openapi_bp)

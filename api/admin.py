@@ -37,6 +37,12 @@ def is_admin() -> bool:
     return bool(user is not None and user.is_admin and not user.disabled)
 
 
+def quota_day_start() -> datetime | None:
+    """When the users' quota day began (QUOTA_TIMEZONE's midnight), for "tokens today"."""
+    quota = extensions.quota()
+    return quota.day_start() if quota is not None else None
+
+
 def require_admin(function: Callable) -> Callable:
     """For each console callback: a 403 unless the caller is an admin (checked per call)."""
 
@@ -99,7 +105,9 @@ def download_csv(name: str):
         )
     except ValidationError:
         abort(400)
-    statement = csv_export.statement_for(name, filters=filters, rating=args.get("rating"))
+    statement = csv_export.statement_for(
+        name, filters=filters, rating=args.get("rating"), day_start=quota_day_start()
+    )
     accounts = extensions.accounts()
     accounts.audit(current_user().username, "csv.download", name)
     engine = accounts.engine
@@ -129,7 +137,9 @@ def init_admin(app: Dash, language: Callable[[], str]) -> None:
         if not is_admin():
             return forbidden(lang=lang)
         today = datetime.now(UTC).date()
-        screen = first_screen(extensions.accounts().engine, lang=lang, today=today)
+        screen = first_screen(
+            extensions.accounts().engine, lang=lang, today=today, day_start=quota_day_start()
+        )
         return console(lang=lang, today=today, screen=screen)
 
     app.layout = layout

@@ -39,7 +39,16 @@ SESSION_LIFETIME = timedelta(days=30)
 # the app fetches without cookies (api/install.py: the title and icons, no more than the login
 # screen shows).
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login_page", "auth.login", "chat_api.healthz", "install.web_manifest", "install.icon"}
+    {
+        "auth.login_page",
+        "auth.login",
+        # ACCOUNTS=true with SIGNUP_CODE (api/accounts.py); absent otherwise.
+        "auth.signup_page",
+        "auth.signup",
+        "chat_api.healthz",
+        "install.web_manifest",
+        "install.icon",
+    }
 )
 # Blueprints that check their own credentials.
 OWN_AUTH_BLUEPRINTS = frozenset({"gateway"})
@@ -130,13 +139,15 @@ color:var(--text)}}
 button{{width:100%;padding:10px;font-size:15px;border:0;border-radius:8px;
 background:var(--button);color:var(--button-text);cursor:pointer}}
 .error{{color:var(--error);margin:0 0 12px;font-size:14px}}
+.switch{{margin:16px 0 0;text-align:center}}.switch a{{color:var(--button)}}
 </style></head>
 <body><form id="login-form" method="post" action="{action}">
 <h1>{title}</h1><p>{hint}</p>
 {error}
 {fields}
 <input type="hidden" name="next" value="{next}">
-<button id="login-submit" type="submit">{submit}</button>
+<button id="{submit_id}" type="submit">{submit}</button>
+{after}
 </form></body></html>
 """
 
@@ -150,24 +161,39 @@ def password_field(lang: str, *, autofocus: bool = True) -> str:
     return PASSWORD_FIELD.format(label=label, focus=" autofocus" if autofocus else "")
 
 
-def login_screen(status: int = 200, *, error: str = "", next_path: str = "/", headers=None):
+def login_screen(
+    status: int = 200,
+    *,
+    error: str = "",
+    next_path: str = "/",
+    headers=None,
+    form: dict | None = None,
+):
     """The login form (a complete page; its one script is the theme's), with an optional
     error line. Light or dark as the chat page is (components/theme.py). With ACCOUNTS=true
-    the form is api/accounts.py's (a name and a password)."""
+    the form is api/accounts.py's (a name and a password); `form` (action, hint, fields,
+    submit, submit_id, after) replaces parts of it, for that module's sign-up form."""
     lang = visitor_lang()
     title = current_app.config.get("APP_TITLE", "ChatGPT")
     fields = current_app.config.get("LOGIN_FIELDS") or (lambda lang: password_field(lang))
+    after = current_app.config.get("LOGIN_AFTER") or (lambda lang: "")
+    parts = {
+        "hint": escape(t(lang, current_app.config.get("LOGIN_HINT", "login.hint"))),
+        "fields": fields(lang),
+        "submit": escape(t(lang, "login.submit")),
+        "submit_id": "login-submit",
+        "action": escape(request.script_root + "/login"),
+        "after": after(lang),
+        **(form or {}),
+    }
     body = LOGIN_PAGE.format(
         lang=escape(lang),
         theme=boot_tag(),
         viewport=VIEWPORT,
         title=escape(title),
-        hint=escape(t(lang, current_app.config.get("LOGIN_HINT", "login.hint"))),
-        fields=fields(lang),
-        submit=escape(t(lang, "login.submit")),
-        action=escape(request.script_root + "/login"),
         next=escape(_safe_next(next_path)),
         error=f'<div class="error" role="alert">{escape(error)}</div>' if error else "",
+        **parts,
     )
     response = current_app.response_class(body, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"

@@ -3,7 +3,8 @@
 Tools that only speak the OpenAI API can then use every configured provider, Azure included:
 the model a client names is a configured model id, and the provider's own client maps it to the
 upstream model or Azure deployment. Off (404, as if absent) unless GATEWAY_API_KEYS lists the
-bearer tokens clients must send.
+bearer tokens clients must send, or ACCOUNTS=true: then a user's own API token (cgpt_...) works
+too, and the request acts as that user.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import math
 from collections.abc import Iterator
 
 import openai
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
-from api import sse
+from api import sse, usage
 from api.limits import TooManyStreams, open_stream_slot
 from api.routes import SSE_HEADERS
 from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
-from extensions import chat_service
+from extensions import accounts, chat_service
 from services.cancel import Cancel, shut_down
 from services.errors import ChatError, classify, requested_wait
 from services.retry import call_with_retries
@@ -70,9 +71,12 @@ def _invalid(message: str, param: str | None = None):
 
 @gateway_bp.before_request
 def _guard():
-    """Hide the gateway unless it is configured, and require one of its tokens."""
+    """Hide the gateway unless it is configured, and require one of its tokens (or, with
+    ACCOUNTS=true, a user's own API token: api/accounts.py checked it and set g.user)."""
+    if g.get("token_user") is not None:
+        return None
     keys = chat_service().settings.gateway_keys
-    if not keys:
+    if not keys and accounts() is None:
         return _error(404, "Not found.", "invalid_request_error", "not_found")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     given = token.strip().encode()
@@ -161,20 +165,31 @@ def _failure(exc: Exception, secrets: list[str], *, mid_stream: bool = False) ->
 
 
 def _relay(
-    stream: openai.Stream, model_id: str, secrets: list[str], cancel: Cancel | None = None
+    stream: openai.Stream,
+    model_id: str,
+    secrets: list[str],
+    cancel: Cancel | None = None,
+    used: usage.Meter | None = None,
 ) -> Iterator[str]:
     """Upstream chunks as SSE under the public model id, always ending with `data: [DONE]`.
 
     A failure mid-stream becomes one `{"error": ...}` event (OpenAI's SDK raises APIError on
     it). Closing this generator (the client went away) closes the upstream response; `cancel`
     shuts its socket down from another thread, waking a read blocked on a silent upstream.
+    `used` counts the reply when it ends, however it ends (the upstream's usage when the client
+    asked for it with `stream_options`, else a local count of what was sent and received).
     """
     finished = False
     cancel = cancel or Cancel()
+    reported: dict | None = None
+    parts: list[str] = []
     try:
         with stream, cancel.on_cancel(functools.partial(shut_down, stream)):
             for chunk in stream:
                 finished = finished or any(c.finish_reason for c in chunk.choices)
+                if chunk.usage is not None:
+                    reported = chunk.usage.model_dump(exclude_none=True)
+                parts.extend(_chunk_text(chunk))
                 data = chunk.model_dump(mode="json", exclude_unset=True)
                 yield sse.encode({**data, "model": model_id})
         if not finished:
@@ -184,7 +199,41 @@ def _relay(
     except Exception as exc:
         _, error = _failure(exc, secrets, mid_stream=True)
         yield sse.encode({"error": error})
+    finally:
+        # A stream that failed before its first token used nothing.
+        if used is not None and (reported or parts or finished):
+            used.answered(reported, "".join(parts))
     yield DONE
+
+
+def _chunk_text(chunk) -> list[str]:
+    """The text a streamed chunk adds (content and tool-call arguments), for a local count."""
+    texts = []
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta is None:
+            continue
+        if delta.content:
+            texts.append(delta.content)
+        for call in delta.tool_calls or []:
+            if call.function is not None and call.function.arguments:
+                texts.append(call.function.arguments)
+    return texts
+
+
+def _reply_text(result) -> str:
+    """A whole reply's text (every choice, tool-call arguments too), for a local count."""
+    texts = []
+    for choice in getattr(result, "choices", None) or []:
+        message = choice.message
+        if message is None:
+            continue
+        texts.append(message.content or "")
+        for call in message.tool_calls or []:
+            function = getattr(call, "function", None)
+            if function is not None and function.arguments:
+                texts.append(function.arguments)
+    return "".join(texts)
 
 
 @gateway_bp.post("/v1/chat/completions")
@@ -214,8 +263,19 @@ def chat_completions():
             "model",
         )
 
+    state = usage.day_spent()
+    if state is not None:
+        response, status = _error(
+            429, usage.refusal_message(state), "insufficient_quota", usage.REFUSAL_KIND
+        )
+        # The wait is until midnight: an SDK that honours x-should-retry does not retry now.
+        response.headers["Retry-After"] = str(state.seconds_to_reset())
+        response.headers["x-should-retry"] = "false"
+        return response, status
+
     secrets = service.registry.secrets
     params = {name: body[name] for name in FORWARDED_PARAMS if name in body}
+    used = usage.meter("gateway", model, messages)
     release_slot = None
     if params.get("stream"):
         try:
@@ -249,12 +309,15 @@ def chat_completions():
         return response, status
 
     if not params.get("stream"):
+        if used is not None:
+            counted = result.usage.model_dump(exclude_none=True) if result.usage else None
+            used.answered(counted, _reply_text(result))
         return jsonify({**result.model_dump(mode="json", exclude_unset=True), "model": model})
     # Read in a pump thread, so a client that leaves while the model is silent frees this
     # worker thread and the upstream connection at once (see sse.relay).
     cancel = Cancel()
     body = sse.relay(
-        _relay(result, model, secrets, cancel),
+        _relay(result, model, secrets, cancel, used),
         client_gone=sse.disconnect_probe(request.environ),
         cancel=cancel,
     )

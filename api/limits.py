@@ -3,7 +3,8 @@
 - MAX_REQUEST_PER_HOUR: every request to the upstream with the server's key (the page's
   stream, /api/chat, the gateway, and the connection check: one per provider it asks) shares one
   hourly budget per IP, counted by Flask-Limiter in a moving window.
-- Wrong passwords at /login: a few per minute per IP.
+- Wrong passwords at /login: a few per minute per IP (with ACCOUNTS=true, per name and per
+  address instead: api/signin_limits.py).
 - MAX_CONCURRENT_STREAMS: open streams per IP.
 
 Counters live in RATELIMIT_STORAGE_URI: `memory://` counts per process (with several gunicorn
@@ -226,10 +227,13 @@ def init_limits(server: Flask, settings: Settings) -> Limiter:
         for endpoint in CHAT_ENDPOINTS:
             server.view_functions[endpoint] = chat_limit(server.view_functions[endpoint])
         server.extensions["chat_budget"] = ChatBudget(limiter, per_hour)
-    login_limit = limiter.limit(
-        LOGIN_LIMIT, methods=["POST"], deduct_when=lambda response: response.status_code == 401
-    )
-    server.view_functions[LOGIN_ENDPOINT] = login_limit(server.view_functions[LOGIN_ENDPOINT])
+    if not settings.accounts:
+        # With accounts, wrong passwords are counted per name and per address instead
+        # (api/signin_limits.py): one address's wrong guesses must not lock out a class.
+        login_limit = limiter.limit(
+            LOGIN_LIMIT, methods=["POST"], deduct_when=lambda response: response.status_code == 401
+        )
+        server.view_functions[LOGIN_ENDPOINT] = login_limit(server.view_functions[LOGIN_ENDPOINT])
     if settings.max_concurrent_streams:
         server.extensions["stream_slots"] = StreamSlots(
             limiter, settings.max_concurrent_streams, health

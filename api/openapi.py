@@ -15,6 +15,7 @@ from typing import get_args
 from flask import Blueprint, current_app, jsonify
 
 from api.events import STREAM_EVENTS
+from api.feedback import FeedbackAnswer, FeedbackRequest
 from api.gateway import FORWARDED_PARAMS
 from api.running import ID_PATTERN, RunningReply, StopRequest
 from api.schemas import ChatRequest
@@ -193,7 +194,9 @@ def _chat_route(summary: str, ok: dict, *, upstream_errors: bool, page_turn: boo
         "403": _response("Sent by a page of another site (cross-site request).", REFUSAL),
         "404": _response("`conversation_id` is not one of the caller's conversations.", REFUSAL),
         "429": _response(
-            "Too many requests or open streams from this address, or the model's rate limit.",
+            "Too many requests or open streams from this address, the model's rate limit, or"
+            " (`daily_quota`, with ACCOUNTS=true) the user's tokens for today are spent: the"
+            " error's `quota` says `used`, `budget`, `resets_at` and `timezone`.",
             REFUSAL,
             **{"Retry-After": RETRY_AFTER},
         ),
@@ -239,7 +242,8 @@ def _gateway_errors() -> dict:
         ),
         "404": error("The gateway is off (no GATEWAY_API_KEYS), or the model is not configured."),
         "429": _response(
-            "This server's limit, or the upstream's, passed on.",
+            "This server's limit, or the upstream's, passed on; or (`code` `daily_quota`, with"
+            " ACCOUNTS=true) the user's tokens for today are spent, until `Retry-After`.",
             {**_json(_ref("GatewayError")), **_sse_json(_obj(["error"], error=ERROR_OBJECT))},
             **{"Retry-After": RETRY_AFTER},
         ),
@@ -328,6 +332,23 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 },
             }
         },
+        "/api/chat/feedback": {
+            "post": {
+                "summary": "👍 / 👎 (`value` up, down or null to clear) on a finished reply of "
+                "the caller's, with an optional comment on a 👎 (issue 17).",
+                "security": SESSION,
+                "requestBody": {"required": True, "content": _json(_ref("FeedbackRequest"))},
+                "responses": {
+                    "200": _response("What is stored now.", _json(_ref("FeedbackAnswer"))),
+                    "400": _response("Not a request of this shape.", REFUSAL),
+                    **login,
+                    "403": _response("Sent by a page of another site.", REFUSAL),
+                    "404": _response(
+                        "No finished reply of the caller's there (or no records kept).", REFUSAL
+                    ),
+                },
+            }
+        },
         "/api/providers/check": {
             "get": {
                 "summary": "Ask every provider for one token: OK, or exactly what is wrong.",
@@ -408,6 +429,8 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 "ChatReply": CHAT_REPLY,
                 "RunningReply": RunningReply.model_json_schema(),
                 "StopRequest": StopRequest.model_json_schema(),
+                "FeedbackRequest": FeedbackRequest.model_json_schema(),
+                "FeedbackAnswer": FeedbackAnswer.model_json_schema(),
                 "Error": ERROR,
                 "GatewayError": GATEWAY_ERROR,
             },

@@ -24,6 +24,7 @@ from api import sse
 from api.events import DecidedTurn, PlannedTurn, TurnOpened
 from api.recording import recorded
 from api.schemas import ChatRequest
+from api.usage import meter
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn, view_json
 from services.fixed_persona import PersonaChoice
 from services.plan import Plan, context_tokens, next_history_start
@@ -146,7 +147,25 @@ class PageTurnStream:
                 ready=self._recorded,
                 question=lambda: self.question_seq,
             )
-        return recorded(source, self.keeper, self.plan.model, finish=self._finish)
+        return recorded(
+            source, self.keeper, self.plan.model, finish=self._finish, spent=self._spent()
+        )
+
+    def _spent(self):
+        """What counts the reply's usage when it ends (api/usage.py); None with records off."""
+
+        def conversation() -> str | None:
+            self._recorded.wait(RECORD_WAIT)  # the id comes with the question's record
+            return self.conversation_id
+
+        used = meter(
+            "page",
+            self.plan.model,
+            self.plan.messages,
+            persona=self._choice.persona or None,
+            conversation=conversation,
+        )
+        return used.ended if used is not None else None
 
     def keep_going(self) -> bool:
         """Whether the reply goes on when the page has left (reloaded, closed, offline): yes
@@ -199,6 +218,7 @@ class PageTurnStream:
             lang=self.request.lang,
             persona=self._persona(),
             versions=turn.version_map(),
+            feedback=self.store is not None,
         )
         decided["view"] = view_json(view, lang=self.request.lang)
         return decided

@@ -36,6 +36,7 @@ def recorded(
     model: str,
     *,
     finish: Callable[[dict, list[dict], str], Iterable[dict]] | None = None,
+    spent: Callable[[list[dict]], None] | None = None,
 ) -> Iterator[dict]:
     """Pass `events` through; the reply goes to `keeper` as it streams, and its end once,
     however the stream ends.
@@ -46,16 +47,30 @@ def recorded(
     server ended because it is stopping (services/stopping.py) gets SERVER_STOPPING as its
     final event, its text marked interrupted. `finish(final, entries, reply)` yields what goes
     out in place of the final event (by default the event itself); the write comes after, so
-    the reader need not wait for it.
+    the reader need not wait for it. `spent(entries)` (the reply's usage: api/usage.py) is told
+    once too: before the final event goes out, so a next request's quota counts this reply.
     """
     parts: list[str] = []
     ended: list[dict] | None = None
+    counted = False
     source = iter(events)
+
+    def count(entries: list[dict]) -> None:
+        nonlocal counted
+        if spent is None or counted:
+            return
+        counted = True
+        try:
+            spent(entries)
+        except Exception:
+            log.exception("could not count the usage of a reply")
 
     def final(event: dict) -> Iterator[dict]:
         nonlocal ended
         reply = "".join(parts)
         ended = record_result([], result_from_event(event, reply), model=model)
+        # Counted before anyone hears the reply ended: the next request's quota sees it.
+        count(ended)
         if finish is None:
             yield event
         else:
@@ -81,6 +96,7 @@ def recorded(
                 keeper.end(ended)
             except Exception:
                 log.exception("could not store the end of a reply")
+        count(ended)
         close = getattr(source, "close", None)
         if close is not None:
             close()

@@ -30,12 +30,14 @@ def error_response(
     *,
     retry_after: float | None = None,
     headers: dict[str, str] | None = None,
+    fields: dict | None = None,
 ) -> Response:
     """`{"error": {"type", "message"[, "retry_after"]}}` with `status`, as JSON or one SSE event.
 
-    `retry_after` (seconds) is also sent as the `Retry-After` header, rounded up.
+    `retry_after` (seconds) is also sent as the `Retry-After` header, rounded up. `fields` go
+    into the error object too (a quota refusal's budget and reset time).
     """
-    error: dict = {"type": kind, "message": message}
+    error: dict = {"type": kind, "message": message, **(fields or {})}
     extra = dict(headers or {})
     if retry_after is not None:
         seconds = max(1, math.ceil(retry_after))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, jsonify, request
 from markupsafe import escape
 
-from api import sse
+from api import sse, usage
 from api.auth import visitor_lang
 from api.identity import current_identity
 from api.limits import TooManyStreams, budget_refusal, open_stream_slot, spend_budget
@@ -84,6 +84,12 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
     return Prepared(messages, model, sampling, (store, owner, chat_request.conversation_id))
 
 
+def _meter(prepared: Prepared) -> usage.Meter | None:
+    """What counts a scripted request's reply in `usage_events` (None with records off)."""
+    conversation = prepared.target[2] if prepared.target else None
+    return usage.meter("api", prepared.model, prepared.messages, conversation=conversation)
+
+
 def _turn_persona(service: ChatService, chat_request: ChatRequest) -> tuple[PersonaChoice, bool]:
     """The persona the page's turn uses: its conversation's, when the records hold one
     (services/fixed_persona.py). Raises PersonaChanged for a request naming another one."""
@@ -147,6 +153,10 @@ def chat_stream():
         return _unknown_conversation()
     except PersonaChanged as exc:
         return error_response(exc.status, exc.kind, exc.message)
+    # A user whose day is spent is refused before the model is asked (services/quota.py).
+    refused = usage.refusal()
+    if refused is not None:
+        return refused
     # Nothing is recorded before a slot is taken: a refused request leaves no trace.
     try:
         release_slot = open_stream_slot()
@@ -183,10 +193,14 @@ def chat_stream():
             sampling=prepared.sampling,
             lang=chat_request.lang,
         )
+        keeper = None
         if prepared.target and journal() is not None:
             _store, owner, conversation_id = prepared.target
             keeper = journal().reply(owner, lambda: conversation_id, prepared.model)
-            events = recorded(events, keeper, prepared.model)
+        used = _meter(prepared)
+        if keeper is not None or used is not None:
+            spent = used.ended if used is not None else None
+            events = recorded(events, keeper, prepared.model, spent=spent)
         body = sse.event_stream(events, snapshots=chat_request.snapshots, client_gone=client_gone)
     response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
     if release_slot:
@@ -208,6 +222,10 @@ def chat_once():
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
+    refused = usage.refusal()
+    if refused is not None:
+        return refused
+    used = _meter(prepared)
     try:
         answer = service.complete(
             prepared.messages,
@@ -220,6 +238,8 @@ def chat_once():
             result = {"status": "error", "content": "", "error": exc.to_dict()}
             store_result(*prepared.target, record_result([], result, model=prepared.model))
         return jsonify(error=exc.to_dict()), exc.status
+    if used is not None:
+        used.answered(answer["usage"], answer["reply"], model=answer["model"])
     if prepared.target:
         result = result_from_event({"done": True, **answer}, answer["reply"])
         store_result(*prepared.target, record_result([], result, model=answer["model"]))

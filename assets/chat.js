@@ -975,6 +975,207 @@ server's `finish_reply` draw the end, from what the page saw. */
         true
     );
 
+    /* ---------------------------------------------------------------- feedback */
+
+    /* 👍 / 👎 on a finished reply (issue 17). The choice is stored with the reply on the
+       server (POST page.feedback.url: api/feedback.py, where the rule is); the buttons'
+       `aria-pressed` says which one is chosen. Clicking the chosen one again clears it, the
+       other one changes it. 👎 is stored at once, then a small box offers a comment (Enter or
+       Send saves it, Esc or Skip closes it). What the server stored also goes into the
+       page's thread (HISTORY_STORE), which the export reads. The buttons are drawn only with
+       records on (components/message.py): without them there is nowhere to keep a choice. */
+    const FEEDBACK_KEYS = ["feedback", "feedback_comment", "feedback_at"];
+    // The replies whose choice is on its way, by place: a comment sent meanwhile waits for it.
+    const feedbackSaving = new Map();
+
+    const FEEDBACK_BUTTONS = ".chat-feedback-up, .chat-feedback-down";
+
+    /* What a button gives: its class says (components/message.py). */
+    function feedbackValue(button) {
+        return button.classList.contains("chat-feedback-up") ? "up" : "down";
+    }
+
+    function showChoice(message, value) {
+        message.querySelectorAll(FEEDBACK_BUTTONS).forEach((button) => {
+            const pressed = feedbackValue(button) === value;
+            button.setAttribute("aria-pressed", pressed ? "true" : "false");
+        });
+    }
+
+    function choiceShown(message) {
+        const pressed = Array.from(message.querySelectorAll(FEEDBACK_BUTTONS)).find(
+            (button) => button.getAttribute("aria-pressed") === "true"
+        );
+        return pressed ? feedbackValue(pressed) : null;
+    }
+
+    /* Store `value` ("up", "down" or null) and `comment` for the reply at `at`; resolves to
+       whether the server stored it. The buttons show the choice at once, and go back to what
+       they showed if the server refuses (a thread that is not its record any more, a
+       database that cannot be written): the page then says so above the message box. */
+    function saveFeedback(message, at, value, comment) {
+        const page = layoutProp("chat-page-config", "data");
+        const conversation = layoutProp("chat-conversation-store", "data");
+        const history = layoutProp("chat-history-store", "data") || [];
+        const pending = feedbackSaving.get(at);
+        if (pending) return pending.then(() => saveFeedback(message, at, value, comment));
+        if (!page || !page.feedback || !conversation || !history[at]) return Promise.resolve(false);
+        const before = choiceShown(message);
+        const length = history.length;
+        showChoice(message, value);
+        const saving = originalFetch(page.feedback.url, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ conversation_id: conversation, at, length, value, comment }),
+            credentials: "same-origin",
+            cache: "no-store",
+        })
+            .then((response) => {
+                if (response.status === 401 && !leaving) window.location.reload(); // signed out
+                if (!response.ok) throw new Error(String(response.status));
+                return response.json();
+            })
+            .then((stored) => {
+                showChoice(message, stored.feedback);
+                keepFeedback(conversation, at, length, stored);
+                return true;
+            })
+            .catch(() => {
+                showChoice(message, before);
+                setProps("chat-notice", { children: page.feedback.failed });
+                return false;
+            })
+            .finally(() => {
+                if (feedbackSaving.get(at) === saving) feedbackSaving.delete(at);
+            });
+        feedbackSaving.set(at, saving);
+        return saving;
+    }
+
+    /* The stored choice into the page's thread, unless the thread changed meanwhile (another
+       conversation, a new turn): then the record has it, and shows it when drawn. */
+    function keepFeedback(conversation, at, length, stored) {
+        const history = layoutProp("chat-history-store", "data") || [];
+        if (layoutProp("chat-conversation-store", "data") !== conversation) return;
+        if (history.length !== length || !history[at]) return;
+        const patch = new window.dash_clientside.Patch();
+        FEEDBACK_KEYS.forEach((key) => {
+            if (stored[key] === null || stored[key] === undefined) {
+                if (key in history[at]) patch.delete([at, key]);
+            } else patch.assign([at, key], stored[key]);
+        });
+        setProps("chat-history-store", { data: patch.build() });
+    }
+
+    /* The comment box under a 👎: drawn by the page beside Dash's own elements, as the edit
+       box is (a redraw of the thread drops it). Plain text: a textarea's value, sent as JSON. */
+    function openCommentBox(message, at) {
+        const page = layoutProp("chat-page-config", "data");
+        const body = message.querySelector(".chat-body");
+        if (!page || !page.feedback || !body) return;
+        closeCommentBoxes();
+        const words = page.feedback;
+        const form = document.createElement("div");
+        form.className = "chat-feedback-form";
+        form.setAttribute("data-index", String(at));
+        const box = document.createElement("textarea");
+        box.className = "chat-feedback-comment";
+        box.rows = 2;
+        box.maxLength = words.maxChars;
+        box.placeholder = words.comment;
+        box.setAttribute("aria-label", words.comment);
+        const buttons = document.createElement("div");
+        buttons.className = "chat-feedback-buttons";
+        const skip = document.createElement("button");
+        skip.type = "button";
+        skip.className = "chat-feedback-skip";
+        skip.textContent = words.skip;
+        const send = document.createElement("button");
+        send.type = "button";
+        send.className = "chat-feedback-send";
+        send.textContent = words.send;
+        buttons.append(skip, send);
+        form.append(box, buttons);
+        body.appendChild(form);
+        box.focus();
+    }
+
+    /* `refocus`: the box had the keyboard (Esc, Enter, Skip, Send), which goes back to the 👎. */
+    function closeCommentBoxes(refocus) {
+        document.querySelectorAll(".chat-feedback-form").forEach((form) => {
+            const message = form.closest(".chat-message");
+            form.remove();
+            const down = message && message.querySelector(".chat-feedback-down");
+            if (refocus && down) down.focus();
+        });
+    }
+
+    /* Send the comment with the 👎 (an empty one adds nothing: the 👎 is stored already). The
+       box stays, with its text, if the server refuses. */
+    function sendComment(form) {
+        const message = form.closest(".chat-message");
+        const box = form.querySelector(".chat-feedback-comment");
+        const at = indexOf(form);
+        if (!message || !box || at === null) return;
+        const text = box.value.trim();
+        if (!text) return closeCommentBoxes(true);
+        form.classList.add("chat-feedback-sending");
+        saveFeedback(message, at, "down", text).then((saved) => {
+            form.classList.remove("chat-feedback-sending");
+            if (!saved || !form.isConnected) return;
+            form.remove();
+            const down = message.querySelector(".chat-feedback-down");
+            if (down) down.focus();
+        });
+    }
+
+    document.addEventListener(
+        "click",
+        (event) => {
+            const target = event.target.closest ? event.target : null;
+            if (!target) return;
+            const form = target.closest(".chat-feedback-form");
+            if (form) {
+                if (target.closest(".chat-feedback-skip")) closeCommentBoxes(true);
+                else if (target.closest(".chat-feedback-send")) sendComment(form);
+                return;
+            }
+            const button = target.closest(FEEDBACK_BUTTONS);
+            if (!button || button.disabled) return;
+            event.preventDefault();
+            const message = button.closest(".chat-message");
+            const at = indexOf(button);
+            if (!message || at === null || busy() || feedbackSaving.has(at)) return;
+            const value = feedbackValue(button);
+            const next = button.getAttribute("aria-pressed") === "true" ? null : value;
+            closeCommentBoxes();
+            if (next === "down") openCommentBox(message, at);
+            saveFeedback(message, at, next, null).then((saved) => {
+                if (!saved) closeCommentBoxes();
+            });
+        },
+        true
+    );
+
+    document.addEventListener(
+        "keydown",
+        (event) => {
+            const box = event.target;
+            if (!box || !box.classList || !box.classList.contains("chat-feedback-comment")) return;
+            if (event.isComposing || event.keyCode === 229) return; // the IME's own keys
+            if (event.key === "Escape") {
+                event.preventDefault();
+                event.stopPropagation();
+                closeCommentBoxes(true);
+                return;
+            }
+            if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey) return;
+            event.preventDefault();
+            sendComment(box.closest(".chat-feedback-form"));
+        },
+        true
+    );
+
     /* Enter sends, Shift+Enter is a new line. Never send while an IME is composing:
        Chinese and Japanese users press Enter to pick a candidate. */
     document.addEventListener(

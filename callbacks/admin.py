@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 import extensions
 import i18n
-from api.admin import require_admin
+from api.admin import quota_day_start, require_admin
 from api.identity import current_user
 from components import admin_ids as ids
 from components.admin import CSV_PATH
@@ -135,7 +135,9 @@ def page_users(table_pagination, text, _refresh, lang):
     current, size = _page_of(table_pagination, ids.USERS_TABLE)
     if ctx.triggered_id == ids.USERS_REFRESH and isinstance(table_pagination, dict):
         current = table_pagination.get("current")  # an action keeps the page
-    statement = tables.users_query(text if isinstance(text, str) else "")
+    statement = tables.users_query(
+        text if isinstance(text, str) else "", day_start=quota_day_start()
+    )
     rows, shown = view.table_page(_engine(), "users", statement, current, size, lang=lang)
     return rows, shown, []
 

@@ -169,6 +169,7 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         persona=persona,
         next_turn_id=turn_id(number + 1),
         versions=turn_versions(result.get("versions")),
+        feedback=records() is not None,
     )
     thread = no_update
     if view["replace"]:
@@ -317,7 +318,12 @@ def thread_view(history: list[dict], *, streaming: bool, choices, versions) -> T
     lang, persona_id = choices[1], choices[3]
     persona = service.locked_persona or service.personas.get(persona_id)
     children = render_thread(
-        history, lang=lang, streaming=streaming, persona=persona, versions=versions
+        history,
+        lang=lang,
+        streaming=streaming,
+        persona=persona,
+        versions=versions,
+        feedback=records() is not None,
     )
     totals = add_usage({}, history)
     return ThreadView(

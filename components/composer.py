@@ -22,8 +22,9 @@ def jump_newest(*, lang: str) -> html.Button:
     )
 
 
-def composer(*, lang: str, max_chars: int) -> html.Div:
-    """Multi-line input (Enter sends, Shift+Enter is a new line), send and stop."""
+def composer(*, lang: str, max_chars: int, quota: bool = False) -> html.Div:
+    """Multi-line input (Enter sends, Shift+Enter is a new line), send and stop; under it, with
+    `quota` (ACCOUNTS=true), what is left of the user's daily tokens."""
     return html.Div(
         [
             jump_newest(lang=lang),
@@ -63,6 +64,13 @@ def composer(*, lang: str, max_chars: int) -> html.Div:
             ),
             html.Div(
                 [
+                    # The user's tokens left today, by the next request's size; hidden unless
+                    # a budget applies (callbacks/quota.py).
+                    *(
+                        [html.Span(id=ids.QUOTA_LEFT, className="quota-left", hidden=True)]
+                        if quota
+                        else []
+                    ),
                     html.Span(id=ids.ESTIMATE, className="composer-estimate"),
                     html.Span(t(lang, "composer.keys"), className="composer-keys"),
                     html.Span(t(lang, "composer.hint")),

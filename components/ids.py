@@ -103,3 +103,11 @@ SHORTCUTS_BUTTON = "settings-shortcuts-button"
 # server forks or switches (callbacks/branches.py) and may answer with a turn to start.
 BRANCH_REQUEST = "chat-branch-request"
 ASK_REQUEST = "chat-ask-request"
+# Per-user quotas (issue 17): what is left of the signed-in user's daily tokens, in the header.
+QUOTA_LEFT = "quota-left"
+
+# ---- issue 17, accounts (helper A): the settings drawer's API tokens
+TOKEN_NAME = "api-token-name"
+TOKEN_CREATE = "api-token-create"
+TOKEN_CREATED = "api-token-created"
+TOKEN_LIST = "api-token-list"

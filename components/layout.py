@@ -37,6 +37,10 @@ class PageOptions:
     default_temperature: float
     records_enabled: bool
     can_logout: bool = False  # ACCESS_PASSWORD is set
+    # ACCOUNTS=true: what is left of the user's daily tokens shows (#quota-left); otherwise
+    # the element is not there, and neither is its callback's request after every turn.
+    quota: bool = False
+    accounts: bool = False  # ACCOUNTS=true: personal API tokens in the settings drawer
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -110,6 +114,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                 temperature=options.default_temperature,
                 max_reply_tokens=options.max_reply_tokens,
                 custom_persona=not options.locked,
+                api_tokens=options.accounts,
             ),
             shortcuts_dialog(lang=lang),
             html.Div(
@@ -137,7 +142,11 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                             ),
                             records_not_saved(lang=lang),
                             html.Footer(
-                                composer(lang=lang, max_chars=options.max_input_chars),
+                                composer(
+                                    lang=lang,
+                                    max_chars=options.max_input_chars,
+                                    quota=options.quota,
+                                ),
                                 className="app-footer",
                             ),
                         ],

@@ -8,8 +8,11 @@ from dash import html
 import i18n
 from components import ids
 from components.markdown import markdown_view
+from components.usage import quota_notice
 from i18n import t, wait_text
 from services.conversation import CUT, INTERRUPTED, LEFT, LENGTH, STOPPED, STREAMING
+from services.feedback import DOWN, UP, can_rate
+from services.quota import REFUSAL_KIND as QUOTA_KIND
 
 AVATAR = {"user": "antd-user", "assistant": "antd-robot", "error": "antd-warning"}
 STATUS_NOTES = {
@@ -76,10 +79,11 @@ def assistant_message(
     outside: bool = False,
     index: int | None = None,
     version: tuple[int, int] | None = None,
+    feedback: bool = False,
 ) -> html.Div:
     """A finished reply: Markdown, then how it ended and the tokens it used. With its place
     in the thread (`index`): regenerate (shown on the newest reply only, by style.css) and its
-    versions."""
+    versions, and with `feedback` (the server keeps records) 👍 / 👎."""
     body: list = [markdown_view(entry.get("content", ""), lang=lang)]
     note = STATUS_NOTES.get(entry.get("status"))
     if note:
@@ -111,6 +115,8 @@ def assistant_message(
                 regenerate_button(index, lang=lang),
                 *version_nav(index, version, lang=lang),
             ]
+            if feedback and can_rate("assistant", entry.get("status")):
+                actions += feedback_buttons(index, entry.get("feedback"), lang=lang)
     return _frame("assistant", t(lang, "role.assistant"), body, extra_class=extra, actions=actions)
 
 
@@ -157,6 +163,30 @@ def regenerate_button(index: int, *, lang: str) -> html.Button:
     return _action(t(lang, "reply.regenerate"), REGENERATE_BUTTON_CLASS, index)
 
 
+FEEDBACK_UP_CLASS = "chat-feedback-up"
+FEEDBACK_DOWN_CLASS = "chat-feedback-down"
+
+
+def feedback_buttons(index: int, chosen: object, *, lang: str) -> list[html.Button]:
+    """👍 and 👎 (toggle buttons: `aria-pressed` says which one is chosen; the class, which
+    value each gives). The page stores a click (assets/chat.js, api/feedback.py); 👎 then
+    offers a comment box. About 300 bytes a turn in the stream's final event."""
+    return [
+        html.Button(
+            className=class_name,
+            **{
+                "aria-label": t(lang, key),
+                "aria-pressed": "true" if chosen == value else "false",
+                "data-index": index,
+            },
+        )
+        for value, class_name, key in (
+            (UP, FEEDBACK_UP_CLASS, "feedback.up"),
+            (DOWN, FEEDBACK_DOWN_CLASS, "feedback.down"),
+        )
+    ]
+
+
 def edit_button(index: int, *, lang: str) -> html.Button:
     """Edit the question in place and ask it again from there (assets/chat.js)."""
     return _action(t(lang, "message.edit"), EDIT_BUTTON_CLASS, index)
@@ -198,6 +228,8 @@ def error_message(
     if wait and i18n.has(f"{key}_wait"):
         key = f"{key}_wait"  # the upstream said how long (Retry-After)
     advice = t(lang, key, detail=detail, wait=wait)
+    if kind == QUOTA_KIND:
+        advice = quota_notice(entry, lang=lang)  # the budget and when it resets
     body: list = [html.Div(advice, className="chat-error-text")]
     if detail and detail not in advice:
         body.append(html.Div(t(lang, "error.detail", detail=detail), className="chat-error-detail"))

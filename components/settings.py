@@ -7,6 +7,7 @@ from dash import html
 
 import i18n
 from components import ids
+from components.api_tokens import tokens_section
 from components.shortcuts import shortcuts_button
 from i18n import t, wait_text
 
@@ -72,12 +73,18 @@ def custom_persona_field(*, lang: str, hidden: bool = False) -> html.Div:
 
 
 def settings_drawer(
-    *, lang: str, temperature: float, max_reply_tokens: int, custom_persona: bool = True
+    *,
+    lang: str,
+    temperature: float,
+    max_reply_tokens: int,
+    custom_persona: bool = True,
+    api_tokens: bool = False,
 ) -> fac.AntdDrawer:
     """Temperature, top_p, max reply tokens, and a check of every provider's connection.
 
     The values are remembered in the browser; the server enforces the same bounds. With a
-    locked persona there is no custom system prompt to write.
+    locked persona there is no custom system prompt to write. With accounts, the user's own
+    API tokens (components/api_tokens.py).
     """
     custom_off = {"disabled": True}
     return fac.AntdDrawer(
@@ -159,6 +166,7 @@ def settings_drawer(
                 className="settings-check-button",
             ),
             html.Div(id=ids.CHECK_RESULT, className="settings-check-result"),
+            tokens_section(lang=lang) if api_tokens else None,
             fac.AntdDivider(),
             shortcuts_button(lang=lang),
         ],

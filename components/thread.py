@@ -88,12 +88,14 @@ def entry_messages(
     streaming: bool,
     offset: int = 0,
     versions: dict[int, tuple[int, int]] | None = None,
+    feedback: bool = False,
 ) -> list[tuple[int, list]]:
     """(index of the turn's question, its messages) for every turn of `history`.
 
     `offset`: `history` starts at that index of the thread (retry, edit and regenerate
     buttons name a message by its index in the thread). `versions`: `‹ k / n ›` by index
-    (services/branches.py `versions`).
+    (services/branches.py `versions`). `feedback`: finished replies offer 👍 / 👎 (only when
+    the server keeps records, where the choice is stored).
 
     Only the last error offers a retry, and not while streaming. A question left unanswered
     when nothing is streaming (the page was reloaded mid-reply) gets an "interrupted" notice
@@ -113,7 +115,9 @@ def entry_messages(
             content = entry.get("content", "")
             messages.append(user_message(content, lang=lang, index=at, version=version))
         elif role == "assistant":
-            messages.append(assistant_message(entry, lang=lang, index=at, version=version))
+            messages.append(
+                assistant_message(entry, lang=lang, index=at, version=version, feedback=feedback)
+            )
         elif role == "error":
             asked = retry_question(history, index) if index == last and not streaming else None
             if asked is not None:
@@ -161,6 +165,7 @@ def render_thread(
     streaming: bool,
     persona=None,
     versions: dict[int, tuple[int, int]] | None = None,
+    feedback: bool = False,
 ) -> list:
     """Components for `history`: the greeting, a container per turn, the next turn's inside
     the last one (see the module docstring).
@@ -173,7 +178,9 @@ def render_thread(
     if not history and not streaming:
         return [*children, welcome(lang=lang, persona=persona), next_turn(0)]
     start = context_start(history)
-    turns = entry_messages(history, lang=lang, streaming=streaming, versions=versions)
+    turns = entry_messages(
+        history, lang=lang, streaming=streaming, versions=versions, feedback=feedback
+    )
     for number, (index, messages) in enumerate(turns):
         inside = turn_children(messages, lang=lang)
         if number == len(turns) - 1:

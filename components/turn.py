@@ -15,6 +15,7 @@ from components.message import (
     LIVE_IDLE_CLASS,
     LIVE_QUESTION_CLASS,
     OUTSIDE_CLASS,
+    notice,
 )
 from components.thread import (
     CONTEXT_START_CLASS,
@@ -26,6 +27,7 @@ from components.thread import (
 )
 from i18n import t
 from services.conversation import LEFT
+from services.feedback import MAX_COMMENT_CHARS
 from services.input_rules import blank_characters
 
 # Where the page puts text it already has into a finished turn's components and entries, so
@@ -105,6 +107,16 @@ def page_config(
             "send": t(lang, "edit.send"),
             "label": t(lang, "message.edit"),
         },
+        # 👍 / 👎 (api/feedback.py; the buttons are drawn with records on only) and the
+        # comment box the page draws under a 👎 (assets/chat.js `openCommentBox`).
+        "feedback": {
+            "url": get_relative_path("/api/chat/feedback"),
+            "comment": t(lang, "feedback.comment"),
+            "send": t(lang, "feedback.send"),
+            "skip": t(lang, "feedback.skip"),
+            "maxChars": MAX_COMMENT_CHARS,
+            "failed": json.loads(plotly_json.to_json_plotly(notice("feedback.failed", lang=lang))),
+        },
     }
 
 
@@ -147,6 +159,7 @@ def finished_turn(
     persona,
     next_turn_id: str = NEXT_TURN_SLOT,
     versions: dict[int, tuple[int, int]] | None = None,
+    feedback: bool = False,
 ) -> dict:
     """How the thread changes when a turn ends.
 
@@ -156,16 +169,27 @@ def finished_turn(
     failed one for a retry. Its children end with the next turn's empty container, whose id
     is `next_turn_id` (the page knows the turn's number; the server need not). `start` is where
     the context starts (the turn's context line shows when it starts here). `versions`: the
-    turn's messages that have versions (a regenerated reply, an edited question).
+    turn's messages that have versions (a regenerated reply, an edited question). `feedback`:
+    the reply offers 👍 / 👎 (records on).
     """
     turn = [{"role": "user", "content": question}, *entries]
     if question_index == 0 and not retry:
         children = render_thread(
-            turn, lang=lang, streaming=False, persona=persona, versions=versions
+            turn,
+            lang=lang,
+            streaming=False,
+            persona=persona,
+            versions=versions,
+            feedback=feedback,
         )
         return {"replace": True, "children": children}
     [(index, messages)] = entry_messages(
-        turn, lang=lang, streaming=False, offset=question_index, versions=versions
+        turn,
+        lang=lang,
+        streaming=False,
+        offset=question_index,
+        versions=versions,
+        feedback=feedback,
     )
     inside = [*turn_children(messages, lang=lang), html.Div(id=next_turn_id, className=TURN_CLASS)]
     container = turn_container("", index, inside, start=start).to_plotly_json()["props"]

@@ -103,3 +103,30 @@ def regenerate_at(history: list[dict], at: int) -> int | None:
 def editable(history: list[dict], q: int) -> bool:
     """Whether entry q is a question, which an edit asks again from."""
     return 0 <= q < len(history) and history[q].get("role") == "user"
+
+
+def rated_in_versions(history: list[dict], branches: dict | None) -> list[tuple[str, dict]]:
+    """(question, reply) for every reply with feedback in the versions not shown, nested ones
+    too: a 👎 then a regenerate is the case the console's feedback list most needs to keep."""
+    found: list[tuple[str, dict]] = []
+
+    def walk(path: list[dict], slots: dict) -> None:
+        for key, slot in (slots or {}).items():
+            try:
+                p, tails = int(key), slot["tails"]
+            except (TypeError, KeyError, ValueError):
+                continue
+            for tail in tails if isinstance(tails, list) else []:
+                if not isinstance(tail, dict):
+                    continue  # None: the version shown
+                version = [*path[:p], *tail.get("entries", [])]
+                question = ""
+                for i, entry in enumerate(version):
+                    if entry.get("role") == "user":
+                        question = entry.get("content") or ""
+                    elif i >= p and entry.get("role") == "assistant" and entry.get("feedback"):
+                        found.append((question, entry))
+                walk(version, tail.get("branches") or {})
+
+    walk(list(history), branches or {})
+    return found

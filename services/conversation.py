@@ -125,5 +125,9 @@ def record_result(history: list[dict], result: dict, *, model: str) -> list[dict
     }
     if isinstance(error.get("retry_after"), int):
         entry["retry_after"] = error["retry_after"]  # a limit: the page says how long to wait
+    if isinstance(error.get("quota"), dict):
+        # A daily quota's refusal: its budget and reset time, for the notice (components/usage).
+        quota = error["quota"]
+        entry["quota"] = {k: quota[k] for k in ("budget", "resets_at", "timezone") if k in quota}
     history.append(entry)
     return history

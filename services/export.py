@@ -25,6 +25,13 @@ programs (they do not show when the file is rendered) and are the same in every 
 `chat-meta` line (services/export_meta.py) keeps a reply's model and tokens, so an import has
 the original's totals; exports from before it have none and import without them.
 Error notices are not part of the conversation and are not exported.
+
+A reply the reader rated 👍 / 👎 (issue 17) has one more line under it, after a marker:
+
+    <!-- chat-feedback -->
+    Feedback: 👎 — the comment, on one line, Markdown's special characters escaped
+
+An import leaves it out: the feedback was given to the original's replies, not to the copy's.
 """
 
 from __future__ import annotations
@@ -35,7 +42,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.conversation import CUT, DONE, INTERRUPTED, LEFT, LENGTH, STOPPED
 from services.export_meta import meta_line, read_meta
+from services.feedback import DOWN, UP
 
+FEEDBACK_MARKER = "<!-- chat-feedback -->"
+FEEDBACK_SIGNS = {UP: "\U0001f44d", DOWN: "\U0001f44e"}  # 👍 👎
+# What Markdown could read as markup in a comment (HTML, links, emphasis, code, tables): each is
+# written with a backslash, so a viewer shows the reader's words as they typed them.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
 MARKER = re.compile(r"^<!-- chat-message role=(user|assistant)(?: status=([a-z]+))? -->$")
 # How a finished reply can have ended; any other status in a file (`streaming`, made-up words)
 # is not imported: the reply comes in without one, as an old export's would.
@@ -109,7 +122,18 @@ def to_markdown(
         if (notes or {}).get(index):
             heading += f" ({notes[index]})"
         lines += [heading, "", entry.get("content", "").rstrip("\n"), ""]
+        if role == "assistant" and entry.get("feedback") in (UP, DOWN):
+            lines += [FEEDBACK_MARKER, feedback_line(entry, labels.get("feedback")), ""]
     return "\n".join(lines)
+
+
+def feedback_line(entry: dict, label: str | None) -> str:
+    """`Feedback: 👎 — comment` for a rated reply: the comment on one line, as text."""
+    line = f"{label or 'Feedback'}: {FEEDBACK_SIGNS[entry['feedback']]}"
+    comment = entry.get("feedback_comment")
+    if entry["feedback"] == DOWN and isinstance(comment, str) and comment.strip():
+        line += " — " + _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(comment.split()))
+    return line
 
 
 def from_markdown(text: str) -> list[dict]:
@@ -119,6 +143,7 @@ def from_markdown(text: str) -> list[dict]:
     current: dict | None = None
     body: list[str] = []
     meta_may_follow = False
+    feedback = False  # past a reply's feedback marker: nothing more of it is its text
 
     def flush() -> None:
         if current is not None:
@@ -138,8 +163,12 @@ def from_markdown(text: str) -> list[dict]:
                 current["status"] = match.group(2)
             body = []
             meta_may_follow = current["role"] == "assistant"
+            feedback = False
             continue
-        if current is None:
+        if current is None or feedback:
+            continue
+        if line == FEEDBACK_MARKER and current["role"] == "assistant":
+            feedback = True
             continue
         meta = read_meta(line) if meta_may_follow else None
         meta_may_follow = False  # only the line right after the marker

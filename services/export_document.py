@@ -21,6 +21,7 @@ def labels(lang: str | None) -> dict[str, str]:
         "model": t(lang, "export.model"),
         "user": t(lang, "role.user"),
         "assistant": t(lang, "role.assistant"),
+        "feedback": t(lang, "export.feedback"),
     }
 
 

@@ -142,6 +142,12 @@ class SessionStore:
         with self.engine.begin() as connection:
             connection.execute(delete(sessions).where(sessions.c.token_hash == _hash(token)))
 
+    def revoke_all(self, fingerprint: str) -> int:
+        """End every session of one fingerprint (an account's, after its password was reset)."""
+        with self.engine.begin() as connection:
+            done = connection.execute(delete(sessions).where(sessions.c.fingerprint == fingerprint))
+        return done.rowcount
+
     def _expired(self):
         now = self.clock()
         return delete(sessions).where(

@@ -33,6 +33,8 @@ NAME_MAX = 32
 # Letters (any script: 张伟 is a name), digits, and . _ - ; no spaces, no markup.
 NAME_RULE = re.compile(r"[\w.\-]{2,32}")
 TOKEN_PREFIX = "cgpt_"
+# What a signed-in user's session row holds (services/sessions.py), before the user's id.
+SESSION_PREFIX = "user:"
 # last_active_at is written at most this often per user (a page load is dozens of requests).
 TOUCH_EVERY = 60
 
@@ -76,7 +78,8 @@ class TokenView(BaseModel):
 
 
 def name_key(username: str) -> str:
-    return unicodedata.normalize("NFKC", username).casefold()
+    # PostgreSQL refuses NUL in a query; U+FFFD is in no name either (NAME_RULE), so no match.
+    return unicodedata.normalize("NFKC", username).casefold().replace("\x00", "\ufffd")
 
 
 def check_name(username: str) -> str:
@@ -263,13 +266,23 @@ class Accounts:
             return None
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(ApiToken.id, ApiToken.user_id).where(
+                select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
                     ApiToken.token_hash == _token_hash(token)
                 )
             ).first()
         if row is None:
             return None
-        return self.user(row.user_id)
+        user = self.user(row.user_id)
+        now = utcnow()
+        if user is not None and (
+            row.last_used_at is None or (now - row.last_used_at).total_seconds() >= TOUCH_EVERY
+        ):
+            # At most once a minute: a script's every request would otherwise be a write.
+            with self._writer.begin() as connection:
+                connection.execute(
+                    update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+                )
+        return user
 
     # ---- audit
 

@@ -32,9 +32,15 @@ def cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def statement_for(name: str, *, filters: tables.ConversationFilter | None = None, rating=None):
+def statement_for(
+    name: str,
+    *,
+    filters: tables.ConversationFilter | None = None,
+    rating=None,
+    day_start: datetime | None = None,
+):
     if name == "users":
-        return tables.users_query()
+        return tables.users_query(day_start=day_start)
     if name == "conversations":
         return tables.conversations_query(filters or tables.ConversationFilter())
     if name == "feedback":

@@ -91,11 +91,14 @@ def _today(now: datetime | None) -> datetime:
     return midnight((now or datetime.now(UTC)).astimezone(UTC).date())
 
 
-def users_query(text: str = "", now: datetime | None = None):
-    """Users by name, with the tokens each used today (usage_events' (owner, at) index)."""
+def users_query(text: str = "", now: datetime | None = None, day_start: datetime | None = None):
+    """Users by name, with the tokens each used today (usage_events' (owner, at) index).
+
+    `day_start`: when the quota's day began (services/quota.py, QUOTA_TIMEZONE); UTC midnight
+    of `now` by default."""
     used = (
         select(func.coalesce(func.sum(UsageEvent.prompt_tokens + UsageEvent.completion_tokens), 0))
-        .where(UsageEvent.owner == User.id, UsageEvent.at >= _today(now))
+        .where(UsageEvent.owner == User.id, UsageEvent.at >= (day_start or _today(now)))
         .scalar_subquery()
     )
     statement = select(

@@ -226,14 +226,15 @@ def filter_options(engine) -> dict[str, list[dict]]:
     }
 
 
-def first_screen(engine, *, lang: str, today: date) -> dict:
-    """Everything the console shows when it opens (the first page of every table)."""
+def first_screen(engine, *, lang: str, today: date, day_start: datetime | None = None) -> dict:
+    """Everything the console shows when it opens (the first page of every table);
+    `day_start` is when the quota's day began (tables.users_query)."""
     start, end = default_range(today)
     usage_chart, feedback_chart = usage_figures(
         engine, start, end, DEFAULT_METRIC, DEFAULT_SPLIT, lang=lang
     )
     statements = {
-        "users": tables.users_query(),
+        "users": tables.users_query(day_start=day_start),
         "conversations": tables.conversations_query(tables.ConversationFilter()),
         "feedback": tables.feedback_query(),
         "audit": tables.audit_query(),

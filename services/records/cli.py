@@ -2,7 +2,8 @@
 
 Run as `python -m services.records.cli ...`:
 - `db upgrade`: create or upgrade the tables;
-- `records export --format jsonl|csv [--since YYYY-MM-DD] [--output FILE]`: every message;
+- `records export --format jsonl|csv [--since YYYY-MM-DD] [--output FILE]`: every message,
+  with a reply's 👍 / 👎 (`feedback`: up | down), its comment and when it was given;
 - `records purge [--days N]`: delete conversations not updated for N days (default:
   RECORDS_RETENTION_DAYS).
 """
@@ -37,6 +38,9 @@ COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "created_at",
+    "feedback",
+    "feedback_comment",
+    "feedback_at",
 ]
 
 

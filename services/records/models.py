@@ -130,6 +130,25 @@ class Message(Base):
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
+class ArchivedFeedback(Base):
+    """A rated reply that regenerate or edit moved out of the thread into a version
+    (services/branches.py): kept here too, with its question, so the console's feedback list
+    still has it. Rebuilt from the versions at each fork and switch."""
+
+    __tablename__ = "archived_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(Text, default="")
+    reply: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str | None] = mapped_column(String)
+    feedback: Mapped[str] = mapped_column(String(8))
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
 class User(Base):
     """An account (ACCOUNTS=true). Its `id` is also the owner of its records, so a user's
     conversations are found exactly as a browser identity's are."""

@@ -33,7 +33,16 @@ from sqlalchemy.orm import aliased
 
 from services import branches as versions_rule
 from services.conversation import INTERRUPTED, STOPPED, STREAMING
-from services.records.models import UTC, Conversation, Message, is_id, new_id, utcnow
+from services.feedback import DOWN, MAX_COMMENT_CHARS, VALUES, can_rate, clean_comment
+from services.records.models import (
+    UTC,
+    ArchivedFeedback,
+    Conversation,
+    Message,
+    is_id,
+    new_id,
+    utcnow,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 TITLE_CHARS = 60
@@ -41,10 +50,13 @@ TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
 # Any constant works, as long as every process that upgrades uses the same one.
 UPGRADE_LOCK_KEY = zlib.crc32(b"services.records: alembic upgrade")
 
+# A reply's 👍 / 👎 in its history entry (present only when given): "up" | "down", the 👎's
+# comment, and when (ISO 8601). Columns of their own, so the console can read them.
+FEEDBACK_KEYS = ("feedback", "feedback_comment", "feedback_at")
 # The keys of a browser history entry that have columns; any other key goes to `extra`.
 ENTRY_KEYS = {
     "user": {"role", "content"},
-    "assistant": {"role", "content", "model", "usage", "status"},
+    "assistant": {"role", "content", "model", "usage", "status", *FEEDBACK_KEYS},
     "error": {"role", "kind", "detail"},
 }
 SUMMARY = (
@@ -114,8 +126,42 @@ def _message_values(entry: dict) -> dict:
             rest = {k: v for k, v in usage.items() if k not in TOKEN_KEYS or values[k] is None}
             if rest or all(values[key] is None for key in TOKEN_KEYS):
                 extra["usage"] = rest
+        # Only when given: finishing a reply (an update of its row) leaves feedback alone.
+        values.update(_feedback_values(entry))
     values["extra"] = extra or None
     return values
+
+
+def _feedback_values(entry: dict) -> dict:
+    """The feedback columns of an assistant entry that has feedback (one moved by a version
+    switch keeps it, and when it was given); {} otherwise."""
+    value = entry.get("feedback")
+    if value not in VALUES:
+        return {}
+    comment = entry.get("feedback_comment")
+    comment = comment[:MAX_COMMENT_CHARS] if value == DOWN and isinstance(comment, str) else None
+    try:
+        at = datetime.fromisoformat(entry.get("feedback_at"))
+        at = at if at.tzinfo is not None else None
+    except (TypeError, ValueError):
+        at = None
+    return {
+        "feedback": value,
+        "feedback_comment": clean_comment(comment),
+        "feedback_at": at or utcnow(),
+    }
+
+
+def _feedback(row) -> dict:
+    """A stored reply's feedback as its history entry carries it ({} when none)."""
+    if row.feedback not in VALUES:
+        return {}
+    found = {"feedback": row.feedback}
+    if row.feedback_comment:
+        found["feedback_comment"] = row.feedback_comment
+    if row.feedback_at is not None:
+        found["feedback_at"] = row.feedback_at.isoformat()
+    return found
 
 
 def _entry(row) -> dict:
@@ -137,6 +183,8 @@ def _entry(row) -> dict:
     else:
         entry = {"role": row.role, "content": row.content}
     entry.update(extra)
+    if row.role == "assistant":
+        entry.update(_feedback(row))
     return entry
 
 
@@ -269,6 +317,28 @@ def _append(
                 .values(title=auto_title(values["content"]))
             )
     return row_id
+
+
+def _archive_feedback(connection, conversation_id: str, history: list, branches) -> None:
+    """Keep archived_feedback equal to the rated replies in the conversation's versions."""
+    connection.execute(
+        delete(ArchivedFeedback).where(ArchivedFeedback.conversation_id == conversation_id)
+    )
+    rows = []
+    for question, reply in versions_rule.rated_in_versions(history, branches):
+        values = _feedback_values(reply)
+        if values:
+            rows.append(
+                {
+                    "conversation_id": conversation_id,
+                    "question": question,
+                    "reply": reply.get("content") or "",
+                    "model": reply.get("model"),
+                    **values,
+                }
+            )
+    if rows:
+        connection.execute(insert(ArchivedFeedback), rows)
 
 
 def _forget_pool(records: Records | None) -> None:
@@ -473,6 +543,7 @@ class Records:
             if owned != 1:
                 return False
             connection.execute(delete(Message).where(Message.conversation_id == conversation_id))
+            _archive_feedback(connection, conversation_id, [], None)
         return True
 
     def branches(self, owner: str, conversation_id: str) -> dict | None:
@@ -544,6 +615,7 @@ class Records:
                 .where(Conversation.id == conversation_id)
                 .values(branches=branches, last_seq=seq, updated_at=now)
             )
+            _archive_feedback(connection, conversation_id, changed, branches)
         return changed
 
     def add_message(
@@ -775,6 +847,63 @@ class Records:
                 )
         return len(dead)
 
+    def set_feedback(
+        self,
+        owner: str,
+        conversation_id: str,
+        at: int,
+        value: str | None,
+        comment: str | None = None,
+        *,
+        length: int | None = None,
+    ) -> dict | None:
+        """Give the reply at position `at` of the owner's conversation (its place in
+        `history()`) 👍 ("up"), 👎 ("down", with an optional comment) or none (None: cleared).
+
+        Returns the reply's feedback as its history entry now carries it (`feedback`,
+        `feedback_comment`, `feedback_at`; all None once cleared), or None, with nothing
+        changed: the conversation is not the owner's (as one that does not exist), there is no
+        message at `at`, it is not a finished reply (a question, an error, a reply still
+        streaming), or the conversation is not `length` messages long (the caller's thread is
+        not this record's, so `at` may name another message). A comment goes with 👎 only;
+        ValueError for an unknown value or a comment past MAX_COMMENT_CHARS.
+        """
+        if value is not None and value not in VALUES:
+            raise ValueError(f"feedback is one of {VALUES} or None")
+        comment = clean_comment(comment) if value == DOWN else None
+        now = utcnow() if value else None
+        with self._writer.begin() as connection:
+            # Locked, as a fork or a switch locks it: they move the rows `at` names.
+            owned = connection.execute(
+                select(Conversation.id)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner)
+                .with_for_update()
+            ).first()
+            if owned is None:
+                return None
+            rows = connection.execute(
+                select(Message.id, Message.role, Message.status)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.seq)
+            ).all()
+            if (length is not None and length != len(rows)) or not 0 <= at < len(rows):
+                return None
+            row = rows[at]
+            if not can_rate(row.role, row.status):
+                return None
+            changed = connection.execute(
+                update(Message)
+                .where(Message.id == row.id, Message.status.is_not_distinct_from(row.status))
+                .values(feedback=value, feedback_comment=comment, feedback_at=now)
+            ).rowcount
+        if changed != 1:
+            return None
+        return {
+            "feedback": value,
+            "feedback_comment": comment,
+            "feedback_at": now.isoformat() if now else None,
+        }
+
     def history(self, owner: str, conversation_id: str) -> list[dict] | None:
         """The conversation's entries in the browser's format, oldest first; None if it is not
         the owner's."""
@@ -808,6 +937,9 @@ class Records:
                 Message.prompt_tokens,
                 Message.completion_tokens,
                 Message.created_at,
+                Message.feedback,
+                Message.feedback_comment,
+                Message.feedback_at,
             )
             .join(Conversation, Conversation.id == Message.conversation_id)
             .order_by(Conversation.created_at, Message.conversation_id, Message.seq)
@@ -819,6 +951,8 @@ class Records:
             for row in connection.execution_options(yield_per=500).execute(statement):
                 flat = row._asdict()
                 flat["created_at"] = flat["created_at"].isoformat()
+                if flat["feedback_at"] is not None:
+                    flat["feedback_at"] = flat["feedback_at"].isoformat()
                 yield flat
 
     def purge(self, *, older_than_days: int) -> int:

@@ -27,7 +27,7 @@ def test_help_prints_the_usage_and_succeeds(flag) -> None:
     done = run("chat_app.py", flag)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: python chat_app.py [COMMAND]")
-    for command in ("local", "records", "precompress", "gunicorn chat_app:server"):
+    for command in ("local", "records", "users", "precompress", "gunicorn chat_app:server"):
         assert command in done.stdout
 
 

@@ -111,6 +111,9 @@ def test_export_csv_to_a_file(url, seeded, tmp_path):
         "prompt_tokens",
         "completion_tokens",
         "created_at",
+        "feedback",
+        "feedback_comment",
+        "feedback_at",
     ]
     assert rows[1]["content"] == "An answer, with a comma"
     assert rows[2]["content"] == "Grüße — 你好\nzweite Zeile"  # non-ASCII and newline intact

@@ -202,6 +202,21 @@ class AdminBehaviour:
         odd = tables.fetch_page(records.engine, tables.users_query(), tables.UserRow, -1, 7)
         assert (odd.page, odd.size) == (1, 10)
 
+    def test_tokens_today_count_from_the_quotas_day_start(self, records, people):
+        _, bob = people
+        add_usage(records.engine, bob.id, at(1, 22), tokens=(40, 2))  # yesterday 22:00 UTC
+        add_usage(records.engine, bob.id, at(0, 9), tokens=(1, 1))
+
+        def used(**when):
+            page = tables.fetch_page(
+                records.engine, tables.users_query("bob", **when), tables.UserRow, 1, 10
+            )
+            return page.rows[0].tokens_today
+
+        assert used(now=NOW) == 2
+        # QUOTA_TIMEZONE=Asia/Shanghai: the day began at 16:00 UTC the day before.
+        assert used(day_start=at(1, 16)) == 44
+
     def test_search_treats_sql_metacharacters_and_html_as_text(self, records, people):
         amy, bob = people
         engine = records.engine

@@ -225,6 +225,9 @@ class RecordsBehaviour:
             "prompt_tokens": 12,
             "completion_tokens": 30,
             "created_at": rows[1]["created_at"],
+            "feedback": None,
+            "feedback_comment": None,
+            "feedback_at": None,
         }
         parse(rows[1]["created_at"])
         assert (rows[2]["role"], rows[2]["error_kind"]) == ("error", "rate_limit")
@@ -368,7 +371,7 @@ class RecordsBehaviour:
         records.upgrade()
         assert records.conversation("alice", cid) is not None
         with records.engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
             tables = set(inspect(connection).get_table_names())
         assert {"conversations", "messages", "alembic_version"} <= tables
 
