@@ -8,9 +8,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import update
 
+from services.accounts import Accounts
 from services.records.models import Message, UsageEvent, utcnow
 from services.records.repository import Records
 from tests.admin_seed import PASSWORD, seed
+from tests.e2e.test_chat_page import send, wait_idle
+from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -139,3 +142,49 @@ def test_a_user_who_is_not_an_admin_gets_403(browser, console):
         assert page.locator("#admin-users-table").count() == 0
     finally:
         context.close()
+
+
+def test_a_students_thumbs_down_and_usage_show_in_the_console(browser, start_app, fake, tmp_path):
+    """The whole path: a student chats and gives 👎 with a comment in the page; the admin's
+    console shows that feedback with its question, the student's tokens today, and the reply
+    in the chart (usage_events written at the reply's end)."""
+    url = f"sqlite:///{tmp_path}/together.db"
+    records = Records(url)
+    records.upgrade()
+    accounts = Accounts(records)
+    accounts.add_user("ms-lee", PASSWORD, admin=True)
+    accounts.add_user("amy", PASSWORD)
+    records.close()
+    app = start_app(ACCOUNTS="true", DATABASE_URL=url)
+
+    student = signed_in(browser, app, "amy")
+    try:
+        page = student.new_page()
+        page.goto(app.url)
+        page.wait_for_selector(".chat-welcome", timeout=20_000)
+        fake.script(Reply("Photosynthesis makes sugar from light."))
+        send(page, "What is photosynthesis?")
+        wait_idle(page, 1)
+        reply = page.locator("#chat-history-list .chat-message-assistant").first
+        with page.expect_response(lambda r: r.url.endswith("/api/chat/feedback")):
+            reply.locator(".chat-feedback-down").click()
+        box = reply.locator(".chat-feedback-comment")
+        box.fill(COMMENT)
+        with page.expect_response(lambda r: r.url.endswith("/api/chat/feedback")):
+            box.press("Enter")
+    finally:
+        student.close()
+
+    admin = signed_in(browser, app, "ms-lee")
+    try:
+        page = open_console(admin, app)
+        feedback = page.locator(f"#admin-feedback-table {ROWS}")
+        expect(feedback).to_have_count(1, timeout=20_000)
+        for text in ("👎", COMMENT, "amy", "What is photosynthesis?", "Photosynthesis makes"):
+            expect(feedback).to_contain_text(text)
+        amy = page.locator(f"#admin-users-table {ROWS}", has_text="amy")
+        assert int(amy.locator("td").nth(5).inner_text().replace(",", "")) > 0
+        expect(page.locator("#admin-usage-graph .barlayer .trace")).to_have_count(1)
+        expect(page.locator("img[src='x']")).to_have_count(0)
+    finally:
+        admin.close()
