@@ -23,6 +23,7 @@ import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
 from api.accounts import init_accounts
+from api.admin import init_admin
 from api.auth import SESSION_LIFETIME, VIEWPORT, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
+    init_admin(app, _visitor_language)  # /admin (ACCOUNTS=true): the console, admins only
     init_callback_guard(app)  # after the login guard: no session is a 401 first
     init_limits(app.server, settings)
     init_delivery(app.server)

@@ -4,6 +4,7 @@ They use Dash's global `callback`, so no module imports the app object.
 """
 
 from callbacks import (  # noqa: F401
+    admin,
     api_tokens,
     branches,
     chat,

@@ -1,0 +1,152 @@
+"""The admin console's HTTP side (ACCOUNTS=true): who may see /admin, the page's layout for
+that path, and the tables' CSV downloads under /admin/csv/.
+
+Only an enabled admin gets anything: any other visitor (and every visitor with ACCOUNTS off)
+gets a 403 for the page and its CSV, and each console callback checks again (`require_admin`),
+so posting to /_dash-update-component yourself gets a 403, not data.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from dash import Dash
+from flask import Blueprint, Response, abort, request, stream_with_context
+from markupsafe import escape
+from pydantic import ValidationError
+
+import extensions
+from api.identity import current_user
+from components.admin import ADMIN_PATH, console, forbidden
+from i18n import html_lang, t
+from services.admin import csv_export
+from services.admin.tables import ConversationFilter
+from services.admin.view import first_screen
+
+admin_bp = Blueprint("admin", __name__)
+
+
+def is_admin() -> bool:
+    """Whether the request comes from an enabled admin (never with ACCOUNTS off)."""
+    if extensions.accounts() is None:
+        return False
+    user = current_user()
+    return bool(user is not None and user.is_admin and not user.disabled)
+
+
+def quota_day_start() -> datetime | None:
+    """When the users' quota day began (QUOTA_TIMEZONE's midnight), for "tokens today"."""
+    quota = extensions.quota()
+    return quota.day_start() if quota is not None else None
+
+
+def require_admin(function: Callable) -> Callable:
+    """For each console callback: a 403 unless the caller is an admin (checked per call)."""
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        if not is_admin():
+            abort(403)
+        return function(*args, **kwargs)
+
+    return checked
+
+
+def _is_console(path: str) -> bool:
+    return path.rstrip("/") == ADMIN_PATH
+
+
+def wants_console() -> bool:
+    """Whether this request is for the console's page or its layout.
+
+    Dash's renderer fetches the layout from /_dash-layout after loading the page, so that
+    request names the page only in its Referer (same origin: the policy
+    strict-origin-when-cross-origin sends the full URL). Forging it gets a non-admin the
+    403 layout, nothing more: the data come from callbacks that check the user themselves.
+    """
+    if _is_console(request.path):
+        return True
+    if request.path.endswith("/_dash-layout") and request.referrer:
+        return _is_console(urlsplit(request.referrer).path)
+    return False
+
+
+def forbidden_page(lang: str) -> Response:
+    """A plain 403 page in the visitor's language."""
+    title, body = escape(t(lang, "admin.forbidden_title")), escape(t(lang, "admin.forbidden"))
+    back = escape(t(lang, "admin.back"))
+    html = (
+        f'<!DOCTYPE html><html lang="{escape(html_lang(lang))}"><head><meta charset="utf-8">'
+        f"<title>{title}</title></head><body><h1>{title}</h1><p>{body}</p>"
+        f'<p><a href="/">{back}</a></p></body></html>'
+    )
+    return Response(html, status=403, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
+@admin_bp.get("/admin/csv/<name>")
+def download_csv(name: str):
+    """A console table as CSV (all rows, with the filters given as query arguments)."""
+    if not is_admin():
+        abort(403)
+    if name not in csv_export.COLUMNS:
+        abort(404)
+    args = request.args
+    try:
+        filters = ConversationFilter(
+            text=args.get("text", ""),
+            owner=args.get("owner") or None,
+            persona=args.get("persona") or None,
+            model=args.get("model") or None,
+            start=args.get("start") or None,
+            end=args.get("end") or None,
+        )
+    except ValidationError:
+        abort(400)
+    statement = csv_export.statement_for(
+        name, filters=filters, rating=args.get("rating"), day_start=quota_day_start()
+    )
+    accounts = extensions.accounts()
+    accounts.audit(current_user().username, "csv.download", name)
+    engine = accounts.engine
+    filename = csv_export.filename(name, datetime.now(UTC))
+    return Response(
+        stream_with_context(csv_export.lines(engine, name, statement)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def init_admin(app: Dash, language: Callable[[], str]) -> None:
+    """Serve the console at /admin from the app's layout function, for admins only.
+
+    `language()` is the visitor's language (negotiated per request, as for the chat page).
+    """
+    server = app.server
+    chat_layout = app.layout
+
+    def layout():
+        if not wants_console():
+            return chat_layout()
+        lang = language()
+        if not is_admin():
+            return forbidden(lang=lang)
+        today = datetime.now(UTC).date()
+        screen = first_screen(
+            extensions.accounts().engine, lang=lang, today=today, day_start=quota_day_start()
+        )
+        return console(lang=lang, today=today, screen=screen)
+
+    app.layout = layout
+    server.register_blueprint(admin_bp)
+
+    @server.before_request
+    def _admin_only_page():
+        if request.method == "GET" and _is_console(request.path) and not is_admin():
+            return forbidden_page(language())
+        return None

@@ -1,0 +1,53 @@
+"""Element ids of the admin console (/admin). The four marked public are contract
+(../shared/CONTRACT.md): never rename them."""
+
+# Public contract.
+USAGE_GRAPH = "admin-usage-graph"
+USERS_TABLE = "admin-users-table"
+CONVERSATIONS_TABLE = "admin-conversations-table"
+FEEDBACK_TABLE = "admin-feedback-table"
+
+# Internal.
+ROOT = "admin-root"
+LANG = "admin-lang-store"
+TOAST = "admin-toast-holder"
+DOWNLOAD = "admin-download"
+
+TOTALS = "admin-totals"
+FEEDBACK_GRAPH = "admin-feedback-graph"
+USAGE_RANGE = "admin-usage-range"
+USAGE_METRIC = "admin-usage-metric"
+USAGE_SPLIT = "admin-usage-split"
+
+USERS_SEARCH = "admin-users-search"
+USERS_REFRESH = "admin-users-refresh"
+USER_CREATE = "admin-user-create-button"
+USER_TOGGLE = "admin-user-toggle-button"
+USER_ROLE = "admin-user-role-button"
+USER_PASSWORD = "admin-user-password-button"
+USER_QUOTA = "admin-user-quota-button"
+USER_DELETE = "admin-user-delete-button"
+CREATE_MODAL = "admin-user-create-modal"
+CREATE_NAME = "admin-user-create-name"
+CREATE_PASSWORD = "admin-user-create-password"
+CREATE_ADMIN = "admin-user-create-admin"
+PASSWORD_MODAL = "admin-user-password-modal"
+PASSWORD_INPUT = "admin-user-password-input"
+QUOTA_MODAL = "admin-user-quota-modal"
+QUOTA_INPUT = "admin-user-quota-input"
+DELETE_MODAL = "admin-user-delete-modal"
+DELETE_PURGE = "admin-user-delete-purge"
+
+CONVERSATIONS_SEARCH = "admin-conversations-search"
+CONVERSATIONS_USER = "admin-conversations-user"
+CONVERSATIONS_PERSONA = "admin-conversations-persona"
+CONVERSATIONS_MODEL = "admin-conversations-model"
+CONVERSATIONS_RANGE = "admin-conversations-range"
+CONVERSATIONS_CSV = "admin-conversations-csv"
+CONVERSATION_OPEN = "admin-conversation-open-button"
+CONVERSATION_EXPORT = "admin-conversation-export-button"
+CONVERSATION_DRAWER = "admin-conversation-drawer"
+
+FEEDBACK_RATING = "admin-feedback-rating"
+FEEDBACK_CSV = "admin-feedback-csv"
+AUDIT_TABLE = "admin-audit-table"
