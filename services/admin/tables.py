@@ -9,11 +9,18 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from services.admin.sql import day_range, midnight, page_window
-from services.records.models import AuditEntry, Conversation, Message, UsageEvent, User
+from services.records.models import (
+    ArchivedFeedback,
+    AuditEntry,
+    Conversation,
+    Message,
+    UsageEvent,
+    User,
+)
 
 # What a table cell shows of a long text (the reply, the question); the CSV has all of it.
 CELL_CHARS = 300
@@ -166,9 +173,9 @@ def conversations_query(filters: ConversationFilter):
 
 def feedback_query(rating: str | None = None, *, cell_chars: int | None = CELL_CHARS):
     """Rated replies, newest rating first, each with the question it answered (the user
-    message just before it) and the conversation's owner."""
+    message just before it) and the conversation's owner: those in the thread, and those
+    regenerate or edit moved into a version (archived_feedback, keyed by negative ids)."""
     asked = aliased(Message)
-    owner_user = aliased(User)
     question = (
         select(asked.content)
         .where(
@@ -181,30 +188,39 @@ def feedback_query(rating: str | None = None, *, cell_chars: int | None = CELL_C
         .correlate(Message)
         .scalar_subquery()
     )
-    reply = Message.content
-    if cell_chars:
-        question = func.substr(question, 1, cell_chars)
-        reply = func.substr(reply, 1, cell_chars)
-    statement = (
-        select(
-            Message.id.label("key"),
-            Message.feedback_at.label("at"),
-            Message.feedback.label("rating"),
-            Message.feedback_comment.label("comment"),
-            owner_user.username,
-            Conversation.title,
-            Conversation.id.label("conversation_id"),
-            question.label("question"),
-            reply.label("reply"),
+
+    def cut(text):
+        return func.substr(text, 1, cell_chars) if cell_chars else text
+
+    def rated(source, key, table_question, table_reply, *where):
+        owner_user = aliased(User)
+        statement = (
+            select(
+                key.label("key"),
+                source.feedback_at.label("at"),
+                source.feedback.label("rating"),
+                source.feedback_comment.label("comment"),
+                owner_user.username,
+                Conversation.title,
+                Conversation.id.label("conversation_id"),
+                cut(table_question).label("question"),
+                cut(table_reply).label("reply"),
+            )
+            .join(Conversation, Conversation.id == source.conversation_id)
+            .outerjoin(owner_user, owner_user.id == Conversation.owner)
+            .where(source.feedback_at.is_not(None), source.feedback.is_not(None), *where)
         )
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .outerjoin(owner_user, owner_user.id == Conversation.owner)
-        # feedback_at is indexed: the rated replies are found (and ordered) through it.
-        .where(Message.feedback_at.is_not(None), Message.feedback.is_not(None))
+        if rating in ("up", "down"):
+            statement = statement.where(source.feedback == rating)
+        return statement
+
+    # feedback_at is indexed in both tables: the rated replies are found through it.
+    shown = rated(Message, Message.id, question, Message.content)
+    archived = rated(
+        ArchivedFeedback, -ArchivedFeedback.id, ArchivedFeedback.question, ArchivedFeedback.reply
     )
-    if rating in ("up", "down"):
-        statement = statement.where(Message.feedback == rating)
-    return statement.order_by(Message.feedback_at.desc(), Message.id.desc())
+    both = union_all(shown, archived).subquery()
+    return select(both).order_by(both.c.at.desc(), both.c.key.desc())
 
 
 def audit_query():

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import case, distinct, func, select, union_all
 
 from services.admin.sql import day, day_range, midnight
-from services.records.models import Conversation, Message, UsageEvent, User
+from services.records.models import ArchivedFeedback, Conversation, Message, UsageEvent, User
 
 Metric = Literal["messages", "tokens", "cost"]
 Split = Literal["user", "persona", "model"]
@@ -194,20 +194,26 @@ def _usernames(connection, owners: list[str]) -> dict[str, str]:
 
 
 def feedback_days(engine, start: date, end: date) -> list[FeedbackDay]:
-    """Per day (of the feedback): how many replies were rated, and how many 👍."""
+    """Per day (of the feedback): how many replies were rated, and how many 👍 (those in a
+    version that regenerate or edit left behind too)."""
     since, until = day_range(start, end)
+    ratings = union_all(
+        *(
+            select(source.feedback_at.label("at"), source.feedback.label("rating")).where(
+                source.feedback_at >= since,
+                source.feedback_at < until,
+                source.feedback.is_not(None),
+            )
+            for source in (Message, ArchivedFeedback)
+        )
+    ).subquery()
     with engine.connect() as connection:
-        when = day(Message.feedback_at, connection.dialect.name)
+        when = day(ratings.c.at, connection.dialect.name)
         rows = connection.execute(
             select(
                 when.label("day"),
-                func.sum(case((Message.feedback == "up", 1), else_=0)).label("up"),
+                func.sum(case((ratings.c.rating == "up", 1), else_=0)).label("up"),
                 func.count().label("rated"),
-            )
-            .where(
-                Message.feedback_at >= since,
-                Message.feedback_at < until,
-                Message.feedback.is_not(None),
             )
             .group_by(when)
             .order_by(when)

@@ -295,6 +295,40 @@ class AdminBehaviour:
         )
         assert downs.total == 1
 
+    def test_a_rated_reply_regenerated_away_stays_in_the_feedback(self, records, people):
+        """👎 then regenerate (the common case): the 👎 reply is in a version now, and the
+        table and the rate still have it, once; switching back does not list it twice."""
+        amy, _ = people
+        question = {"role": "user", "content": "How long?"}
+        answer = {"role": "assistant", "content": "Seven minutes.", "status": "done"}
+        cid = records.create_conversation(amy.id)
+        records.add_message(amy.id, cid, question)
+        records.add_message(amy.id, cid, answer)
+        records.set_feedback(amy.id, cid, 1, "down", "too short")
+        records.fork(amy.id, cid, 1)
+        records.add_message(amy.id, cid, {**answer, "content": "Eight."})
+        records.set_feedback(amy.id, cid, 1, "up")
+
+        def listed():
+            page = tables.fetch_page(
+                records.engine, tables.feedback_query(), tables.FeedbackRow, 1, 10
+            )
+            return page.total, sorted((r.rating, r.question, r.reply, r.comment) for r in page.rows)
+
+        both = (
+            2,
+            [
+                ("down", "How long?", "Seven minutes.", "too short"),
+                ("up", "How long?", "Eight.", None),
+            ],
+        )
+        assert listed() == both
+        records.switch_version(amy.id, cid, 1, 0)
+        assert listed() == both
+        today = datetime.now(UTC).date()  # set_feedback stamps the real time
+        [rated] = usage.feedback_days(records.engine, today - timedelta(days=1), today)
+        assert (rated.up, rated.rated) == (1, 2)
+
     def test_a_conversation_read_by_an_admin(self, records, people):
         _, bob = people
         cid = add_conversation(records.engine, bob.id, title="t", texts=("q", HTML))
