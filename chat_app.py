@@ -23,7 +23,7 @@ import api
 import callbacks  # noqa: F401 - registers every callback
 import extensions
 from api.accounts import init_accounts
-from api.admin import init_admin
+from api.admin import init_admin, is_admin
 from api.auth import SESSION_LIFETIME, VIEWPORT, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
@@ -56,7 +56,10 @@ INDEX_STRING = _default_index.replace("<html>", '<html lang="{%html_lang%}">', 1
 
 class ChatDash(Dash):
     """Dash whose page says its language (the visitor's, negotiated per request) and links its
-    install manifest."""
+    install manifest. `index_hooks` may change the parts of a page per request (the console
+    at /admin fetches its layout early and loads only the scripts it uses: api/admin.py)."""
+
+    index_hooks: tuple = ()
 
     def interpolate_index(self, **parts: str) -> str:
         # Filled first, so a title or meta tag holding the same placeholder is left as it is.
@@ -69,6 +72,8 @@ class ChatDash(Dash):
             + f'\n<link rel="manifest" href="{manifest}">'
             + f'\n<link rel="apple-touch-icon" href="{touch_icon}">'
         )
+        for hook in self.index_hooks:
+            parts = hook(parts)
         return interpolate_str(self.index_string, html_lang=lang, **parts)
 
 
@@ -118,7 +123,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         quota=settings.accounts,
         accounts=settings.accounts,
     )
-    app.layout = lambda: page(options, lang=_visitor_language())
+    app.layout = lambda: page(options, lang=_visitor_language(), admin=is_admin())
     _say_what_is_missing(service)
     store = journal = None
     if settings.records_enabled:

@@ -9,11 +9,14 @@ so posting to /_dash-update-component yourself gets a 403, not data.
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from dash import Dash
+from dash.fingerprint import build_fingerprint
 from flask import Blueprint, Response, abort, request, stream_with_context
 from markupsafe import escape
 from pydantic import ValidationError
@@ -27,6 +30,39 @@ from services.admin.tables import ConversationFilter
 from services.admin.view import first_screen
 
 admin_bp = Blueprint("admin", __name__)
+# Scripts of the chat page the console does without (2.5 MB of Markdown and the chat's own
+# behaviour): left out of /admin's page, they cost its first render nothing.
+CHAT_ONLY_SCRIPTS = (
+    "feffery_markdown_components",
+    "/assets/chat.js",
+    "/assets/keys.js",
+    "/assets/markdown.js",
+    "/assets/menu.js",
+    "/assets/accounts.js",
+    "/dash_table/",
+)
+# The lazily loaded parts of the libraries the console draws with (webpack chunks: one that
+# has run is not fetched again when a component asks for it), after the script they belong
+# to, as (package, its module holding the version, the file in the package).
+EARLY_CHUNKS = {
+    "feffery_antd_components.": tuple(
+        ("feffery_antd_components", "feffery_antd_components", f"async-{part}.js")
+        for part in ("antd_table", "data_display", "data_entry")
+    ),
+    "dash_core_components-shared.": (("dash", "dash.dcc", "dcc/async-graph.js"),),
+}
+# Plotly, as Dash serves it when it serves its scripts itself.
+PLOTLY = ("plotly", "plotly", "package_data/plotly.min.js")
+
+
+def suite_url(app: Dash, package: str, version_of: str, path: str) -> str:
+    """A package file's URL as Dash writes it, with its version and time in the name, so
+    the browser keeps it without asking again (as for the page's other scripts)."""
+    module = importlib.import_module(package)
+    modified = int(os.stat(os.path.join(os.path.dirname(module.__file__), path)).st_mtime)
+    version = importlib.import_module(version_of).__version__
+    named = build_fingerprint(path, version, modified)
+    return app.get_relative_path(f"/_dash-component-suites/{package}/{named}")
 
 
 def is_admin() -> bool:
@@ -144,6 +180,39 @@ def init_admin(app: Dash, language: Callable[[], str]) -> None:
 
     app.layout = layout
     server.register_blueprint(admin_bp)
+
+    def console_page(parts: dict) -> dict:
+        """/admin's page: its layout asked for while the scripts load, and only the scripts
+        the console uses."""
+        if not (_is_console(request.path) and is_admin()):
+            return parts
+        # The layout carries the console's data (a few hundred ms of queries): asked for now,
+        # the renderer's own request for it finds the answer waiting (same URL, same
+        # credentials mode) instead of starting after every script has run.
+        href = escape(app.get_relative_path("/_dash-layout"))
+        preload = f'\n<link rel="preload" href="{href}" as="fetch" crossorigin="anonymous">'
+        scripts = []
+        for tag in parts.get("scripts", "").split("\n"):
+            if any(name in tag for name in CHAT_ONLY_SCRIPTS):
+                continue
+            if "dash_renderer" in tag:
+                # Plotly (the chart's library) runs while the server still makes the layout,
+                # instead of being fetched by the chart once the layout is there. Loaded
+                # before the renderer, it is the window.Plotly that dcc.Graph then uses.
+                scripts.append(f'<script src="{escape(suite_url(app, *PLOTLY))}"></script>')
+            scripts.append(tag)
+            for after, chunks in EARLY_CHUNKS.items():
+                if after in tag:
+                    # A library's parts its components load when first drawn: run now, they
+                    # are there when the layout comes, instead of fetched after it.
+                    scripts.extend(
+                        f'<script src="{escape(suite_url(app, *chunk))}"></script>'
+                        for chunk in chunks
+                    )
+        scripts = "\n".join(scripts)
+        return {**parts, "favicon": parts.get("favicon", "") + preload, "scripts": scripts}
+
+    app.index_hooks = (*getattr(app, "index_hooks", ()), console_page)
 
     @server.before_request
     def _admin_only_page():

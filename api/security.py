@@ -98,6 +98,9 @@ def content_security_policy(app: Dash, settings: Settings) -> dict:
         "img-src": ["'self'", "data:", "blob:"],
         "font-src": ["'self'", "data:"],
         "connect-src": "'self'",
+        # Plotly (the admin console's chart) starts a worker from a blob it made itself;
+        # only the page's own scripts can make one.
+        "worker-src": ["'self'", "blob:"],
         "object-src": "'none'",
         "base-uri": "'self'",
         "form-action": "'self'",

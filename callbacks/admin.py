@@ -22,7 +22,6 @@ from api.admin import quota_day_start, require_admin
 from api.identity import current_user
 from components import admin_ids as ids
 from components.admin import CSV_PATH
-from components.markdown import markdown_view
 from i18n import t
 from services import export, export_document
 from services.accounts import AccountError
@@ -414,8 +413,10 @@ def _chosen_conversation(keys: object) -> str | None:
 @require_admin
 @known_language
 def open_conversation(_clicks, keys, lang):
-    """Show the selected conversation read-only: its messages as text and Markdown (raw HTML
-    off), each under who wrote it."""
+    """Show the selected conversation read-only: its messages as plain text (line breaks
+    kept; a reply's Markdown as written), each under who wrote it. Not drawn as Markdown: the
+    console's page leaves out the Markdown library, 2.5 MB its first render would wait for
+    (api/admin.py CHAT_ONLY_SCRIPTS)."""
     conversation_id = _chosen_conversation(keys)
     found = tables.conversation(_engine(), conversation_id) if conversation_id else None
     if found is None:
@@ -425,11 +426,7 @@ def open_conversation(_clicks, keys, lang):
     for message in found.messages:
         role = message["role"]
         heading = t(lang, f"role.{role}") if role in ("user", "assistant") else role
-        body = (
-            markdown_view(message["content"] or "", lang=lang)
-            if role == "assistant"
-            else fac.AntdParagraph(message["content"] or "", className="admin-message-text")
-        )
+        body = fac.AntdParagraph(message["content"] or "", className="admin-message-text")
         blocks.append(
             fac.AntdCard(
                 body,

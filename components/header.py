@@ -42,8 +42,28 @@ def menu_button(*, lang: str) -> html.Button:
     )
 
 
+def console_link(*, lang: str) -> fac.AntdTooltip:
+    """For admins (ACCOUNTS=true): the way to the console at /admin."""
+    return fac.AntdTooltip(
+        fac.AntdButton(
+            autoInsertSpace=False,
+            id=ids.CONSOLE_LINK,
+            icon=fac.AntdIcon(icon="antd-dashboard"),
+            href=get_relative_path("/admin"),
+            **{"aria-label": t(lang, "header.console")},
+        ),
+        title=t(lang, "header.console"),
+    )
+
+
 def header(
-    *, title: str, lang: str, model_picker, persona_picker, can_logout: bool = False
+    *,
+    title: str,
+    lang: str,
+    model_picker,
+    persona_picker,
+    can_logout: bool = False,
+    console: bool = False,
 ) -> html.Header:
     """The top bar of the page."""
     return html.Header(
@@ -130,6 +150,7 @@ def header(
                         size="small",
                     ),
                     theme_switch(lang=lang),
+                    *([console_link(lang=lang)] if console else []),
                     *([logout_button(lang=lang)] if can_logout else []),
                 ],
                 wrap=True,

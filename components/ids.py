@@ -39,6 +39,7 @@ EXAMPLE_PROMPT = "chat-example-prompt"
 MODEL_SELECT = "header-model-select"
 SETTINGS_BUTTON = "header-settings-button"
 LOGOUT_BUTTON = "header-logout-button"
+CONSOLE_LINK = "header-console-link"  # admins only: /admin
 HEADER_MENU = "header-menu-button"
 HEADER_ACTIONS = "header-actions"
 SETTINGS_DRAWER = "settings-drawer"

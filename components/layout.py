@@ -71,8 +71,9 @@ def records_not_saved(*, lang: str) -> html.Div:
     )
 
 
-def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
-    """The chat page for one visitor. The thread itself is filled in by a callback."""
+def page(options: PageOptions, *, lang: str, admin: bool = False) -> fac.AntdConfigProvider:
+    """The chat page for one visitor (`admin`: with a link to the console). The thread
+    itself is filled in by a callback."""
     content = html.Div(
         [
             dcc.Store(id=ids.HISTORY_STORE, storage_type="local"),
@@ -108,6 +109,7 @@ def page(options: PageOptions, *, lang: str) -> fac.AntdConfigProvider:
                 model_picker=model_picker(options.model_options, options.default_model),
                 persona_picker=persona_picker(options.personas, lang=lang, hidden=options.locked),
                 can_logout=options.can_logout,
+                console=admin,
             ),
             settings_drawer(
                 lang=lang,

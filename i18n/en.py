@@ -13,6 +13,7 @@ STRINGS = {
     "login.username": "Name",
     "login.hint_account": "Sign in with your name and password.",
     "login.wrong_account": "Wrong name or password. Try again.",
+    "header.console": "Admin console",
     "header.logout": "Sign out",
     "wait.seconds": "{n} seconds",
     "wait.minutes": "{n} minutes",

@@ -13,6 +13,7 @@ STRINGS = {
     "login.username": "用户名",
     "login.hint_account": "请输入用户名和密码登录。",
     "login.wrong_account": "用户名或密码错误，请重试。",
+    "header.console": "管理后台",
     "header.logout": "退出登录",
     "wait.seconds": "{n} 秒",
     "wait.minutes": "{n} 分钟",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import httpx2 as httpx
 import pytest
@@ -112,6 +113,31 @@ def test_only_an_admin_gets_the_page(console, admin, student):
     other = student.get("/_dash-layout", headers=referer).text
     assert "admin-users-table" not in other and "admin-forbidden" in other
     assert "chat-input" in student.get("/_dash-layout").text
+    # The chat page links to the console for admins only.
+    assert "header-console-link" in admin.get("/_dash-layout").text
+    assert "header-console-link" not in student.get("/_dash-layout").text
+
+
+def test_the_console_page_loads_what_it_draws_with_and_no_more(console, admin, student):
+    """/admin asks for its layout at once and runs Plotly and the table's parts before it
+    comes; it leaves out the chat's scripts. The chat page is as it was, for everyone."""
+    accept = {"Accept": "text/html"}
+    page = admin.get("/admin", headers=accept).text
+    assert '<link rel="preload" href="/_dash-layout" as="fetch" crossorigin="anonymous">' in page
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    assert any("/plotly/package_data/plotly.v" in src for src in scripts)
+    assert any("/async-antd_table.v" in src for src in scripts)
+    assert not [src for src in scripts if "chat.js" in src or "feffery_markdown" in src]
+    # Plotly runs before the renderer, so dcc.Graph finds window.Plotly and loads none.
+    plotly = next(i for i, src in enumerate(scripts) if "plotly.v" in src)
+    renderer = next(i for i, src in enumerate(scripts) if "dash_renderer" in src)
+    assert plotly < renderer
+    for src in scripts:  # each is served (a wrong name would be a 404 in the page)
+        assert admin.get(src).status_code == 200, src
+    for client in (admin, student):
+        chat = client.get("/", headers=accept).text
+        assert "chat.js" in chat and "feffery_markdown" in chat
+        assert "plotly.v" not in chat and 'rel="preload" href="/_dash-layout"' not in chat
 
 
 def test_every_console_callback_refuses_a_user_who_is_not_an_admin(
