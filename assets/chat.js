@@ -275,6 +275,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             [page.questionSlot, state.question],
             [page.nextTurnSlot, "chat-turn-" + (state.number + 1)],
             [page.markdownSlot, page.markdown],
+            ...Object.entries(page.namespaceSlots),
         ]);
         const entries = fill(event.entries, slots);
         // The finished messages first, then the live ones hide: they never blink out.

@@ -39,6 +39,14 @@ NEXT_TURN_SLOT = "\u0000next-turn"
 # every reply's Markdown has (page.markdown) from the page, so each event does not repeat them.
 MARKDOWN_SLOT = "\u0000markdown"
 MARKDOWN_TYPE = ("FefferyMarkdown", "feffery_markdown_components")
+# The component libraries' names, which every element of a finished turn's view names: the
+# final event carries a two-character marker for each, and the page puts the name back.
+NAMESPACE_SLOTS = {
+    "\u0000h": "dash_html_components",
+    "\u0000a": "feffery_antd_components",
+    "\u0000m": "feffery_markdown_components",
+}
+SLOT_OF_NAMESPACE = {name: slot for slot, name in NAMESPACE_SLOTS.items()}
 
 # What a turn starts from, by name: the props the page reads from Dash's store when it starts
 # a turn at the click itself (assets/chat.js `storeStates`), with no round of Dash's renderer
@@ -79,6 +87,7 @@ def page_config(
     return {
         "markdown": markdown_defaults(lang),
         "markdownSlot": MARKDOWN_SLOT,
+        "namespaceSlots": NAMESPACE_SLOTS,
         "thinking": t(lang, "thinking"),
         "questionSlot": QUESTION_SLOT,
         "replySlot": REPLY_SLOT,
@@ -127,9 +136,10 @@ def markdown_defaults(lang: str) -> dict:
 
 
 def view_json(view, *, lang: str) -> dict:
-    """A finished turn's components as the final event carries them: Dash's JSON, with each
-    reply's Markdown props that the page already has (page.markdown) left to the page
-    (MARKDOWN_SLOT; assets/chat.js `fill`). About 500 bytes less per reply on the wire."""
+    """A finished turn's components as the final event carries them: Dash's JSON, with what
+    the page already has left to the page (assets/chat.js `fill`): each reply's Markdown
+    props (page.markdown, MARKDOWN_SLOT) and the libraries' names (NAMESPACE_SLOTS). An
+    absent `children` is left out rather than sent as null. About 1 kB less per reply."""
     defaults = markdown_defaults(lang)
 
     def compact(value):
@@ -138,12 +148,20 @@ def view_json(view, *, lang: str) -> dict:
         if not isinstance(value, dict):
             return value
         props = value.get("props")
-        if (value.get("type"), value.get("namespace")) == MARKDOWN_TYPE and all(
+        if isinstance(props, dict) and "children" in props and props["children"] is None:
+            props = {key: item for key, item in props.items() if key != "children"}
+            value = {**value, "props": props}
+        namespace = value.get("namespace")
+        if (value.get("type"), namespace) == MARKDOWN_TYPE and all(
             props.get(key) == default for key, default in defaults.items()
         ):
             rest = {key: item for key, item in props.items() if key not in defaults}
-            return {**value, "props": {MARKDOWN_SLOT: True, **rest}}
-        return {key: compact(item) for key, item in value.items()}
+            value = {**value, "props": {MARKDOWN_SLOT: True, **rest}}
+        elif "props" in value:
+            value = {**value, "props": compact(props)}
+        if namespace in SLOT_OF_NAMESPACE:
+            value = {**value, "namespace": SLOT_OF_NAMESPACE[namespace]}
+        return {key: compact(item) if key != "props" else item for key, item in value.items()}
 
     return compact(json.loads(plotly_json.to_json_plotly(view)))
 
