@@ -100,9 +100,10 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             # The browser's and an installed app's title bar, in the brand colour.
             {"name": "theme-color", "content": BRAND_COLOR},
         ],
-        # Served, not put in the page: assets/markdown.js loads a diagram library from there
-        # only when a reply has a diagram.
-        assets_path_ignore=["vendor"],
+        # Served, not put in the page: assets/markdown.js loads a diagram library from vendor/
+        # only when a reply has a diagram, and console/ holds the admin console's
+        # stylesheet, which only /admin links (api/admin.py).
+        assets_path_ignore=["vendor", "console"],
     )
     # A layout function runs per page load, so each visitor gets their own language.
     options = PageOptions(

@@ -13,6 +13,7 @@ import importlib
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from dash import Dash
@@ -51,6 +52,9 @@ EARLY_CHUNKS = {
     ),
     "dash_core_components-shared.": (("dash", "dash.dcc", "dcc/async-graph.js"),),
 }
+# The console's own stylesheet (assets/console/, which the chat page does not load).
+CONSOLE_CSS = "console/admin.css"
+CONSOLE_CSS_STAMP = os.stat(Path(__file__).parents[1] / "assets" / CONSOLE_CSS).st_mtime
 # Plotly, as Dash serves it when it serves its scripts itself.
 PLOTLY = ("plotly", "plotly", "package_data/plotly.min.js")
 
@@ -210,7 +214,15 @@ def init_admin(app: Dash, language: Callable[[], str]) -> None:
                         for chunk in chunks
                     )
         scripts = "\n".join(scripts)
-        return {**parts, "favicon": parts.get("favicon", "") + preload, "scripts": scripts}
+        # Its own stylesheet, which the chat page does without (Dash's `?m=` as for the rest).
+        css = escape(app.get_asset_url(CONSOLE_CSS) + f"?m={CONSOLE_CSS_STAMP}")
+        styles = parts.get("css", "") + f'\n<link rel="stylesheet" href="{css}">'
+        return {
+            **parts,
+            "favicon": parts.get("favicon", "") + preload,
+            "css": styles,
+            "scripts": scripts,
+        }
 
     app.index_hooks = (*getattr(app, "index_hooks", ()), console_page)
 

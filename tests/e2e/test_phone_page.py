@@ -358,6 +358,11 @@ def test_a_wide_window_keeps_the_actions_in_its_header(app_server, open_page):
     page.set_viewport_size({"width": 1280, "height": 800})
     expect(page.locator(MENU)).to_be_hidden()
     expect(page.locator(".header-menu-backdrop")).to_be_hidden()
+    # Measured once the bar has laid itself out at the new width (the antd controls draw their
+    # final size a frame or more after the resize): one row, then it must stay so.
+    page.wait_for_function(
+        "() => document.querySelector('.app-header').getBoundingClientRect().height <= 64"
+    )
     header = box(page, ".app-header")
     for control in (
         "#export-markdown-button",

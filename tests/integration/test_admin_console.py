@@ -128,6 +128,7 @@ def test_the_console_page_loads_what_it_draws_with_and_no_more(console, admin, s
     assert any("/plotly/package_data/plotly.v" in src for src in scripts)
     assert any("/async-antd_table.v" in src for src in scripts)
     assert not [src for src in scripts if "chat.js" in src or "feffery_markdown" in src]
+    assert '<link rel="stylesheet" href="/assets/console/admin.css?m=' in page
     # Plotly runs before the renderer, so dcc.Graph finds window.Plotly and loads none.
     plotly = next(i for i, src in enumerate(scripts) if "plotly.v" in src)
     renderer = next(i for i, src in enumerate(scripts) if "dash_renderer" in src)
@@ -138,6 +139,7 @@ def test_the_console_page_loads_what_it_draws_with_and_no_more(console, admin, s
         chat = client.get("/", headers=accept).text
         assert "chat.js" in chat and "feffery_markdown" in chat
         assert "plotly.v" not in chat and 'rel="preload" href="/_dash-layout"' not in chat
+        assert "console/admin.css" not in chat
 
 
 def test_every_console_callback_refuses_a_user_who_is_not_an_admin(
