@@ -381,6 +381,15 @@ def test_a_wide_window_keeps_the_actions_in_its_header(app_server, open_page):
     expect(page.locator(".app-subtitle")).to_be_hidden()
     page.set_viewport_size({"width": 1600, "height": 800})
     expect(page.locator(".app-subtitle")).to_be_visible()
+    # As above: measured once the bar has laid itself out at the new width (in CI the
+    # actions were once read mid-reflow, 0.6 px over the model's box).
+    page.wait_for_function(
+        """() => {
+            const model = document.querySelector('.header-model').getBoundingClientRect();
+            const actions = document.getElementById('header-actions').getBoundingClientRect();
+            return actions.x > model.x + model.width;
+        }"""
+    )
     assert box(page, ".app-header")["height"] <= 64
     # The model comes right before the actions, at the right, not in the middle of the bar.
     model = box(page, ".header-model")
