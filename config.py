@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     record_batch_seconds: float = Field(default=1.0, gt=0)
     record_batch_chars: int = Field(default=400, ge=1)
 
+    # Attachments (services/attachments): images for vision models and documents as context,
+    # checked in the page and on the server. MAX_ATTACHMENTS=0 turns them off.
+    max_attachment_mb: float = Field(default=20, gt=0, le=200)
+    max_attachments: int = Field(default=5, ge=0, le=20)
+    # Which kinds may be attached (comma-separated, of: image, pdf, docx, xlsx, csv, txt, md).
+    attachment_types: str = "image,pdf,docx,xlsx,csv,txt,md"
+    # Where attachments' files are kept (their rows are in DATABASE_URL's database; with records
+    # off, in a scratch SQLite database there, for ATTACHMENT_TTL_HOURS).
+    attachment_dir: str = str(APP_DIR / "data" / "attachments")
+    attachment_ttl_hours: float = Field(default=24, gt=0)
+
     # Access control (api/auth.py): one or several passwords, comma-separated. AUTH_SECRET_KEY
     # is the name chatgpt-web deploys use. Unset: the page is open to anyone who can reach it.
     access_password: SecretStr | None = Field(

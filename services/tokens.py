@@ -272,3 +272,27 @@ def context_window(model: str, override: int | None = None) -> int:
     if not matches:
         return DEFAULT_CONTEXT_WINDOW
     return _CONTEXT_WINDOWS[max(matches, key=len)]
+
+
+# OpenAI's published cost of an image input (the "Calculating costs" section of the vision
+# guide, for the GPT-4o family): low detail is a flat 85 tokens; high detail scales the image
+# to fit 2048 x 2048, then its shortest side to 768, and counts 170 per 512 px tile plus 85.
+IMAGE_BASE_TOKENS = 85
+IMAGE_TILE_TOKENS = 170
+
+
+def image_size_for_model(width: int, height: int) -> tuple[int, int]:
+    """The size a high-detail image is scaled to before it is cut into tiles (never up)."""
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def image_tokens(width: int, height: int, detail: str = "auto") -> int:
+    """Prompt tokens of one image of this size ("auto" is counted as "high", the upper bound)."""
+    if detail == "low":
+        return IMAGE_BASE_TOKENS
+    width, height = image_size_for_model(width, height)
+    tiles = -(-width // 512) * -(-height // 512)
+    return IMAGE_BASE_TOKENS + IMAGE_TILE_TOKENS * tiles

@@ -218,3 +218,58 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(64), default="", server_default="")
     detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Attachment(Base):
+    """A file attached to a question (services/attachments): an image for a vision model or a
+    document given as context. Its bytes are files under ATTACHMENT_DIR, named by its id.
+
+    Uploaded before its question is sent, it belongs to no conversation yet (`conversation_id`
+    None, "pending"); the turn that sends it links it to its conversation, and deleting the
+    conversation deletes it. Every read filters on `owner`, as conversations do.
+    """
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String, index=True)
+    conversation_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    # The name as the user's file had it, made safe to show and store (no path, no controls).
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # image | document
+    # The type told by the file's bytes, not by its name (image/png, application/pdf, ...).
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)  # bytes, as uploaded
+    # An image as the model gets it (after resizing), and what it costs in tokens.
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    # A document's text, or an image, in tokens.
+    tokens: Mapped[int | None] = mapped_column(Integer)
+    # A document's pages (PDF) or sheets (XLSX).
+    pages: Mapped[int | None] = mapped_column(Integer)
+    # Something the user should know, e.g. "no_text" for a scanned PDF without a text layer.
+    note: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AttachmentPassage(Base):
+    """A passage of a document: the unit full-text search finds for a question when the whole
+    document does not fit the context. `terms` is what is indexed (words, and CJK text as
+    overlapping pairs of characters, so Chinese is searchable with the databases' own simple
+    tokenizers): SQLite's FTS5 table `attachment_passages_fts`, PostgreSQL's tsvector column
+    `search` (both made by migration 0007, not by these classes)."""
+
+    __tablename__ = "attachment_passages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    attachment_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("attachments.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    # Where in the document: "page 150", "sheet Sales", "" for a plain text file.
+    location: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    text: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
