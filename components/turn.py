@@ -77,9 +77,15 @@ FOLLOW_MS = 1000
 
 
 def page_config(
-    *, lang: str, max_input_chars: int, max_history_rounds: int, records: bool = False
+    *,
+    lang: str,
+    max_input_chars: int,
+    max_history_rounds: int,
+    records: bool = False,
+    attach: dict | None = None,
 ) -> dict:
-    """The data of the PAGE_CONFIG store.
+    """The data of the PAGE_CONFIG store. `attach`: the attachments' limits and words
+    (components/attachments.py `attach_config`), None when they are off.
 
     The Markdown of the live reply and the context line are made here, as Dash component
     JSON, so the browser draws them exactly as the server would, from one definition.
@@ -99,6 +105,7 @@ def page_config(
         # With records on, the server's record is the thread: the page reads it at load, and a
         # reply outlives the page that asked (api/running.py).
         "records": records,
+        "attach": attach,
         "runningUrl": get_relative_path("/api/chat/running"),
         "stopUrl": get_relative_path("/api/chat/stop"),
         "followMs": FOLLOW_MS,
