@@ -149,8 +149,13 @@ def drag(page: Page, kind: str, *files: dict) -> None:
 
 @pytest.fixture(scope="module")
 def small_limits(start_app):
-    """Two files at most, 50 KB each, images and text only."""
-    return start_app(MAX_ATTACHMENTS="2", MAX_ATTACHMENT_MB="0.05", ATTACHMENT_TYPES="image,txt")
+    """Two files at most, 50 KB each, images and text only; no records."""
+    return start_app(
+        MAX_ATTACHMENTS="2",
+        MAX_ATTACHMENT_MB="0.05",
+        ATTACHMENT_TYPES="image,txt",
+        RECORDS_ENABLED="false",
+    )
 
 
 def test_the_file_chooser_shows_chips_that_upload_and_can_be_removed(app_server, open_page):
@@ -216,6 +221,22 @@ def test_refused_files_are_said_in_plain_words_and_never_uploaded(small_limits, 
     expect(page.locator(CHIPS)).to_have_count(2)
     expect(problem).to_have_text("At most 2 files can go with one message.")
     assert uploads.posted == ["a.png", "b.txt"]
+    # Records off: the page says the attachments do not outlive it.
+    expect(page.locator("#chat-attach-note")).to_have_text(
+        "Attachments last only until you reload the page."
+    )
+    for name in ("a.png", "b.txt"):
+        page.get_by_role("button", name=f"Remove {name}").click()
+    expect(page.locator("#chat-attach-note")).to_be_hidden()
+
+
+def test_with_records_on_there_is_no_note(app_server, open_page):
+    page = open_page(app_server.url)
+    Uploads(page)
+    ready(page)
+    choose(page, file("a.txt", b"a"))
+    expect(page.locator(CHIPS)).to_have_count(1)
+    expect(page.locator("#chat-attach-note")).to_have_count(0)
 
 
 def test_a_pasted_screenshot_and_dropped_files_are_attached(app_server, open_page):
@@ -342,3 +363,72 @@ def test_names_are_text_and_the_words_follow_the_language(app_server, open_page)
     expect(page.locator(PROBLEM)).to_contain_text("a.exe 不能作为附件")
     assert page.evaluate("() => window.__ran") is None
     assert page.locator("#chat-attachments img").count() == 1  # the thumbnail only
+
+
+def test_an_image_for_a_model_that_cannot_see_is_refused_before_sending(
+    app_server, open_page, fake
+):
+    page = open_page(app_server.url)
+    Uploads(page)
+    ready(page)
+    model = page.evaluate(
+        "() => window.dash_component_api.getLayout('header-model-select').props.value"
+    )
+    # The server names the models that see images (page.visionModels); here, not this one.
+    page.evaluate(
+        """(model) => {
+            const page = window.dash_component_api.getLayout('chat-page-config').props.data;
+            window.dash_clientside.set_props('chat-page-config', {
+                data: Object.assign({}, page, { visionModels: ['some-vision-model'] }),
+            });
+        }""",
+        model,
+    )
+    choose(page, file("photo.png", png(), "image/png"))
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(1)
+    page.fill("#chat-input", "What is this?")
+    page.click("#chat-send-button")
+    expect(page.locator(PROBLEM)).to_have_text(
+        f"{model} cannot see images. Pick a model that can, or remove the images."
+    )
+    # Nothing lost, nothing sent.
+    expect(page.locator("#chat-input")).to_have_value("What is this?")
+    expect(page.locator(CHIPS)).to_have_count(1)
+    assert fake.requests == []
+    # A document alone is fine for any model.
+    page.get_by_role("button", name="Remove photo.png").click()
+    choose(page, file("notes.txt", b"notes"))
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(1)
+    fake.script(Reply("Read."))
+    page.click("#chat-send-button")
+    wait_idle(page, 1)
+    assert len(fake.requests) == 1
+
+
+def test_chips_fit_a_phone(app_server, open_page):
+    page = open_page(
+        app_server.url,
+        viewport={"width": 360, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    Uploads(page)
+    ready(page)
+    long_name = "a photo of the whiteboard after the lesson on fractions " * 3 + ".png"
+    choose(
+        page,
+        file(long_name, png(), "image/png"),
+        file("lab-report.txt", b"report"),
+        file("worksheet.png", png(), "image/png"),
+    )
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(3)
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
+    composer = page.locator(".composer-box").bounding_box()
+    assert composer["x"] >= 0 and composer["x"] + composer["width"] <= 360
+    assert composer["y"] + composer["height"] <= 740
+    for target in ("#chat-attach-button", ".composer-chip-remove", "#chat-send-button"):
+        for found in page.locator(target).all():
+            size = found.bounding_box()
+            assert size["width"] >= 40 and size["height"] >= 40, (target, size)
