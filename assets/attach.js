@@ -102,9 +102,10 @@ assets in name order), so its Send check comes first. */
     function reasonOf(data, status, item, c) {
         const error = (data && data.error) || {};
         const code = error.type || (status === 413 ? "too_large" : null);
+        // The server's `params` fill its words' placeholders (api/attachments.py).
         const values = Object.assign(
-            { limit: humanSize(c.maxBytes), n: c.maxCount },
-            error,
+            { limit: c.maxCount, n: c.maxCount },
+            error.params || {},
             { name: item.name, size: humanSize(item.size) }
         );
         if (code && c.errors[code]) return format(c.errors[code], values);

@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 import i18n
 from i18n import t
+from services.attachments.kinds import allowed_kinds
 from services.attachments.models import AttachmentRef
+from services.attachments.store import max_bytes
 
 # The file names' endings each kind of attachment may have (the server tells a file's kind by
 # its bytes; the page only refuses early what the server would refuse anyway).
@@ -46,13 +48,9 @@ class AttachOptions:
         """None when attachments are off (MAX_ATTACHMENTS=0)."""
         if not settings.max_attachments:
             return None
-        wanted = {kind.strip().lower() for kind in settings.attachment_types.split(",")}
+        wanted = allowed_kinds(settings)
         kinds = tuple(kind for kind in EXTENSIONS if kind in wanted)
-        return cls(
-            max_count=settings.max_attachments,
-            max_bytes=int(settings.max_attachment_mb * MB),
-            kinds=kinds,
-        )
+        return cls(max_count=settings.max_attachments, max_bytes=max_bytes(settings), kinds=kinds)
 
     def accept(self) -> str:
         """The file chooser's `accept`: the allowed endings (and image types)."""

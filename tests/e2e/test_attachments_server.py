@@ -1,0 +1,76 @@
+"""Attachments in the page against the server's real route (api/attachments.py), in headless
+Chromium: a chip is done once the server has stored the file, a refusal shows the server's
+reason in the page's words, × deletes the upload, and an attachment's URL answers only the
+identity that uploaded it (another browser gets 404, the same as for a made-up id)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.attachment_files import bomb_png, exe_bytes, image_bytes, photo_with_gps
+from tests.e2e.test_attachments_page import CHIPS, PROBLEM, choose, file, ready
+
+pytestmark = pytest.mark.e2e
+
+
+def status(page: Page, url: str) -> int:
+    """What the server answers this page's identity for `url` (its cookies go along)."""
+    return page.evaluate(
+        "async (url) => (await fetch(url, { credentials: 'same-origin' })).status", url
+    )
+
+
+def test_the_server_stores_each_file_and_says_why_it_refuses_one(app_server, open_page):
+    page = open_page(app_server.url)
+    ready(page)
+    choose(
+        page,
+        file("worksheet.jpg", photo_with_gps(), "image/jpeg"),
+        file("diagram.gif", image_bytes("GIF"), "image/gif"),
+        file("photo.png", exe_bytes(), "image/png"),
+    )
+    chips = page.locator(CHIPS)
+    expect(chips.nth(0)).to_have_attribute("data-state", "done")
+    expect(chips.nth(1)).to_have_attribute("data-state", "done")
+    expect(chips.nth(2)).to_have_attribute("data-state", "error")
+    # The server's reason, in the page's words, with the file's name.
+    expect(page.locator(PROBLEM)).to_have_text(
+        "photo.png could not be attached: The file's content does not match its name "
+        "(photo.png), so it was not attached."
+    )
+    image_id = chips.nth(0).get_attribute("data-id")
+    assert status(page, f"/api/attachments/{image_id}/thumbnail") == 200
+    assert status(page, f"/api/attachments/{image_id}") == 200
+
+    # × on an uploaded file deletes it on the server too.
+    chips.nth(0).get_by_role("button", name="Remove worksheet.jpg").click()
+    expect(chips).to_have_count(2)
+    page.wait_for_function(
+        "async (url) => (await fetch(url)).status === 404", arg=f"/api/attachments/{image_id}"
+    )
+
+
+def test_a_decompression_bomb_is_refused_by_the_server(app_server, open_page):
+    page = open_page(app_server.url)
+    ready(page)
+    choose(page, file("huge.png", bomb_png(), "image/png"))
+    expect(page.locator(CHIPS)).to_have_attribute("data-state", "error")
+    expect(page.locator(PROBLEM)).to_contain_text("huge.png could not be attached: The image")
+
+
+def test_another_identity_gets_404_for_an_attachment_url(app_server, open_page):
+    owner = open_page(app_server.url)
+    ready(owner)
+    choose(owner, file("private.png", image_bytes(), "image/png"))
+    chip = owner.locator(CHIPS)
+    expect(chip).to_have_attribute("data-state", "done")
+    attachment = chip.get_attribute("data-id")
+
+    other = open_page(app_server.url)  # a fresh browser profile: another identity
+    for url in (f"/api/attachments/{attachment}", f"/api/attachments/{attachment}/thumbnail"):
+        assert status(owner, url) == 200
+        assert status(other, url) == 404
+    # The same answer as for an id nobody has.
+    assert status(other, "/api/attachments/" + "0" * 32) == 404
+    assert status(other, f"/api/attachments/{attachment}") == 404
