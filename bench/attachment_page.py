@@ -23,7 +23,7 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 # Installed in the page: `__dropPhoto()` drops window.__photo and resolves with the times.
-INSTRUMENT = """
+INSTRUMENT = """() => {
 window.__dropPhoto = () => new Promise((resolve) => {
   const row = document.getElementById("chat-attachments");
   const before = row.querySelectorAll(".composer-chip").length;
@@ -64,7 +64,7 @@ window.__dropPhoto = () => new Promise((resolve) => {
   });
   watch.observe(chip, { attributes: true, attributeFilter: ["data-state"] });
 });
-"""
+}"""
 
 MAKE_FILE = """
 ([data, name]) => {
@@ -96,7 +96,9 @@ def main() -> None:
 
     with (
         common.upstream() as up,
-        common.app(up, records=True) as app,
+        # A photo is larger than a chat request: the body limit under gunicorn must let
+        # MAX_ATTACHMENT_MB (20) through.
+        common.app(up, records=True, MAX_REQUEST_BYTES=str(21 * 1024 * 1024)) as app,
         sync_playwright() as playwright,
     ):
         browser = common.launch_chromium(playwright)
