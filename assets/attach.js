@@ -96,6 +96,9 @@ assets in name order), so its Send check comes first. */
             upload(item, c);
         }
         render();
+        // Back to the words (after the file chooser, a drop): the question comes next.
+        const box = document.getElementById("chat-input");
+        if (box && !box.disabled) box.focus();
     }
 
     /* The server's reason for refusing a file, in the page's words where it has them. */
