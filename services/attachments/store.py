@@ -417,5 +417,16 @@ def open_store(settings, records=None) -> AttachmentStore | None:
         return None
     directory = Path(settings.attachment_dir)
     if records is not None:
-        return AttachmentStore(records.engine, directory, settings)
+        store = AttachmentStore(records.engine, directory, settings)
+        delete_files_with(records, directory)
+        return store
     return AttachmentStore(None, directory / SCRATCH, settings, scratch=True)
+
+
+def delete_files_with(records, directory: Path | str) -> None:
+    """Have `records` (services.records.Records, or its GuardedRecords) delete the files of
+    the attachments whose rows its deletes take with them: a conversation deleted, cleared or
+    purged, a user deleted with --purge-records."""
+    inner = getattr(records, "records", records)  # GuardedRecords wraps the Records
+    folder = Path(directory)
+    inner.on_attachments_deleted = lambda ids: remove_files(folder, ids)
