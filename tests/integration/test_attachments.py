@@ -370,3 +370,20 @@ def test_records_on_purges_only_abandoned_uploads(app, folder):
     assert store.purge() == 1
     assert store.get(owner, sent) is not None and store.get(owner, abandoned) is None
     assert len(files(folder)) == 3
+
+
+def test_uploads_have_their_own_hourly_limit(make_app, tmp_path, folder, fake):
+    from tests.fake_upstream import Reply
+
+    app = make_app(
+        database_url=f"sqlite:///{tmp_path}/chat.db",
+        attachment_dir=str(folder),
+        max_request_per_hour=1,
+        max_attachments=2,
+    )
+    client = app.server.test_client()
+    assert [upload(client, image_bytes()).status_code for _ in range(3)] == [201, 201, 429]
+    # Counted apart from the chat requests: the one question of the hour is still there.
+    fake.script(Reply("hi"))
+    asked = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert asked.status_code == 200
