@@ -51,6 +51,7 @@ HOSTILE = [
     "a & b | !c <-> d",
     "\x00\x01",
     "🙂🙂",
+    "𞤀𞤁 ǅ ᏸ",  # letters to Python, maybe not to the databases' tokenizers
     "x" * 5000,
 ]
 
