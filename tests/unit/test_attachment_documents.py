@@ -219,6 +219,13 @@ class TestText:
             p.strip() for p in paragraphs
         )
 
+    def test_many_short_lines_kept_whole(self):
+        text = "\n".join(f"row {n}" for n in range(3000))
+        passages = split_passages(text, "")
+        assert 10 < len(passages) < 100
+        assert "\n".join(p.text for p in passages) == text
+        assert max(tokens(p.text) for p in passages) <= PASSAGE_TOKENS + SLACK
+
     def test_long_line_without_breaks(self):
         text = "长" * 5000
         passages = split_passages(text, "")
