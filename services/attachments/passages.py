@@ -80,7 +80,8 @@ def save_passages(connection: Connection, attachment_id: str, passages: list[Pas
                 "seq": seq,
                 "location": passage.location[:200],
                 "text": passage.text,
-                "terms": terms(passage.text),
+                # The place too, so that "what does page 12 say?" finds page 12.
+                "terms": terms(f"{passage.location}\n{passage.text}"),
                 "tokens": tokens,
             }
         )

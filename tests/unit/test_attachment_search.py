@@ -154,6 +154,18 @@ class SearchBehaviour:
             found = search(connection, [doc.id], "gdp", limit=5)
         assert [f.seq for f in found] == [1]
 
+    def test_a_page_or_sheet_by_its_name(self, records):
+        passages = [Passage(f"page {n}", f"Text number {n * 3}.") for n in range(1, 10)]
+        passages += [Passage("sheet Sales", "North\t1200"), Passage("sheet Costs", "Rent\t400")]
+        doc = add_document(records, "report.pdf", passages)
+        with records.engine.connect() as connection:
+            found = search(connection, [doc.id], "What does page 8 say?", limit=1)
+            assert [(f.location, f.text) for f in found] == [("page 8", "Text number 24.")]
+            found = search(connection, [doc.id], "第8页讲了什么", limit=1)
+            assert [f.location for f in found] == ["page 8"]
+            found = search(connection, [doc.id], "totals in the sales sheet", limit=1)
+            assert [f.location for f in found] == ["sheet Sales"]
+
     def test_only_the_given_attachments(self, records):
         mine = add_document(records, "mine.txt", paragraphs("The harbour is calm."))
         other = add_document(records, "other.txt", paragraphs("The harbour lease is signed."))
