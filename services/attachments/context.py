@@ -124,7 +124,7 @@ def _excerpts(
 
 def _beginnings(connection: Connection, doc_ids: list[str], limit: int) -> list[Found]:
     """Up to `limit` passages: each document's first, then each one's second, and so on."""
-    lists = [all_passages(connection, doc_id) for doc_id in doc_ids]
+    lists = [all_passages(connection, doc_id, limit=limit) for doc_id in doc_ids]
     out: list[Found] = []
     for index in range(max((len(passages) for passages in lists), default=0)):
         out.extend(passages[index] for passages in lists if index < len(passages))

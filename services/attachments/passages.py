@@ -131,12 +131,16 @@ def search(
     return [Found(*row) for row in rows]
 
 
-def all_passages(connection: Connection, attachment_id: str) -> list[Found]:
-    """An attachment's passages, in order."""
+def all_passages(
+    connection: Connection, attachment_id: str, *, limit: int | None = None
+) -> list[Found]:
+    """An attachment's passages, in order (only the first `limit` when given)."""
     table = AttachmentPassage
-    rows = connection.execute(
+    query = (
         select(table.attachment_id, table.location, table.text, table.tokens, table.seq)
         .where(table.attachment_id == attachment_id)
         .order_by(table.seq)
     )
-    return [Found(*row) for row in rows]
+    if limit is not None:
+        query = query.limit(limit)
+    return [Found(*row) for row in connection.execute(query)]

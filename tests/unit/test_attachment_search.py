@@ -196,6 +196,8 @@ class SearchBehaviour:
         with records.engine.connect() as connection:
             found = all_passages(connection, doc.id)
         assert [(f.seq, f.text) for f in found] == [(0, "one harbour"), (1, "two"), (2, "three")]
+        with records.engine.connect() as connection:
+            assert [f.seq for f in all_passages(connection, doc.id, limit=2)] == [0, 1]
         with records.engine.begin() as connection:
             connection.execute(delete(Attachment).where(Attachment.id == doc.id))
         with records.engine.connect() as connection:
