@@ -8,8 +8,8 @@ Every file here is untrusted: a corrupt file is `AttachmentError("corrupt")`, a 
 protected one "encrypted", one without any text "empty". A PDF whose pages have no text layer (a
 scan) is no error: it reads as no passages and the note "no_text". Limits keep a hostile file
 from costing much: zips (DOCX, XLSX) that would unpack to more than MAX_UNZIPPED_BYTES are
-refused, and reading stops after MAX_PAGES pages, MAX_CELLS cells or MAX_TEXT_CHARS characters
-(the rest of such a document is not searched).
+refused, and reading stops after MAX_PAGES pages, MAX_CELLS cells (empty cells and rows
+count too) or MAX_TEXT_CHARS characters (the rest of such a document is not searched).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ PASSAGE_TOKENS = 400
 MAX_UNZIPPED_BYTES = 100 * 1024 * 1024
 MAX_ZIP_ENTRIES = 10_000
 MAX_PAGES = 3000
-MAX_CELLS = 500_000
+MAX_CELLS = 2_000_000
 MAX_TEXT_CHARS = 4_000_000
 # An Office file with a password is not a zip but an OLE compound file holding the encrypted zip.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -188,9 +188,12 @@ def _read_xlsx(data: bytes) -> Document:
             sheets = workbook.worksheets
             cells = 0
             for sheet in sheets:
+                # Rows as the file has them: a dimension the file declares (often A1:XFD...,
+                # after whole rows were formatted) would pad every row to 16,384 cells.
+                sheet.reset_dimensions()
                 lines: list[str] = []
                 for row in sheet.iter_rows(values_only=True):
-                    cells += len(row)
+                    cells += len(row) + 1  # an empty row costs too
                     line = _cells_line(row)
                     if line:
                         lines.append(line)

@@ -172,6 +172,21 @@ class TestXlsx:
         text = "\n".join(p.text for p in document.passages)
         assert all(f"INV-{n:05d}\t" in text for n in range(600))
 
+    def test_far_corners(self):
+        # The file declares the dimension A1:XFD1048576; rows are not padded to its width.
+        import io
+
+        import openpyxl
+
+        workbook = openpyxl.Workbook()
+        workbook.active["A1"] = "top"
+        workbook.active["XFD1048576"] = "bottom"
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        document = read_document(buffer.getvalue(), "xlsx")
+        text = "\n".join(p.text for p in document.passages)
+        assert text.startswith("top") and text.endswith("bottom")
+
     def test_corrupt(self):
         data = samples.xlsx_file({"Sheet": [["a", "b"]]})
         with pytest.raises(AttachmentError) as raised:
