@@ -258,8 +258,12 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _clean(text: str) -> str:
-    """Newlines as \\n, no control characters (PDFium marks a hyphen at a line's end with
-    \\x02), no trailing spaces, at most one blank line in a row."""
+    """Valid UTF-8, newlines as \\n, no control characters (PDFium marks a hyphen at a line's
+    end with \\x02), no trailing spaces, at most one blank line in a row."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a PDF's broken UTF-16): no database takes it
+        text = text.encode("utf-8", "replace").decode("utf-8")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROLS.sub("", text)
     text = _TRAILING_SPACE.sub("\n", text + "\n")

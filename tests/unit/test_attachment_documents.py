@@ -254,6 +254,11 @@ class TestText:
             read_document(data, "txt")
         assert raised.value.code == "empty"
 
+    def test_lone_surrogates_replaced(self):
+        from services.attachments.documents import _clean
+
+        assert _clean("a\ud800b") == "a?b"
+
     def test_control_characters_dropped(self):
         document = read_document(b"a\x00b\x1bc\x07d", "txt")
         assert document.passages[0].text == "abcd"
