@@ -50,6 +50,35 @@ def long_pdf(pages: int = 200, extra: dict[int, str] | None = None, lines: int =
     return buffer.getvalue()
 
 
+CHINESE_SENTENCE = "一线城市的住宿标准为每晚六百元，需提前三天预订。"
+CHINESE_QUESTION = "一线城市住宿标准是多少？"
+CHINESE_TOPICS = ("预算", "人员", "库存", "物流", "培训", "维护")
+
+
+def chinese_pdf(pages: int = 30, extra: dict[int, str] | None = None) -> bytes:
+    """A Chinese text PDF (reportlab's built-in STSong-Light font); `extra` as in long_pdf, by
+    default CHINESE_SENTENCE on page 17."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    extra = {17: CHINESE_SENTENCE} if extra is None else extra
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    for page in range(1, pages + 1):
+        pdf.setFont("STSong-Light", 11)
+        for line in range(30):
+            topic = CHINESE_TOPICS[(page + line) % len(CHINESE_TOPICS)]
+            text = f"本季度{topic}审查列出了各项数字和说明，第{line}条。"
+            pdf.drawString(40, 800 - 20 * line, text)
+        if page in extra:
+            pdf.drawString(40, 60, extra[page])
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
 def encrypted_pdf() -> bytes:
     """A PDF that needs a password to open."""
     from reportlab.lib import pdfencrypt

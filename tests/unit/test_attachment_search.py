@@ -148,6 +148,14 @@ class SearchBehaviour:
             found = search(connection, [doc.id], "坐飞机需要谁批准", limit=1)
             assert [f.text for f in found] == [CHINESE[1]]
 
+    def test_chinese_pdf(self, records):
+        document = read_document(samples.chinese_pdf(), "pdf")
+        doc = add_document(records, "差旅规定.pdf", document.passages, pages=30)
+        with records.engine.connect() as connection:
+            found = search(connection, [doc.id], samples.CHINESE_QUESTION, limit=1)
+        assert found[0].location == "page 17"
+        assert samples.CHINESE_SENTENCE in found[0].text
+
     def test_english_question_in_a_chinese_and_english_document(self, records):
         doc = add_document(records, "mixed.txt", paragraphs(CHINESE[0], "Travel costs: GDP rules"))
         with records.engine.connect() as connection:
