@@ -293,13 +293,14 @@ def _tokens(text: str) -> int:
     return count_text(text, TOKEN_MODEL)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*")
+# After a sentence's end (zero-width: the space after it stays, so the cut loses nothing).
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])")
 
 
 def _pieces(text: str, limit: int) -> Iterator[tuple[str, int, str]]:
     """(piece, tokens, separator before it) for a text cut at paragraphs, then lines, then
     sentences, then characters, so that each piece has at most `limit` tokens."""
-    levels = (("\n\n", re.compile(r"\n\n")), ("\n", re.compile(r"\n")), (" ", _SENTENCE_END))
+    levels = (("\n\n", re.compile(r"\n\n")), ("\n", re.compile(r"\n")), ("", _SENTENCE_END))
 
     def cut(
         part: str, level: int, separator: str, tokens: int | None = None
@@ -316,7 +317,9 @@ def _pieces(text: str, limit: int) -> Iterator[tuple[str, int, str]]:
                 yield from cut(part[start : start + size], level, separator if start == 0 else "")
             return
         joiner, pattern = levels[level]
-        subs = [sub.strip() for sub in pattern.split(part) if sub.strip()]
+        subs = pattern.split(part)
+        # Paragraphs and lines lose their spaces at both ends; sentences keep theirs.
+        subs = [sub.strip() for sub in subs if sub.strip()] if joiner else [s for s in subs if s]
         if len(subs) == 1:  # nothing to cut at this level: the next one, without counting again
             yield from cut(subs[0], level + 1, separator, tokens if subs[0] == part else None)
             return
@@ -366,7 +369,7 @@ def split_passages(
         used += tokens + (1 if separator else 0)
     if parts:
         passages.append(Passage(location, "".join(parts)))
-    return passages
+    return [Passage(p.location, p.text.strip()) for p in passages]
 
 
 def _split_rows(lines: list[str], location: str) -> list[Passage]:

@@ -241,6 +241,18 @@ class TestText:
         assert "\n".join(p.text for p in passages) == text
         assert max(tokens(p.text) for p in passages) <= PASSAGE_TOKENS + SLACK
 
+    def test_long_paragraph_cut_at_sentences(self):
+        english = " ".join(f"Sentence number {n} says something plain." for n in range(200))
+        chinese = "".join(f"第{n}句话说了一件普通的事。" for n in range(300))
+        for text in (english, chinese):
+            passages = split_passages(text, "")
+            assert len(passages) > 1
+            assert max(tokens(p.text) for p in passages) <= PASSAGE_TOKENS + SLACK
+            # Each passage starts at a sentence and nothing is lost or added.
+            assert all(p.text.startswith(("Sentence", "第")) for p in passages)
+            glue = " " if text is english else ""
+            assert glue.join(p.text for p in passages) == text
+
     def test_long_line_without_breaks(self):
         text = "长" * 5000
         passages = split_passages(text, "")
