@@ -31,7 +31,8 @@ NO_TEXT_NOTE = (
     'The attached document "{name}" is a scan without a text layer: its text cannot be read '
     "(it was not run through OCR)."
 )
-# Passages asked of the search for each passage the budget could hold at this size (tokens).
+# The search is asked for one passage per this many tokens of budget: about four times what
+# fits with passages of ~400 tokens, so the budget fills even when some found are too big.
 _PASSAGE_GUESS = 100
 _CLOSING_TAG = re.compile(r"</(document|passage)", re.IGNORECASE)
 
