@@ -10,6 +10,8 @@ from playwright.sync_api import Page, expect
 
 from tests.attachment_files import bomb_png, exe_bytes, image_bytes, photo_with_gps
 from tests.e2e.test_attachments_page import CHIPS, PROBLEM, choose, file, ready
+from tests.e2e.test_chat_page import send, wait_idle
+from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +76,56 @@ def test_another_identity_gets_404_for_an_attachment_url(app_server, open_page):
     # The same answer as for an id nobody has.
     assert status(other, "/api/attachments/" + "0" * 32) == 404
     assert status(other, f"/api/attachments/{attachment}") == 404
+
+
+THREAD_IMAGE = "#chat-history-list .chat-message-user .chat-attachment-image img"
+
+
+def shows_thumbnail(page: Page, attachment: str) -> None:
+    """The thread's question shows the image's thumbnail, loaded from the server."""
+    image = page.locator(THREAD_IMAGE)
+    expect(image).to_have_attribute("src", f"/api/attachments/{attachment}/thumbnail")
+    expect(image).to_have_attribute("alt", "worksheet.jpg")
+    page.wait_for_function(
+        f"() => {{ const img = document.querySelector({THREAD_IMAGE!r});"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
+
+
+def test_an_image_goes_to_the_model_and_stays_in_the_thread(app_server, open_page, fake):
+    page = open_page(app_server.url)
+    ready(page)
+    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
+    chip = page.locator(CHIPS)
+    expect(chip).to_have_attribute("data-state", "done")
+    attachment = chip.get_attribute("data-id")
+
+    fake.script(Reply("It is half red, half blue."))
+    send(page, "What colours are in this photo?")
+    wait_idle(page, 1)
+    (request,) = fake.requests
+    question = request.body["messages"][-1]
+    images = [part for part in question["content"] if part["type"] == "image_url"]
+    texts = [part["text"] for part in question["content"] if part["type"] == "text"]
+    assert len(images) == 1
+    assert images[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert texts == ["What colours are in this photo?"]
+    shows_thumbnail(page, attachment)
+    expect(page.locator(CHIPS)).to_have_count(0)
+
+    # After a reload, and opened again from the sidebar.
+    page.reload()
+    wait_idle(page, 1)
+    shows_thumbnail(page, attachment)
+    page.click("#sidebar-new-button")
+    expect(page.locator(".chat-welcome")).to_be_visible()
+    page.locator(".sidebar-title", has_text="What colours").click()
+    shows_thumbnail(page, attachment)
+
+    # A follow-up question sends the earlier image again (its round is in the context).
+    fake.script(Reply("Red on the left."))
+    send(page, "Which side is red?")
+    wait_idle(page, 2)
+    later = fake.requests[1].body["messages"]
+    parts = [m["content"] for m in later if m["role"] == "user"]
+    assert isinstance(parts[0], list) and parts[1] == "Which side is red?"
