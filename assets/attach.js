@@ -137,6 +137,9 @@ assets in name order), so its Send check comes first. */
                 if (response.ok && data && typeof data.id === "string") {
                     item.state = "done";
                     item.info = data;
+                    // Stored, but worth saying: a scanned PDF has no text to read.
+                    const note = data.note && c.errors[data.note];
+                    if (note) item.note = format(c.words.noted, { name: item.name, note });
                 } else {
                     item.state = "error";
                     item.reason = reasonOf(data, response.status, item, c);
@@ -152,7 +155,7 @@ assets in name order), so its Send check comes first. */
                 if (items.indexOf(item) === -1) return; // removed meanwhile
                 if (item.state === "error") {
                     problems = [format(c.words.failed, { name: item.name, reason: item.reason })];
-                }
+                } else if (item.note) problems = [item.note];
                 render();
                 settled();
             });
@@ -227,6 +230,10 @@ assets in name order), so its Send check comes first. */
             if (item.el.parentNode !== row) row.appendChild(item.el);
             item.el.setAttribute("data-state", item.state);
             if (item.state === "error") item.el.title = item.reason || item.name;
+            if (item.note) {
+                item.el.title = item.note;
+                item.el.setAttribute("data-note", "");
+            }
             if (item.state === "done") item.el.setAttribute("data-id", item.info.id);
         });
         row.hidden = !items.length;

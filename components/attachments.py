@@ -73,6 +73,8 @@ ERROR_CODES = (
     "cut",
     "missing",
     "no_vision",
+    "unavailable",
+    "no_text",  # not a refusal: a note on a stored PDF (AttachmentInfo.note)
 )
 # What the page itself says, by name in page.attach.words (assets/attach.js).
 WORDS = {
@@ -88,6 +90,7 @@ WORDS = {
     "empty": "attach.refused.empty",
     "noVision": "attach.refused.no_vision",
     "unsent": "attach.refused.unsent",
+    "noted": "attach.noted",
 }
 
 

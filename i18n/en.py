@@ -114,6 +114,7 @@ STRINGS = {
     "attach.uploading": "Uploading…",
     "attach.failed": "{name} could not be attached: {reason}",
     "attach.failed_again": "the upload did not finish. Remove it and try again.",
+    "attach.noted": "{name}: {note}",
     "attach.download": "Download {name}",
     "attach.refused.too_many": "At most {n} files can go with one message.",
     "attach.refused.too_large": "{name} is {size}: files can be at most {limit}.",

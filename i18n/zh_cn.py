@@ -111,6 +111,7 @@ STRINGS = {
     "attach.uploading": "正在上传…",
     "attach.failed": "{name} 无法添加：{reason}",
     "attach.failed_again": "上传没有完成。请移除后重试。",
+    "attach.noted": "{name}：{note}",
     "attach.download": "下载 {name}",
     "attach.refused.too_many": "一条消息最多只能带 {n} 个文件。",
     "attach.refused.too_large": "{name} 有 {size}：文件最大只能是 {limit}。",

@@ -75,10 +75,10 @@ class AttachmentError(Exception):
     """A refused attachment: `code` (an `attach.error.<code>` key), `params` for its message,
     and the HTTP status it is answered with (413 for an over-size file, else 400)."""
 
-    def __init__(self, code: str, **params: object):
+    def __init__(self, code: str, status: int | None = None, **params: object):
         self.code = code
         self.params = params
-        self.status = 413 if code == "too_large" else 400
+        self.status = status or (413 if code == "too_large" else 400)
         super().__init__(self.message)
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests import sample_documents as documents
 from tests.attachment_files import bomb_png, exe_bytes, image_bytes, photo_with_gps
 from tests.e2e.test_attachments_page import CHIPS, PROBLEM, choose, file, ready
 from tests.e2e.test_chat_page import send, wait_idle
@@ -29,7 +30,7 @@ def test_the_server_stores_each_file_and_says_why_it_refuses_one(app_server, ope
     choose(
         page,
         file("worksheet.jpg", photo_with_gps(), "image/jpeg"),
-        file("diagram.gif", image_bytes("GIF"), "image/gif"),
+        file("notes.md", "# 笔记\n\nPage one.\n".encode(), "text/markdown"),
         file("photo.png", exe_bytes(), "image/png"),
     )
     chips = page.locator(CHIPS)
@@ -59,6 +60,25 @@ def test_a_decompression_bomb_is_refused_by_the_server(app_server, open_page):
     choose(page, file("huge.png", bomb_png(), "image/png"))
     expect(page.locator(CHIPS)).to_have_attribute("data-state", "error")
     expect(page.locator(PROBLEM)).to_contain_text("huge.png could not be attached: The image")
+
+
+def test_documents_are_read_and_a_scan_or_a_locked_pdf_is_said_plainly(app_server, open_page):
+    page = open_page(app_server.url)
+    ready(page)
+    choose(page, file("report.pdf", documents.long_pdf(pages=3), "application/pdf"))
+    chips = page.locator(CHIPS)
+    expect(chips.nth(0)).to_have_attribute("data-state", "done")
+    expect(page.locator(PROBLEM)).to_be_hidden()
+
+    choose(page, file("scan.pdf", documents.image_pdf(), "application/pdf"))
+    expect(chips.nth(1)).to_have_attribute("data-state", "done")  # kept, and said
+    expect(page.locator(PROBLEM)).to_have_text(
+        "scan.pdf: This PDF has no text layer (it is probably a scan), so the assistant "
+        "cannot read it."
+    )
+    choose(page, file("locked.pdf", documents.encrypted_pdf(), "application/pdf"))
+    expect(chips.nth(2)).to_have_attribute("data-state", "error")
+    expect(page.locator(PROBLEM)).to_contain_text("locked.pdf could not be attached: The file")
 
 
 def test_another_identity_gets_404_for_an_attachment_url(app_server, open_page):
