@@ -325,7 +325,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             number: state.number, model: planned.model || state.model,
             conversation: planned.conversation_id || null,
             context_from: Number.isInteger(start) ? start : null,
-            versions: state.versions,
+            versions: state.versions, attachments: state.attachments || null,
         };
     }
 

@@ -185,6 +185,7 @@ def finished_turn(
     next_turn_id: str = NEXT_TURN_SLOT,
     versions: dict[int, tuple[int, int]] | None = None,
     feedback: bool = False,
+    attachments: list[dict] | None = None,
 ) -> dict:
     """How the thread changes when a turn ends.
 
@@ -195,9 +196,13 @@ def finished_turn(
     is `next_turn_id` (the page knows the turn's number; the server need not). `start` is where
     the context starts (the turn's context line shows when it starts here). `versions`: the
     turn's messages that have versions (a regenerated reply, an edited question). `feedback`:
-    the reply offers 👍 / 👎 (records on).
+    the reply offers 👍 / 👎 (records on). `attachments`: the question's (their refs), drawn
+    above its words.
     """
-    turn = [{"role": "user", "content": question}, *entries]
+    asked: dict = {"role": "user", "content": question}
+    if attachments:
+        asked["attachments"] = attachments
+    turn = [asked, *entries]
     if question_index == 0 and not retry:
         children = render_thread(
             turn,

@@ -432,3 +432,23 @@ def test_chips_fit_a_phone(app_server, open_page):
         for found in page.locator(target).all():
             size = found.bounding_box()
             assert size["width"] >= 40 and size["height"] >= 40, (target, size)
+
+
+def test_a_stopped_turn_keeps_its_questions_attachments(app_server, open_page, fake):
+    page = open_page(app_server.url)
+    Uploads(page)
+    ready(page)
+    choose(page, file("worksheet.png", png(), "image/png"), file("notes.txt", b"hello\n"))
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(2)
+    fake.script(Reply("Slowly now. " * 80, chunk_size=4, delay=0.05))
+    page.fill("#chat-input", "Read these slowly")
+    page.press("#chat-input", "Enter")
+    expect(page.locator("#chat-live-reply")).to_contain_text("Slowly", timeout=10_000)
+    page.click("#chat-stop-button")
+    wait_idle(page, 1)
+    # Drawn from what the page saw (no final event): the question with its attachments.
+    question = page.locator("#chat-history-list .chat-message-user")
+    expect(question.locator(".chat-attachment-image img")).to_have_attribute(
+        "src", f"/api/attachments/{1:032x}/thumbnail"
+    )
+    expect(question.locator(".chat-attachment-doc")).to_contain_text("notes.txt")

@@ -3,6 +3,8 @@ attachments as the thread draws them (thumbnails, document chips; names as text 
 
 from __future__ import annotations
 
+import json
+import re
 from types import SimpleNamespace
 
 import plotly.io.json as plotly_json
@@ -13,6 +15,7 @@ from components.attachments import AttachOptions, attach_config, human_size
 from components.composer import composer
 from components.layout import page
 from components.thread import render_thread
+from components.turn import finished_turn
 from i18n import t
 from tests.unit.test_layout_antd import options as layout_options
 from tests.unit.test_layout_antd import walk as walk_all
@@ -136,3 +139,37 @@ def test_the_page_config_carries_attach_only_when_on() -> None:
 
     assert config(None)["attach"] is None
     assert config(AttachOptions.from_settings(settings()))["attach"]["maxCount"] == 5
+
+
+def test_a_finished_turn_draws_its_questions_attachments() -> None:
+    def images(view: dict) -> list[str]:
+        dumped = json.dumps(json.loads(plotly_json.to_json_plotly(view)))
+        return re.findall(r'"src":\s*"([^"]+)"', dumped)
+
+    thumb = f"/api/attachments/{'a' * 32}/thumbnail"
+    first = finished_turn(
+        [reply("a")],
+        question="q",
+        question_index=0,
+        retry=False,
+        start=0,
+        lang="en",
+        persona=None,
+        attachments=[PHOTO],
+    )
+    assert first["replace"] and images(first) == [thumb]
+    later = finished_turn(
+        [reply("a")],
+        question="q",
+        question_index=2,
+        retry=False,
+        start=0,
+        lang="en",
+        persona=None,
+        attachments=[PHOTO],
+    )
+    assert not later["replace"] and images(later) == [thumb]
+    plain = finished_turn(
+        [reply("a")], question="q", question_index=2, retry=False, start=0, lang="en", persona=None
+    )
+    assert images(plain) == []
