@@ -355,13 +355,15 @@ assets in name order), so its Send check comes first. */
         if (fileInput() || (pageConfig() && !config())) clearInterval(waitForButton);
     }, 100);
 
-    // Paste in the message box: the clipboard's files (a screenshot) are attached.
+    // Paste in the message box: the clipboard's files (a screenshot) are attached. Text copied
+    // from Word or Excel comes with a picture of itself: then the text is what was meant.
     document.addEventListener(
         "paste",
         (event) => {
             const target = event.target;
-            const files = event.clipboardData && event.clipboardData.files;
-            if (!files || !files.length || !config()) return;
+            const data = event.clipboardData;
+            const files = data && data.files;
+            if (!files || !files.length || !config() || data.getData("text/plain")) return;
             if (!target || !target.closest || !target.closest(".composer")) return;
             event.preventDefault();
             add(files);

@@ -116,19 +116,21 @@ def page_files(*files: dict) -> list:
     return [[f["name"], f["mimeType"], base64.b64encode(f["buffer"]).decode()] for f in files]
 
 
-def paste(page: Page, *files: dict) -> bool:
-    """A paste in the message box with `files` on the clipboard; whether the page took it."""
+def paste(page: Page, *files: dict, text: str = "") -> bool:
+    """A paste in the message box with `files` (and `text`) on the clipboard; whether the page
+    took it."""
     return page.evaluate(
-        f"""([items]) => {{
+        f"""([items, text]) => {{
             const transfer = new DataTransfer();
             ({FILES_IN_PAGE})([items]).forEach((f) => transfer.items.add(f));
+            if (text) transfer.setData("text/plain", text);
             const event = new ClipboardEvent("paste", {{
                 clipboardData: transfer, bubbles: true, cancelable: true,
             }});
             document.getElementById("chat-input").dispatchEvent(event);
             return event.defaultPrevented;
         }}""",
-        [page_files(*files)],
+        [page_files(*files), text],
     )
 
 
@@ -246,11 +248,10 @@ def test_a_pasted_screenshot_and_dropped_files_are_attached(app_server, open_pag
 
     assert paste(page, file("image.png", png(), "image/png")) is True
     expect(page.locator(CHIPS)).to_have_count(1)
-    # Pasting text is left to the box.
-    page.fill("#chat-input", "")
-    page.focus("#chat-input")
-    page.keyboard.insert_text("plain words")
-    expect(page.locator("#chat-input")).to_have_value("plain words")
+    # Cells copied from a spreadsheet come with a picture of themselves: the text is meant,
+    # and left to the box.
+    assert paste(page, file("image.png", png(), "image/png"), text="12\t34") is False
+    expect(page.locator(CHIPS)).to_have_count(1)
 
     overlay = page.locator("#chat-drop-overlay")
     expect(overlay).to_be_hidden()
