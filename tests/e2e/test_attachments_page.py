@@ -2,9 +2,9 @@
 drag-and-drop show chips; the page's own checks refuse what the server would, in plain words,
 before anything is uploaded; Send waits for the uploads and the turn carries their ids.
 
-Here the upload route is answered by the test (`Uploads`), so the page is held to what it
-does with each answer, a slow one included; tests/e2e/test_attachments_server.py runs the
-same page against the server's real route.
+The uploads reach the server's real route through the test (`Uploads`), which can hold them
+back (a slow network) or answer one with a refusal; tests/e2e/test_attachments_server.py has
+the server's own refusals, its 404s and whole turns.
 """
 
 from __future__ import annotations
@@ -38,49 +38,35 @@ def file(name: str, data: bytes, mime: str = "application/octet-stream") -> dict
 
 
 class Uploads:
-    """Answers the page's uploads (POST /api/attachments) as the server would: 201 and the
-    attachment's info, or an error; `hold()` keeps the answers back until `release()`."""
+    """Watches the page's uploads (POST /api/attachments) on their way to the server: the
+    name each carried and the id the server gave it (`ids`); `hold()` keeps them back until
+    `release()`, and `refuse` answers them with that error instead of the server."""
 
     def __init__(self, page: Page):
         self.posted: list[str] = []
-        self.deleted: list[str] = []
-        self.held: list[tuple[Route, int]] = []
+        self.ids: dict[str, str] = {}
+        self.held: list[Route] = []
         self.holding = False
         self.refuse: dict | None = None
         page.route("**/api/attachments", self._upload)
-        page.route("**/api/attachments/*", self._delete)
 
     def _upload(self, route: Route) -> None:
         body = route.request.post_data_buffer or b""
         name = body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode() if body else ""
         self.posted.append(name)
-        if self.holding:
-            self.held.append((route, len(self.posted)))
-            return
-        self._answer(route, len(self.posted))
-
-    def _answer(self, route: Route, number: int) -> None:
-        """The `number`-th upload's answer (its id is `number`, in hex)."""
         if self.refuse:
             route.fulfill(status=400, json={"error": self.refuse})
-            return
-        name = self.posted[number - 1]
-        image = name.lower().endswith((".png", ".jpg"))
-        info = {
-            "id": f"{number:032x}",
-            "name": name,
-            "kind": "image" if image else "document",
-            "mime": "image/png" if image else "text/plain",
-            "size": 1234,
-        }
-        route.fulfill(status=201, json=info)
-
-    def _delete(self, route: Route) -> None:
-        if route.request.method == "DELETE":
-            self.deleted.append(route.request.url.rsplit("/", 1)[1])
-            route.fulfill(status=204)
+        elif self.holding:
+            self.held.append(route)
         else:
-            route.fulfill(status=404, json={"error": {"type": "missing", "message": "gone"}})
+            self._pass(route)
+
+    def _pass(self, route: Route) -> None:
+        response = route.fetch()
+        if response.status == 201:
+            info = response.json()
+            self.ids[info["name"]] = info["id"]
+        route.fulfill(response=response)
 
     def hold(self) -> None:
         self.holding = True
@@ -88,8 +74,8 @@ class Uploads:
     def release(self) -> None:
         self.holding = False
         held, self.held = self.held, []
-        for route, number in held:
-            self._answer(route, number)
+        for route in held:
+            self._pass(route)
 
 
 def ready(page: Page) -> None:
@@ -185,7 +171,7 @@ def test_the_file_chooser_shows_chips_that_upload_and_can_be_removed(app_server,
     # × removes the chip, and the uploaded file on the server.
     with page.expect_request(lambda request: request.method == "DELETE") as deleted:
         chips.nth(0).get_by_role("button", name="Remove worksheet.png").click()
-    assert deleted.value.url.endswith(f"/api/attachments/{1:032x}")
+    assert deleted.value.url.endswith(f"/api/attachments/{uploads.ids['worksheet.png']}")
     expect(chips).to_have_count(1)
     expect(chips.nth(0).locator(".composer-chip-name")).to_have_text("notes.txt")
     chips.nth(0).get_by_role("button", name="Remove notes.txt").click()
@@ -220,7 +206,7 @@ def test_refused_files_are_said_in_plain_words_and_never_uploaded(small_limits, 
         file("b.txt", b"b"),
         file("c.txt", b"c"),
     )
-    expect(page.locator(CHIPS)).to_have_count(2)
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(2)
     expect(problem).to_have_text("At most 2 files can go with one message.")
     assert uploads.posted == ["a.png", "b.txt"]
     # Records off: the page says the attachments do not outlive it.
@@ -237,7 +223,7 @@ def test_with_records_on_there_is_no_note(app_server, open_page):
     Uploads(page)
     ready(page)
     choose(page, file("a.txt", b"a"))
-    expect(page.locator(CHIPS)).to_have_count(1)
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(1)
     expect(page.locator("#chat-attach-note")).to_have_count(0)
 
 
@@ -247,7 +233,7 @@ def test_a_pasted_screenshot_and_dropped_files_are_attached(app_server, open_pag
     ready(page)
 
     assert paste(page, file("image.png", png(), "image/png")) is True
-    expect(page.locator(CHIPS)).to_have_count(1)
+    expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(1)
     # Cells copied from a spreadsheet come with a picture of themselves: the text is meant,
     # and left to the box.
     assert paste(page, file("image.png", png(), "image/png"), text="12\t34") is False
@@ -298,7 +284,7 @@ def test_send_waits_for_the_uploads_then_the_turn_carries_their_ids(app_server, 
     wait_idle(page, 1)
     (sent,) = streams
     assert sent["turn"]["question"] == "What is in the picture?"
-    assert sent["turn"]["attachments"] == [f"{1:032x}", f"{2:032x}"]
+    assert sent["turn"]["attachments"] == [uploads.ids["worksheet.png"], uploads.ids["notes.txt"]]
     expect(page.locator(CHIPS)).to_have_count(0)
     expect(page.locator("#chat-attachments")).to_be_hidden()
     assert "chat-attach-waiting" not in (page.get_attribute("body", "class") or "")
@@ -306,7 +292,7 @@ def test_send_waits_for_the_uploads_then_the_turn_carries_their_ids(app_server, 
 
 def test_the_live_question_shows_its_attachments(app_server, open_page, fake):
     page = open_page(app_server.url)
-    Uploads(page)
+    uploads = Uploads(page)
     ready(page)
     choose(page, file("worksheet.png", png(), "image/png"), file("notes.txt", b"hello\n"))
     expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(2)
@@ -315,7 +301,8 @@ def test_the_live_question_shows_its_attachments(app_server, open_page, fake):
     page.fill("#chat-input", "Read these")
     page.press("#chat-input", "Enter")
     live = page.locator("#chat-live-question-attachments")
-    expect(live.locator("img")).to_have_attribute("src", f"/api/attachments/{1:032x}/thumbnail")
+    thumbnail = f"/api/attachments/{uploads.ids['worksheet.png']}/thumbnail"
+    expect(live.locator("img")).to_have_attribute("src", thumbnail)
     expect(live.locator("img")).to_have_attribute("alt", "worksheet.png")
     expect(live.locator(".chat-attachment-doc")).to_contain_text("notes.txt")
     wait_idle(page, 1)
@@ -361,6 +348,7 @@ def test_names_are_text_and_the_words_follow_the_language(app_server, open_page)
     name = '<img src=x onerror="window.__ran=1">.png'
     choose(page, file(name, png(), "image/png"), file("a.exe", b"MZ"))
     expect(page.locator(f"{CHIPS} .composer-chip-name")).to_have_text(name)
+    expect(page.locator(CHIPS)).to_have_attribute("data-state", "done")
     expect(page.locator(PROBLEM)).to_contain_text("a.exe 不能作为附件")
     assert page.evaluate("() => window.__ran") is None
     assert page.locator("#chat-attachments img").count() == 1  # the thumbnail only
@@ -437,7 +425,7 @@ def test_chips_fit_a_phone(app_server, open_page):
 
 def test_a_stopped_turn_keeps_its_questions_attachments(app_server, open_page, fake):
     page = open_page(app_server.url)
-    Uploads(page)
+    uploads = Uploads(page)
     ready(page)
     choose(page, file("worksheet.png", png(), "image/png"), file("notes.txt", b"hello\n"))
     expect(page.locator(f"{CHIPS}[data-state=done]")).to_have_count(2)
@@ -450,6 +438,6 @@ def test_a_stopped_turn_keeps_its_questions_attachments(app_server, open_page, f
     # Drawn from what the page saw (no final event): the question with its attachments.
     question = page.locator("#chat-history-list .chat-message-user")
     expect(question.locator(".chat-attachment-image img")).to_have_attribute(
-        "src", f"/api/attachments/{1:032x}/thumbnail"
+        "src", f"/api/attachments/{uploads.ids['worksheet.png']}/thumbnail"
     )
     expect(question.locator(".chat-attachment-doc")).to_contain_text("notes.txt")
