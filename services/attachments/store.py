@@ -64,6 +64,17 @@ def remove_files(directory: Path, ids: Iterable[str]) -> None:
             shutil.rmtree(directory / attachment_id[:2] / attachment_id, ignore_errors=True)
 
 
+def _read_document(data: bytes, kind: str):
+    """services/attachments/documents.read_document, imported on first use (images need
+    none of the document libraries). A build without it takes images only."""
+    try:
+        from services.attachments.documents import read_document
+    except ImportError:
+        log.warning("services/attachments/documents.py is missing: documents are refused")
+        raise AttachmentError("unsupported", allowed="image") from None
+    return read_document(data, kind)
+
+
 def _model_mime(data: bytes) -> str:
     return "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
 
@@ -145,10 +156,7 @@ class AttachmentStore:
             files.update(model=prepared.data, thumb=prepared.thumbnail)
             values.update(width=prepared.width, height=prepared.height, tokens=prepared.tokens)
         else:
-            # H2's reader (imported here so images work without the document libraries).
-            from services.attachments.documents import read_document
-
-            document = read_document(data, sniffed.kind)
+            document = _read_document(data, sniffed.kind)
             values.update(pages=document.pages, note=document.note)
         folder = self._write_files(attachment_id, files)
         try:
