@@ -76,6 +76,9 @@ def test_text_kinds_come_from_the_name():
     assert sniff(b"a,b\n1,2\n", "t.csv").kind == "csv"
     assert sniff("中文".encode("gb18030"), "notes.txt").kind == "txt"
     assert sniff(b"print(1)\n", "script.py").kind == "txt"
+    # A web page is text to us: stored and served as text/plain, never as HTML.
+    page = sniff(b"<html><script>alert(1)</script></html>", "page.html")
+    assert (page.kind, page.mime) == ("txt", "text/plain")
     assert code_of(lambda: sniff(b"just text", "photo.png")) == "mismatch"
     assert code_of(lambda: sniff(b"a\x00b", "a.txt")) == "mismatch"
     assert code_of(lambda: sniff(b"", "a.txt")) == "empty"
