@@ -148,6 +148,15 @@ def test_exif_and_gps_are_dropped_and_the_photo_is_turned_upright():
     assert not Image.open(io.BytesIO(prepared.thumbnail)).getexif()
 
 
+def test_a_large_sideways_photo_is_turned_then_sized_for_the_model():
+    # A JPEG is decoded at a reduced scale first (draft): the size still comes from the full one.
+    prepared = prepare_image(photo_with_gps(orientation=6, size=(4000, 3000)))
+    assert (prepared.width, prepared.height) == (768, 1024) == model_image(prepared).size
+    assert prepared.tokens == image_tokens(768, 1024)
+    top = model_image(prepared).getpixel((384, 100))
+    assert top[0] > 200 and top[2] < 60, top  # the left (red) half is on top
+
+
 def test_comments_and_colour_profiles_are_dropped():
     from PIL import PngImagePlugin
 
