@@ -72,6 +72,11 @@ ERROR_OBJECT = _obj(
     type={**STRING, "description": "invalid_request, not_found, unauthorized, timeout..."},
     detail={**STRING, "description": "The upstream's own message (never a key)."},
     retry_after={"type": "integer", "description": "Seconds to wait, on a 429."},
+    params={
+        "type": "object",
+        "description": "An attachment's refusal: the values its message names (limit_mb, "
+        "allowed, name...), for the page's own words (`attach.error.<type>`).",
+    },
 )
 # The gateway answers like OpenAI, so clients' SDKs raise their usual exceptions.
 GATEWAY_ERROR_OBJECT = _obj(
