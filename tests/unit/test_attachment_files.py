@@ -9,7 +9,13 @@ from PIL import Image
 
 from config import Settings
 from services.attachments.images import THUMBNAIL_SIDE, data_url, prepare_image
-from services.attachments.kinds import AttachmentError, allowed_kinds, safe_name, sniff
+from services.attachments.kinds import (
+    AttachmentError,
+    accept_attribute,
+    allowed_kinds,
+    safe_name,
+    sniff,
+)
 from services.tokens import image_size_for_model, image_tokens
 from tests.attachment_files import (
     GPS_IFD,
@@ -87,6 +93,8 @@ def test_text_kinds_come_from_the_name():
 def test_allowed_kinds_come_from_the_settings():
     settings = Settings(_env_file=None, attachment_types="image, PDF ,nonsense")
     assert allowed_kinds(settings) == {"image", "pdf"}
+    accept = accept_attribute(allowed_kinds(settings)).split(",")
+    assert "image/png" in accept and ".pdf" in accept and ".docx" not in accept
 
 
 def test_errors_carry_code_status_and_plain_words():
