@@ -117,10 +117,12 @@ def _export(records, args: argparse.Namespace) -> None:
             out.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit status."""
+def start_command(command: argparse.ArgumentParser, argv: list[str] | None):
+    """What every operator command starts with: its arguments, the settings and the records
+    (whose deleted conversations take their attachments' files with them); or the exit status
+    when the arguments or the settings are wrong (argparse has printed the usage)."""
     try:
-        args = parser().parse_args(argv)
+        args = command.parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error argparse has already printed
         return stop.code if isinstance(stop.code, int) else 2
     try:
@@ -128,10 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"error: invalid settings:\n{error}", file=sys.stderr)
         return 2
-
     records = Records(settings.database_url)
-    # Conversations it deletes take their attachments' files with them.
     delete_files_with(records, settings.attachment_dir)
+    return args, settings, records
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    started = start_command(parser(), argv)
+    if isinstance(started, int):
+        return started
+    args, settings, records = started
     try:
         if args.group == "db":
             records.upgrade()
