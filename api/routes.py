@@ -15,10 +15,11 @@ from api.limits import TooManyStreams, budget_refusal, open_stream_slot, spend_b
 from api.page_turn import PageTurnStream
 from api.recording import recorded, store_result
 from api.responses import error_response
-from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
+from api.schemas import BadRequest, ChatRequest, body_limit, parse_chat_request
 from components.theme import boot_tag
 from extensions import chat_service, journal, records
 from i18n import html_lang, t
+from services.attachments.turn import TurnFiles, turn_files
 from services.chat import ChatService, Sampling
 from services.check import check_providers
 from services.conversation import record_result, result_from_event
@@ -38,15 +39,73 @@ SSE_HEADERS = {
 
 
 def _read_request(service: ChatService) -> ChatRequest:
-    # Read at most one byte past the limit, so a huge body is refused without buffering it.
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    settings = service.settings
+    # Read at most one byte past the limit, so a huge body is refused without buffering it
+    # (the limit has room for images only when attachments are on: api/schemas.py).
+    limit = body_limit(settings.max_attachments, settings.max_attachment_mb)
+    raw = request.stream.read(limit + 1)
     return parse_chat_request(
         raw,
         request.content_type,
-        max_input_chars=service.settings.max_input_chars,
+        max_input_chars=settings.max_input_chars,
         models=service.models,
-        max_reply_tokens=service.settings.max_reply_tokens,
+        max_reply_tokens=settings.max_reply_tokens,
+        max_attachments=settings.max_attachments,
+        max_attachment_mb=settings.max_attachment_mb,
     )
+
+
+def _attachment_store():
+    """The attachments' store (services/attachments/store.py), None when they are off."""
+    import extensions
+
+    getter = getattr(extensions, "attachments", None)  # TODO(H3): direct once att-store lands
+    return getter() if getter is not None else None
+
+
+def _no_vision(service: ChatService, model: str | None) -> BadRequest:
+    model = model if model in service.models else service.default_model
+    seeing = ", ".join(m for m in service.models if service.sees_images(m))
+    message = f"The model '{model}' does not take images."
+    message += f" Pick one that does ({seeing}), or send no image." if seeing else ""
+    return BadRequest(message, kind="no_vision")
+
+
+def _prepared_images(messages: list[dict]) -> list[dict]:
+    """`messages` with each image made ready for the model, as an upload's is: its bytes
+    checked to be an image, turned upright, EXIF (GPS included) dropped, resized
+    (services/attachments/images.py). Raises AttachmentError."""
+    import base64
+    import binascii
+
+    from services.attachments.images import data_url, prepare_image
+    from services.attachments.kinds import AttachmentError, sniff
+
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if part.get("type") == "image_url":
+                    image = part["image_url"]
+                    head, _, encoded = image["url"].partition(",")
+                    try:
+                        data = base64.b64decode(encoded, validate=True)
+                    except (binascii.Error, ValueError):
+                        raise AttachmentError("corrupt") from None
+                    mime = head[5:].partition(";")[0].lower()
+                    if sniff(data, "image." + mime.rpartition("/")[2]).family != "image":
+                        raise AttachmentError("mismatch")
+                    prepared = prepare_image(data)
+                    part = {
+                        "type": "image_url",
+                        "image_url": {**image, "url": data_url(prepared.data, prepared.mime)},
+                    }
+                parts.append(part)
+            message = {**message, "content": parts}
+        out.append(message)
+    return out
 
 
 @dataclass
@@ -70,8 +129,12 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
         max_tokens=chat_request.max_tokens,
     )
     # The service enforces the persona lock and fits them to the model's context window.
-    messages = [m.model_dump() for m in chat_request.messages]
+    messages = [m.upstream() for m in chat_request.messages]
     model = chat_request.model or service.default_model
+    if chat_request.images:
+        if not service.sees_images(model):
+            raise _no_vision(service, model)
+        messages = _prepared_images(messages)
     store = records()
     if store is None or not chat_request.conversation_id:
         return Prepared(messages, model, sampling)
@@ -101,14 +164,45 @@ def _turn_persona(service: ChatService, chat_request: ChatRequest) -> tuple[Pers
     return turn_persona(service, record, turn.persona, turn.custom_prompt)
 
 
+def _turn_files(service: ChatService, chat_request: ChatRequest) -> TurnFiles | None:
+    """The page turn's attachments, each the caller's (None when attachments are off).
+    Raises AttachmentError("missing") for one that is not, BadRequest for an image to a
+    model that takes none: both before anything is recorded or sent."""
+    store = _attachment_store() if service.settings.max_attachments > 0 else None
+    if store is None:
+        return None
+    turn = chat_request.turn
+    model = chat_request.model if chat_request.model in service.models else service.default_model
+    owner = current_identity()
+    conversation_id = chat_request.conversation_id
+    on_record = records() is not None
+    if conversation_id and on_record and records().conversation(owner, conversation_id) is None:
+        conversation_id = None  # not the caller's: the turn starts a new one (page_turn.py)
+    files = turn_files(
+        store,
+        owner,
+        turn.attachments,
+        history=[entry.model_dump(exclude_none=True) for entry in turn.history],
+        conversation_id=conversation_id,
+        on_record=on_record,
+        model=model,
+    )
+    if files.images and not service.sees_images(model):
+        raise _no_vision(service, model)
+    return files
+
+
 def _plan_turn(
-    service: ChatService, chat_request: ChatRequest, persona: PersonaChoice
+    service: ChatService,
+    chat_request: ChatRequest,
+    persona: PersonaChoice,
+    files: TurnFiles | None = None,
 ) -> tuple[Plan, Sampling]:
-    """The page's turn, planned once: persona, round cap, the model's window."""
+    """The page's turn, planned once: persona, round cap, the model's window, attachments."""
     turn = chat_request.turn
     plan = plan_turn(
         service,
-        [entry.model_dump() for entry in turn.history],
+        [entry.model_dump(exclude_none=True) for entry in turn.history],
         turn.question,
         history_start=turn.history_start,
         multi_turn=turn.multi_turn,
@@ -117,6 +211,7 @@ def _plan_turn(
         custom_prompt=persona.custom_prompt,
         lang=chat_request.lang,
         max_tokens=chat_request.max_tokens,
+        attachments=files.plan if files is not None else None,
     )
     temperature = chat_request.temperature
     if temperature is None:
@@ -125,7 +220,13 @@ def _plan_turn(
 
 
 def _bad_request(exc: BadRequest):
-    return error_response(400, "invalid_request", exc.message)
+    return error_response(exc.status, exc.kind, exc.message)
+
+
+def _refused_attachment(exc) -> Response:
+    """An AttachmentError (services/attachments/kinds.py) as the API's error object."""
+    message = getattr(exc, "message", None) or str(exc) or exc.code
+    return error_response(exc.status, exc.code, message)
 
 
 def _unknown_conversation():
@@ -142,17 +243,22 @@ def chat_stream():
     service = chat_service()
     try:
         chat_request = _read_request(service)
-        prepared = persona = None
+        prepared = persona = files = None
         if chat_request.turn is None:
             prepared = _prepare(service, chat_request)
         else:
             persona, store_persona = _turn_persona(service, chat_request)
+            files = _turn_files(service, chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
     except PersonaChanged as exc:
         return error_response(exc.status, exc.kind, exc.message)
+    except Exception as exc:
+        if _is_attachment_error(exc):
+            return _refused_attachment(exc)
+        raise
     # A user whose day is spent is refused before the model is asked (services/quota.py).
     refused = usage.refusal()
     if refused is not None:
@@ -164,7 +270,7 @@ def chat_stream():
         return exc.response()
     client_gone = sse.disconnect_probe(request.environ)
     if prepared is None:
-        plan, sampling = _plan_turn(service, chat_request, persona)
+        plan, sampling = _plan_turn(service, chat_request, persona, files)
         turn = PageTurnStream(
             service,
             chat_request,
@@ -174,6 +280,8 @@ def chat_stream():
             journal(),
             persona=persona,
             store_persona=store_persona,
+            files=files,
+            attachment_store=_attachment_store() if files is not None else None,
         )
         events = turn.events(
             service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
@@ -222,6 +330,10 @@ def chat_once():
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
+    except Exception as exc:
+        if _is_attachment_error(exc):
+            return _refused_attachment(exc)
+        raise
     refused = usage.refusal()
     if refused is not None:
         return refused
@@ -244,6 +356,15 @@ def chat_once():
         result = result_from_event({"done": True, **answer}, answer["reply"])
         store_result(*prepared.target, record_result([], result, model=answer["model"]))
     return jsonify(answer)
+
+
+def _is_attachment_error(exc: Exception) -> bool:
+    # Imported only here: the attachments' modules load their libraries (Pillow...) lazily.
+    try:
+        from services.attachments.kinds import AttachmentError
+    except ImportError:  # TODO(H3): direct once att-store lands
+        return False
+    return isinstance(exc, AttachmentError)
 
 
 @bp.get("/api/providers/check")
