@@ -38,6 +38,7 @@ from components.theme import boot_tag
 from config import APP_DIR, Settings, load_settings
 from i18n import html_lang, negotiate
 from services.accounts import Accounts
+from services.attachments.store import open_store
 from services.chat import ChatService
 from services.providers import ProvidersFileError
 from services.quota import Quota
@@ -151,6 +152,9 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
                 "RECORDS_ENABLED must not be false."
             )
         app.server.extensions[extensions.ACCOUNTS] = Accounts(store.records)
+    # Uploaded images and documents: rows beside the records (or in a scratch database with
+    # records off), files under ATTACHMENT_DIR.
+    app.server.extensions[extensions.ATTACHMENTS] = open_store(settings, store)
     secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
     app.server.secret_key = secret
     # Order matters: cross-site refusal, then the login guard, then identity and the routes.

@@ -47,3 +47,14 @@ QUOTA = "chat_quota"
 def quota():
     """Usage rows and daily budgets (services/quota.Quota), None with records off."""
     return current_app.extensions.get(QUOTA)
+
+
+# ---- attachments (issue 18, services/attachments/store.py)
+ATTACHMENTS = "chat_attachments"
+
+
+def attachments():
+    """The attachments' store (services/attachments/store.AttachmentStore), None when
+    MAX_ATTACHMENTS=0. With records off it keeps them in a scratch database for
+    ATTACHMENT_TTL_HOURS."""
+    return current_app.extensions.get(ATTACHMENTS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.attachments import attachments_bp
 from api.feedback import feedback_bp
 from api.gateway import gateway_bp
 from api.install import install_bp
@@ -17,6 +18,7 @@ def register(server: Flask) -> None:
     server.register_blueprint(bp)
     server.register_blueprint(running_bp)
     server.register_blueprint(feedback_bp)  # 👍 / 👎 on replies (issue 17)
+    server.register_blueprint(attachments_bp)  # images and documents (issue 18)
     # Always mounted: it answers 404 per request unless GATEWAY_API_KEYS is set.
     server.register_blueprint(gateway_bp)
     server.register_blueprint(openapi_bp)

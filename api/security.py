@@ -16,7 +16,7 @@ import logging
 from urllib.parse import urlsplit
 
 from dash import Dash
-from flask import Flask, request
+from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import Talisman
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -160,6 +160,12 @@ def init_security(app: Dash, settings: Settings) -> None:
     # Registered before Talisman, so it runs after it (Flask runs these in reverse order).
     @server.after_request
     def _policy_for_documents_only(response):
+        # A route serving files of its own sets their policy (api/attachments.py: sandboxed).
+        own = g.get("content_security_policy")
+        if own:
+            response.headers["Content-Security-Policy"] = own
+            response.headers.pop("Permissions-Policy", None)
+            return response
         # A CSP governs documents; on scripts and JSON it is ~400 bytes of nothing, per request.
         if response.mimetype != "text/html":
             response.headers.pop("Content-Security-Policy", None)

@@ -325,4 +325,25 @@ STRINGS = {
     "tokens.made": "Made",
     "tokens.used": "Last used",
     "tokens.never": "never",
+    # Attachments (services/attachments/kinds.py codes; the page fills the placeholders).
+    "attach.error.empty": "The file is empty.",
+    "attach.error.too_large": "The file is larger than {limit_mb} MB, the most this app takes.",
+    "attach.error.too_many": "At most {limit} files can be attached to one message.",
+    "attach.error.unsupported": "This type of file cannot be attached. Allowed: {allowed}.",
+    "attach.error.mismatch": "The file's content does not match its name ({name}), so it was "
+    "not attached.",
+    "attach.error.svg": "SVG images cannot be attached, because they can carry scripts. Attach "
+    "a PNG or JPEG instead.",
+    "attach.error.too_many_pixels": "The image has too many pixels (more than {limit} million). "
+    "Attach a smaller image.",
+    "attach.error.corrupt": "The file is damaged and cannot be read.",
+    "attach.error.encrypted": "The file is protected by a password. Remove the password and "
+    "attach it again.",
+    "attach.error.no_text": "This PDF has no text layer (it is probably a scan), so the "
+    "assistant cannot read it.",
+    "attach.error.cut": "The upload stopped before the whole file arrived. Try again.",
+    "attach.error.missing": "That attachment is no longer available. Attach the file again.",
+    "attach.error.no_vision": "The model {model} cannot see images. Choose another model or "
+    "remove the image.",
+    "attach.error.unavailable": "Attachments cannot be stored right now. Try again later.",
 }

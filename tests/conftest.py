@@ -17,6 +17,7 @@ os.environ["SECRET_KEY"] = "test-secret-not-for-production"
 os.environ.setdefault(
     "DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='chat-records-')}/chat.db"
 )
+os.environ.setdefault("ATTACHMENT_DIR", tempfile.mkdtemp(prefix="chat-attachments-"))
 
 from chat_app import create_app
 from config import Settings
