@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from dataclasses import dataclass
 
@@ -17,8 +19,11 @@ from api.recording import recorded, store_result
 from api.responses import error_response
 from api.schemas import BadRequest, ChatRequest, body_limit, parse_chat_request
 from components.theme import boot_tag
-from extensions import chat_service, journal, records
+from extensions import attachments, chat_service, journal, records
 from i18n import html_lang, t
+from services.attachments.images import data_url, prepare_image
+from services.attachments.kinds import AttachmentError, sniff
+from services.attachments.store import AttachmentStore
 from services.attachments.turn import TurnFiles, turn_files
 from services.chat import ChatService, Sampling
 from services.check import check_providers
@@ -55,12 +60,9 @@ def _read_request(service: ChatService) -> ChatRequest:
     )
 
 
-def _attachment_store():
+def _attachment_store() -> AttachmentStore | None:
     """The attachments' store (services/attachments/store.py), None when they are off."""
-    import extensions
-
-    getter = getattr(extensions, "attachments", None)  # TODO(H3): direct once att-store lands
-    return getter() if getter is not None else None
+    return attachments()
 
 
 def _no_vision(service: ChatService, model: str | None) -> BadRequest:
@@ -75,37 +77,31 @@ def _prepared_images(messages: list[dict]) -> list[dict]:
     """`messages` with each image made ready for the model, as an upload's is: its bytes
     checked to be an image, turned upright, EXIF (GPS included) dropped, resized
     (services/attachments/images.py). Raises AttachmentError."""
-    import base64
-    import binascii
-
-    from services.attachments.images import data_url, prepare_image
-    from services.attachments.kinds import AttachmentError, sniff
-
     out = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
-            parts = []
-            for part in content:
-                if part.get("type") == "image_url":
-                    image = part["image_url"]
-                    head, _, encoded = image["url"].partition(",")
-                    try:
-                        data = base64.b64decode(encoded, validate=True)
-                    except (binascii.Error, ValueError):
-                        raise AttachmentError("corrupt") from None
-                    mime = head[5:].partition(";")[0].lower()
-                    if sniff(data, "image." + mime.rpartition("/")[2]).family != "image":
-                        raise AttachmentError("mismatch")
-                    prepared = prepare_image(data)
-                    part = {
-                        "type": "image_url",
-                        "image_url": {**image, "url": data_url(prepared.data, prepared.mime)},
-                    }
-                parts.append(part)
-            message = {**message, "content": parts}
+            message = {**message, "content": [_prepared_part(part) for part in content]}
         out.append(message)
     return out
+
+
+def _prepared_part(part: dict) -> dict:
+    if part.get("type") != "image_url":
+        return part
+    image = part["image_url"]
+    head, _, encoded = image["url"].partition(",")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise AttachmentError("corrupt") from None
+    # The URL's type names what the bytes must be ("image.png"): sniff says if they are.
+    name = "image." + head[5:].partition(";")[0].rpartition("/")[2].lower()
+    if sniff(data, name).family != "image":
+        raise AttachmentError("mismatch", name=name)
+    prepared = prepare_image(data)
+    url = data_url(prepared.data, prepared.mime)
+    return {"type": "image_url", "image_url": {**image, "url": url}}
 
 
 @dataclass
@@ -223,10 +219,9 @@ def _bad_request(exc: BadRequest):
     return error_response(exc.status, exc.kind, exc.message)
 
 
-def _refused_attachment(exc) -> Response:
-    """An AttachmentError (services/attachments/kinds.py) as the API's error object."""
-    message = getattr(exc, "message", None) or str(exc) or exc.code
-    return error_response(exc.status, exc.code, message)
+def _refused_attachment(exc: AttachmentError) -> Response:
+    """A refused attachment or image, in plain words (services/attachments/kinds.py)."""
+    return error_response(exc.status, exc.code, exc.message)
 
 
 def _unknown_conversation():
@@ -255,10 +250,8 @@ def chat_stream():
         return _unknown_conversation()
     except PersonaChanged as exc:
         return error_response(exc.status, exc.kind, exc.message)
-    except Exception as exc:
-        if _is_attachment_error(exc):
-            return _refused_attachment(exc)
-        raise
+    except AttachmentError as exc:
+        return _refused_attachment(exc)
     # A user whose day is spent is refused before the model is asked (services/quota.py).
     refused = usage.refusal()
     if refused is not None:
@@ -330,10 +323,8 @@ def chat_once():
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
-    except Exception as exc:
-        if _is_attachment_error(exc):
-            return _refused_attachment(exc)
-        raise
+    except AttachmentError as exc:
+        return _refused_attachment(exc)
     refused = usage.refusal()
     if refused is not None:
         return refused
@@ -356,15 +347,6 @@ def chat_once():
         result = result_from_event({"done": True, **answer}, answer["reply"])
         store_result(*prepared.target, record_result([], result, model=answer["model"]))
     return jsonify(answer)
-
-
-def _is_attachment_error(exc: Exception) -> bool:
-    # Imported only here: the attachments' modules load their libraries (Pillow...) lazily.
-    try:
-        from services.attachments.kinds import AttachmentError
-    except ImportError:  # TODO(H3): direct once att-store lands
-        return False
-    return isinstance(exc, AttachmentError)
 
 
 @bp.get("/api/providers/check")
