@@ -169,18 +169,15 @@ def _turn_files(service: ChatService, chat_request: ChatRequest) -> TurnFiles | 
         return None
     turn = chat_request.turn
     model = chat_request.model if chat_request.model in service.models else service.default_model
-    owner = current_identity()
-    conversation_id = chat_request.conversation_id
-    on_record = records() is not None
-    if conversation_id and on_record and records().conversation(owner, conversation_id) is None:
-        conversation_id = None  # not the caller's: the turn starts a new one (page_turn.py)
+    # The store answers for the caller's own attachments only, so another's conversation id
+    # finds none of its files.
     files = turn_files(
         store,
-        owner,
+        current_identity(),
         turn.attachments,
         history=[entry.model_dump(exclude_none=True) for entry in turn.history],
-        conversation_id=conversation_id,
-        on_record=on_record,
+        conversation_id=chat_request.conversation_id,
+        on_record=records() is not None,
         model=model,
     )
     if files.images and not service.sees_images(model):
