@@ -59,17 +59,19 @@ def retry_question(history: list[dict], error_index: int) -> int | None:
 
 def user_content(text: str, images: list[dict] | tuple = ()) -> str | list[dict]:
     """A question's content upstream: its text, or with images, content parts (the text
-    first, then each `image_url` part)."""
+    first, then each `image_url` part; a picture asked about without words has no text)."""
     if not images:
         return text
-    return [{"type": "text", "text": text}, *images]
+    return [*([{"type": "text", "text": text}] if text else []), *images]
 
 
 def with_text_before(content: str | list[dict], text: str) -> str | list[dict]:
     """`content` with `text` put before its text (a question's documents go first)."""
     if isinstance(content, str):
-        return f"{text}\n\n{content}"
+        return f"{text}\n\n{content}" if content else text
     first, *rest = content
+    if first.get("type") != "text":
+        return [{"type": "text", "text": text}, *content]
     return [{"type": "text", "text": f"{text}\n\n{first['text']}"}, *rest]
 
 

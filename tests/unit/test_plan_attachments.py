@@ -41,6 +41,8 @@ def plan(svc, history, question="What is it?", **kw):
 def test_content_helpers():
     assert user_content("hi") == "hi"
     assert user_content("hi", [CAT]) == [{"type": "text", "text": "hi"}, CAT]
+    assert user_content("", [CAT]) == [CAT]  # a picture alone: no empty text part
+    assert with_text_before([CAT], "doc") == [{"type": "text", "text": "doc"}, CAT]
     assert with_text_before("q", "doc") == "doc\n\nq"
     assert with_text_before([{"type": "text", "text": "q"}, CAT], "doc") == [
         {"type": "text", "text": "doc\n\nq"},
