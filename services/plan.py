@@ -20,7 +20,7 @@ MAX_DOCUMENT_TOKENS = 24_000
 
 @dataclass(frozen=True)
 class TurnAttachments:
-    """What a question's attachments add to its request (built by api/attachments_turn.py,
+    """What a question's attachments add to its request (built by services/attachments/turn.py,
     every id already checked to be the caller's)."""
 
     # The question's own image parts (`{"type": "image_url", ...}`).

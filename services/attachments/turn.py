@@ -8,10 +8,13 @@ identity is refused as missing (the question's own) or left out (an earlier entr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from services.attachments.models import AttachmentInfo, AttachmentRef
 from services.plan import TurnAttachments
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,7 +78,13 @@ def turn_files(
 
     documents: dict[str, AttachmentInfo] = {}
     if on_record and conversation_id:
-        for info in store.for_conversation(owner, conversation_id, kind="document"):
+        try:
+            on_file = store.for_conversation(owner, conversation_id, kind="document")
+        except Exception:
+            # The records cannot be read now: the question still goes, without them.
+            log.exception("could not read the conversation's documents")
+            on_file = []
+        for info in on_file:
             documents[info.id] = info
     elif not on_record:
         for entry in history:
