@@ -23,7 +23,6 @@ from extensions import attachments, chat_service, journal, records
 from i18n import html_lang, t
 from services.attachments.images import data_url, prepare_image
 from services.attachments.kinds import AttachmentError, sniff
-from services.attachments.store import AttachmentStore
 from services.attachments.turn import TurnFiles, turn_files
 from services.chat import ChatService, Sampling
 from services.check import check_providers
@@ -58,11 +57,6 @@ def _read_request(service: ChatService) -> ChatRequest:
         max_attachments=settings.max_attachments,
         max_attachment_mb=settings.max_attachment_mb,
     )
-
-
-def _attachment_store() -> AttachmentStore | None:
-    """The attachments' store (services/attachments/store.py), None when they are off."""
-    return attachments()
 
 
 def _no_vision(service: ChatService, model: str | None) -> BadRequest:
@@ -164,7 +158,7 @@ def _turn_files(service: ChatService, chat_request: ChatRequest) -> TurnFiles | 
     """The page turn's attachments, each the caller's (None when attachments are off).
     Raises AttachmentError("missing") for one that is not, BadRequest for an image to a
     model that takes none: both before anything is recorded or sent."""
-    store = _attachment_store() if service.settings.max_attachments > 0 else None
+    store = attachments()  # None when MAX_ATTACHMENTS=0
     if store is None:
         return None
     turn = chat_request.turn
@@ -271,7 +265,7 @@ def chat_stream():
             persona=persona,
             store_persona=store_persona,
             files=files,
-            attachment_store=_attachment_store() if files is not None else None,
+            attachment_store=attachments() if files is not None else None,
         )
         events = turn.events(
             service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
