@@ -9,7 +9,8 @@ already accepts connections and waits on kept-alive ones, without threads) reads
 line, headers and a Content-Length body into memory, non-blocking, and only a complete request
 goes to a thread. A request not complete within REQUEST_READ_TIMEOUT seconds gets 408; a body
 over MAX_REQUEST_BYTES gets 413 without being read; a chunked body gets 411 (browsers, curl
-and the SDKs send Content-Length). nginx's request buffering does the same in front.
+and the SDKs send Content-Length). An attachment's upload has its own size limit and more
+time, in proportion to its size (see UPLOAD_PATH). nginx's request buffering does the same in front.
 
 TLS or HTTP/2 straight to gunicorn are left to gthread as is (the bytes are not plain
 HTTP/1.1 there); this app's deployments terminate TLS in a proxy.
@@ -60,6 +61,29 @@ def max_request_bytes() -> int:
     return _env_number("MAX_REQUEST_BYTES", 4_000_000, int)
 
 
+# An attachment's upload (POST /api/attachments, api/attachments.py) may be MAX_ATTACHMENT_MB
+# large, whatever MAX_REQUEST_BYTES says, plus what multipart wraps around the file; and it
+# gets this many seconds per MB on top of REQUEST_READ_TIMEOUT to arrive (100 KB/s: a phone
+# on a weak network), so a 20 MB photo is not cut off at 10 s while a trickle still is.
+UPLOAD_PATH = b"/api/attachments"
+UPLOAD_OVERHEAD = 64 * 1024
+UPLOAD_SECONDS_PER_MB = 10.0
+
+
+def max_upload_bytes() -> int:
+    """The largest attachment upload's body, in bytes (0 with MAX_ATTACHMENTS=0)."""
+    raw = os.environ.get("MAX_ATTACHMENTS", "").strip()
+    if raw.isdigit() and int(raw) == 0:
+        return 0
+    return int(_env_number("MAX_ATTACHMENT_MB", 20.0) * 1024 * 1024) + UPLOAD_OVERHEAD
+
+
+def _is_upload(request_line: bytes) -> bool:
+    method, _, rest = request_line.partition(b" ")
+    target = rest.partition(b" ")[0].partition(b"?")[0]
+    return method == b"POST" and target == UPLOAD_PATH
+
+
 def _refusal(status: str, kind: str, message: str) -> bytes:
     """A complete HTTP response in the API's error shape, closing the connection."""
     body = json.dumps({"error": {"message": message, "type": kind}}).encode()
@@ -77,6 +101,7 @@ class Incomplete:
         self.deadline = deadline
         self.data = bytearray()
         self.continued = False  # a 100 Continue has been sent
+        self.sized = False  # its deadline has been set from its length (an upload's grows)
 
     def head(self) -> tuple[int, list[bytes]] | None:
         """(end of the header block, its lines) once the block is complete."""
@@ -101,6 +126,9 @@ class BufferingThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.read_timeout = read_timeout()
         self.max_body = max_request_bytes()
+        self.max_upload = max_upload_bytes()
+        # At least one upload of the largest size fits, however large MAX_ATTACHMENT_MB is.
+        self.max_buffered = max(MAX_BUFFERED_BYTES, self.max_upload + self.max_body)
         # h2c needs gthread's own preface sniffing; TLS bytes are not HTTP/1.1 text.
         h2c = getattr(self.cfg, "http2_cleartext", None) not in (None, "off", "")
         self.buffering = not (self.cfg.is_ssl or h2c)
@@ -169,7 +197,7 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _arrived(self, conn, data: bytes) -> None:
         incoming = self.arriving[conn]
-        if self.buffered + len(data) > MAX_BUFFERED_BYTES:
+        if self.buffered + len(data) > self.max_buffered:
             self._refuse(conn, "503 Service Unavailable", "busy", "The server is busy; retry.")
             return
         incoming.data += data
@@ -201,14 +229,19 @@ class BufferingThreadWorker(ThreadWorker):
         if length < 0:
             self._refuse(conn, "400 Bad Request", "invalid_request", "Invalid Content-Length.")
             return
-        if length > self.max_body:
+        upload = self.max_upload > 0 and _is_upload(lines[0])
+        limit = max(self.max_body, self.max_upload) if upload else self.max_body
+        if length > limit:
             self._refuse(
                 conn,
                 "413 Content Too Large",
-                "request_too_large",
-                f"The request body is over {self.max_body} bytes.",
+                "too_large" if upload else "request_too_large",
+                f"The request body is over {limit} bytes.",
             )
             return
+        if upload and not incoming.sized:
+            incoming.sized = True
+            incoming.deadline += length / (1024 * 1024) * UPLOAD_SECONDS_PER_MB
         if len(incoming.data) - end >= length:
             self._complete(conn, incoming)
             return

@@ -6,6 +6,8 @@
 - Wrong passwords at /login: a few per minute per IP (with ACCOUNTS=true, per name and per
   address instead: api/signin_limits.py).
 - MAX_CONCURRENT_STREAMS: open streams per IP.
+- Attachments' uploads, with MAX_REQUEST_PER_HOUR set: MAX_ATTACHMENTS times as many per
+  hour per IP, counted apart from the chat requests (an upload asks no model anything).
 
 Counters live in RATELIMIT_STORAGE_URI: `memory://` counts per process (with several gunicorn
 workers each has its own count), `redis://host:6379` is shared by every worker and instance.
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 # The routes that ask a model something (each costs the owner money).
 CHAT_ENDPOINTS = ("chat_api.chat_stream", "chat_api.chat_once", "gateway.chat_completions")
 LOGIN_ENDPOINT = "auth.login"
+# Attachments' uploads (api/attachments.py): no model call, but each is checked and decoded on
+# the server; MAX_ATTACHMENTS per chat request's worth of them per hour.
+UPLOAD_ENDPOINT = "attachments.upload"
 # Wrong passwords per IP; right ones are not counted.
 LOGIN_LIMIT = "10/minute;60/hour"
 # An open-stream counter lost with a killed worker expires after this long.
@@ -227,6 +232,16 @@ def init_limits(server: Flask, settings: Settings) -> Limiter:
         for endpoint in CHAT_ENDPOINTS:
             server.view_functions[endpoint] = chat_limit(server.view_functions[endpoint])
         server.extensions["chat_budget"] = ChatBudget(limiter, per_hour)
+        if settings.max_attachments and UPLOAD_ENDPOINT in server.view_functions:
+            uploads = per_hour * settings.max_attachments
+            upload_limit = limiter.limit(
+                f"{uploads}/hour",
+                scope="uploads",
+                error_message=f"This app allows {uploads} uploads per hour from one address.",
+            )
+            server.view_functions[UPLOAD_ENDPOINT] = upload_limit(
+                server.view_functions[UPLOAD_ENDPOINT]
+            )
     if not settings.accounts:
         # With accounts, wrong passwords are counted per name and per address instead
         # (api/signin_limits.py): one address's wrong guesses must not lock out a class.

@@ -7,8 +7,12 @@ import io
 import struct
 import zipfile
 import zlib
+from datetime import timedelta
 
 from PIL import Image
+from sqlalchemy import update
+
+from services.records.models import Attachment, utcnow
 
 # EXIF tags: the orientation, and the GPS block's pointer (IFD 0x8825).
 ORIENTATION = 0x0112
@@ -95,3 +99,13 @@ def office_zip(part: str) -> bytes:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr(part, "<x/>")
     return buffer.getvalue()
+
+
+def age_attachment(store, attachment_id: str, by: timedelta) -> None:
+    """Make an attachment `by` older (uploaded that long ago)."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(Attachment)
+            .where(Attachment.id == attachment_id)
+            .values(created_at=utcnow() - by)
+        )

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config import load_settings
 from i18n import t
 from services.accounts.repository import SESSION_PREFIX, AccountError, Accounts, UserView
+from services.attachments.store import delete_files_with
 from services.records import Records
 from services.records.models import Conversation
 from services.sessions import SessionStore
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid settings:\n{error}", file=sys.stderr)
         return 2
     records = Records(settings.database_url)
+    # Conversations it deletes take their attachments' files with them.
+    delete_files_with(records, settings.attachment_dir)
     try:
         records.upgrade()
         _run(records, settings.database_url, args)

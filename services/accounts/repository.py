@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from services.accounts import passwords
 from services.records.models import (
     ApiToken,
+    Attachment,
     AuditEntry,
     Conversation,
     User,
@@ -106,6 +107,7 @@ class Accounts:
     def __init__(self, records):
         self.engine = records.engine
         self._writer = getattr(records, "_writer", records.engine)
+        self._records = records
 
     # ---- users
 
@@ -218,14 +220,22 @@ class Accounts:
         """Delete the account and its tokens; `purge` deletes its conversations too (their
         messages go with them). Returns how many conversations were deleted."""
         user_id = self._id_of(username)
+        attachments: list[str] = []
         with self._writer.begin() as connection:
             gone = 0
             if purge:
+                # All of the user's attachments, also those never sent (in no conversation).
+                attachments = list(
+                    connection.scalars(select(Attachment.id).where(Attachment.owner == user_id))
+                )
+                connection.execute(delete(Attachment).where(Attachment.owner == user_id))
                 gone = connection.execute(
                     delete(Conversation).where(Conversation.owner == user_id)
                 ).rowcount
             connection.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
             connection.execute(delete(User).where(User.id == user_id))
+        if attachments and hasattr(self._records, "attachments_deleted"):
+            self._records.attachments_deleted(attachments)
         return gone
 
     # ---- API tokens

@@ -343,10 +343,10 @@ class AttachmentStore:
         remove_files(self.directory, ids)
         return len(ids)
 
-    def purge(self, older_than: timedelta | None = None) -> int:
+    def purge(self, older_than: timedelta | None = None, *, sweep: bool = True) -> int:
         """Delete attachments older than `older_than` (default ATTACHMENT_TTL_HOURS) that no
-        conversation keeps (with records off: all of them), then any folder left without a
-        row; returns how many rows went."""
+        conversation keeps (with records off: all of them), then (`sweep`) any folder left
+        without a row; returns how many rows went."""
         cutoff = utcnow() - (older_than if older_than is not None else self.ttl)
         statement = select(Attachment.id).where(Attachment.created_at < cutoff)
         if not self.scratch:
@@ -356,7 +356,8 @@ class AttachmentStore:
             if ids:
                 connection.execute(delete(Attachment).where(Attachment.id.in_(ids)))
         remove_files(self.directory, ids)
-        self._sweep_orphans()
+        if sweep:
+            self._sweep_orphans()
         return len(ids)
 
     def _sweep_orphans(self) -> None:
@@ -393,13 +394,15 @@ class AttachmentStore:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _purge_now_and_then(self) -> None:
-        """Run `purge` at most every PURGE_EVERY seconds per process (from uploads)."""
+        """Run `purge` at most every PURGE_EVERY seconds per process (from uploads). One
+        indexed query, so an upload barely waits; walking the folders for orphans is left to
+        `records purge`, except in the scratch folder, which holds a day of uploads at most."""
         now = time.monotonic()
         if now - self._purged_at < PURGE_EVERY or not self._purge_lock.acquire(blocking=False):
             return
         try:
             self._purged_at = now
-            self.purge()
+            self.purge(sweep=self.scratch)
         except Exception:  # a failed clean-up must not fail the upload
             log.exception("purging old attachments failed")
         finally:
@@ -417,5 +420,16 @@ def open_store(settings, records=None) -> AttachmentStore | None:
         return None
     directory = Path(settings.attachment_dir)
     if records is not None:
-        return AttachmentStore(records.engine, directory, settings)
+        store = AttachmentStore(records.engine, directory, settings)
+        delete_files_with(records, directory)
+        return store
     return AttachmentStore(None, directory / SCRATCH, settings, scratch=True)
+
+
+def delete_files_with(records, directory: Path | str) -> None:
+    """Have `records` (services.records.Records, or its GuardedRecords) delete the files of
+    the attachments whose rows its deletes take with them: a conversation deleted, cleared or
+    purged, a user deleted with --purge-records."""
+    inner = getattr(records, "records", records)  # GuardedRecords wraps the Records
+    folder = Path(directory)
+    inner.on_attachments_deleted = lambda ids: remove_files(folder, ids)

@@ -5,7 +5,8 @@ Run as `python -m services.records.cli ...`:
 - `records export --format jsonl|csv [--since YYYY-MM-DD] [--output FILE]`: every message,
   with a reply's 👍 / 👎 (`feedback`: up | down), its comment and when it was given;
 - `records purge [--days N]`: delete conversations not updated for N days (default:
-  RECORDS_RETENTION_DAYS).
+  RECORDS_RETENTION_DAYS), with their attachments' files, and uploads never sent that are
+  older than ATTACHMENT_TTL_HOURS.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import itertools
 import json
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import load_settings
+from services.attachments.store import AttachmentStore, delete_files_with
 from services.records import Records
 
 COLUMNS = [
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     records = Records(settings.database_url)
+    # Conversations it deletes take their attachments' files with them.
+    delete_files_with(records, settings.attachment_dir)
     try:
         if args.group == "db":
             records.upgrade()
@@ -143,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             deleted = records.purge(older_than_days=days)
             print(f"deleted {deleted} conversation(s) not updated for {days} day(s)")
+            # Uploads never sent (older than ATTACHMENT_TTL_HOURS) and files left without a row.
+            abandoned = AttachmentStore(
+                records.engine, Path(settings.attachment_dir), settings
+            ).purge()
+            if abandoned:
+                print(f"deleted {abandoned} attachment(s) that were never sent")
     except SQLAlchemyError as error:
         print(f"error: database: {error}", file=sys.stderr)
         print("(is DATABASE_URL right, and has `db upgrade` been run?)", file=sys.stderr)

@@ -37,6 +37,7 @@ from services.feedback import DOWN, MAX_COMMENT_CHARS, VALUES, can_rate, clean_c
 from services.records.models import (
     UTC,
     ArchivedFeedback,
+    Attachment,
     Conversation,
     Message,
     is_id,
@@ -346,8 +347,28 @@ def _forget_pool(records: Records | None) -> None:
         records.engine.dispose(close=False)
 
 
+def _attachments_of(connection, conversations) -> list[str]:
+    """The ids of the attachments in the conversations `conversations` selects (their rows go
+    with them, ON DELETE CASCADE; their files are the attachments' store's to delete)."""
+    return list(
+        connection.scalars(
+            select(Attachment.id).where(Attachment.conversation_id.in_(conversations))
+        )
+    )
+
+
 class Records:
     """Conversations and their messages, per owner (an anonymous browser identity)."""
+
+    # Set by the attachments' store (services/attachments/store.py), in the app and in the
+    # operator commands: deletes the files of attachments whose rows a delete here took with
+    # it, once that delete has committed.
+    on_attachments_deleted: Callable[[list[str]], None] | None = None
+
+    def attachments_deleted(self, ids: list[str]) -> None:
+        """Tell the attachments' store that these attachments' rows are gone."""
+        if ids and self.on_attachments_deleted is not None:
+            self.on_attachments_deleted(ids)
 
     def __init__(self, url: str):
         parsed = database_url(url)
@@ -509,13 +530,19 @@ class Records:
         return result.rowcount == 1
 
     def delete(self, owner: str, conversation_id: str) -> bool:
-        """Delete the conversation and its messages; False if it is not the owner's."""
+        """Delete the conversation, its messages and attachments; False if it is not the
+        owner's."""
+        owned = select(Conversation.id).where(
+            Conversation.id == conversation_id, Conversation.owner == owner
+        )
         with self._writer.begin() as connection:
+            attachments = _attachments_of(connection, owned)
             result = connection.execute(
                 delete(Conversation).where(
                     Conversation.id == conversation_id, Conversation.owner == owner
                 )
             )
+        self.attachments_deleted(attachments)
         return result.rowcount == 1
 
     def clear(self, owner: str, conversation_id: str) -> bool:
@@ -544,6 +571,11 @@ class Records:
                 return False
             connection.execute(delete(Message).where(Message.conversation_id == conversation_id))
             _archive_feedback(connection, conversation_id, [], None)
+            # Its attachments go with the questions that sent them.
+            attachments = _attachments_of(connection, [conversation_id])
+            if attachments:
+                connection.execute(delete(Attachment).where(Attachment.id.in_(attachments)))
+        self.attachments_deleted(attachments)
         return True
 
     def branches(self, owner: str, conversation_id: str) -> dict | None:
@@ -956,12 +988,16 @@ class Records:
                 yield flat
 
     def purge(self, *, older_than_days: int) -> int:
-        """Delete the conversations not updated for `older_than_days` days; returns how many."""
+        """Delete the conversations not updated for `older_than_days` days (and their
+        attachments); returns how many."""
         if older_than_days < 1:
             raise ValueError("older_than_days must be at least 1")
         cutoff = utcnow() - timedelta(days=older_than_days)
+        old = select(Conversation.id).where(Conversation.updated_at < cutoff)
         with self._writer.begin() as connection:
+            attachments = _attachments_of(connection, old)
             result = connection.execute(
                 delete(Conversation).where(Conversation.updated_at < cutoff)
             )
+        self.attachments_deleted(attachments)
         return result.rowcount

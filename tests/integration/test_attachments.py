@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from extensions import ATTACHMENTS
 from services.records.models import Attachment
@@ -20,6 +20,7 @@ from services.records.repository import Records
 from tests.attachment_files import (
     GPS_IFD,
     SVG,
+    age_attachment,
     bomb_png,
     exe_bytes,
     image_bytes,
@@ -348,24 +349,13 @@ def test_records_off_keeps_attachments_in_a_scratch_database(make_app, folder):
     assert [i.id for i in store.resolve(owner, [info["id"]], None)] == [info["id"]]
     assert store.link(owner, [info["id"]], "f" * 32) == 0  # no conversations on record
     # An hour later it is kept; a day later (ATTACHMENT_TTL_HOURS=24) it is purged.
-    age(store, info["id"], timedelta(hours=1))
+    age_attachment(store, info["id"], timedelta(hours=1))
     assert store.purge() == 0
     assert client.get(f"/api/attachments/{info['id']}").status_code == 200
-    age(store, info["id"], timedelta(hours=25))
+    age_attachment(store, info["id"], timedelta(hours=25))
     assert client.get(f"/api/attachments/{info['id']}").status_code == 404  # expired already
     assert store.purge() == 1
     assert rows(app) == 0 and files(folder / "scratch") == []
-
-
-def age(store, attachment_id: str, by: timedelta) -> None:
-    from services.records.models import utcnow
-
-    with store.engine.begin() as connection:
-        connection.execute(
-            update(Attachment)
-            .where(Attachment.id == attachment_id)
-            .values(created_at=utcnow() - by)
-        )
 
 
 def test_records_on_purges_only_abandoned_uploads(app, folder):
@@ -376,7 +366,24 @@ def test_records_on_purges_only_abandoned_uploads(app, folder):
     store = store_of(app)
     store.link(owner, [sent], conversation)
     for attachment_id in (sent, abandoned):
-        age(store, attachment_id, timedelta(days=3))
+        age_attachment(store, attachment_id, timedelta(days=3))
     assert store.purge() == 1
     assert store.get(owner, sent) is not None and store.get(owner, abandoned) is None
     assert len(files(folder)) == 3
+
+
+def test_uploads_have_their_own_hourly_limit(make_app, tmp_path, folder, fake):
+    from tests.fake_upstream import Reply
+
+    app = make_app(
+        database_url=f"sqlite:///{tmp_path}/chat.db",
+        attachment_dir=str(folder),
+        max_request_per_hour=1,
+        max_attachments=2,
+    )
+    client = app.server.test_client()
+    assert [upload(client, image_bytes()).status_code for _ in range(3)] == [201, 201, 429]
+    # Counted apart from the chat requests: the one question of the hour is still there.
+    fake.script(Reply("hi"))
+    asked = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert asked.status_code == 200
