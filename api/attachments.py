@@ -78,7 +78,10 @@ def _read_body(limit: int) -> bytes:
 def _read_upload(max_bytes: int) -> tuple[str, bytes]:
     """The uploaded file's name and bytes. Raises AttachmentError."""
     body = _read_body(max_bytes + MULTIPART_OVERHEAD)
-    parser = FormDataParser(silent=False, max_form_memory_size=MULTIPART_OVERHEAD)
+    # No max_form_memory_size: werkzeug's decoder holds a file's bytes back until it sees a
+    # line break, so a binary file (a PDF's compressed streams) with over that many bytes
+    # between line breaks was refused (413). The body is capped above already.
+    parser = FormDataParser(silent=False)
     try:
         _, _, files = parser.parse(
             io.BytesIO(body), request.mimetype, len(body), request.mimetype_params
