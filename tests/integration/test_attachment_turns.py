@@ -206,7 +206,7 @@ def two_models(tmp_path, fake):
 # ---- the gateway
 
 
-@pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
+@pytest.mark.parametrize("azure", [False, True], ids=["compatible", "azure"])
 def test_the_gateway_passes_parts_through_unchanged(upstream, fake, tmp_path, azure):
     from chat_app import create_app
 
