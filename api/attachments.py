@@ -78,10 +78,10 @@ def _read_body(limit: int) -> bytes:
 def _read_upload(max_bytes: int) -> tuple[str, bytes]:
     """The uploaded file's name and bytes. Raises AttachmentError."""
     body = _read_body(max_bytes + MULTIPART_OVERHEAD)
-    # No max_form_memory_size: werkzeug's decoder holds a file's bytes back until it sees a
-    # line break, so a binary file (a PDF's compressed streams) with over that many bytes
-    # between line breaks was refused (413). The body is capped above already.
-    parser = FormDataParser(silent=False)
+    # Not MULTIPART_OVERHEAD: werkzeug also holds a file's bytes to this limit while it looks
+    # for the next boundary, and a photo's bytes can go 64 kB with no line break (a 5 MB
+    # JPEG was refused with 413). The body is capped above already.
+    parser = FormDataParser(silent=False, max_form_memory_size=len(body) + 1)
     try:
         _, _, files = parser.parse(
             io.BytesIO(body), request.mimetype, len(body), request.mimetype_params

@@ -21,8 +21,9 @@ from api.schemas import BadRequest, ChatRequest, body_limit, parse_chat_request
 from components.theme import boot_tag
 from extensions import attachments, chat_service, journal, records
 from i18n import html_lang, t
+from services.attachments.errors import AttachmentError
 from services.attachments.images import data_url, prepare_image
-from services.attachments.kinds import AttachmentError, sniff
+from services.attachments.kinds import sniff
 from services.attachments.turn import TurnFiles, turn_files
 from services.chat import ChatService, Sampling
 from services.check import check_providers

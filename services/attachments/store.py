@@ -29,9 +29,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.attachments.documents import read_document
 from services.attachments.images import prepare_image
 from services.attachments.kinds import AttachmentError, allowed_kinds, safe_name, sniff
 from services.attachments.models import AttachmentInfo
+from services.attachments.passages import save_passages
 from services.records.models import Attachment, is_id, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -145,9 +147,6 @@ class AttachmentStore:
             files.update(model=prepared.data, thumb=prepared.thumbnail)
             values.update(width=prepared.width, height=prepared.height, tokens=prepared.tokens)
         else:
-            # H2's reader (imported here so images work without the document libraries).
-            from services.attachments.documents import read_document
-
             document = read_document(data, sniffed.kind)
             values.update(pages=document.pages, note=document.note)
         folder = self._write_files(attachment_id, files)
@@ -155,8 +154,6 @@ class AttachmentStore:
             with self._writer.begin() as connection:
                 connection.execute(insert(Attachment).values(**values))
                 if document is not None:
-                    from services.attachments.passages import save_passages
-
                     tokens = save_passages(connection, attachment_id, document.passages)
                     values["tokens"] = tokens
                     connection.execute(

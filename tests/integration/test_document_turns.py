@@ -6,12 +6,7 @@ on PostgreSQL (its own full-text search)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
-import pytest
-
-from services.records import Records
-from tests import records_db
 from tests.fake_upstream import Reply
 from tests.integration.test_attachments import upload
 from tests.integration.test_page_turn import page_body, parse_sse
@@ -107,18 +102,6 @@ def test_a_small_document_goes_whole(make_app, fake, tmp_path):
     assert sent.endswith("这一课讲什么？")
 
 
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    yield from records_db.postgres_server()
-
-
-@pytest.fixture
-def postgres_url(postgres_server) -> Iterator[str]:
-    with records_db.empty_schema(postgres_server) as url:
-        yield url
-
-
-def test_a_long_pdf_on_postgresql(make_app, fake, tmp_path, postgres_url):
-    Records(postgres_url).upgrade()
+def test_a_long_pdf_on_postgresql(make_app, fake, tmp_path, postgres_records, postgres_url):
     app = make_app(database_url=postgres_url, attachment_dir=str(tmp_path / "files"))
     check_long_document_turn(app, fake)

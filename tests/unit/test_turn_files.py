@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from services.attachments.kinds import AttachmentError
+from services.attachments.errors import AttachmentError
 from services.attachments.models import AttachmentInfo
 from services.attachments.turn import turn_files
 
