@@ -60,12 +60,9 @@ def _read_request(service: ChatService) -> ChatRequest:
     )
 
 
-def _no_vision(service: ChatService, model: str | None) -> BadRequest:
+def _no_vision(service: ChatService, model: str | None) -> AttachmentError:
     model = model if model in service.models else service.default_model
-    seeing = ", ".join(m for m in service.models if service.sees_images(m))
-    message = f"The model '{model}' does not take images."
-    message += f" Pick one that does ({seeing}), or send no image." if seeing else ""
-    return BadRequest(message, kind="no_vision")
+    return AttachmentError("no_vision", model=model)
 
 
 def _prepared_images(messages: list[dict]) -> list[dict]:
@@ -208,12 +205,14 @@ def _plan_turn(
 
 
 def _bad_request(exc: BadRequest):
-    return error_response(exc.status, exc.kind, exc.message)
+    fields = {"params": exc.params} if exc.params else None
+    return error_response(exc.status, exc.kind, exc.message, fields=fields)
 
 
 def _refused_attachment(exc: AttachmentError) -> Response:
-    """A refused attachment or image, in plain words (services/attachments/kinds.py)."""
-    return error_response(exc.status, exc.code, exc.message)
+    """A refused attachment or image, in plain words, with the `params` of the page's own
+    words for it (i18n `attach.error.<code>`), as api/attachments.py answers."""
+    return error_response(exc.status, exc.code, exc.message, fields={"params": exc.params})
 
 
 def _unknown_conversation():

@@ -257,11 +257,20 @@ class BadRequest(Exception):
     """A request the API refuses, with the reason in plain words (`kind` and `status` for
     the error object: an image over the size limit is a 413 `too_large`)."""
 
-    def __init__(self, message: str, *, kind: str = "invalid_request", status: int = 400):
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "invalid_request",
+        status: int = 400,
+        params: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.status = status
+        # For the page's own words (i18n `attach.error.<kind>`): the limit that was passed.
+        self.params = params or {}
 
 
 def attachment_bytes(max_attachment_mb: float) -> int:
@@ -387,10 +396,14 @@ def _check_attached(request: ChatRequest, max_attachments: int, max_attachment_m
         raise BadRequest(
             f"At most {max_attachments} attachments or images per request; this one has {count}.",
             kind="too_many",
+            params={"limit": max_attachments},
         )
     largest = attachment_bytes(max_attachment_mb)
     for image in request.images:
         if _base64_size(image.image_url.url) > largest:
             raise BadRequest(
-                f"An image is larger than {max_attachment_mb:g} MB.", kind="too_large", status=413
+                f"An image is larger than {max_attachment_mb:g} MB.",
+                kind="too_large",
+                status=413,
+                params={"limit_mb": f"{max_attachment_mb:g}"},
             )

@@ -94,9 +94,8 @@ def test_a_text_only_model_is_refused_before_anything(make_app, fake, tmp_path):
     answer = turn(client, "What is this?", [info["id"]])
     assert answer.status_code == 400
     error = answer.get_json()["error"]
-    assert (
-        error["type"] == "no_vision" and "'gpt-3.5-turbo' does not take images" in error["message"]
-    )
+    assert error["type"] == "no_vision" and error["params"] == {"model": "gpt-3.5-turbo"}
+    assert "The model gpt-3.5-turbo cannot see images" in error["message"]
     assert fake.requests == []
     owner = client_identity(client)
     assert app.server.extensions[RECORDS].list_conversations(owner) == []

@@ -91,7 +91,7 @@ def test_images_only_from_the_user():
 
 def test_too_many_images():
     error = refused(parts(*[image() for _ in range(3)]), max_attachments=2)
-    assert (error.status, error.kind) == (400, "too_many")
+    assert (error.status, error.kind, error.params) == (400, "too_many", {"limit": 2})
     assert "At most 2" in error.message
 
 
@@ -102,7 +102,7 @@ def test_no_images_when_attachments_are_off():
 def test_an_image_over_the_size_limit_is_413():
     big = base64.b64encode(b"\0" * (1024 * 1024 + 3)).decode()
     error = refused(parts(image(f"data:image/png;base64,{big}")), mb=1)
-    assert (error.status, error.kind) == (413, "too_large")
+    assert (error.status, error.kind, error.params) == (413, "too_large", {"limit_mb": "1"})
     just = base64.b64encode(b"\0" * (1024 * 1024)).decode()
     assert parse(parts(image(f"data:image/png;base64,{just}")), mb=1).attached == 1
 
