@@ -240,3 +240,22 @@ def test_the_gateway_passes_parts_through_unchanged(upstream, fake, tmp_path, az
     if azure:
         assert request.path == "/openai/deployments/my-gpt4o/chat/completions"
     assert json.dumps(request.body).count("image_url") == 4  # two parts, untouched
+
+
+def test_an_estimated_usage_counts_the_image(app, fake):
+    """A server that reports no usage: the local count of what was sent has the image's
+    tokens by OpenAI's formula (the usage line, the quota and the cost come from it)."""
+    from services.tokens import count_messages, image_tokens
+    from tests.fake_upstream import Error
+
+    client = app.server.test_client()
+    info = upload(client, image_bytes(size=(600, 400))).json
+    fake.script(Error(400, "Unknown parameter: 'stream_options'.", code="unknown_parameter"))
+    fake.script(Reply("A picture."))
+    final = final_event(turn(client, "What is this?", [info["id"]]))
+    sent = fake.requests[1].body["messages"]
+    text_only = [{**m, "content": m["content"][0]["text"]} if image_parts(m) else m for m in sent]
+    image = image_tokens(600, 400)
+    assert image == info["tokens"] == 425
+    assert final["usage"]["estimated"] is True
+    assert final["usage"]["prompt_tokens"] == count_messages(text_only, "gpt-4o-mini") + image
