@@ -205,18 +205,27 @@ def two_models(tmp_path, fake):
 # ---- the gateway
 
 
-@pytest.mark.parametrize("azure", [False, True], ids=["compatible", "azure"])
-def test_the_gateway_passes_parts_through_unchanged(upstream, fake, tmp_path, azure):
+@pytest.mark.parametrize("kind", ["openai", "azure", "compatible"])
+def test_the_gateway_passes_parts_through_unchanged(upstream, fake, tmp_path, kind):
     from chat_app import create_app
 
     values = {"gateway_api_keys": "gw-token", "openai_model": "gpt-4o"}
-    if azure:
+    if kind == "azure":
         values |= {
             "azure_openai_endpoint": upstream.azure_endpoint,
             "azure_openai_api_key": TEST_KEY,
             "openai_api_version": "2024-10-21",
             "azure_openai_model_mapper": "gpt-4o=my-gpt4o",
         }
+    elif kind == "openai":  # the official API's kind, at the fake's address
+        path = tmp_path / "providers.yaml"
+        path.write_text(
+            "providers:\n  - id: openai\n    kind: openai\n"
+            f"    base_url: {upstream.base_url}\n    api_key_env: OPENAI_API_KEY\n"
+            "    models:\n      - {id: gpt-4o}\n",
+            encoding="utf-8",
+        )
+        values["providers_file"] = str(path)
     app = create_app(settings_for(upstream, **values))
     # A big image (over MAX_BODY_BYTES as base64), as a client sent it: not resized here.
     big = Image.effect_noise((1100, 1100), 64).convert("RGB")
@@ -237,7 +246,7 @@ def test_the_gateway_passes_parts_through_unchanged(upstream, fake, tmp_path, az
     assert completion.choices[0].message.content == "Noise and a cat."
     (request,) = fake.requests
     assert request.body["messages"] == [{"role": "user", "content": content}]
-    if azure:
+    if kind == "azure":
         assert request.path == "/openai/deployments/my-gpt4o/chat/completions"
     assert json.dumps(request.body).count("image_url") == 4  # two parts, untouched
 
