@@ -268,3 +268,24 @@ def test_an_estimated_usage_counts_the_image(app, fake):
     assert image == info["tokens"] == 425
     assert final["usage"]["estimated"] is True
     assert final["usage"]["prompt_tokens"] == count_messages(text_only, "gpt-4o-mini") + image
+
+
+def test_a_retried_question_sends_its_image_again(app, fake):
+    """The attachment is in the conversation once its question is recorded: a retry of that
+    question (the page sends its ids again) still resolves it, and nobody else's turn can."""
+    from tests.fake_upstream import Error
+
+    client = app.server.test_client()
+    info = upload(client, image_bytes()).json
+    fake.script(Error(500, "The server had an error", "server_error"), Reply("A red square."))
+    failed = parse_sse(turn(client, "What is this?", [info["id"]]).get_data(as_text=True))[-1]
+    assert "error" in failed
+    conversation = failed["turn"]["conversation_id"]
+    final = final_event(
+        turn(client, "What is this?", [info["id"]], conversation_id=conversation, turn_retry=True)
+    )
+    assert final["done"] and final["turn"]["attachments"][0]["id"] == info["id"]
+    assert len(image_parts(fake.requests[1].body["messages"][-1])) == 1
+    # In another conversation (even the owner's own) it is no longer pending: refused.
+    answer = turn(client, "Again?", [info["id"]])
+    assert answer.status_code == 400 and answer.get_json()["error"]["type"] == "missing"
