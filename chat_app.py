@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         can_logout=bool(settings.access_passwords) or settings.accounts,
         quota=settings.accounts,
         accounts=settings.accounts,
+        vision_models=tuple(service.registry.vision_models),
     )
     app.layout = lambda: page(options, lang=_visitor_language(), admin=is_admin())
     _say_what_is_missing(service)

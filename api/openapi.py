@@ -181,10 +181,15 @@ def _chat_request_schemas(service: ChatService) -> dict:
     properties["model"]["anyOf"][0]["enum"] = list(service.models)
     if service.settings.max_reply_tokens:
         properties["max_tokens"]["anyOf"][0]["maximum"] = service.settings.max_reply_tokens
+    settings = service.settings
     schema["description"] += (
         " Also checked, beyond what a schema can say: the last message is the user's, its"
-        f" content is not blank and at most {service.settings.max_input_chars} characters,"
+        f" content is not blank and at most {settings.max_input_chars} characters,"
         " and `conversation_id` names one of the caller's conversations (else 404)."
+        " Images (`image_url` content parts: `data:image/...;base64,` URLs only, never a web"
+        f" address; or the page turn's attachment ids): at most {settings.max_attachments}"
+        f" per request, each at most {settings.max_attachment_mb:g} MB (else 413), only to"
+        " models that take images (else 400 `no_vision`)."
     )
     return {"ChatRequest": schema, **defs}
 
@@ -199,6 +204,10 @@ def _chat_route(summary: str, ok: dict, *, upstream_errors: bool, page_turn: boo
         ),
         "401": {"$ref": "#/components/responses/LoginRequired"},
         "403": _response("Sent by a page of another site (cross-site request).", REFUSAL),
+        "413": _response(
+            "An image larger than MAX_ATTACHMENT_MB, or a body larger than its images need.",
+            REFUSAL,
+        ),
         "404": _response("`conversation_id` is not one of the caller's conversations.", REFUSAL),
         "429": _response(
             "Too many requests or open streams from this address, the model's rate limit, or"
@@ -243,6 +252,7 @@ def _gateway_errors() -> dict:
 
     return {
         "400": error("The body is not a Chat Completions request."),
+        "413": error("The body is larger than MAX_ATTACHMENTS images of MAX_ATTACHMENT_MB."),
         "401": error(
             "No valid gateway key (or the upstream refused this server's own key).",
             **{"WWW-Authenticate": {"description": "`Bearer`", "schema": STRING}},

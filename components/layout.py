@@ -41,6 +41,8 @@ class PageOptions:
     # the element is not there, and neither is its callback's request after every turn.
     quota: bool = False
     accounts: bool = False  # ACCOUNTS=true: personal API tokens in the settings drawer
+    # The models that take images (services/vision.py), for the page's attachments.
+    vision_models: tuple[str, ...] = ()
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -90,6 +92,7 @@ def page(options: PageOptions, *, lang: str, admin: bool = False) -> fac.AntdCon
                     max_input_chars=options.max_input_chars,
                     max_history_rounds=options.max_history_rounds,
                     records=options.records_enabled,
+                    vision_models=options.vision_models,
                 ),
             ),
             dcc.Store(id=ids.THREAD_REDRAW),

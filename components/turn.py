@@ -77,7 +77,12 @@ FOLLOW_MS = 1000
 
 
 def page_config(
-    *, lang: str, max_input_chars: int, max_history_rounds: int, records: bool = False
+    *,
+    lang: str,
+    max_input_chars: int,
+    max_history_rounds: int,
+    records: bool = False,
+    vision_models: list[str] | tuple[str, ...] = (),
 ) -> dict:
     """The data of the PAGE_CONFIG store.
 
@@ -93,6 +98,8 @@ def page_config(
         "replySlot": REPLY_SLOT,
         "maxInputChars": max_input_chars,
         "maxHistoryRounds": max_history_rounds,
+        # The models that take images: an image for any other is refused before it is sent.
+        "visionModels": list(vision_models),
         "blankCharacters": blank_characters(),
         "turnStates": [list(state) for state in TURN_STATES],
         "streamUrl": get_relative_path("/api/chat/stream"),

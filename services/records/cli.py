@@ -3,7 +3,8 @@
 Run as `python -m services.records.cli ...`:
 - `db upgrade`: create or upgrade the tables;
 - `records export --format jsonl|csv [--since YYYY-MM-DD] [--output FILE]`: every message,
-  with a reply's 👍 / 👎 (`feedback`: up | down), its comment and when it was given;
+  with a reply's 👍 / 👎 (`feedback`: up | down), its comment and when it was given, and a
+  question's attachments (`attachments`: name, type, size and id of each);
 - `records purge [--days N]`: delete conversations not updated for N days (default:
   RECORDS_RETENTION_DAYS), with their attachments' files, and uploads never sent that are
   older than ATTACHMENT_TTL_HOURS.
@@ -44,6 +45,7 @@ COLUMNS = [
     "feedback",
     "feedback_comment",
     "feedback_at",
+    "attachments",  # JSON text in CSV: a question's [{"id", "name", "kind", "mime", "size"}]
 ]
 
 
@@ -111,10 +113,16 @@ def _export(records, args: argparse.Namespace) -> None:
         else:
             writer = csv.DictWriter(out, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(_csv_row(row) for row in rows)
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def _csv_row(row: dict) -> dict:
+    if row.get("attachments") is not None:
+        row = {**row, "attachments": json.dumps(row["attachments"], ensure_ascii=False)}
+    return row
 
 
 def start_command(command: argparse.ArgumentParser, argv: list[str] | None):
