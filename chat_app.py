@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         quota=settings.accounts,
         accounts=settings.accounts,
         attachments=AttachOptions.from_settings(settings),
+        vision_models=tuple(service.registry.vision_models),
     )
     app.layout = lambda: page(options, lang=_visitor_language(), admin=is_admin())
     _say_what_is_missing(service)

@@ -126,20 +126,24 @@ def upload():
 
 def _serve(attachment_id: str, variant: str):
     store = attachments()
-    opened = store.open_file(current_identity(), attachment_id, variant) if store else None
+    owner = current_identity()
+    info = store.get(owner, attachment_id) if store else None
+    opened = store.open_file(owner, attachment_id, variant) if info else None
     if opened is None:
         return _not_found()
     path, mime = opened
     original = variant == "original"
-    name = store.get(current_identity(), attachment_id).name if original else None
-    response = send_file(
-        path,
-        mimetype=mime,
-        as_attachment=original,
-        download_name=name or f"{attachment_id}.webp",
-        conditional=True,
-        etag=True,
-    )
+    try:
+        response = send_file(
+            path,
+            mimetype=mime,
+            as_attachment=original,
+            download_name=info.name if original else f"{info.id}.webp",
+            conditional=True,
+            etag=True,
+        )
+    except FileNotFoundError:  # deleted with its conversation a moment ago
+        return _not_found()
     response.headers["Cache-Control"] = CACHE
     response.headers["X-Content-Type-Options"] = "nosniff"
     g.content_security_policy = FILE_POLICY  # api/security.py puts it on the response

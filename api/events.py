@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.attachments.models import AttachmentRef
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -74,6 +76,11 @@ class PlannedTurn(_Event):
         default=None,
         description="False: the server's records cannot be written now, so this conversation "
         "is not being saved (the page says so). None: the server keeps no records.",
+    )
+    attachments: list[AttachmentRef] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # a question without any: not there
+        description="The question's attachments, as its entry in the thread keeps them.",
     )
 
 

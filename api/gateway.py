@@ -21,7 +21,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from api import sse, usage
 from api.limits import TooManyStreams, open_stream_slot
 from api.routes import SSE_HEADERS
-from api.schemas import MAX_BODY_BYTES, BadRequest, parse_json_body
+from api.schemas import BadRequest, body_limit, parse_json_body
 from extensions import accounts, chat_service
 from services.cancel import Cancel, shut_down
 from services.errors import ChatError, classify, requested_wait
@@ -106,9 +106,15 @@ def list_models():
 
 
 def _read_body() -> dict:
-    """The JSON request body; raises BadRequest with a reason a client can act on."""
+    """The JSON request body; raises BadRequest with a reason a client can act on.
+
+    Content parts (text, images) pass through to the provider unchanged; a body with images
+    may be as large as the chat API's (MAX_ATTACHMENTS images of MAX_ATTACHMENT_MB).
+    """
+    settings = chat_service().settings
+    limit = body_limit(settings.max_attachments, settings.max_attachment_mb)
     # Read at most one byte past the limit, so a huge body is refused without buffering it.
-    data = parse_json_body(request.stream.read(MAX_BODY_BYTES + 1), request.content_type)
+    data = parse_json_body(request.stream.read(limit + 1), request.content_type, limit=limit)
     try:
         # JSON may carry a lone surrogate ("\ud800"), which cannot be sent on as UTF-8.
         json.dumps(data, ensure_ascii=False).encode("utf-8")
@@ -243,6 +249,8 @@ def chat_completions():
     try:
         body = _read_body()
     except BadRequest as exc:
+        if exc.status == 413:
+            return _error(413, exc.message, "invalid_request_error", "request_too_large")
         return _invalid(exc.message)
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -20,6 +20,8 @@ from api.gateway import FORWARDED_PARAMS
 from api.running import ID_PATTERN, RunningReply, StopRequest
 from api.schemas import ChatRequest
 from extensions import chat_service
+from services.attachments.kinds import IMAGE_MIMES, MIMES
+from services.attachments.models import AttachmentInfo
 from services.chat import ChatService
 from services.providers import Kind
 
@@ -70,6 +72,11 @@ ERROR_OBJECT = _obj(
     type={**STRING, "description": "invalid_request, not_found, unauthorized, timeout..."},
     detail={**STRING, "description": "The upstream's own message (never a key)."},
     retry_after={"type": "integer", "description": "Seconds to wait, on a 429."},
+    params={
+        "type": "object",
+        "description": "An attachment's refusal: the values its message names (limit_mb, "
+        "allowed, name...), for the page's own words (`attach.error.<type>`).",
+    },
 )
 # The gateway answers like OpenAI, so clients' SDKs raise their usual exceptions.
 GATEWAY_ERROR_OBJECT = _obj(
@@ -174,10 +181,15 @@ def _chat_request_schemas(service: ChatService) -> dict:
     properties["model"]["anyOf"][0]["enum"] = list(service.models)
     if service.settings.max_reply_tokens:
         properties["max_tokens"]["anyOf"][0]["maximum"] = service.settings.max_reply_tokens
+    settings = service.settings
     schema["description"] += (
         " Also checked, beyond what a schema can say: the last message is the user's, its"
-        f" content is not blank and at most {service.settings.max_input_chars} characters,"
+        f" content is not blank and at most {settings.max_input_chars} characters,"
         " and `conversation_id` names one of the caller's conversations (else 404)."
+        " Images (`image_url` content parts: `data:image/...;base64,` URLs only, never a web"
+        f" address; or the page turn's attachment ids): at most {settings.max_attachments}"
+        f" per request, each at most {settings.max_attachment_mb:g} MB (else 413), only to"
+        " models that take images (else 400 `no_vision`)."
     )
     return {"ChatRequest": schema, **defs}
 
@@ -192,6 +204,10 @@ def _chat_route(summary: str, ok: dict, *, upstream_errors: bool, page_turn: boo
         ),
         "401": {"$ref": "#/components/responses/LoginRequired"},
         "403": _response("Sent by a page of another site (cross-site request).", REFUSAL),
+        "413": _response(
+            "An image larger than MAX_ATTACHMENT_MB, or a body larger than its images need.",
+            REFUSAL,
+        ),
         "404": _response("`conversation_id` is not one of the caller's conversations.", REFUSAL),
         "429": _response(
             "Too many requests or open streams from this address, the model's rate limit, or"
@@ -236,6 +252,7 @@ def _gateway_errors() -> dict:
 
     return {
         "400": error("The body is not a Chat Completions request."),
+        "413": error("The body is larger than MAX_ATTACHMENTS images of MAX_ATTACHMENT_MB."),
         "401": error(
             "No valid gateway key (or the upstream refused this server's own key).",
             **{"WWW-Authenticate": {"description": "`Bearer`", "schema": STRING}},
@@ -252,6 +269,107 @@ def _gateway_errors() -> dict:
         "504": error("The model did not answer in time."),
         "4XX": error("The upstream's own refusal, passed on with its status."),
         "5XX": error("The upstream's own failure, passed on with its status."),
+    }
+
+
+# An attachment's id in a path (api/attachments.py): any other string is answered 404 too.
+ATTACHMENT_ID = {
+    "name": "attachment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+BINARY = {"type": "string", "format": "binary"}
+# What a stored file may be served as: the type its bytes were found to be (never SVG, HTML).
+SERVED_TYPES = sorted({*IMAGE_MIMES, *MIMES.values()})
+
+
+def _attachment_paths(login: dict) -> dict:
+    """POST/GET/DELETE /api/attachments (issue 18)."""
+    forbidden = {"403": _response("Sent by a page of another site.", REFUSAL)}
+    not_found = _response(
+        "Not an attachment of the caller's (another's, unknown, expired: all alike).", REFUSAL
+    )
+    return {
+        "/api/attachments": {
+            "post": {
+                "summary": "Upload one file (an image for a vision model, or a document as "
+                "context), pending until a question sends it.",
+                "security": SESSION,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": _obj(["file"], file=BINARY),
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _response("What was stored.", _json(_ref("AttachmentUpload"))),
+                    "400": _response(
+                        "Refused, `type` saying why: empty, unsupported, mismatch, svg, "
+                        "too_many_pixels, corrupt, encrypted, cut, invalid_request.",
+                        REFUSAL,
+                    ),
+                    **login,
+                    **forbidden,
+                    "404": _response("Attachments are off (MAX_ATTACHMENTS=0).", REFUSAL),
+                    "413": _response("Larger than MAX_ATTACHMENT_MB (`too_large`).", REFUSAL),
+                    "429": _response(
+                        "Too many uploads from this address this hour.",
+                        REFUSAL,
+                        **{"Retry-After": RETRY_AFTER},
+                    ),
+                    "503": _response("The file could not be stored right now.", REFUSAL),
+                },
+            }
+        },
+        "/api/attachments/{attachment_id}": {
+            "parameters": [ATTACHMENT_ID],
+            "get": {
+                "summary": "The file as uploaded, as a download, typed by its bytes.",
+                "security": SESSION,
+                "responses": {
+                    "200": {
+                        "description": "The file (`Content-Disposition: attachment`).",
+                        "content": {mime: {"schema": BINARY} for mime in SERVED_TYPES},
+                    },
+                    "304": {"description": "Not modified since the copy the caller has."},
+                    **login,
+                    "404": not_found,
+                },
+            },
+            "delete": {
+                "summary": "Drop a pending attachment (one not sent with a question yet).",
+                "security": SESSION,
+                "responses": {
+                    "204": {"description": "Deleted, its files too."},
+                    **login,
+                    **forbidden,
+                    "404": _response(
+                        "Not a pending attachment of the caller's (one sent stays with its "
+                        "conversation).",
+                        REFUSAL,
+                    ),
+                },
+            },
+        },
+        "/api/attachments/{attachment_id}/thumbnail": {
+            "parameters": [ATTACHMENT_ID],
+            "get": {
+                "summary": "An image's thumbnail (WebP, longest side 256 px), inline.",
+                "security": SESSION,
+                "responses": {
+                    "200": {
+                        "description": "The thumbnail.",
+                        "content": {"image/webp": {"schema": BINARY}},
+                    },
+                    "304": {"description": "Not modified since the copy the caller has."},
+                    **login,
+                    "404": not_found,
+                },
+            },
+        },
     }
 
 
@@ -349,6 +467,7 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 },
             }
         },
+        **_attachment_paths(login),
         "/api/providers/check": {
             "get": {
                 "summary": "Ask every provider for one token: OK, or exactly what is wrong.",
@@ -431,6 +550,7 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
                 "StopRequest": StopRequest.model_json_schema(),
                 "FeedbackRequest": FeedbackRequest.model_json_schema(),
                 "FeedbackAnswer": FeedbackAnswer.model_json_schema(),
+                "AttachmentUpload": _attachment_upload_schema(),
                 "Error": ERROR,
                 "GatewayError": GATEWAY_ERROR,
             },
@@ -456,6 +576,15 @@ def build_spec(service: ChatService, cookie: str = SESSION_COOKIE) -> dict:
             },
         },
     }
+
+
+def _attachment_upload_schema() -> dict:
+    schema = AttachmentInfo.model_json_schema()
+    schema["properties"]["thumbnail"] = {
+        **STRING,
+        "description": "An image's thumbnail URL (images only).",
+    }
+    return schema
 
 
 @openapi_bp.get("/api/openapi.json")

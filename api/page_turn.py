@@ -27,7 +27,7 @@ from api.schemas import ChatRequest
 from api.usage import meter
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn, view_json
 from services.fixed_persona import PersonaChoice
-from services.plan import Plan, context_tokens, next_history_start
+from services.plan import Plan, TurnAttachments, context_tokens, next_history_start
 from services.records.repository import auto_title
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class PageTurnStream:
     keeper: object | None = None
     # The seq of the question on record, which the reply's writes name (Records.clear).
     question_seq: int | None = None
+    # The question's attachments (services/attachments/turn.py), each the caller's, and
+    # their store, which links them to the conversation when the question is recorded.
+    files: object | None = None
+    attachment_store: object | None = None
     _recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -71,10 +75,20 @@ class PageTurnStream:
         """The question's place in the page's thread."""
         return self.turn.history_start + len(self.turn.history)
 
+    @property
+    def attachment_refs(self) -> list[dict] | None:
+        """The question's attachments as its entry keeps them (None without any)."""
+        if self.files is None or not self.files.attached:
+            return None
+        return [ref.model_dump() for ref in self.files.refs]
+
     def asked(self) -> dict:
         entry = {"role": "user", "content": self.turn.question}
         if self.plan.context_from:
             entry["context_from"] = self.plan.context_from
+        if self.attachment_refs:
+            # On record in messages.extra; the page keeps them in its thread (DecidedTurn).
+            entry["attachments"] = self.attachment_refs
         return entry
 
     def opening(self) -> Iterable[str]:
@@ -103,6 +117,7 @@ class PageTurnStream:
             context_from=self.plan.context_from,
             model=self.plan.model,
             saved=self.saved,
+            attachments=self.attachment_refs,
         )
 
     def _record_question(self) -> str:
@@ -133,8 +148,21 @@ class PageTurnStream:
             store.drop_failed_attempt(self.owner, wanted)
         else:
             store.add_message(self.owner, wanted, self.asked())
+            self._link_attachments(wanted)
         self.question_seq = store.newest_question(self.owner, wanted)
         return wanted
+
+    def _link_attachments(self, conversation_id: str) -> None:
+        """The question's attachments belong to its conversation from now on: kept and
+        deleted with it (services/attachments/store.py)."""
+        if self.files is None or not self.files.attached or self.attachment_store is None:
+            return
+        try:
+            self.attachment_store.link(self.owner, self.files.ids, conversation_id)
+        except Exception:
+            # The question is on record; its files stay pending (and expire) rather than
+            # the turn failing.
+            log.exception("could not link the question's attachments")
 
     def events(self, source: Iterable[dict]) -> Iterator[dict]:
         """`source`'s events, the final one completed; the reply is on record as it streams
@@ -200,6 +228,11 @@ class PageTurnStream:
             decided["context_tokens"] = context_tokens(
                 self.service,
                 thread,
+                # The thread's images count in the next request's context (documents are
+                # searched again by the next question, so they are not counted here).
+                attachments=TurnAttachments(earlier_images=self.files.plan.earlier_images)
+                if self.files is not None
+                else None,
                 model=self.plan.model,
                 persona_id=self._choice.persona,
                 custom_prompt=self._choice.custom_prompt,
@@ -219,6 +252,8 @@ class PageTurnStream:
             persona=self._persona(),
             versions=turn.version_map(),
             feedback=self.store is not None,
+            # The question's attachments, drawn above its words in the finished turn.
+            attachments=self.attachment_refs,
         )
         decided["view"] = view_json(view, lang=self.request.lang)
         return decided

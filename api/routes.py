@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from dataclasses import dataclass
 
@@ -15,10 +17,14 @@ from api.limits import TooManyStreams, budget_refusal, open_stream_slot, spend_b
 from api.page_turn import PageTurnStream
 from api.recording import recorded, store_result
 from api.responses import error_response
-from api.schemas import MAX_BODY_BYTES, BadRequest, ChatRequest, parse_chat_request
+from api.schemas import BadRequest, ChatRequest, body_limit, parse_chat_request
 from components.theme import boot_tag
-from extensions import chat_service, journal, records
+from extensions import attachments, chat_service, journal, records
 from i18n import html_lang, t
+from services.attachments.errors import AttachmentError
+from services.attachments.images import data_url, prepare_image
+from services.attachments.kinds import sniff
+from services.attachments.turn import TurnFiles, turn_files
 from services.chat import ChatService, Sampling
 from services.check import check_providers
 from services.conversation import record_result, result_from_event
@@ -38,15 +44,56 @@ SSE_HEADERS = {
 
 
 def _read_request(service: ChatService) -> ChatRequest:
-    # Read at most one byte past the limit, so a huge body is refused without buffering it.
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    settings = service.settings
+    # Read at most one byte past the limit, so a huge body is refused without buffering it
+    # (the limit has room for images only when attachments are on: api/schemas.py).
+    limit = body_limit(settings.max_attachments, settings.max_attachment_mb)
+    raw = request.stream.read(limit + 1)
     return parse_chat_request(
         raw,
         request.content_type,
-        max_input_chars=service.settings.max_input_chars,
+        max_input_chars=settings.max_input_chars,
         models=service.models,
-        max_reply_tokens=service.settings.max_reply_tokens,
+        max_reply_tokens=settings.max_reply_tokens,
+        max_attachments=settings.max_attachments,
+        max_attachment_mb=settings.max_attachment_mb,
     )
+
+
+def _no_vision(service: ChatService, model: str | None) -> AttachmentError:
+    model = model if model in service.models else service.default_model
+    return AttachmentError("no_vision", model=model)
+
+
+def _prepared_images(messages: list[dict]) -> list[dict]:
+    """`messages` with each image made ready for the model, as an upload's is: its bytes
+    checked to be an image, turned upright, EXIF (GPS included) dropped, resized
+    (services/attachments/images.py). Raises AttachmentError."""
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            message = {**message, "content": [_prepared_part(part) for part in content]}
+        out.append(message)
+    return out
+
+
+def _prepared_part(part: dict) -> dict:
+    if part.get("type") != "image_url":
+        return part
+    image = part["image_url"]
+    head, _, encoded = image["url"].partition(",")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise AttachmentError("corrupt") from None
+    # The URL's type names what the bytes must be ("image.png"): sniff says if they are.
+    name = "image." + head[5:].partition(";")[0].rpartition("/")[2].lower()
+    if sniff(data, name).family != "image":
+        raise AttachmentError("mismatch", name=name)
+    prepared = prepare_image(data)
+    url = data_url(prepared.data, prepared.mime)
+    return {"type": "image_url", "image_url": {**image, "url": url}}
 
 
 @dataclass
@@ -70,8 +117,12 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
         max_tokens=chat_request.max_tokens,
     )
     # The service enforces the persona lock and fits them to the model's context window.
-    messages = [m.model_dump() for m in chat_request.messages]
+    messages = [m.upstream() for m in chat_request.messages]
     model = chat_request.model or service.default_model
+    if chat_request.images:
+        if not service.sees_images(model):
+            raise _no_vision(service, model)
+        messages = _prepared_images(messages)
     store = records()
     if store is None or not chat_request.conversation_id:
         return Prepared(messages, model, sampling)
@@ -101,14 +152,42 @@ def _turn_persona(service: ChatService, chat_request: ChatRequest) -> tuple[Pers
     return turn_persona(service, record, turn.persona, turn.custom_prompt)
 
 
+def _turn_files(service: ChatService, chat_request: ChatRequest) -> TurnFiles | None:
+    """The page turn's attachments, each the caller's (None when attachments are off).
+    Raises AttachmentError("missing") for one that is not, BadRequest for an image to a
+    model that takes none: both before anything is recorded or sent."""
+    store = attachments()  # None when MAX_ATTACHMENTS=0
+    if store is None:
+        return None
+    turn = chat_request.turn
+    model = chat_request.model if chat_request.model in service.models else service.default_model
+    # The store answers for the caller's own attachments only, so another's conversation id
+    # finds none of its files.
+    files = turn_files(
+        store,
+        current_identity(),
+        turn.attachments,
+        history=[entry.model_dump(exclude_none=True) for entry in turn.history],
+        conversation_id=chat_request.conversation_id,
+        on_record=records() is not None,
+        model=model,
+    )
+    if files.images and not service.sees_images(model):
+        raise _no_vision(service, model)
+    return files
+
+
 def _plan_turn(
-    service: ChatService, chat_request: ChatRequest, persona: PersonaChoice
+    service: ChatService,
+    chat_request: ChatRequest,
+    persona: PersonaChoice,
+    files: TurnFiles | None = None,
 ) -> tuple[Plan, Sampling]:
-    """The page's turn, planned once: persona, round cap, the model's window."""
+    """The page's turn, planned once: persona, round cap, the model's window, attachments."""
     turn = chat_request.turn
     plan = plan_turn(
         service,
-        [entry.model_dump() for entry in turn.history],
+        [entry.model_dump(exclude_none=True) for entry in turn.history],
         turn.question,
         history_start=turn.history_start,
         multi_turn=turn.multi_turn,
@@ -117,6 +196,7 @@ def _plan_turn(
         custom_prompt=persona.custom_prompt,
         lang=chat_request.lang,
         max_tokens=chat_request.max_tokens,
+        attachments=files.plan if files is not None else None,
     )
     temperature = chat_request.temperature
     if temperature is None:
@@ -125,7 +205,14 @@ def _plan_turn(
 
 
 def _bad_request(exc: BadRequest):
-    return error_response(400, "invalid_request", exc.message)
+    fields = {"params": exc.params} if exc.params else None
+    return error_response(exc.status, exc.kind, exc.message, fields=fields)
+
+
+def _refused_attachment(exc: AttachmentError) -> Response:
+    """A refused attachment or image, in plain words, with the `params` of the page's own
+    words for it (i18n `attach.error.<code>`), as api/attachments.py answers."""
+    return error_response(exc.status, exc.code, exc.message, fields={"params": exc.params})
 
 
 def _unknown_conversation():
@@ -142,17 +229,20 @@ def chat_stream():
     service = chat_service()
     try:
         chat_request = _read_request(service)
-        prepared = persona = None
+        prepared = persona = files = None
         if chat_request.turn is None:
             prepared = _prepare(service, chat_request)
         else:
             persona, store_persona = _turn_persona(service, chat_request)
+            files = _turn_files(service, chat_request)
     except BadRequest as exc:
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
     except PersonaChanged as exc:
         return error_response(exc.status, exc.kind, exc.message)
+    except AttachmentError as exc:
+        return _refused_attachment(exc)
     # A user whose day is spent is refused before the model is asked (services/quota.py).
     refused = usage.refusal()
     if refused is not None:
@@ -164,7 +254,7 @@ def chat_stream():
         return exc.response()
     client_gone = sse.disconnect_probe(request.environ)
     if prepared is None:
-        plan, sampling = _plan_turn(service, chat_request, persona)
+        plan, sampling = _plan_turn(service, chat_request, persona, files)
         turn = PageTurnStream(
             service,
             chat_request,
@@ -174,6 +264,8 @@ def chat_stream():
             journal(),
             persona=persona,
             store_persona=store_persona,
+            files=files,
+            attachment_store=attachments() if files is not None else None,
         )
         events = turn.events(
             service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
@@ -222,6 +314,8 @@ def chat_once():
         return _bad_request(exc)
     except LookupError:
         return _unknown_conversation()
+    except AttachmentError as exc:
+        return _refused_attachment(exc)
     refused = usage.refusal()
     if refused is not None:
         return refused

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Literal, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from services.attachments.models import AttachmentRef
 from services.input_rules import input_problem
 
 # Far above any real conversation (MAX_HISTORY_ROUNDS caps what goes upstream anyway), low
@@ -24,6 +27,10 @@ MAX_BODY_BYTES = 1_000_000
 MAX_MESSAGES = 400
 # Any one message (an earlier reply can be long; the question has MAX_INPUT_CHARS).
 MAX_MESSAGE_CHARS = 100_000
+# Content parts of one message (text and images; the images are capped by MAX_ATTACHMENTS).
+MAX_PARTS = 50
+# The image types a data URL may carry (what services/attachments/images.py reads).
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
 
 def _encodable(value: str | None) -> str | None:
@@ -37,14 +44,93 @@ def _encodable(value: str | None) -> str | None:
     return value
 
 
+class TextPart(BaseModel):
+    """A text part of a message's content (OpenAI's `{"type": "text", "text"}`)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+    _valid_text = field_validator("text")(_encodable)
+
+
+class ImageURL(BaseModel):
+    """An image as a data URL. Never a web address: this server fetches no URL a user chose."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _data_url(cls, value: str) -> str:
+        head = value[:64].lower()
+        if not head.startswith("data:"):
+            raise ValueError(
+                "images must be data URLs (data:image/png;base64,...); this server fetches no URLs"
+            )
+        mime, _, rest = head[5:].partition(";")
+        if mime not in IMAGE_MIMES or not rest.startswith("base64,"):
+            raise ValueError(f"an image must be base64 data of type {', '.join(IMAGE_MIMES)}")
+        return value
+
+
+class ImagePart(BaseModel):
+    """An image part (`{"type": "image_url", "image_url": {"url", "detail"?}}`)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class Message(BaseModel):
-    """One chat message."""
+    """One chat message: text, or OpenAI-style content parts (text and images)."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+    # Told apart by shape, so an error names what is wrong with the form that was sent.
+    content: Annotated[
+        Annotated[Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)], Tag("str")]
+        | Annotated[list[ContentPart], Tag("list[parts]")],
+        Discriminator(lambda value: "list[parts]" if isinstance(value, list) else "str"),
+    ]
 
-    _valid_text = field_validator("content")(_encodable)
+    @field_validator("content")
+    @classmethod
+    def _valid_content(cls, value: str | list) -> str | list:
+        if isinstance(value, str):
+            return _encodable(value)
+        if not value:
+            raise ValueError("content parts must not be empty")
+        if len(value) > MAX_PARTS:
+            raise ValueError(f"at most {MAX_PARTS} content parts")
+        return value
+
+    @model_validator(mode="after")
+    def _images_from_the_user(self) -> Message:
+        if self.role != "user" and self.images:
+            raise ValueError("only user messages can have images")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The message's text (a list's text parts, one after the other)."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def images(self) -> list[ImagePart]:
+        if isinstance(self.content, str):
+            return []
+        return [part for part in self.content if isinstance(part, ImagePart)]
+
+    def upstream(self) -> dict:
+        """The message as it goes upstream (OpenAI's shape, unset `detail` left out)."""
+        return self.model_dump(exclude_none=True)
 
 
 class Entry(BaseModel):
@@ -54,6 +140,9 @@ class Entry(BaseModel):
     role: Literal["user", "assistant", "error"]
     content: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
     status: str | None = Field(default=None, max_length=16)
+    # A question's attachments, as the final event gave them (services/attachments/models.py):
+    # the server checks each is the caller's before it sends any upstream again.
+    attachments: list[AttachmentRef] | None = Field(default=None, max_length=20)
 
     _valid_text = field_validator("content")(_encodable)
 
@@ -79,6 +168,11 @@ class PageTurn(BaseModel):
     # The turn's messages that have versions (a regenerated reply, an edited question), by
     # their index in the thread: [k, n] for `‹ k / n ›`, drawn in the final event's view.
     versions: dict[str, list[int]] | None = Field(default=None, max_length=2)
+    # The question's attachments: ids from POST /api/attachments (at most MAX_ATTACHMENTS,
+    # checked by parse_chat_request; each must be the caller's, checked when the turn plans).
+    attachments: list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]] = Field(
+        default_factory=list, max_length=20
+    )
 
     _valid_text = field_validator("question", "custom_prompt")(_encodable)
 
@@ -146,29 +240,94 @@ class ChatRequest(BaseModel):
 
     @property
     def question(self) -> str:
-        return self.turn.question if self.turn is not None else self.messages[-1].content
+        return self.turn.question if self.turn is not None else self.messages[-1].text
+
+    @property
+    def images(self) -> list[ImagePart]:
+        """Every image part of the `messages` form (the page's turn attaches by id)."""
+        return [image for message in self.messages or [] for image in message.images]
+
+    @property
+    def attached(self) -> int:
+        """How many images or attachments the request carries."""
+        return len(self.turn.attachments) if self.turn is not None else len(self.images)
 
 
 class BadRequest(Exception):
-    """A request the API refuses, with the reason in plain words."""
+    """A request the API refuses, with the reason in plain words (`kind` and `status` for
+    the error object: an image over the size limit is a 413 `too_large`)."""
 
-    def __init__(self, message: str):
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "invalid_request",
+        status: int = 400,
+        params: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
+        self.kind = kind
+        self.status = status
+        # For the page's own words (i18n `attach.error.<kind>`): the limit that was passed.
+        self.params = params or {}
 
 
-def parse_json_body(raw: bytes, content_type: str | None) -> object:
-    """The JSON value of a request body (at most MAX_BODY_BYTES); raises BadRequest."""
+def attachment_bytes(max_attachment_mb: float) -> int:
+    """MAX_ATTACHMENT_MB in bytes."""
+    return int(max_attachment_mb * 1024 * 1024)
+
+
+def body_limit(max_attachments: int, max_attachment_mb: float) -> int:
+    """The most a request body may hold: MAX_BODY_BYTES, and room for MAX_ATTACHMENTS images
+    of MAX_ATTACHMENT_MB as base64 data URLs. Only a body with image parts may use that room
+    (`parse_json_body`); it is still read with this cap, never whole."""
+    per_image = -(-attachment_bytes(max_attachment_mb) * 4 // 3) + 100  # base64, the URL's head
+    return MAX_BODY_BYTES + max(0, max_attachments) * per_image
+
+
+def _base64_size(url: str) -> int:
+    """The decoded size of a base64 data URL's data (without decoding it)."""
+    data = url.partition(",")[2].rstrip()
+    return len(data) * 3 // 4 - data[-2:].count("=")
+
+
+def parse_json_body(raw: bytes, content_type: str | None, *, limit: int = MAX_BODY_BYTES) -> object:
+    """The JSON value of a request body; raises BadRequest.
+
+    A body over MAX_BODY_BYTES is read only when it has image parts (up to `limit`,
+    `body_limit`'s room for images): text alone never needs more.
+    """
     # Requiring JSON also makes a cross-site form post fail CORS preflight instead of
     # spending this server's API key.
     if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
         raise BadRequest("Content-Type must be application/json.")
+    too_large = BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        if len(raw) > limit:
+            raise BadRequest(
+                f"The request body is larger than {limit} bytes.", kind="too_large", status=413
+            )
+        if b"image_url" not in raw:  # a quick look first: text alone is not parsed at all
+            raise too_large
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise BadRequest("The request body is not valid JSON.") from None
+    if len(raw) > MAX_BODY_BYTES and not _has_image(value):
+        raise too_large
+    return value
+
+
+def _has_image(value: object) -> bool:
+    """Whether a parsed body has an `image_url` content part in its messages."""
+    messages = value.get("messages") if isinstance(value, dict) else None
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                return True
+    return False
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -191,18 +350,29 @@ def parse_chat_request(
     max_input_chars: int,
     models: list[str],
     max_reply_tokens: int | None = None,
+    max_attachments: int = 0,
+    max_attachment_mb: float = 20,
 ) -> ChatRequest:
-    """Validate a raw request body; raises BadRequest with a readable reason."""
-    data = parse_json_body(raw, content_type)
+    """Validate a raw request body; raises BadRequest with a readable reason.
+
+    Images (content parts, or the page's attachment ids) are allowed up to `max_attachments`
+    (0: none), each at most `max_attachment_mb` decoded (a larger one is a 413).
+    """
+    data = parse_json_body(raw, content_type, limit=body_limit(max_attachments, max_attachment_mb))
     try:
         request = ChatRequest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
+        # A union's member names its branch in the location ("content.str"): left out.
+        loc = [part for part in first["loc"] if not _branch(part)]
+        # A tagged part repeats its tag ("0.image_url.image_url.url"): once is enough.
+        loc = [part for i, part in enumerate(loc) if i == 0 or part != loc[i - 1]]
+        where = ".".join(str(part) for part in loc) or "body"
         raise BadRequest(f"Invalid request at '{where}': {first['msg']}.") from None
+    _check_attached(request, max_attachments, max_attachment_mb)
     question = request.question
     problem = input_problem(question, max_input_chars)
-    if problem == "empty":
+    if problem == "empty" and not request.attached:  # a picture alone is a question
         raise BadRequest("The message is empty.")
     if problem == "too_long":
         raise BadRequest(f"The message is longer than {max_input_chars} characters.")
@@ -211,3 +381,29 @@ def parse_chat_request(
     if max_reply_tokens and request.max_tokens and request.max_tokens > max_reply_tokens:
         raise BadRequest(f"max_tokens must be at most {max_reply_tokens}.")
     return request
+
+
+def _branch(part: object) -> bool:
+    return isinstance(part, str) and (part == "str" or part.startswith("list["))
+
+
+def _check_attached(request: ChatRequest, max_attachments: int, max_attachment_mb: float) -> None:
+    """The request's images or attachments within the server's limits."""
+    count = request.attached
+    if count and max_attachments <= 0:
+        raise BadRequest("This server takes no attachments or images.", kind="unsupported")
+    if count > max_attachments:
+        raise BadRequest(
+            f"At most {max_attachments} attachments or images per request; this one has {count}.",
+            kind="too_many",
+            params={"limit": max_attachments},
+        )
+    largest = attachment_bytes(max_attachment_mb)
+    for image in request.images:
+        if _base64_size(image.image_url.url) > largest:
+            raise BadRequest(
+                f"An image is larger than {max_attachment_mb:g} MB.",
+                kind="too_large",
+                status=413,
+                params={"limit_mb": f"{max_attachment_mb:g}"},
+            )

@@ -44,6 +44,8 @@ class PageOptions:
     accounts: bool = False  # ACCOUNTS=true: personal API tokens in the settings drawer
     # The limits on attachments (issue 18); None: MAX_ATTACHMENTS=0, no attach button.
     attachments: AttachOptions | None = None
+    # The models that take images (services/vision.py), for the page's attachments.
+    vision_models: tuple[str, ...] = ()
 
 
 def no_key_alert(*, lang: str) -> fac.AntdAlert:
@@ -98,6 +100,7 @@ def page(options: PageOptions, *, lang: str, admin: bool = False) -> fac.AntdCon
                     )
                     if options.attachments
                     else None,
+                    vision_models=options.vision_models,
                 ),
             ),
             dcc.Store(id=ids.THREAD_REDRAW),

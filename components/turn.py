@@ -83,6 +83,7 @@ def page_config(
     max_history_rounds: int,
     records: bool = False,
     attach: dict | None = None,
+    vision_models: list[str] | tuple[str, ...] = (),
 ) -> dict:
     """The data of the PAGE_CONFIG store. `attach`: the attachments' limits and words
     (components/attachments.py `attach_config`), None when they are off.
@@ -99,6 +100,8 @@ def page_config(
         "replySlot": REPLY_SLOT,
         "maxInputChars": max_input_chars,
         "maxHistoryRounds": max_history_rounds,
+        # The models that take images: an image for any other is refused before it is sent.
+        "visionModels": list(vision_models),
         "blankCharacters": blank_characters(),
         "turnStates": [list(state) for state in TURN_STATES],
         "streamUrl": get_relative_path("/api/chat/stream"),

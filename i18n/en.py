@@ -310,6 +310,7 @@ STRINGS = {
     "feedback.skip": "Skip",
     "feedback.failed": "Your feedback could not be saved. Try again in a moment.",
     "export.feedback": "Feedback",
+    "export.attachments": "Attachments",
     # ---- per-user quotas (issue 17: services/quota.py, components/usage.py)
     "error.daily_quota": "You have used all of today's tokens. The count starts again at midnight.",
     "quota.spent": "You have used today's {budget} tokens. It resets at 00:00 {zone} (in {wait}).",

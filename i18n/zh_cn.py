@@ -292,6 +292,7 @@ STRINGS = {
     "feedback.skip": "跳过",
     "feedback.failed": "反馈未能保存，请稍后再试。",
     "export.feedback": "反馈",
+    "export.attachments": "附件",
     # ---- 每人每日额度（issue 17：services/quota.py、components/usage.py）
     "error.daily_quota": "今天的 tokens 已用完，午夜后重新计算。",
     "quota.spent": "今天的 {budget} tokens 已用完，将于 {zone} 时间 00:00 重置（还有 {wait}）。",

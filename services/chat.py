@@ -58,6 +58,10 @@ class ChatService:
     def default_model(self) -> str:
         return self.registry.default_model
 
+    def sees_images(self, model: str | None) -> bool:
+        """Whether `model` (the default when None) takes images (services/vision.py)."""
+        return self.registry.sees_images(model)
+
     @property
     def has_credentials(self) -> bool:
         return self.registry.has_credentials

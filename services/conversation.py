@@ -10,7 +10,7 @@ unanswered questions are shown to the user but never sent upstream again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # Assistant `status` values: how the reply ended.
 DONE, STOPPED, CUT, LENGTH = "done", "stopped", "cut", "length"
@@ -57,6 +57,24 @@ def retry_question(history: list[dict], error_index: int) -> int | None:
     return None
 
 
+def user_content(text: str, images: list[dict] | tuple = ()) -> str | list[dict]:
+    """A question's content upstream: its text, or with images, content parts (the text
+    first, then each `image_url` part; a picture asked about without words has no text)."""
+    if not images:
+        return text
+    return [*([{"type": "text", "text": text}] if text else []), *images]
+
+
+def with_text_before(content: str | list[dict], text: str) -> str | list[dict]:
+    """`content` with `text` put before its text (a question's documents go first)."""
+    if isinstance(content, str):
+        return f"{text}\n\n{content}" if content else text
+    first, *rest = content
+    if first.get("type") != "text":
+        return [{"type": "text", "text": text}, *content]
+    return [{"type": "text", "text": f"{text}\n\n{first['text']}"}, *rest]
+
+
 def build_upstream_messages(
     history: list[dict],
     question: str,
@@ -64,20 +82,25 @@ def build_upstream_messages(
     multi_turn: bool,
     max_rounds: int,
     system_prompt: str | None = None,
+    images: list[dict] | tuple = (),
+    earlier_images: Callable[[dict], list[dict]] | None = None,
 ) -> list[dict]:
     """The messages for one request: optional system prompt, the kept rounds, the new question.
 
     Multi-turn off sends only the question. On, the newest `max_rounds` rounds go along; the
-    oldest are dropped first so the newest context survives.
+    oldest are dropped first so the newest context survives. `images` are the question's
+    image parts; `earlier_images(entry)` gives an earlier question's (from its attachments),
+    which go again while their round is in the context.
     """
     messages: list[dict] = []
     if system_prompt:
         messages.append({"role": "system", "content": system_prompt})
     if multi_turn and max_rounds > 0:
         for asked, answered in complete_rounds(history)[-max_rounds:]:
-            messages.append({"role": "user", "content": asked["content"]})
+            seen = earlier_images(asked) if earlier_images and asked.get("attachments") else []
+            messages.append({"role": "user", "content": user_content(asked["content"], seen)})
             messages.append({"role": "assistant", "content": answered["content"]})
-    messages.append({"role": "user", "content": question})
+    messages.append({"role": "user", "content": user_content(question, images)})
     return messages
 
 

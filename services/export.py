@@ -32,6 +32,14 @@ A reply the reader rated 👍 / 👎 (issue 17) has one more line under it, afte
     Feedback: 👎 — the comment, on one line, Markdown's special characters escaped
 
 An import leaves it out: the feedback was given to the original's replies, not to the copy's.
+
+A question with attachments (issue 18) lists them under it, after a marker, by name, type and
+size (the files themselves are not in the export; an import leaves the list out):
+
+    <!-- chat-attachments -->
+    Attachments:
+    - worksheet.jpg (image/jpeg, 1.2 MB)
+    - report.pdf (application/pdf, 340 KB)
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from services.export_meta import meta_line, read_meta
 from services.feedback import DOWN, UP
 
 FEEDBACK_MARKER = "<!-- chat-feedback -->"
+ATTACHMENTS_MARKER = "<!-- chat-attachments -->"
 FEEDBACK_SIGNS = {UP: "\U0001f44d", DOWN: "\U0001f44e"}  # 👍 👎
 # What Markdown could read as markup in a comment (HTML, links, emphasis, code, tables): each is
 # written with a backslash, so a viewer shows the reader's words as they typed them.
@@ -124,7 +133,35 @@ def to_markdown(
         lines += [heading, "", entry.get("content", "").rstrip("\n"), ""]
         if role == "assistant" and entry.get("feedback") in (UP, DOWN):
             lines += [FEEDBACK_MARKER, feedback_line(entry, labels.get("feedback")), ""]
+        listed = attachment_lines(entry) if role == "user" else []
+        if listed:
+            lines += [ATTACHMENTS_MARKER, f"{labels.get('attachments') or 'Attachments'}:"]
+            lines += [*listed, ""]
     return "\n".join(lines)
+
+
+def attachment_lines(entry: dict) -> list[str]:
+    """`- name (type, size)` for each of a question's attachments; names as text."""
+    lines = []
+    for ref in entry.get("attachments") or []:
+        if not isinstance(ref, dict):
+            continue
+        name = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(ref.get("name") or "file").split()))
+        kind = str(ref.get("mime") or ref.get("kind") or "")
+        kind = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(kind.split()))
+        size = ref.get("size")
+        about = ", ".join(x for x in (kind, human_size(size) if isinstance(size, int) else "") if x)
+        lines.append(f"- {name} ({about})" if about else f"- {name}")
+    return lines
+
+
+def human_size(size: int) -> str:
+    """820 B, 12.3 KB, 1.2 MB (1 KB = 1024 bytes)."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def feedback_line(entry: dict, label: str | None) -> str:
@@ -143,7 +180,7 @@ def from_markdown(text: str) -> list[dict]:
     current: dict | None = None
     body: list[str] = []
     meta_may_follow = False
-    feedback = False  # past a reply's feedback marker: nothing more of it is its text
+    feedback = False  # past a feedback or attachments marker: nothing more is the text
 
     def flush() -> None:
         if current is not None:
@@ -168,6 +205,9 @@ def from_markdown(text: str) -> list[dict]:
         if current is None or feedback:
             continue
         if line == FEEDBACK_MARKER and current["role"] == "assistant":
+            feedback = True
+            continue
+        if line == ATTACHMENTS_MARKER and current["role"] == "user":
             feedback = True
             continue
         meta = read_meta(line) if meta_may_follow else None

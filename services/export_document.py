@@ -22,6 +22,7 @@ def labels(lang: str | None) -> dict[str, str]:
         "user": t(lang, "role.user"),
         "assistant": t(lang, "role.assistant"),
         "feedback": t(lang, "export.feedback"),
+        "attachments": t(lang, "export.attachments"),
     }
 
 

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict
 
 from services.chat import ChatService
-from services.context import Fitted
-from services.conversation import build_upstream_messages, complete_rounds
+from services.context import Fitted, reply_budget
+from services.conversation import build_upstream_messages, complete_rounds, with_text_before
 from services.personas import CUSTOM_ID, system_prompt
-from services.tokens import count_messages
+from services.tokens import context_window, count_messages
+
+# The most of a window a question's documents take, in tokens, however large the window:
+# the best passages go, not whole books (a long context costs and slows every reply).
+MAX_DOCUMENT_TOKENS = 24_000
+
+
+@dataclass(frozen=True)
+class TurnAttachments:
+    """What a question's attachments add to its request (built by services/attachments/turn.py,
+    every id already checked to be the caller's)."""
+
+    # The question's own image parts (`{"type": "image_url", ...}`).
+    images: tuple[dict, ...] = ()
+    # An earlier question's image parts, from its entry's `attachments`.
+    earlier_images: Callable[[dict], list[dict]] | None = None
+    # (question, token budget) -> the conversation's documents as context for it ("" none).
+    documents: Callable[[str, int], str] | None = None
 
 
 class Plan(BaseModel):
@@ -17,8 +37,9 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
-    # {"role", "content"}: the persona's system prompt, the kept rounds, the question.
-    messages: list[dict[str, str]]
+    # {"role", "content"}: the persona's system prompt, the kept rounds, the question (content
+    # parts when a question has images).
+    messages: list[dict]
     # Index (in the history, counting the new question) of the first entry the model sees;
     # entries before it are shown as outside the context. 0 when everything fits.
     context_from: int = 0
@@ -54,16 +75,31 @@ def plan_request(
     custom_prompt: str | None,
     lang: str,
     max_tokens: int | None,
+    attachments: TurnAttachments | None = None,
 ) -> Plan:
     """Build the upstream messages for `question` asked after `history`."""
     model = model if model in service.models else service.default_model
     prompt, temperature = persona_prompt(service, persona_id, custom_prompt, lang)
     max_rounds = service.settings.max_history_rounds
+    attachments = attachments or TurnAttachments()
+    # A text-only model is never sent images (the route refuses a question's own images to
+    # it; an earlier question's stay out when the conversation moved to such a model).
+    vision = service.sees_images(model)
     messages = build_upstream_messages(
-        history, question, multi_turn=multi_turn, max_rounds=max_rounds, system_prompt=prompt
+        history,
+        question,
+        multi_turn=multi_turn,
+        max_rounds=max_rounds,
+        system_prompt=prompt,
+        images=attachments.images if vision else (),
+        earlier_images=attachments.earlier_images if vision else None,
     )
     # The only fit of a page turn: the service sends the plan as it is (see `Plan.fitted`).
     fitted = service.prepare(messages, model=model, max_tokens=max_tokens, lang=lang)
+    if attachments.documents is not None:
+        fitted = _with_documents(
+            service, fitted, question, attachments.documents, model, max_tokens
+        )
 
     context_from = dropped = 0
     if multi_turn:
@@ -85,6 +121,36 @@ def plan_request(
     )
 
 
+def document_budget(
+    service: ChatService, fitted: Fitted, model: str, max_tokens: int | None
+) -> int:
+    """Tokens the question's documents may take: half of what the model's window leaves after
+    the fitted messages and the reply's room, at most MAX_DOCUMENT_TOKENS."""
+    route = service.registry.route(model)
+    window = context_window(route.model.id, route.model.context_window)
+    left = window - reply_budget(window, max_tokens) - count_messages(fitted.messages, model)
+    return max(0, min(MAX_DOCUMENT_TOKENS, left // 2))
+
+
+def _with_documents(
+    service: ChatService,
+    fitted: Fitted,
+    question: str,
+    documents: Callable[[str, int], str],
+    model: str,
+    max_tokens: int | None,
+) -> Fitted:
+    """The fitted messages with the documents' context before the question's text. Only the
+    current question carries it: each turn searches the documents again for its question."""
+    budget = document_budget(service, fitted, model, max_tokens)
+    context = documents(question, budget) if budget > 0 else ""
+    if not context:
+        return fitted
+    *earlier, asked = fitted.messages
+    asked = {**asked, "content": with_text_before(asked["content"], context)}
+    return Fitted([*earlier, asked], fitted.dropped_rounds)
+
+
 def plan_turn(
     service: ChatService,
     history: list[dict],
@@ -97,6 +163,7 @@ def plan_turn(
     custom_prompt: str | None,
     lang: str,
     max_tokens: int | None,
+    attachments: TurnAttachments | None = None,
 ) -> Plan:
     """`plan_request` for the page, which sends only the newest part of its thread.
 
@@ -114,6 +181,7 @@ def plan_turn(
         custom_prompt=custom_prompt,
         lang=lang,
         max_tokens=max_tokens,
+        attachments=attachments,
     )
     if not multi_turn:
         return plan

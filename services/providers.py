@@ -17,6 +17,7 @@ AZURE_OPENAI_ENDPOINT is set, else OpenAI or the endpoint in OPENAI_BASE_URL). A
         base_url: http://127.0.0.1:11434/v1
         models:
           - {id: llama3, name: Llama 3 (local)}
+          - {id: llava, vision: true}   # takes images (unset: known names do, see vision.py)
     default_model: gpt-4o
 
 Model ids are what users pick and API clients send; they are unique across providers.
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from config import Settings
 from services.llm_client import build_client
+from services.vision import sees_images_by_name
 from services.yaml_config import load_yaml_model
 
 Kind = Literal["openai", "azure", "compatible"]
@@ -50,6 +52,9 @@ class ModelSpec(BaseModel):
     deployment: str | None = None
     # Tokens the model can take in, when the built-in table does not know it.
     context_window: int | None = Field(default=None, gt=0)
+    # Whether it takes images; unset: the provider's `vision`, else by its name
+    # (services/vision.py).
+    vision: bool | None = None
 
     @property
     def upstream(self) -> str:
@@ -67,6 +72,8 @@ class ProviderSpec(BaseModel):
     endpoint: str | None = None
     api_version: str | None = None
     api_key_env: str | None = None
+    # The default of its models' `vision` (a self-hosted server of vision models, say).
+    vision: bool | None = None
     models: list[ModelSpec] = Field(min_length=1)
 
     @field_validator("api_version", mode="before")
@@ -223,6 +230,19 @@ class ProviderRegistry:
     def has_credentials(self) -> bool:
         """Whether any model can be asked at all (else the page explains how to set a key)."""
         return any(route.has_credentials for route in self._routes.values())
+
+    def sees_images(self, model_id: str | None) -> bool:
+        """Whether the model takes images: the providers file's word, else its name's."""
+        route = self.route(model_id)
+        for said in (route.model.vision, route.provider.vision):
+            if said is not None:
+                return said
+        return sees_images_by_name(route.model.upstream) or sees_images_by_name(route.model.id)
+
+    @property
+    def vision_models(self) -> list[str]:
+        """The ids of the models that take images (the page refuses an image to the others)."""
+        return [model_id for model_id in self._routes if self.sees_images(model_id)]
 
     def route(self, model_id: str | None) -> Route:
         """The route for `model_id` (the default when None); KeyError when not configured."""

@@ -213,6 +213,84 @@ def _content_text(content: object) -> str:
     return ""
 
 
+def _image_parts(content: object) -> list[dict]:
+    """The `image_url` parts of a message's content (none for text)."""
+    if not isinstance(content, list):
+        return []
+    return [p for p in content if isinstance(p, dict) and p.get("type") == "image_url"]
+
+
+def _image_url(part: dict) -> tuple[str, str]:
+    """(url, detail) of an image part; either may be missing in what a client sent."""
+    image = part.get("image_url")
+    if isinstance(image, str):  # some clients send the URL itself
+        return image, "auto"
+    if not isinstance(image, dict):
+        return "", "auto"
+    url, detail = image.get("url"), image.get("detail")
+    return (url if isinstance(url, str) else ""), (detail if isinstance(detail, str) else "auto")
+
+
+def image_part_tokens(part: dict) -> int:
+    """Prompt tokens of one `image_url` part: OpenAI's formula with the image's own size,
+    read from a data URL's image header. An image this server cannot see (an http URL a
+    gateway client sent, a broken data URL) counts as the most an image can cost."""
+    url, detail = _image_url(part)
+    if detail == "low":
+        return IMAGE_BASE_TOKENS
+    size = data_url_size(url)
+    if size is None:
+        return IMAGE_MAX_TOKENS
+    return image_tokens(*size, detail)
+
+
+def data_url_size(url: str) -> tuple[int, int] | None:
+    """(width, height) of the image in a `data:image/...;base64,` URL, or None.
+
+    Kept by digest: a conversation's earlier images are counted again at every turn.
+    """
+    if not url.startswith("data:image/"):
+        return None
+    digest = hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    if digest in _sizes:
+        return _sizes[digest]
+    size = _read_size(url)
+    with _counted_lock:
+        if len(_sizes) >= _COUNTED_MAX:
+            _sizes.pop(next(iter(_sizes)))
+        _sizes[digest] = size
+    return size
+
+
+_sizes: dict[bytes, tuple[int, int] | None] = {}
+
+
+def _read_size(url: str) -> tuple[int, int] | None:
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    header, _, encoded = url.partition(",")
+    if not header.endswith(";base64"):
+        return None
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        # Pillow reads only the header here: the pixels are never decoded.
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (
+        binascii.Error,
+        ValueError,
+        OSError,
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+    ):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
 def count_messages(messages: list[dict], model: str) -> int:
     """Prompt tokens for a chat request with these messages.
 
@@ -223,13 +301,17 @@ def count_messages(messages: list[dict], model: str) -> int:
     the cookbook was written); for other models it is a rougher one.
 
     Only role, content and name go upstream; other keys of a history entry (model, usage...) are
-    not counted. Of list content only text parts count (images are priced differently).
+    not counted. List content counts its text parts as text and each image part by OpenAI's
+    image formula (`image_part_tokens`), so the usage line, the window's fit, quotas and cost
+    include images.
     """
     total = 3  # every reply is primed with <|start|>assistant<|message|>
     for message in messages:
         total += 3  # <|start|>{role/name}\n{content}<|end|>
         total += count_text(str(message.get("role") or ""), model)
-        total += count_text(_content_text(message.get("content")), model)
+        content = message.get("content")
+        total += count_text(_content_text(content), model)
+        total += sum(image_part_tokens(part) for part in _image_parts(content))
         name = message.get("name")
         if name:
             total += count_text(str(name), model) + 1
@@ -239,16 +321,17 @@ def count_messages(messages: list[dict], model: str) -> int:
 def token_ceiling(messages: list[dict]) -> int:
     """An upper bound of `count_messages`, without encoding anything: its formula with a
     text's UTF-8 length for its tokens (a token of these byte-level encodings is at least one
-    byte). When even this fits, there is nothing to count before the request leaves."""
+    byte), and the most an image can cost for each image. When even this fits, there is
+    nothing to count before the request leaves."""
 
     def size(text: str) -> int:
         return len(text.encode("utf-8", "surrogatepass"))
 
     total = 3
     for message in messages:
-        total += (
-            3 + size(str(message.get("role") or "")) + size(_content_text(message.get("content")))
-        )
+        content = message.get("content")
+        total += 3 + size(str(message.get("role") or "")) + size(_content_text(content))
+        total += IMAGE_MAX_TOKENS * len(_image_parts(content))
         name = message.get("name")
         if name:
             total += size(str(name)) + 1
@@ -279,6 +362,8 @@ def context_window(model: str, override: int | None = None) -> int:
 # to fit 2048 x 2048, then its shortest side to 768, and counts 170 per 512 px tile plus 85.
 IMAGE_BASE_TOKENS = 85
 IMAGE_TILE_TOKENS = 170
+# The most one image can cost: scaled to 768 x 2048, it is 2 x 4 tiles.
+IMAGE_MAX_TOKENS = IMAGE_BASE_TOKENS + IMAGE_TILE_TOKENS * 8
 
 
 def image_size_for_model(width: int, height: int) -> tuple[int, int]:

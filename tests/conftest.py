@@ -95,3 +95,32 @@ def live_server(make_app) -> Callable:
         return LiveServer(make_app(**overrides).server)
 
     return start
+
+
+# ---- PostgreSQL (tests/records_db.py): one server for the whole run, an empty schema per test
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    from tests import records_db
+
+    yield from records_db.postgres_server()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    from tests import records_db
+
+    with records_db.empty_schema(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_records(postgres_url: str):
+    """Records on a migrated, empty PostgreSQL schema."""
+    from services.records import Records
+
+    records = Records(postgres_url)
+    records.upgrade()
+    yield records
+    records.close()

@@ -14,15 +14,13 @@ import argparse
 import getpass
 import sys
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from config import load_settings
 from i18n import t
 from services.accounts.repository import SESSION_PREFIX, AccountError, Accounts, UserView
-from services.attachments.store import delete_files_with
 from services.records import Records
+from services.records.cli import start_command
 from services.records.models import Conversation
 from services.sessions import SessionStore
 
@@ -169,18 +167,10 @@ def _run(records: Records, url: str, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `users` command (argv without the leading "users"); returns the exit status."""
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as stop:  # --help, or a usage error argparse has already printed
-        return stop.code if isinstance(stop.code, int) else 2
-    try:
-        settings = load_settings()
-    except ValidationError as error:
-        print(f"error: invalid settings:\n{error}", file=sys.stderr)
-        return 2
-    records = Records(settings.database_url)
-    # Conversations it deletes take their attachments' files with them.
-    delete_files_with(records, settings.attachment_dir)
+    started = start_command(parser(), argv)
+    if isinstance(started, int):
+        return started
+    args, settings, records = started
     try:
         records.upgrade()
         _run(records, settings.database_url, args)

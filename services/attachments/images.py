@@ -52,8 +52,9 @@ def _has_alpha(image: Image.Image) -> bool:
     )
 
 
-def _open(data: bytes) -> Image.Image:
-    """The decoded first frame, upright. Raises AttachmentError."""
+def _open(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded first frame, upright, and the size the model gets it in (from the image's
+    full size: a JPEG may be decoded smaller). Raises AttachmentError."""
     too_many = AttachmentError("too_many_pixels", limit=MAX_PIXELS // 1_000_000)
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
@@ -64,15 +65,23 @@ def _open(data: bytes) -> Image.Image:
         # verify() leaves the image unusable: open it again to decode it.
         image = Image.open(io.BytesIO(data), formats=FORMATS)
         image.seek(0)  # an animated GIF or WebP: its first frame
+        full = image.size
+        if image.format == "JPEG":
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale almost for free: the smallest that is
+            # still at least as large as what the model gets (a phone photo: 3x faster).
+            image.draft(None, image_size_for_model(*full))
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_many from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise AttachmentError("corrupt") from None
     try:
-        return ImageOps.exif_transpose(image)  # a copy, turned the way the camera was held
+        upright = ImageOps.exif_transpose(image)  # a copy, turned the way the camera was held
     except (OSError, SyntaxError, ValueError, TypeError):
-        return image  # an unreadable orientation tag: show it as stored
+        upright = image  # an unreadable orientation tag: show it as stored
+    if upright.size != image.size:  # turned a quarter
+        full = full[::-1]
+    return upright, image_size_for_model(*full)
 
 
 def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -87,10 +96,9 @@ def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
 def prepare_image(data: bytes) -> PreparedImage:
     """The image for the model and its thumbnail. Raises AttachmentError ("too_many_pixels",
     "corrupt")."""
-    image = _open(data)
+    image, size = _open(data)
     alpha = _has_alpha(image)
     image = image.convert("RGBA" if alpha else "RGB")
-    size = image_size_for_model(*image.size)
     if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     if alpha:

@@ -71,6 +71,23 @@ def allowed_kinds(settings) -> set[str]:
     return {kind for kind in KINDS if kind in words}
 
 
+# For the page's file chooser (`<input type=file accept=...>`): what each kind is named as.
+ACCEPT = {
+    "image": (*sorted(IMAGE_MIMES), ".png", ".jpg", ".jpeg", ".webp", ".gif"),
+    "pdf": (".pdf", "application/pdf"),
+    "docx": (".docx",),
+    "xlsx": (".xlsx",),
+    "csv": (".csv", "text/csv"),
+    "txt": (".txt", "text/plain"),
+    "md": (".md", ".markdown"),
+}
+
+
+def accept_attribute(kinds: set[str]) -> str:
+    """The file chooser's `accept` for these kinds (a hint only: the server checks bytes)."""
+    return ",".join(item for kind in KINDS if kind in kinds for item in ACCEPT[kind])
+
+
 def _extension(name: str) -> str:
     stem, dot, extension = name.rpartition(".")
     return extension.lower() if dot and stem else ""

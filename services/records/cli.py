@@ -3,7 +3,8 @@
 Run as `python -m services.records.cli ...`:
 - `db upgrade`: create or upgrade the tables;
 - `records export --format jsonl|csv [--since YYYY-MM-DD] [--output FILE]`: every message,
-  with a reply's 👍 / 👎 (`feedback`: up | down), its comment and when it was given;
+  with a reply's 👍 / 👎 (`feedback`: up | down), its comment and when it was given, and a
+  question's attachments (`attachments`: name, type, size and id of each);
 - `records purge [--days N]`: delete conversations not updated for N days (default:
   RECORDS_RETENTION_DAYS), with their attachments' files, and uploads never sent that are
   older than ATTACHMENT_TTL_HOURS.
@@ -44,6 +45,7 @@ COLUMNS = [
     "feedback",
     "feedback_comment",
     "feedback_at",
+    "attachments",  # JSON text in CSV: a question's [{"id", "name", "kind", "mime", "size"}]
 ]
 
 
@@ -111,16 +113,24 @@ def _export(records, args: argparse.Namespace) -> None:
         else:
             writer = csv.DictWriter(out, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(_csv_row(row) for row in rows)
     finally:
         if out is not sys.stdout:
             out.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit status."""
+def _csv_row(row: dict) -> dict:
+    if row.get("attachments") is not None:
+        row = {**row, "attachments": json.dumps(row["attachments"], ensure_ascii=False)}
+    return row
+
+
+def start_command(command: argparse.ArgumentParser, argv: list[str] | None):
+    """What every operator command starts with: its arguments, the settings and the records
+    (whose deleted conversations take their attachments' files with them); or the exit status
+    when the arguments or the settings are wrong (argparse has printed the usage)."""
     try:
-        args = parser().parse_args(argv)
+        args = command.parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error argparse has already printed
         return stop.code if isinstance(stop.code, int) else 2
     try:
@@ -128,10 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"error: invalid settings:\n{error}", file=sys.stderr)
         return 2
-
     records = Records(settings.database_url)
-    # Conversations it deletes take their attachments' files with them.
     delete_files_with(records, settings.attachment_dir)
+    return args, settings, records
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    started = start_command(parser(), argv)
+    if isinstance(started, int):
+        return started
+    args, settings, records = started
     try:
         if args.group == "db":
             records.upgrade()

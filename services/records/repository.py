@@ -972,6 +972,7 @@ class Records:
                 Message.feedback,
                 Message.feedback_comment,
                 Message.feedback_at,
+                Message.extra,
             )
             .join(Conversation, Conversation.id == Message.conversation_id)
             .order_by(Conversation.created_at, Message.conversation_id, Message.seq)
@@ -985,6 +986,8 @@ class Records:
                 flat["created_at"] = flat["created_at"].isoformat()
                 if flat["feedback_at"] is not None:
                     flat["feedback_at"] = flat["feedback_at"].isoformat()
+                # A question's attachments (name, type, size, id), as its entry keeps them.
+                flat["attachments"] = (flat.pop("extra") or {}).get("attachments")
                 yield flat
 
     def purge(self, *, older_than_days: int) -> int:

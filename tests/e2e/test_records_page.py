@@ -168,11 +168,6 @@ def test_a_reply_cut_by_a_crash_is_shown_interrupted_with_its_text(
     assert (history[2]["status"], history[2]["content"]) == ("done", "Echo: tell me everything")
 
 
-@pytest.fixture(scope="module")
-def postgres_server():
-    yield from records_db.postgres_server()
-
-
 def test_a_conversation_moves_to_a_second_instance_sharing_postgresql(
     start_app, open_page, postgres_server
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from urllib.parse import urlencode
@@ -39,6 +40,10 @@ GUARDED = [
     ("POST", "/api/chat/stream", {"json": QUESTION}),
     ("GET", "/api/providers/check", {}),
     ("GET", "/api/openapi.json", {}),
+    ("POST", "/api/attachments", {"data": {"file": (io.BytesIO(b"\x89PNG"), "a.png")}}),
+    ("GET", f"/api/attachments/{'a' * 32}", {}),
+    ("GET", f"/api/attachments/{'a' * 32}/thumbnail", {}),
+    ("DELETE", f"/api/attachments/{'a' * 32}", {}),
     ("GET", "/no/such/page", {}),
     ("POST", "/logout", {}),
 ]

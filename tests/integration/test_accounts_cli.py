@@ -17,11 +17,6 @@ from tests import records_db
 APP_DIR = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    yield from records_db.postgres_server()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":

@@ -18,11 +18,6 @@ from tests import records_db
 NEW_TABLES = {"users", "api_tokens", "usage_events", "audit_log"}
 
 
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    yield from records_db.postgres_server()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":

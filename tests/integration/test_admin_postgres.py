@@ -6,27 +6,14 @@ Needs TEST_POSTGRES_URL (see tests/records_db.py); each test gets an empty schem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from services.records import Records
-from tests import records_db
 from tests.unit.test_admin_services import AdminBehaviour
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    yield from records_db.postgres_server()
-
-
 @pytest.fixture
-def records(postgres_server) -> Iterator[Records]:
-    with records_db.empty_schema(postgres_server) as url:
-        records = Records(url)
-        records.upgrade()
-        yield records
-        records.close()
+def records(postgres_records):
+    return postgres_records
 
 
 class TestPostgres(AdminBehaviour):

@@ -39,8 +39,21 @@ BAD_REQUESTS = [
     ("content-number", _json({"messages": [{"role": "user", "content": 42}]}), JSON),
     ("content-null", _json({"messages": [{"role": "user", "content": None}]}), JSON),
     (
-        "content-parts",
-        _json({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}),
+        # Content parts are taken (tests/integration/test_attachment_turns.py), but an image
+        # is never fetched from a URL.
+        "content-part-url",
+        _json(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+                        ],
+                    }
+                ]
+            }
+        ),
         JSON,
     ),
     (

@@ -6,13 +6,9 @@ Needs TEST_POSTGRES_URL (see tests/records_db.py); each test gets an empty schem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import text
 
-from services.records import Records
-from tests import records_db
 from tests.unit.test_attachment_search import (
     CHINESE,
     ContextBehaviour,
@@ -23,23 +19,9 @@ from tests.unit.test_attachment_search import (
 )
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    yield from records_db.postgres_server()
-
-
 @pytest.fixture
-def postgres_url(postgres_server) -> Iterator[str]:
-    with records_db.empty_schema(postgres_server) as url:
-        yield url
-
-
-@pytest.fixture
-def records(postgres_url) -> Records:
-    records = Records(postgres_url)
-    records.upgrade()
-    yield records
-    records.close()
+def records(postgres_records):
+    return postgres_records
 
 
 class TestPostgres(SearchBehaviour, ContextBehaviour):

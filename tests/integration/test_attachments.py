@@ -387,3 +387,46 @@ def test_uploads_have_their_own_hourly_limit(make_app, tmp_path, folder, fake):
     fake.script(Reply("hi"))
     asked = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]})
     assert asked.status_code == 200
+
+
+def test_a_body_without_a_length_is_still_read_no_further_than_the_limit(make_app, tmp_path):
+    folder = tmp_path / "attachments"
+    app = make_app(
+        database_url=f"sqlite:///{tmp_path}/chat.db",
+        attachment_dir=str(folder),
+        max_attachment_mb=0.1,
+    )
+
+    class Endless(io.RawIOBase):
+        """A chunked upload that never ends: counts what the server reads of it."""
+
+        read_bytes = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 0  # the test client measures the body this way: it has no end
+
+        def tell(self) -> int:
+            return 0
+
+        def readinto(self, buffer) -> int:
+            buffer[:] = b"\0" * len(buffer)
+            self.read_bytes += len(buffer)
+            return len(buffer)
+
+    body = Endless()
+    answer = app.server.test_client().post(
+        "/api/attachments",
+        input_stream=body,
+        content_type="multipart/form-data; boundary=x",
+        # No Content-Length: the body ends when the client says (a chunked request).
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+    assert refusal(answer) == (413, "too_large")
+    assert body.read_bytes < 0.1 * 1024 * 1024 + 64 * 1024 + 2 * 65536
+    assert files(folder) == []

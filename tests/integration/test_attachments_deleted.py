@@ -3,6 +3,7 @@ operator commands), and with a user deleted with --purge-records. Rows and files
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -144,3 +145,20 @@ def test_deleting_a_user_with_purge_records_deletes_their_attachments(url, folde
     assert folders(folder) == set(theirs) == rows(records)
     with records.engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Attachment)) == 2
+
+
+def test_the_consoles_delete_with_purge_deletes_the_users_files(make_app, url, folder):
+    accounts = Accounts(Records(url))
+    accounts.add_user("amy", "amy-password")
+    app = make_app(accounts=True, database_url=url, attachment_dir=str(folder))
+    client = app.server.test_client()
+    client.post("/login", json={"username": "amy", "password": "amy-password"})
+    sent = client.post(
+        "/api/attachments",
+        data={"file": (io.BytesIO(image_bytes()), "a.png")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 201 and folders(folder) == {sent.json["id"]}
+    # As services/admin/users.py does it, with the app's own Accounts.
+    app.server.extensions["chat_accounts"].delete_user("amy", purge=True)
+    assert folders(folder) == set()

@@ -363,13 +363,6 @@ def test_with_redis_the_count_is_still_the_databases(make_app, database, amy, fa
 # ---------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture(scope="module")
-def postgres_server():
-    from tests import records_db
-
-    yield from records_db.postgres_server()
-
-
 def test_the_count_on_postgresql(postgres_server):
     from services.quota import Quota, Spent
     from tests import records_db

@@ -39,13 +39,17 @@ def cli(url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+REF = {"id": "a" * 32, "name": "图表.png", "kind": "image", "mime": "image/png", "size": 2048}
+
+
 @pytest.fixture
 def seeded(url) -> dict:
     """Two conversations, one 10 days old (tables created in-process: faster than the CLI)."""
     records = Records(url)
     records.upgrade()
     old = records.create_conversation("alice", persona="chef")
-    records.add_message("alice", old, {"role": "user", "content": "Old question"})
+    question = {"role": "user", "content": "Old question", "attachments": [REF]}
+    records.add_message("alice", old, question)
     records.add_message(
         "alice",
         old,
@@ -87,6 +91,7 @@ def test_export_jsonl(url, seeded):
     assert rows[1]["prompt_tokens"] == 3 and rows[1]["persona"] == "chef"
     assert rows[2]["content"] == "Grüße — 你好\nzweite Zeile"
     assert rows[3]["error_kind"] == "timeout"
+    assert rows[0]["attachments"] == [REF] and rows[1]["attachments"] is None
 
 
 def test_export_csv_to_a_file(url, seeded, tmp_path):
@@ -114,7 +119,9 @@ def test_export_csv_to_a_file(url, seeded, tmp_path):
         "feedback",
         "feedback_comment",
         "feedback_at",
+        "attachments",
     ]
+    assert json.loads(rows[0]["attachments"]) == [REF] and rows[1]["attachments"] == ""
     assert rows[1]["content"] == "An answer, with a comma"
     assert rows[2]["content"] == "Grüße — 你好\nzweite Zeile"  # non-ASCII and newline intact
     assert rows[2]["title"] == "Grüße — 你好"

@@ -5,34 +5,17 @@ Needs TEST_POSTGRES_URL (see tests/records_db.py); each test gets an empty schem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import text
 
 from services.records import Records
-from tests import records_db
 from tests.records_db import add_messages_worker, run_processes, upgrade_worker
 from tests.unit.test_records_repository import RecordsBehaviour
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    yield from records_db.postgres_server()
-
-
 @pytest.fixture
-def postgres_url(postgres_server) -> Iterator[str]:
-    with records_db.empty_schema(postgres_server) as url:
-        yield url
-
-
-@pytest.fixture
-def records(postgres_url) -> Records:
-    records = Records(postgres_url)
-    records.upgrade()
-    yield records
-    records.close()
+def records(postgres_records):
+    return postgres_records
 
 
 class TestPostgres(RecordsBehaviour):

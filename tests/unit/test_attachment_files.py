@@ -9,7 +9,13 @@ from PIL import Image
 
 from config import Settings
 from services.attachments.images import THUMBNAIL_SIDE, data_url, prepare_image
-from services.attachments.kinds import AttachmentError, allowed_kinds, safe_name, sniff
+from services.attachments.kinds import (
+    AttachmentError,
+    accept_attribute,
+    allowed_kinds,
+    safe_name,
+    sniff,
+)
 from services.tokens import image_size_for_model, image_tokens
 from tests.attachment_files import (
     GPS_IFD,
@@ -76,6 +82,9 @@ def test_text_kinds_come_from_the_name():
     assert sniff(b"a,b\n1,2\n", "t.csv").kind == "csv"
     assert sniff("中文".encode("gb18030"), "notes.txt").kind == "txt"
     assert sniff(b"print(1)\n", "script.py").kind == "txt"
+    # A web page is text to us: stored and served as text/plain, never as HTML.
+    page = sniff(b"<html><script>alert(1)</script></html>", "page.html")
+    assert (page.kind, page.mime) == ("txt", "text/plain")
     assert code_of(lambda: sniff(b"just text", "photo.png")) == "mismatch"
     assert code_of(lambda: sniff(b"a\x00b", "a.txt")) == "mismatch"
     assert code_of(lambda: sniff(b"", "a.txt")) == "empty"
@@ -84,6 +93,8 @@ def test_text_kinds_come_from_the_name():
 def test_allowed_kinds_come_from_the_settings():
     settings = Settings(_env_file=None, attachment_types="image, PDF ,nonsense")
     assert allowed_kinds(settings) == {"image", "pdf"}
+    accept = accept_attribute(allowed_kinds(settings)).split(",")
+    assert "image/png" in accept and ".pdf" in accept and ".docx" not in accept
 
 
 def test_errors_carry_code_status_and_plain_words():
@@ -143,6 +154,15 @@ def test_exif_and_gps_are_dropped_and_the_photo_is_turned_upright():
     assert top[0] > 200 and top[2] < 60, top
     assert bottom[2] > 200 and bottom[0] < 60, bottom
     assert not Image.open(io.BytesIO(prepared.thumbnail)).getexif()
+
+
+def test_a_large_sideways_photo_is_turned_then_sized_for_the_model():
+    # A JPEG is decoded at a reduced scale first (draft): the size still comes from the full one.
+    prepared = prepare_image(photo_with_gps(orientation=6, size=(4000, 3000)))
+    assert (prepared.width, prepared.height) == (768, 1024) == model_image(prepared).size
+    assert prepared.tokens == image_tokens(768, 1024)
+    top = model_image(prepared).getpixel((384, 100))
+    assert top[0] > 200 and top[2] < 60, top  # the left (red) half is on top
 
 
 def test_comments_and_colour_profiles_are_dropped():

@@ -191,3 +191,37 @@ def test_without_an_instant_it_is_now() -> None:
     now = user_time("Asia/Tokyo")
     assert now.utcoffset() == timedelta(hours=9)
     assert before <= now <= datetime.now(timezone.utc)
+
+
+def test_a_questions_attachments_are_listed_and_left_out_on_import() -> None:
+    refs = [
+        {"id": "a" * 32, "name": "work sheet.jpg", "kind": "image", "mime": "image/jpeg",
+         "size": 1_258_291},
+        {"id": "b" * 32, "name": "<script>*x*.pdf", "kind": "document",
+         "mime": "application/pdf", "size": 348_160},
+        {"id": "c" * 32, "name": "notes.txt", "kind": "document", "mime": "text/plain",
+         "size": 820},
+    ]  # fmt: skip
+    history = [
+        {"role": "user", "content": "What do these say?", "attachments": refs},
+        {"role": "assistant", "content": "They say hello.", "status": "done"},
+    ]
+    text = to_markdown(history, model="m", now=NOW, labels=labels("en"))
+    assert (
+        "What do these say?\n"
+        "\n"
+        "<!-- chat-attachments -->\n"
+        "Attachments:\n"
+        "- work sheet.jpg (image/jpeg, 1.2 MB)\n"
+        "- \\<script\\>\\*x\\*.pdf (application/pdf, 340.0 KB)\n"
+        "- notes.txt (text/plain, 820 B)\n"
+        "\n"
+        "<!-- chat-message role=assistant status=done -->\n"
+    ) in text
+    assert "附件:\n- work sheet.jpg" in to_markdown(
+        history, model="m", now=NOW, labels=labels("zh-cn")
+    )
+    assert from_markdown(text) == [
+        {"role": "user", "content": "What do these say?"},
+        {"role": "assistant", "status": "done", "content": "They say hello."},
+    ]

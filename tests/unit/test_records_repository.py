@@ -228,6 +228,7 @@ class RecordsBehaviour:
             "feedback": None,
             "feedback_comment": None,
             "feedback_at": None,
+            "attachments": None,
         }
         parse(rows[1]["created_at"])
         assert (rows[2]["role"], rows[2]["error_kind"]) == ("error", "rate_limit")

@@ -107,11 +107,16 @@ def test_unknown_role(role: str) -> None:
     assert "'user'" in message
 
 
-@pytest.mark.parametrize("content", [5, None, ["text"], {"type": "text", "text": "hi"}])
+@pytest.mark.parametrize("content", [5, None, {"type": "text", "text": "hi"}])
 def test_content_must_be_a_string(content: object) -> None:
     message = refused(body(messages=[{"role": "user", "content": content}]))
     assert "'messages.0.content'" in message
     assert "string" in message
+
+
+def test_content_parts_must_be_parts() -> None:
+    message = refused(body(messages=[{"role": "user", "content": ["text"]}]))
+    assert "'messages.0.content.0'" in message
 
 
 def test_message_missing_content() -> None:

@@ -232,7 +232,7 @@ def test_history_keys_that_do_not_go_upstream_are_not_counted() -> None:
     assert count_messages([stored], "gpt-4o") == count_messages([sent], "gpt-4o") == 3 + 1 + 2 + 3
 
 
-def test_list_content_counts_its_text_parts() -> None:
+def test_list_content_counts_its_text_parts_and_images() -> None:
     parts = {
         "role": "user",
         "content": [
@@ -242,7 +242,8 @@ def test_list_content_counts_its_text_parts() -> None:
         ],
     }
     plain = {"role": "user", "content": "hello world"}
-    assert count_messages([parts], "gpt-4o") == count_messages([plain], "gpt-4o")
+    # An image whose size cannot be read counts as the most an image can cost.
+    assert count_messages([parts], "gpt-4o") == count_messages([plain], "gpt-4o") + 1445
     assert count_messages([{"role": "assistant", "content": None}], "gpt-4o") == 3 + 1 + 3
 
 
