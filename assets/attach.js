@@ -351,8 +351,12 @@ assets in name order), so its Send check comes first. */
         }
         return input;
     }
+    // Until Dash has drawn the composer (a page without one, or without attachments, stops
+    // asking after a minute, or at once).
+    let tries = 0;
     const waitForButton = setInterval(() => {
-        if (fileInput() || (pageConfig() && !config())) clearInterval(waitForButton);
+        tries += 1;
+        if (fileInput() || (pageConfig() && !config()) || tries > 600) clearInterval(waitForButton);
     }, 100);
 
     // Paste in the message box: the clipboard's files (a screenshot) are attached. Text copied
