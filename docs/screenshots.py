@@ -133,6 +133,7 @@ def attachments_shot(browser: Browser, app: AppProcess, fake: FakeUpstream) -> N
     page = context.new_page()
     page.goto(app.url)
     page.wait_for_selector(".chat-welcome", timeout=20_000)
+    fake.reset()  # the shots before may have left a scripted reply unused
     photo = {"name": "worksheet.jpg", "mimeType": "image/jpeg", "buffer": worksheet()}
     attach(page, photo)
     fake.script(Reply(WORKSHEET_REPLY, chunk_size=12))
