@@ -149,3 +149,40 @@ def test_an_image_goes_to_the_model_and_stays_in_the_thread(app_server, open_pag
     later = fake.requests[1].body["messages"]
     parts = [m["content"] for m in later if m["role"] == "user"]
     assert isinstance(parts[0], list) and parts[1] == "Which side is red?"
+
+
+def test_records_off_the_browser_keeps_the_question_with_its_image(start_app, open_page, fake):
+    app = start_app(RECORDS_ENABLED="false")
+    page = open_page(app.url)
+    ready(page)
+    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
+    chip = page.locator(CHIPS)
+    expect(chip).to_have_attribute("data-state", "done")
+    attachment = chip.get_attribute("data-id")
+    # The page says they do not outlive it.
+    expect(page.locator("#chat-attach-note")).to_be_visible()
+
+    fake.script(Reply("Half red, half blue."), Reply("Red on the left."))
+    send(page, "What colours are in this photo?")
+    wait_idle(page, 1)
+    assert (
+        len(
+            [
+                p
+                for p in fake.requests[0].body["messages"][-1]["content"]
+                if p["type"] == "image_url"
+            ]
+        )
+        == 1
+    )
+    shows_thumbnail(page, attachment)
+    # The browser's copy holds the question's refs: drawn again after a reload, and sent back
+    # with the history (the earlier image goes to the model again).
+    page.reload()
+    wait_idle(page, 1)
+    shows_thumbnail(page, attachment)
+    send(page, "Which side is red?")
+    wait_idle(page, 2)
+    earlier = fake.requests[1].body["messages"]
+    first_question = next(m for m in earlier if m["role"] == "user")
+    assert isinstance(first_question["content"], list)
