@@ -109,7 +109,9 @@ def attach_config(options: AttachOptions, *, lang: str, records: bool) -> dict:
         "extensions": {ending: kind for kind, endings in EXTENSIONS.items() for ending in endings},
         "imageTypes": list(IMAGE_TYPES),
         "accept": options.accept(),
-        "typeNames": ", ".join(t(lang, f"attach.kind.{kind}") for kind in options.kinds),
+        "typeNames": t(lang, "attach.kind.separator").join(
+            t(lang, f"attach.kind.{kind}") for kind in options.kinds
+        ),
         "words": {name: t(lang, key) for name, key in WORDS.items()},
         "errors": errors,
         # Records off: a plain hint under the chips that they last only until a reload.

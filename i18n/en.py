@@ -123,6 +123,7 @@ STRINGS = {
     "attach.refused.empty": "{name} is empty.",
     "attach.refused.no_vision": "{model} cannot see images. Pick a model that can, or remove the images.",
     "attach.refused.unsent": "{name} could not be attached. Remove it (×) to send your message without it.",
+    "attach.kind.separator": ", ",
     "attach.kind.image": "images (PNG, JPEG, WebP, GIF)",
     "attach.kind.pdf": "PDF",
     "attach.kind.docx": "Word (.docx)",

@@ -120,6 +120,7 @@ STRINGS = {
     "attach.refused.empty": "{name} 是空文件。",
     "attach.refused.no_vision": "{model} 看不了图片。请换一个能看图片的模型，或移除图片。",
     "attach.refused.unsent": "{name} 没能添加。请先移除它（×），再发送消息。",
+    "attach.kind.separator": "、",
     "attach.kind.image": "图片（PNG、JPEG、WebP、GIF）",
     "attach.kind.pdf": "PDF",
     "attach.kind.docx": "Word（.docx）",
