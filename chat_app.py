@@ -33,6 +33,7 @@ from api.limits import init_limits
 from api.scrubbing import init_scrubbing
 from api.security import QuietRequestHandler, cookie_options, init_security
 from callbacks.sidebar import keep_in_browser
+from components.attachments import AttachOptions
 from components.layout import PageOptions, page
 from components.theme import boot_tag
 from config import APP_DIR, Settings, load_settings
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         can_logout=bool(settings.access_passwords) or settings.accounts,
         quota=settings.accounts,
         accounts=settings.accounts,
+        attachments=AttachOptions.from_settings(settings),
         vision_models=tuple(service.registry.vision_models),
     )
     app.layout = lambda: page(options, lang=_visitor_language(), admin=is_admin())

@@ -252,6 +252,8 @@ class PageTurnStream:
             persona=self._persona(),
             versions=turn.version_map(),
             feedback=self.store is not None,
+            # The question's attachments, drawn above its words in the finished turn.
+            attachments=self.attachment_refs,
         )
         decided["view"] = view_json(view, lang=self.request.lang)
         return decided

@@ -325,7 +325,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             number: state.number, model: planned.model || state.model,
             conversation: planned.conversation_id || null,
             context_from: Number.isInteger(start) ? start : null,
-            versions: state.versions,
+            versions: state.versions, attachments: state.attachments || null,
         };
     }
 
@@ -459,6 +459,9 @@ server's `finish_reply` draw the end, from what the page saw. */
         const retry = retryAt !== null;
         let previous;
         let question;
+        // The question's attachments (issue 18): a retry's are its own again; a new question
+        // takes the composer's uploaded files (assets/attach.js), an edit none.
+        let attached = [];
         if (retry) {
             const asked = history[retryAt];
             // Only the newest question can be asked again (an older error's button may still
@@ -467,6 +470,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             if (!asked || retryAt !== newest) return null;
             question = asked.content || "";
             previous = history.slice(0, retryAt);
+            attached = asked.attachments || [];
         } else {
             const text = given ? options.text : s.text;
             const problem = turnLogic.inputProblem(text, page);
@@ -477,6 +481,7 @@ server's `finish_reply` draw the end, from what the page saw. */
             }
             question = text;
             previous = history;
+            if (!given && window.chatAttach) attached = window.chatAttach.take();
         }
 
         // The thread from where the server last said the context can start.
@@ -492,6 +497,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 custom_prompt: s.customPrompt || null,
                 retry,
                 versions: options.versions || undefined,
+                attachments: attached.length ? attached.map((ref) => ref.id) : undefined,
             },
             model,
             lang: s.lang || "en",
@@ -510,11 +516,11 @@ server's `finish_reply` draw the end, from what the page saw. */
             turn, page, question, retry, number, text: "", finished: false, planned: {},
             conversation: s.conversation || null, index: previous.length, model,
             abort: new AbortController(), body: JSON.stringify(request),
-            versions: options.versions || null,
+            versions: options.versions || null, attachments: attached.length ? attached : undefined,
         };
         current = state;
         readStream(state);
-        showLive(page, question);
+        showLive(page, question, attached);
 
         const streamingNow = { turn, model, index: previous.length, question: retry ? null : question };
         defer(streamingNow, () => {
@@ -532,6 +538,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 });
             }
             const asked = { role: "user", content: question };
+            if (attached.length) asked.attachments = attached;
             if (state.planned.context_from) asked.context_from = state.planned.context_from;
             if (!state.finished) setProps("chat-streaming-store", { data: streamingNow });
             setProps("chat-history-store", { data: previous.concat([asked]) });
@@ -553,15 +560,19 @@ server's `finish_reply` draw the end, from what the page saw. */
     function clearLive(page) {
         const text = document.getElementById("chat-live-question-text");
         if (text) text.textContent = "";
+        const attachments = document.getElementById("chat-live-question-attachments");
+        if (attachments) attachments.replaceChildren();
         drawLive("", page, false);
     }
 
     /* The question and the live reply ("thinking…") show at once, drawn by the page: the
        question's text in an element Dash gives no children, the classes as Dash will set
        them (`defer`), so Dash's later updates agree with the screen. */
-    function showLive(page, question) {
+    function showLive(page, question, attached) {
         const text = document.getElementById("chat-live-question-text");
         if (text) text.textContent = question;
+        const attachments = document.getElementById("chat-live-question-attachments");
+        if (attachments && window.chatAttach) window.chatAttach.draw(attachments, attached);
         const asked = document.getElementById("chat-live-question");
         if (asked) asked.className = page.questionClass;
         const reply = document.getElementById("chat-live-reply");
@@ -593,7 +604,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         // go first, so it is taken from the turn then (a retry's is in the store already).
         const asked = history.length > state.index
             ? history[state.index]
-            : { role: "user", content: state.question };
+            : { role: "user", content: state.question, attachments: state.attachments };
         const kept = history.slice(0, state.index).concat([asked, reply]);
         const conversation = state.conversation || layoutProp("chat-conversation-store", "data");
         const local = conversation
@@ -713,6 +724,8 @@ server's `finish_reply` draw the end, from what the page saw. */
         const out = { role: entry.role };
         if (entry.content) out.content = entry.content;
         if (entry.status) out.status = entry.status;
+        // A question's attachments go back with it (its documents are searched again).
+        if (entry.attachments && entry.attachments.length) out.attachments = entry.attachments;
         return out;
     }
 

@@ -170,6 +170,10 @@ def finish_reply(result, streaming, lang, totals, refresh, context, persona_id):
         next_turn_id=turn_id(number + 1),
         versions=turn_versions(result.get("versions")),
         feedback=records() is not None,
+        # The question's attachments as the page had them (refs: drawn as text and links).
+        attachments=result.get("attachments")
+        if isinstance(result.get("attachments"), list)
+        else None,
     )
     thread = no_update
     if view["replace"]:

@@ -6,6 +6,7 @@ import feffery_antd_components as fac
 from dash import dcc, html
 
 from components import ids
+from components.attachments import AttachOptions
 from components.icon_button import icon_button
 from i18n import t
 
@@ -22,15 +23,71 @@ def jump_newest(*, lang: str) -> html.Button:
     )
 
 
-def composer(*, lang: str, max_chars: int, quota: bool = False) -> html.Div:
+def attach_parts(*, lang: str, records: bool) -> tuple[list, list]:
+    """(Above the box: the chips row and what went wrong; in the box: the attach button.)
+
+    The chips, the file input beside the button (Dash has no `<input type=file>` element of
+    its own) and the words in the row are the page's (assets/attach.js); Dash gives these
+    elements no children, so it never redraws over them. Records off, a plain hint says that
+    attachments last only until a reload (shown with the chips)."""
+    above = [
+        html.Div(id=ids.ATTACHMENTS, className="composer-attachments", hidden=True),
+        html.Div(
+            id=ids.ATTACH_PROBLEM, className="composer-attach-problem", role="alert", hidden=True
+        ),
+    ]
+    if not records:
+        above.append(
+            html.Div(
+                t(lang, "attach.records_off"),
+                id=ids.ATTACH_NOTE,
+                className="composer-attach-note",
+                hidden=True,
+            )
+        )
+    label = t(lang, "attach.button")
+    button = fac.AntdButton(
+        id=ids.ATTACH_BUTTON,
+        type="text",
+        icon=html.Span(className="composer-attach-icon"),
+        title=label,
+        className="composer-attach",
+        **{"aria-label": label},
+    )
+    return above, [button]
+
+
+def drop_overlay(*, lang: str) -> html.Div:
+    """What shows while files are dragged over the page (assets/attach.js)."""
+    return html.Div(
+        html.Div(t(lang, "attach.drop"), className="chat-drop-text"),
+        id=ids.DROP_OVERLAY,
+        className="chat-drop-overlay",
+        hidden=True,
+    )
+
+
+def composer(
+    *,
+    lang: str,
+    max_chars: int,
+    quota: bool = False,
+    attachments: AttachOptions | None = None,
+    records: bool = True,
+) -> html.Div:
     """Multi-line input (Enter sends, Shift+Enter is a new line), send and stop; under it, with
-    `quota` (ACCOUNTS=true), what is left of the user's daily tokens."""
+    `quota` (ACCOUNTS=true), what is left of the user's daily tokens. With `attachments`, an
+    attach button, the chips of the files attached, and the overlay for dropped files."""
+    above, inside = attach_parts(lang=lang, records=records) if attachments else ([], [])
     return html.Div(
         [
             jump_newest(lang=lang),
             dcc.Store(id=ids.ESTIMATE_TEXT),
+            *([drop_overlay(lang=lang)] if attachments else []),
             html.Div(
                 [
+                    *above,
+                    *inside,
                     fac.AntdInput(
                         id=ids.CHAT_INPUT,
                         mode="text-area",

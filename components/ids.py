@@ -112,3 +112,14 @@ TOKEN_NAME = "api-token-name"
 TOKEN_CREATE = "api-token-create"
 TOKEN_CREATED = "api-token-created"
 TOKEN_LIST = "api-token-list"
+
+# ---- issue 18, attachments: the composer's attach button (its file input is made by
+# assets/attach.js beside it), the chips row, why a file was refused, the records-off hint,
+# the overlay shown while files are dragged over the page, the live question's attachments.
+ATTACH_BUTTON = "chat-attach-button"
+ATTACH_INPUT = "chat-attach-input"
+ATTACHMENTS = "chat-attachments"
+ATTACH_PROBLEM = "chat-attach-problem"
+ATTACH_NOTE = "chat-attach-note"
+DROP_OVERLAY = "chat-drop-overlay"
+LIVE_QUESTION_ATTACHMENTS = "chat-live-question-attachments"

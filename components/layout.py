@@ -9,6 +9,7 @@ from dash import dcc, html
 
 import i18n
 from components import ids
+from components.attachments import AttachOptions, attach_config
 from components.composer import composer
 from components.header import header
 from components.message import live_question, live_reply
@@ -41,6 +42,8 @@ class PageOptions:
     # the element is not there, and neither is its callback's request after every turn.
     quota: bool = False
     accounts: bool = False  # ACCOUNTS=true: personal API tokens in the settings drawer
+    # The limits on attachments (issue 18); None: MAX_ATTACHMENTS=0, no attach button.
+    attachments: AttachOptions | None = None
     # The models that take images (services/vision.py), for the page's attachments.
     vision_models: tuple[str, ...] = ()
 
@@ -92,6 +95,11 @@ def page(options: PageOptions, *, lang: str, admin: bool = False) -> fac.AntdCon
                     max_input_chars=options.max_input_chars,
                     max_history_rounds=options.max_history_rounds,
                     records=options.records_enabled,
+                    attach=attach_config(
+                        options.attachments, lang=lang, records=options.records_enabled
+                    )
+                    if options.attachments
+                    else None,
                     vision_models=options.vision_models,
                 ),
             ),
@@ -151,6 +159,8 @@ def page(options: PageOptions, *, lang: str, admin: bool = False) -> fac.AntdCon
                                     lang=lang,
                                     max_chars=options.max_input_chars,
                                     quota=options.quota,
+                                    attachments=options.attachments,
+                                    records=options.records_enabled,
                                 ),
                                 className="app-footer",
                             ),

@@ -7,6 +7,7 @@ from dash import html
 
 import i18n
 from components import ids
+from components.attachments import ATTACHMENTS_CLASS, attachment_list
 from components.markdown import markdown_view
 from components.usage import quota_notice
 from i18n import t, wait_text
@@ -39,9 +40,12 @@ def _frame(
     *,
     extra_class: str = "",
     actions: list | None = None,
+    above: object = None,
     **props,
 ) -> html.Div:
     inside = [html.Div(label, className="chat-role"), html.Div(body, className="chat-bubble")]
+    if above is not None:
+        inside.insert(1, above)  # a question's attachments, over its words (not in the bubble)
     if actions:
         inside.append(html.Div(actions, className="chat-actions"))
     return html.Div(
@@ -61,15 +65,20 @@ def user_message(
     outside: bool = False,
     index: int | None = None,
     version: tuple[int, int] | None = None,
+    attachments: object = None,
 ) -> html.Div:
     """The user's words, shown verbatim (React escapes them; no Markdown). With its place in
-    the thread (`index`), it can be edited, and shows its versions (`‹ k / n ›`)."""
+    the thread (`index`), it can be edited, and shows its versions (`‹ k / n ›`). Its
+    `attachments` (the entry's refs) show above the words."""
     text = [html.Div(content, className="chat-user-text")]
     actions = None
     if index is not None:
         actions = [edit_button(index, lang=lang), *version_nav(index, version, lang=lang)]
     extra = OUTSIDE_CLASS if outside else ""
-    return _frame("user", t(lang, "role.user"), text, extra_class=extra, actions=actions)
+    attached = attachment_list(attachments, lang=lang)
+    return _frame(
+        "user", t(lang, "role.user"), text, extra_class=extra, actions=actions, above=attached
+    )
 
 
 def assistant_message(
@@ -270,6 +279,9 @@ def live_question(*, lang: str) -> html.Div:
         "user",
         t(lang, "role.user"),
         [html.Div(id=ids.LIVE_QUESTION_TEXT, className="chat-user-text")],
+        # The question's attachments, drawn by the page (assets/attach.js) as the thread
+        # draws them (components/attachments.py); empty (and hidden) without any.
+        above=html.Div(id=ids.LIVE_QUESTION_ATTACHMENTS, className=ATTACHMENTS_CLASS),
         id=ids.LIVE_QUESTION,
     )
     frame.className = LIVE_IDLE_CLASS

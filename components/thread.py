@@ -113,7 +113,15 @@ def entry_messages(
         version = (versions or {}).get(at)
         if role == "user":
             content = entry.get("content", "")
-            messages.append(user_message(content, lang=lang, index=at, version=version))
+            messages.append(
+                user_message(
+                    content,
+                    lang=lang,
+                    index=at,
+                    version=version,
+                    attachments=entry.get("attachments"),
+                )
+            )
         elif role == "assistant":
             messages.append(
                 assistant_message(entry, lang=lang, index=at, version=version, feedback=feedback)

@@ -82,9 +82,11 @@ def page_config(
     max_input_chars: int,
     max_history_rounds: int,
     records: bool = False,
+    attach: dict | None = None,
     vision_models: list[str] | tuple[str, ...] = (),
 ) -> dict:
-    """The data of the PAGE_CONFIG store.
+    """The data of the PAGE_CONFIG store. `attach`: the attachments' limits and words
+    (components/attachments.py `attach_config`), None when they are off.
 
     The Markdown of the live reply and the context line are made here, as Dash component
     JSON, so the browser draws them exactly as the server would, from one definition.
@@ -106,6 +108,7 @@ def page_config(
         # With records on, the server's record is the thread: the page reads it at load, and a
         # reply outlives the page that asked (api/running.py).
         "records": records,
+        "attach": attach,
         "runningUrl": get_relative_path("/api/chat/running"),
         "stopUrl": get_relative_path("/api/chat/stop"),
         "followMs": FOLLOW_MS,
@@ -185,6 +188,7 @@ def finished_turn(
     next_turn_id: str = NEXT_TURN_SLOT,
     versions: dict[int, tuple[int, int]] | None = None,
     feedback: bool = False,
+    attachments: list[dict] | None = None,
 ) -> dict:
     """How the thread changes when a turn ends.
 
@@ -195,9 +199,13 @@ def finished_turn(
     is `next_turn_id` (the page knows the turn's number; the server need not). `start` is where
     the context starts (the turn's context line shows when it starts here). `versions`: the
     turn's messages that have versions (a regenerated reply, an edited question). `feedback`:
-    the reply offers 👍 / 👎 (records on).
+    the reply offers 👍 / 👎 (records on). `attachments`: the question's (their refs), drawn
+    above its words.
     """
-    turn = [{"role": "user", "content": question}, *entries]
+    asked: dict = {"role": "user", "content": question}
+    if attachments:
+        asked["attachments"] = attachments
+    turn = [asked, *entries]
     if question_index == 0 and not retry:
         children = render_thread(
             turn,

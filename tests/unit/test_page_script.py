@@ -1,4 +1,5 @@
-"""assets/chat.js names page elements by id; each must be one the layout really has."""
+"""assets/chat.js and assets/attach.js name page elements by id; each must be one the layout
+really has."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from components import ids
 
-SCRIPT = Path(__file__).resolve().parents[2] / "assets" / "chat.js"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SCRIPT = ASSETS / "chat.js"
 KNOWN = {value for name, value in vars(ids).items() if name.isupper() and isinstance(value, str)}
 
 
@@ -17,4 +19,13 @@ def test_every_element_the_script_sets_or_finds_is_in_the_layout() -> None:
     named |= set(re.findall(r'querySelector\("#([\w-]+)"\)', text))
 
     assert len(named) >= 8, named  # the pattern still finds them
+    assert named - KNOWN == set()
+
+
+def test_every_element_the_attachments_script_finds_is_in_the_layout() -> None:
+    text = (ASSETS / "attach.js").read_text(encoding="utf-8")
+    named = set(re.findall(r'(?:getElementById|getLayout|layoutProp)\("([\w-]+)"', text))
+    named |= set(re.findall(r'closest\("#([\w-]+)"\)', text))
+
+    assert len(named) >= 8, named
     assert named - KNOWN == set()
