@@ -28,7 +28,7 @@ from api.usage import meter
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn, view_json
 from services.fixed_persona import PersonaChoice
 from services.plan import Plan, TurnAttachments, context_tokens, next_history_start
-from services.records.repository import auto_title
+from services.records.repository import question_title
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ class PageTurnStream:
         decided_turn = DecidedTurn(
             **self._planned().model_dump(),
             history_start=turn.history_start + start,
-            title=auto_title(turn.question),
+            title=question_title(turn.question, self.attachment_refs),
         )
         decided: dict = {
             "turn": decided_turn.model_dump(),

@@ -436,6 +436,10 @@ assets in name order), so its Send check comes first. */
             render();
             return refs;
         },
+        /* How many files are uploaded and would go with a Send now. */
+        ready: function () {
+            return items.filter((item) => item.state === "done").length;
+        },
         draw,
         humanSize,
     };

@@ -473,13 +473,17 @@ server's `finish_reply` draw the end, from what the page saw. */
             attached = asked.attachments || [];
         } else {
             const text = given ? options.text : s.text;
-            const problem = turnLogic.inputProblem(text, page);
+            let problem = turnLogic.inputProblem(text, page);
+            // A picture (or a file) asked about without words goes, as in ChatGPT.
+            const filesAlone = problem === "empty" && !given && window.chatAttach &&
+                window.chatAttach.ready() > 0;
+            if (filesAlone) problem = null;
             if (problem) {
                 // The server words it in the page's language; the text stays in the box.
                 const length = Array.from(String(text || "")).length;
                 return { problem, length, limit: page.maxInputChars, at: Date.now() };
             }
-            question = text;
+            question = filesAlone ? "" : text;
             previous = history;
             if (!given && window.chatAttach) attached = window.chatAttach.take();
         }

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from services import branches as versions_rule
 from services.records.models import is_id
-from services.records.repository import auto_title
+from services.records.repository import question_title
 
 
 def _now() -> str:
@@ -26,7 +26,9 @@ def _title(entry: dict) -> str:
     if entry.get("title"):
         return entry["title"]
     question = next((e for e in entry.get("history") or [] if e.get("role") == "user"), None)
-    return auto_title(question.get("content") or "") if question else ""
+    if not question:
+        return ""
+    return question_title(question.get("content") or "", question.get("attachments"))
 
 
 class BrowserRecords:

@@ -89,6 +89,13 @@ def auto_title(content: str) -> str:
     return line
 
 
+def question_title(content: str, attachments: list | None = None) -> str:
+    """A conversation's title from its first question: its text, or for a picture asked about
+    without words, the first attachment's name."""
+    names = (str(ref.get("name") or "") for ref in attachments or [] if isinstance(ref, dict))
+    return auto_title(content) or auto_title(next(names, ""))
+
+
 def _count(value: object) -> int | None:
     # Usage comes from the browser: a count is a non-negative int or it is nothing.
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -315,7 +322,11 @@ def _append(
             connection.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id)
-                .values(title=auto_title(values["content"]))
+                .values(
+                    title=question_title(
+                        values["content"], (values.get("extra") or {}).get("attachments")
+                    )
+                )
             )
     return row_id
 

@@ -186,3 +186,24 @@ def test_records_off_the_browser_keeps_the_question_with_its_image(start_app, op
     earlier = fake.requests[1].body["messages"]
     first_question = next(m for m in earlier if m["role"] == "user")
     assert isinstance(first_question["content"], list)
+
+
+def test_a_picture_alone_is_a_question(app_server, open_page, fake):
+    """No words, only a photo: it goes (as in ChatGPT), upstream as one image part without an
+    empty text part, and the conversation is named after the file in the sidebar."""
+    page = open_page(app_server.url)
+    ready(page)
+    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
+    chip = page.locator(CHIPS)
+    expect(chip).to_have_attribute("data-state", "done")
+    attachment = chip.get_attribute("data-id")
+
+    fake.script(Reply("A worksheet with two colours."))
+    page.click("#chat-send-button")
+    wait_idle(page, 1)
+    (request,) = fake.requests
+    content = request.body["messages"][-1]["content"]
+    assert [part["type"] for part in content] == ["image_url"]
+    shows_thumbnail(page, attachment)
+    expect(page.locator(".sidebar-title", has_text="worksheet.jpg")).to_be_visible()
+    expect(page.locator(PROBLEM)).to_be_hidden()  # nothing refused

@@ -667,3 +667,12 @@ def test_auto_title_rules():
 )
 def test_database_url_driver(given, driver):
     assert database_url(given).drivername == driver
+
+
+def test_a_picture_alone_is_titled_by_its_file():
+    from services.records.repository import question_title
+
+    photo = {"id": "a" * 32, "name": "作业第3页.jpg", "kind": "image"}
+    assert question_title("", [photo]) == "作业第3页.jpg"
+    assert question_title("What is this?", [photo]) == "What is this?"
+    assert question_title("  \n", None) == ""
