@@ -460,7 +460,7 @@ server's `finish_reply` draw the end, from what the page saw. */
         let previous;
         let question;
         // The question's attachments (issue 18): a retry's are its own again; a new question
-        // takes the composer's uploaded files (assets/attach.js), an edit none.
+        // takes the composer's uploaded files (assets/attach.js), an edit the edited one's.
         let attached = [];
         if (retry) {
             const asked = history[retryAt];
@@ -486,6 +486,8 @@ server's `finish_reply` draw the end, from what the page saw. */
             question = filesAlone ? "" : text;
             previous = history;
             if (!given && window.chatAttach) attached = window.chatAttach.take();
+            // An edit asks again with the edited question's files (callbacks/branches.py).
+            if (given && Array.isArray(options.attachments)) attached = options.attachments;
         }
 
         // The thread from where the server last said the context can start.
@@ -814,6 +816,7 @@ server's `finish_reply` draw the end, from what the page saw. */
                 const retryAt = Number.isInteger(ask.retry) ? ask.retry : null;
                 const options = { versions: ask.versions || null };
                 if (retryAt === null) options.text = String(ask.text || "");
+                if (Array.isArray(ask.attachments)) options.attachments = ask.attachments;
                 return startTurn(found.page, found.named, retryAt, options) || noUpdate();
             },
 

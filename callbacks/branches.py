@@ -121,6 +121,9 @@ def change_version(
         ):
             raise PreventUpdate  # the page said why before asking (assets/chat.js)
         ask = {"text": request.text}
+        # The edited question keeps its files (as ChatGPT's edit does): the new turn sends them.
+        if history[at].get("attachments"):
+            ask["attachments"] = history[at]["attachments"]
     changed = store.fork(owner, conversation, at)
     if changed is None:
         return _refused(choices)

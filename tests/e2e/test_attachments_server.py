@@ -207,3 +207,30 @@ def test_a_picture_alone_is_a_question(app_server, open_page, fake):
     shows_thumbnail(page, attachment)
     expect(page.locator(".sidebar-title", has_text="worksheet.jpg")).to_be_visible()
     expect(page.locator(PROBLEM)).to_be_hidden()  # nothing refused
+
+
+def test_an_edited_question_keeps_its_image(app_server, open_page, fake):
+    """Editing a question that had a photo asks the new words about the same photo."""
+    from tests.e2e.test_branches_page import edit
+
+    page = open_page(app_server.url)
+    ready(page)
+    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
+    chip = page.locator(CHIPS)
+    expect(chip).to_have_attribute("data-state", "done")
+    attachment = chip.get_attribute("data-id")
+    fake.script(Reply("Red and blue."), Reply("Red."))
+    send(page, "What colours are in this photo?")
+    wait_idle(page, 1)
+
+    edit(page, 0, "Which colour is on the left?")
+    expect(page.locator(".chat-message-assistant:not(.chat-message-live)")).to_contain_text(
+        ["Red."]
+    )
+    wait_idle(page, 1)
+    first, second = fake.requests
+    question = second.body["messages"][-1]
+    assert [part["type"] for part in question["content"]] == ["text", "image_url"]
+    assert question["content"][0]["text"] == "Which colour is on the left?"
+    assert question["content"][1] == first.body["messages"][-1]["content"][1]
+    shows_thumbnail(page, attachment)
