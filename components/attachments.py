@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 import i18n
 from i18n import t
+from services.attachments.errors import MESSAGES
 from services.attachments.kinds import allowed_kinds
 from services.attachments.models import AttachmentRef
 from services.attachments.store import max_bytes
@@ -58,24 +59,9 @@ class AttachOptions:
         return ",".join(endings + (list(IMAGE_TYPES) if "image" in self.kinds else []))
 
 
-# The server's reasons (services/attachments/kinds.py AttachmentError codes), worded by the
-# keys `attach.error.<code>` where they exist.
-ERROR_CODES = (
-    "empty",
-    "too_large",
-    "too_many",
-    "unsupported",
-    "mismatch",
-    "svg",
-    "too_many_pixels",
-    "corrupt",
-    "encrypted",
-    "cut",
-    "missing",
-    "no_vision",
-    "unavailable",
-    "no_text",  # not a refusal: a note on a stored PDF (AttachmentInfo.note)
-)
+# The server's reasons (services/attachments/errors.py), worded by the keys
+# `attach.error.<code>`; "unavailable" is the upload route's 503 (api/attachments.py).
+ERROR_CODES = (*MESSAGES, "unavailable")
 # What the page itself says, by name in page.attach.words (assets/attach.js).
 WORDS = {
     "button": "attach.button",

@@ -367,6 +367,7 @@ STRINGS = {
     "attach.error.no_text": "This PDF has no text layer (it is probably a scan), so the "
     "assistant cannot read it.",
     "attach.error.cut": "The upload stopped before the whole file arrived. Try again.",
+    "attach.error.pending": "{limit} files are waiting to be sent. Send them or remove some first.",
     "attach.error.missing": "That attachment is no longer available. Attach the file again.",
     "attach.error.no_vision": "The model {model} cannot see images. Choose another model or "
     "remove the image.",

@@ -344,6 +344,7 @@ STRINGS = {
     "attach.error.encrypted": "文件设有密码。请去掉密码后再附加。",
     "attach.error.no_text": "这个 PDF 没有文字层（可能是扫描件），助手无法读取其中的文字。",
     "attach.error.cut": "上传在文件传完之前中断了。请重试。",
+    "attach.error.pending": "已有 {limit} 个文件等待发送。请先发送或移除一些。",
     "attach.error.missing": "这个附件已不可用。请重新附加文件。",
     "attach.error.no_vision": "模型 {model} 无法识别图片。请换一个模型，或移除图片。",
     "attach.error.unavailable": "暂时无法保存附件。请稍后再试。",

@@ -15,6 +15,7 @@ MESSAGES = {
     "encrypted": "The file is protected by a password. Remove the password and attach it again.",
     "no_text": "This PDF has no text layer (it is probably a scan), so its text cannot be read.",
     "cut": "The upload ended before the whole file arrived. Try again.",
+    "pending": "{limit} files are waiting to be sent. Send them or remove some first.",
     "missing": "That attachment is not available (it may have expired). Attach the file again.",
     "no_vision": "The model {model} cannot see images. Choose another model or remove the image.",
 }

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -110,6 +110,20 @@ class AttachmentStore:
         self._scratch_records = records  # keeps it alive (its pool is dropped in forked workers)
         return records.engine
 
+    @property
+    def max_pending(self) -> int:
+        """Uploads one identity may keep unsent: a few messages' worth, so uploads that are
+        never sent cannot fill the disk before the purge takes them."""
+        return max(20, 4 * self.settings.max_attachments)
+
+    def _pending(self, owner: str) -> int:
+        with self.engine.connect() as connection:
+            return connection.scalar(
+                select(func.count())
+                .select_from(Attachment)
+                .where(Attachment.owner == owner, Attachment.conversation_id.is_(None))
+            )
+
     # ---- paths
 
     def _folder(self, attachment_id: str) -> Path:
@@ -125,6 +139,8 @@ class AttachmentStore:
             raise AttachmentError("empty")
         if len(data) > self.max_bytes:
             raise AttachmentError("too_large", limit_mb=_mb(self.settings.max_attachment_mb))
+        if self._pending(owner) >= self.max_pending:
+            raise AttachmentError("pending", limit=self.max_pending)
         name = safe_name(name)
         sniffed = sniff(data, name)
         if sniffed.kind not in self.kinds:

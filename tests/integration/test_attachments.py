@@ -172,6 +172,29 @@ def test_a_pending_attachment_can_be_deleted_by_its_owner(app, folder):
     assert client.delete(f"/api/attachments/{info['id']}").status_code == 404
 
 
+def test_uploads_never_sent_are_capped_per_identity(app):
+    """One identity cannot fill the disk with uploads it never sends: past the cap it is told
+    to send or remove some; another identity is not affected."""
+    client = app.server.test_client()
+    cap = app.server.extensions[ATTACHMENTS].max_pending
+    for _ in range(cap):
+        assert upload(client, image_bytes()).status_code == 201
+    answer = upload(client, image_bytes())
+    assert answer.status_code == 400
+    assert answer.json["error"]["type"] == "pending"
+    assert str(cap) in answer.json["error"]["message"]
+    assert rows(app) == cap
+    assert upload(app.server.test_client(), image_bytes()).status_code == 201
+    # Removing one makes room again.
+    pending = client_identity(client)
+    assert pending
+    first = app.server.extensions[ATTACHMENTS]
+    with first.engine.connect() as connection:
+        some = connection.scalar(select(Attachment.id).where(Attachment.owner == pending))
+    assert client.delete(f"/api/attachments/{some}").status_code == 204
+    assert upload(client, image_bytes()).status_code == 201
+
+
 def test_a_sent_attachment_is_not_deleted_by_the_chip(app):
     client = app.server.test_client()
     info = upload(client, image_bytes()).json
