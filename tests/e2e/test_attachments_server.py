@@ -112,13 +112,18 @@ def shows_thumbnail(page: Page, attachment: str) -> None:
     )
 
 
-def test_an_image_goes_to_the_model_and_stays_in_the_thread(app_server, open_page, fake):
+def page_with_photo(app_server, open_page) -> tuple[Page, str]:
+    """A page with worksheet.jpg attached and uploaded; the page and the attachment's id."""
     page = open_page(app_server.url)
     ready(page)
     choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
     chip = page.locator(CHIPS)
     expect(chip).to_have_attribute("data-state", "done")
-    attachment = chip.get_attribute("data-id")
+    return page, chip.get_attribute("data-id")
+
+
+def test_an_image_goes_to_the_model_and_stays_in_the_thread(app_server, open_page, fake):
+    page, attachment = page_with_photo(app_server, open_page)
 
     fake.script(Reply("It is half red, half blue."))
     send(page, "What colours are in this photo?")
@@ -191,12 +196,7 @@ def test_records_off_the_browser_keeps_the_question_with_its_image(start_app, op
 def test_a_picture_alone_is_a_question(app_server, open_page, fake):
     """No words, only a photo: it goes (as in ChatGPT), upstream as one image part without an
     empty text part, and the conversation is named after the file in the sidebar."""
-    page = open_page(app_server.url)
-    ready(page)
-    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
-    chip = page.locator(CHIPS)
-    expect(chip).to_have_attribute("data-state", "done")
-    attachment = chip.get_attribute("data-id")
+    page, attachment = page_with_photo(app_server, open_page)
 
     fake.script(Reply("A worksheet with two colours."))
     page.click("#chat-send-button")
@@ -213,12 +213,7 @@ def test_an_edited_question_keeps_its_image(app_server, open_page, fake):
     """Editing a question that had a photo asks the new words about the same photo."""
     from tests.e2e.test_branches_page import edit
 
-    page = open_page(app_server.url)
-    ready(page)
-    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
-    chip = page.locator(CHIPS)
-    expect(chip).to_have_attribute("data-state", "done")
-    attachment = chip.get_attribute("data-id")
+    page, attachment = page_with_photo(app_server, open_page)
     fake.script(Reply("Red and blue."), Reply("Red."))
     send(page, "What colours are in this photo?")
     wait_idle(page, 1)

@@ -3,7 +3,6 @@ words when they cannot be read, nothing stored for a refusal (issue 18)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy import func, select
 from extensions import ATTACHMENTS
 from services.attachments.passages import search
 from services.records.models import Attachment, AttachmentPassage
+from tests.integration.test_attachments import upload
 from tests.sample_documents import (
     QUESTION,
     SENTENCE,
@@ -32,14 +32,6 @@ def folder(tmp_path) -> Path:
 @pytest.fixture
 def app(make_app, tmp_path, folder):
     return make_app(database_url=f"sqlite:///{tmp_path}/chat.db", attachment_dir=str(folder))
-
-
-def upload(client, data: bytes, name: str):
-    return client.post(
-        "/api/attachments",
-        data={"file": (io.BytesIO(data), name)},
-        content_type="multipart/form-data",
-    )
 
 
 def count(app, table) -> int:
