@@ -229,3 +229,24 @@ def test_an_edited_question_keeps_its_image(app_server, open_page, fake):
     assert question["content"][0]["text"] == "Which colour is on the left?"
     assert question["content"][1] == first.body["messages"][-1]["content"][1]
     shows_thumbnail(page, attachment)
+
+
+def test_a_question_about_page_150_of_a_200_page_pdf_sends_that_passage(
+    app_server, open_page, fake
+):
+    """Attached in the page: the question about the sentence on page 150 sends that page's
+    passage, named by its page, not the whole document."""
+    page = open_page(app_server.url)
+    ready(page)
+    choose(page, file("report.pdf", documents.long_pdf(), "application/pdf"))
+    expect(page.locator(CHIPS)).to_have_attribute("data-state", "done", timeout=20_000)
+    fake.script(Reply("The purple giraffe, on page 150."))
+    send(page, documents.QUESTION)
+    wait_idle(page, 1)
+    (request,) = fake.requests
+    content = request.body["messages"][-1]["content"]
+    text = content if isinstance(content, str) else content[0]["text"]
+    assert documents.SENTENCE in text and 'location="page 150"' in text
+    assert text.endswith(documents.QUESTION)
+    assert "page 3" not in text and len(text) < 20_000  # passages, not 200 pages
+    expect(page.locator(".chat-message-user .chat-attachment")).to_contain_text("report.pdf")
