@@ -34,6 +34,10 @@ from services.vision import sees_images_by_name
         "pixtral-12b",
         "meta-llama/Llama-3.2-11B-Vision-Instruct",
         "grok-2-vision-1212",
+        # Chinese providers' vision models, as their consoles name them.
+        "moonshot-v1-8k-vision-preview",
+        "doubao-1.5-vision-pro",
+        "glm-4.5v",
     ],
 )
 def test_vision_names(model):
