@@ -40,6 +40,7 @@ CHAT_ONLY_SCRIPTS = (
     "/assets/markdown.js",
     "/assets/menu.js",
     "/assets/accounts.js",
+    "/assets/attach.js",
     "/dash_table/",
 )
 # The lazily loaded parts of the libraries the console draws with (webpack chunks: one that
