@@ -20,8 +20,12 @@ assets in name order), so its Send check comes first. */
     function layoutProp(id, name) {
         const api = window.dash_component_api;
         if (!api || typeof api.getLayout !== "function") return undefined;
-        const found = api.getLayout(id);
-        return found && found.props ? found.props[name] : undefined;
+        try {
+            const found = api.getLayout(id);
+            return found && found.props ? found.props[name] : undefined;
+        } catch (e) {
+            return undefined; // Dash raises for an id its layout does not have (yet)
+        }
     }
 
     function pageConfig() {
