@@ -81,13 +81,19 @@ def test_documents_are_read_and_a_scan_or_a_locked_pdf_is_said_plainly(app_serve
     expect(page.locator(PROBLEM)).to_contain_text("locked.pdf could not be attached: The file")
 
 
-def test_another_identity_gets_404_for_an_attachment_url(app_server, open_page):
-    owner = open_page(app_server.url)
-    ready(owner)
-    choose(owner, file("private.png", image_bytes(), "image/png"))
-    chip = owner.locator(CHIPS)
+def page_with_photo(app_server, open_page, name="worksheet.jpg", data=None) -> tuple[Page, str]:
+    """A page with a photo attached and uploaded; the page and the attachment's id."""
+    page = open_page(app_server.url)
+    ready(page)
+    mime = "image/png" if name.endswith(".png") else "image/jpeg"
+    choose(page, file(name, data if data is not None else photo_with_gps(), mime))
+    chip = page.locator(CHIPS)
     expect(chip).to_have_attribute("data-state", "done")
-    attachment = chip.get_attribute("data-id")
+    return page, chip.get_attribute("data-id")
+
+
+def test_another_identity_gets_404_for_an_attachment_url(app_server, open_page):
+    owner, attachment = page_with_photo(app_server, open_page, "private.png", image_bytes())
 
     other = open_page(app_server.url)  # a fresh browser profile: another identity
     for url in (f"/api/attachments/{attachment}", f"/api/attachments/{attachment}/thumbnail"):
@@ -110,16 +116,6 @@ def shows_thumbnail(page: Page, attachment: str) -> None:
         f"() => {{ const img = document.querySelector({THREAD_IMAGE!r});"
         " return img && img.complete && img.naturalWidth > 0; }"
     )
-
-
-def page_with_photo(app_server, open_page) -> tuple[Page, str]:
-    """A page with worksheet.jpg attached and uploaded; the page and the attachment's id."""
-    page = open_page(app_server.url)
-    ready(page)
-    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
-    chip = page.locator(CHIPS)
-    expect(chip).to_have_attribute("data-state", "done")
-    return page, chip.get_attribute("data-id")
 
 
 def test_an_image_goes_to_the_model_and_stays_in_the_thread(app_server, open_page, fake):
@@ -157,13 +153,7 @@ def test_an_image_goes_to_the_model_and_stays_in_the_thread(app_server, open_pag
 
 
 def test_records_off_the_browser_keeps_the_question_with_its_image(start_app, open_page, fake):
-    app = start_app(RECORDS_ENABLED="false")
-    page = open_page(app.url)
-    ready(page)
-    choose(page, file("worksheet.jpg", photo_with_gps(), "image/jpeg"))
-    chip = page.locator(CHIPS)
-    expect(chip).to_have_attribute("data-state", "done")
-    attachment = chip.get_attribute("data-id")
+    page, attachment = page_with_photo(start_app(RECORDS_ENABLED="false"), open_page)
     # The page says they do not outlive it.
     expect(page.locator("#chat-attach-note")).to_be_visible()
 
