@@ -105,8 +105,10 @@ def _duplicate_key(node: yaml.Node | None, loc: tuple = ()) -> tuple[tuple, int,
 class PriceTable:
     """Prices by model id."""
 
-    def __init__(self, prices: Mapping[str, Price] | None = None):
+    def __init__(self, prices: Mapping[str, Price] | None = None, currency: str = DEFAULT_CURRENCY):
         self._prices = dict(prices or {})
+        # The file's own `currency`: what its entries without one are priced in.
+        self.currency = currency
         # Listed ids by their normalised form, ignoring case, provider prefix and tag. An undated
         # id ("gpt-4o") also prices its dated snapshots; a dated one only itself.
         self._dated: dict[str, str] = {}
@@ -160,7 +162,8 @@ class PriceTable:
             {
                 model: Price(entry.input, entry.output, entry.currency or config.currency)
                 for model, entry in config.models.items()
-            }
+            },
+            config.currency,
         )
 
     @classmethod
