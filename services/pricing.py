@@ -243,6 +243,11 @@ def price_usage(totals: dict, table: PriceTable) -> dict:
     }
 
 
+def currency_symbol(currency: str) -> str | None:
+    """ "$" for USD, "¥" for CNY; None for a currency shown by its code."""
+    return _SYMBOLS.get(currency.upper())
+
+
 def format_cost(amount: Decimal, currency: str) -> str:
     """An amount for people: "$0.0123", "¥0.05", "0.0123 EUR", "$1.50", "<$0.0001".
 
@@ -254,7 +259,7 @@ def format_cost(amount: Decimal, currency: str) -> str:
     amount = abs(amount)
 
     def dress(number: str) -> str:
-        symbol = _SYMBOLS.get(currency)
+        symbol = currency_symbol(currency)
         return f"{symbol}{number}" if symbol else f"{number} {currency}"
 
     if 0 < amount < _SMALLEST:
