@@ -179,7 +179,11 @@ def init_admin(app: Dash, language: Callable[[], str]) -> None:
             return forbidden(lang=lang)
         today = datetime.now(UTC).date()
         screen = first_screen(
-            extensions.accounts().engine, lang=lang, today=today, day_start=quota_day_start()
+            extensions.accounts().engine,
+            lang=lang,
+            today=today,
+            day_start=quota_day_start(),
+            prices=extensions.chat_service().prices,
         )
         return console(lang=lang, today=today, screen=screen)
 

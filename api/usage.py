@@ -18,7 +18,7 @@ from api.responses import error_response
 from extensions import accounts, chat_service, quota
 from i18n import wait_text
 from services.pricing import PriceTable
-from services.quota import REFUSAL_KIND, Quota, QuotaState, Spent, priced, reply_usage
+from services.quota import REFUSAL_KIND, Quota, QuotaState, Spent, charge, reply_usage
 
 GATEWAY_OWNER = "gateway"
 
@@ -61,7 +61,7 @@ class Meter:
                 persona=self.persona,
                 prompt_tokens=prompt,
                 completion_tokens=completion,
-                cost=priced(self.prices, model, prompt, completion),
+                **charge(self.prices, model, prompt, completion),
             )
         )
 

@@ -21,7 +21,7 @@ import i18n
 from api.admin import quota_day_start, require_admin
 from api.identity import current_user
 from components import admin_ids as ids
-from components.admin import CSV_PATH
+from components.admin import CSV_PATH, currency_picker
 from i18n import t
 from services import export, export_document
 from services.accounts import AccountError
@@ -98,20 +98,43 @@ def _selected(rows: object) -> dict | None:
 @callback(
     Output(ids.USAGE_GRAPH, "figure"),
     Output(ids.FEEDBACK_GRAPH, "figure"),
+    Output(ids.USAGE_CURRENCY, "options"),
+    Output(ids.USAGE_CURRENCY, "value"),
+    Output(ids.USAGE_CURRENCY_BOX, "style"),
     Input(ids.USAGE_RANGE, "value"),
     Input(ids.USAGE_METRIC, "value"),
     Input(ids.USAGE_SPLIT, "value"),
+    Input(ids.USAGE_CURRENCY, "value"),
     State(ids.LANG, "data"),
     prevent_initial_call=True,
 )
 @require_admin
 @known_language
-def draw_usage(picked, metric, split, lang):
-    """The usage chart and the feedback rate chart for the picked days."""
+def draw_usage(picked, metric, split, currency, lang):
+    """The usage chart and the feedback rate chart for the picked days; for the cost, in
+    the picked currency (the picker lists those spent in the range, shown when several)."""
     metric = metric if metric in usage.METRICS else view.DEFAULT_METRIC
     split = split if split in usage.SPLITS else view.DEFAULT_SPLIT
     start, end = _range(picked)
-    return view.usage_figures(_engine(), start, end, metric, split, lang=lang)
+    charts = view.usage_charts(
+        _engine(),
+        start,
+        end,
+        metric,
+        split,
+        lang=lang,
+        currency=currency if isinstance(currency, str) else None,
+        prices=extensions.chat_service().prices,
+    )
+    picker = currency_picker(charts["currencies"], charts["currency"])
+    return (
+        charts["usage_figure"],
+        charts["feedback_figure"],
+        picker["options"],
+        # Another metric draws no currency: the picked one stays for the way back to the cost.
+        picker["value"] if metric == "cost" else no_update,
+        picker["style"],
+    )
 
 
 # ---- users

@@ -19,7 +19,13 @@ from components.antd import dialog_buttons
 from components.layout import PRIMARY_COLOR
 from i18n import t
 from services.admin.usage import METRICS, SPLITS
-from services.admin.view import DEFAULT_METRIC, DEFAULT_SPLIT, default_range, pagination
+from services.admin.view import (
+    DEFAULT_METRIC,
+    DEFAULT_SPLIT,
+    costs_text,
+    default_range,
+    pagination,
+)
 
 ADMIN_PATH = "/admin"
 CSV_PATH = "/admin/csv/"
@@ -91,10 +97,12 @@ def totals_block(overview: dict | None, *, lang: str) -> list:
         figures = [
             fac.AntdStatistic(
                 title=t(lang, f"admin.total.{name}"),
-                value=values.get(name, 0),
-                precision=4 if name == "cost" else 0,
+                # The cost is text: one amount per currency, side by side, never one sum.
+                value=costs_text(values.get(name)) if name == "cost" else values.get(name, 0),
+                precision=0,
                 showGroupSeparator=True,
                 valueStyle={"fontSize": 20},
+                className=f"admin-total-{name}",
             )
             for name in TOTALS
         ]
@@ -123,7 +131,20 @@ def _select(select_id: str, placeholder: str, options: list, **props) -> fac.Ant
     )
 
 
+def currency_picker(currencies: list[str], value: str | None) -> dict:
+    """The chart's currency picker: its options, its value, and its box's style (shown only
+    when the cost is drawn and more than one currency was spent)."""
+    return {
+        "options": [{"label": code, "value": code} for code in currencies],
+        "value": value,
+        "style": {"display": "inline-flex", "alignItems": "center", "gap": 8}
+        if len(currencies) > 1
+        else {"display": "none"},
+    }
+
+
 def usage_tab(*, lang: str, today: date, screen: dict) -> html.Div:
+    picker = currency_picker(screen.get("currencies") or [], screen.get("currency"))
     return html.Div(
         [
             fac.AntdSpace(
@@ -150,6 +171,19 @@ def usage_tab(*, lang: str, today: date, screen: dict) -> html.Div:
                         options=[
                             {"label": t(lang, f"admin.split.{s}"), "value": s} for s in SPLITS
                         ],
+                    ),
+                    html.Span(
+                        [
+                            fac.AntdText(t(lang, "admin.currency"), type="secondary"),
+                            fac.AntdSegmented(
+                                id=ids.USAGE_CURRENCY,
+                                options=picker["options"],
+                                value=picker["value"],
+                            ),
+                        ],
+                        id=ids.USAGE_CURRENCY_BOX,
+                        className="admin-usage-currency",
+                        style=picker["style"],
                     ),
                 ],
                 wrap=True,

@@ -18,6 +18,8 @@ FEEDBACK_GRAPH = "admin-feedback-graph"
 USAGE_RANGE = "admin-usage-range"
 USAGE_METRIC = "admin-usage-metric"
 USAGE_SPLIT = "admin-usage-split"
+USAGE_CURRENCY = "admin-usage-currency"
+USAGE_CURRENCY_BOX = "admin-usage-currency-box"
 
 USERS_SEARCH = "admin-users-search"
 USERS_REFRESH = "admin-users-refresh"

@@ -230,6 +230,8 @@ STRINGS = {
     "admin.metric.messages": "Messages",
     "admin.metric.tokens": "Tokens",
     "admin.metric.cost": "Cost",
+    "admin.metric.cost_in": "Cost in {currency}",
+    "admin.currency": "Currency",
     "admin.split.user": "User",
     "admin.split.persona": "Persona",
     "admin.split.model": "Model",

@@ -212,6 +212,8 @@ STRINGS = {
     "admin.metric.messages": "消息",
     "admin.metric.tokens": "Token",
     "admin.metric.cost": "费用",
+    "admin.metric.cost_in": "费用（{currency}）",
+    "admin.currency": "币种",
     "admin.split.user": "用户",
     "admin.split.persona": "角色",
     "admin.split.model": "模型",

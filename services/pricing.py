@@ -105,8 +105,10 @@ def _duplicate_key(node: yaml.Node | None, loc: tuple = ()) -> tuple[tuple, int,
 class PriceTable:
     """Prices by model id."""
 
-    def __init__(self, prices: Mapping[str, Price] | None = None):
+    def __init__(self, prices: Mapping[str, Price] | None = None, currency: str = DEFAULT_CURRENCY):
         self._prices = dict(prices or {})
+        # The file's own `currency`: what its entries without one are priced in.
+        self.currency = currency
         # Listed ids by their normalised form, ignoring case, provider prefix and tag. An undated
         # id ("gpt-4o") also prices its dated snapshots; a dated one only itself.
         self._dated: dict[str, str] = {}
@@ -160,7 +162,8 @@ class PriceTable:
             {
                 model: Price(entry.input, entry.output, entry.currency or config.currency)
                 for model, entry in config.models.items()
-            }
+            },
+            config.currency,
         )
 
     @classmethod
@@ -240,6 +243,11 @@ def price_usage(totals: dict, table: PriceTable) -> dict:
     }
 
 
+def currency_symbol(currency: str) -> str | None:
+    """ "$" for USD, "¥" for CNY; None for a currency shown by its code."""
+    return _SYMBOLS.get(currency.upper())
+
+
 def format_cost(amount: Decimal, currency: str) -> str:
     """An amount for people: "$0.0123", "¥0.05", "0.0123 EUR", "$1.50", "<$0.0001".
 
@@ -251,7 +259,7 @@ def format_cost(amount: Decimal, currency: str) -> str:
     amount = abs(amount)
 
     def dress(number: str) -> str:
-        symbol = _SYMBOLS.get(currency)
+        symbol = currency_symbol(currency)
         return f"{symbol}{number}" if symbol else f"{number} {currency}"
 
     if 0 < amount < _SMALLEST:

@@ -63,6 +63,8 @@ class Spent(BaseModel):
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
     cost: float | None = None
+    # The cost's currency (prices.yaml); None with no cost.
+    currency: str | None = None
 
     @property
     def tokens(self) -> int:
@@ -134,10 +136,17 @@ def estimate(sent: list[dict], reply: str, model: str) -> tuple[int, int, bool]:
 
 def priced(prices: PriceTable, model: str | None, prompt: int, completion: int) -> float | None:
     """The cost at `model`'s list price (in its currency), None when it has no price."""
+    return charge(prices, model, prompt, completion)["cost"]
+
+
+def charge(prices: PriceTable, model: str | None, prompt: int, completion: int) -> dict:
+    """A usage row's {"cost", "currency"} at `model`'s list price; both None when unpriced
+    (a cost is only ever written with its currency: the console never adds two)."""
     price = prices.price(model)
     if price is None:
-        return None
-    return float(cost(prompt, completion, price).quantize(Decimal("0.00000001")))
+        return {"cost": None, "currency": None}
+    amount = cost(prompt, completion, price).quantize(Decimal("0.00000001"))
+    return {"cost": float(amount), "currency": price.currency}
 
 
 class Quota:

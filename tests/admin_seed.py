@@ -121,6 +121,7 @@ def seed(
                         "prompt_tokens": prompt,
                         "completion_tokens": completion,
                         "cost": round((prompt * 0.15 + completion * 0.6) / 1e6, 8),
+                        "currency": "USD",
                     }
                 )
             message_rows.append(row)

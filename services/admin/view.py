@@ -12,11 +12,13 @@ from __future__ import annotations
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from i18n import t
 from services.admin import tables, usage
 from services.admin.sql import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from services.admin.usage import NONE, OTHER, FeedbackDay, Line
+from services.pricing import PriceTable, currency_symbol, format_cost
 
 # The chart's range when the console opens: the last 30 days (UTC), today included.
 DEFAULT_DAYS = 30
@@ -61,27 +63,50 @@ def _layout(title: str, y_title: str, **extra) -> dict:
     }
 
 
-def usage_figure(lines: list[Line], *, metric: str, split: str, lang: str) -> dict:
-    """Stacked bars: `metric` per day, one series per user / persona / model."""
-    data = [
-        {
-            "type": "bar",
-            "name": plain(_label(line, lang)),
-            "x": line.days,
-            "y": line.values,
-            "hovertemplate": "%{y:,.4~f}<extra>%{fullData.name}</extra>"
-            if metric == "cost"
-            else "%{y:,}<extra>%{fullData.name}</extra>",
-        }
-        for line in lines
-    ]
+def money(amount: float, currency: str) -> str:
+    """An amount of the console's (a float from SQL) as people read it: "$1.20"."""
+    return format_cost(Decimal(str(amount)), currency)
+
+
+def costs_text(costs: dict[str, float] | None) -> str:
+    """A period's cost per currency, side by side, never added: "$1.20 · ¥8.40"; "-" for none."""
+    return " · ".join(money(amount, code) for code, amount in (costs or {}).items()) or "-"
+
+
+def usage_figure(
+    lines: list[Line], *, metric: str, split: str, lang: str, currency: str | None = None
+) -> dict:
+    """Stacked bars: `metric` per day, one series per user / persona / model. The cost is in
+    one `currency`: its code is in the titles, its symbol on the axis and in the hover."""
+    money_chart = metric == "cost" and bool(currency)
+    data = []
+    for line in lines:
+        bar = {"type": "bar", "name": plain(_label(line, lang)), "x": line.days, "y": line.values}
+        if money_chart:
+            bar["customdata"] = [money(value, currency) for value in line.values]
+            bar["hovertemplate"] = "%{customdata}<extra>%{fullData.name}</extra>"
+        elif metric == "cost":
+            bar["hovertemplate"] = "%{y:,.4~f}<extra>%{fullData.name}</extra>"
+        else:
+            bar["hovertemplate"] = "%{y:,}<extra>%{fullData.name}</extra>"
+        data.append(bar)
+    measure = (
+        t(lang, "admin.metric.cost_in", currency=plain(currency))
+        if money_chart
+        else t(lang, f"admin.metric.{metric}")
+    )
     title = t(
         lang,
         "admin.chart.usage",
-        metric=t(lang, f"admin.metric.{metric}"),
+        metric=measure,
         split=t(lang, f"admin.split.{split}").lower(),
     )
-    figure_layout = _layout(title, t(lang, f"admin.metric.{metric}"), barmode="stack")
+    figure_layout = _layout(title, measure, barmode="stack")
+    if money_chart:
+        symbol = currency_symbol(currency)
+        figure_layout["yaxis"].update(
+            {"tickprefix": symbol} if symbol else {"ticksuffix": f" {plain(currency)}"}
+        )
     if not data:
         figure_layout["annotations"] = [_nothing(lang)]
     return {"data": data, "layout": figure_layout}
@@ -210,14 +235,32 @@ def default_range(today: date) -> tuple[date, date]:
     return today - timedelta(days=DEFAULT_DAYS - 1), today
 
 
-def usage_figures(engine, start: date, end: date, metric: str, split: str, *, lang: str):
-    """(the usage chart, the feedback rate chart) for the UTC days from start to end."""
-    lines = usage.daily(engine, metric, split, start, end)
-    rated = usage.feedback_days(engine, start, end)
-    return (
-        usage_figure(lines, metric=metric, split=split, lang=lang),
-        feedback_figure(rated, lang=lang),
+def usage_charts(
+    engine,
+    start: date,
+    end: date,
+    metric: str,
+    split: str,
+    *,
+    lang: str,
+    currency: str | None = None,
+    prices: PriceTable | None = None,
+) -> dict:
+    """The usage chart and the feedback rate chart for the UTC days from start to end, and
+    for the cost the currencies spent in them (the biggest first) and the one drawn: the
+    picked one when it was spent, else the biggest."""
+    currencies = (
+        list(usage.spend_by_currency(engine, start, end, prices)) if metric == "cost" else []
     )
+    drawn = currency if currency in currencies else next(iter(currencies), None)
+    lines = usage.daily(engine, metric, split, start, end, currency=drawn, prices=prices)
+    rated = usage.feedback_days(engine, start, end)
+    return {
+        "usage_figure": usage_figure(lines, metric=metric, split=split, lang=lang, currency=drawn),
+        "feedback_figure": feedback_figure(rated, lang=lang),
+        "currencies": currencies,
+        "currency": drawn,
+    }
 
 
 def filter_options(engine) -> dict[str, list[dict]]:
@@ -230,9 +273,17 @@ def filter_options(engine) -> dict[str, list[dict]]:
     }
 
 
-def first_screen(engine, *, lang: str, today: date, day_start: datetime | None = None) -> dict:
+def first_screen(
+    engine,
+    *,
+    lang: str,
+    today: date,
+    day_start: datetime | None = None,
+    prices: PriceTable | None = None,
+) -> dict:
     """Everything the console shows when it opens (the first page of every table);
-    `day_start` is when the quota's day began (tables.users_query).
+    `day_start` is when the quota's day began (tables.users_query); `prices` names the
+    currency of usage rows from before they recorded one.
 
     The queries are independent, so they run at once, each on its own pooled connection:
     the database works on them in parallel (SQLite and psycopg let other threads run while
@@ -246,10 +297,10 @@ def first_screen(engine, *, lang: str, today: date, day_start: datetime | None =
         "audit": tables.audit_query(),
     }
     work = {
-        "figures": lambda: usage_figures(
-            engine, start, end, DEFAULT_METRIC, DEFAULT_SPLIT, lang=lang
+        "charts": lambda: usage_charts(
+            engine, start, end, DEFAULT_METRIC, DEFAULT_SPLIT, lang=lang, prices=prices
         ),
-        "totals": lambda: usage.overview(engine).model_dump(),
+        "totals": lambda: usage.overview(engine, prices=prices).model_dump(),
         "options": lambda: filter_options(engine),
         **{
             name: functools.partial(
@@ -261,5 +312,4 @@ def first_screen(engine, *, lang: str, today: date, day_start: datetime | None =
     with ThreadPoolExecutor(max_workers=FIRST_SCREEN_THREADS) as pool:
         running = {name: pool.submit(job) for name, job in work.items()}
         done = {name: future.result() for name, future in running.items()}
-    usage_chart, feedback_chart = done.pop("figures")
-    return {"usage_figure": usage_chart, "feedback_figure": feedback_chart, **done}
+    return {**done.pop("charts"), **done}

@@ -205,6 +205,9 @@ class UsageEvent(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost: Mapped[float | None] = mapped_column(Float)
+    # The cost's currency (ISO code, from prices.yaml). NULL on rows written before 0008: the
+    # console reads those as the model's current price currency (services/admin/usage.py).
+    currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class AuditEntry(Base):

@@ -48,6 +48,18 @@ def console(start_app, tmp_path_factory):
                 at=utcnow(), owner=owner, source="page", model=MODEL, prompt_tokens=9**6
             )
         )
+        # A model priced in yuan beside the seed's dollars: never one sum.
+        connection.execute(
+            UsageEvent.__table__.insert().values(
+                at=utcnow(),
+                owner=owner,
+                source="page",
+                model="deepseek-chat",
+                prompt_tokens=10,
+                cost=1000.0,
+                currency="CNY",
+            )
+        )
     records.close()
     return start_app(ACCOUNTS="true", DATABASE_URL=url)
 
@@ -108,6 +120,36 @@ def test_the_console_draws_the_chart_and_the_tables_from_the_records(browser, co
         expect(drawer).to_contain_text(HTML)
         expect(page.locator("img[src='x']")).to_have_count(0)
         assert page.evaluate("window.__ran") is None
+    finally:
+        context.close()
+
+
+def test_the_cost_is_per_currency_and_the_chart_draws_one(browser, console):
+    context = signed_in(browser, console, "admin")
+    try:
+        page = open_console(context, console)
+        today = page.locator("#admin-totals .admin-total-cost").first
+        expect(today).to_contain_text("¥1,000.00")
+        picker = page.locator("#admin-usage-currency-box")
+        expect(picker).to_be_hidden()  # tokens: no currency to pick
+        title = page.locator("#admin-usage-graph .gtitle")
+        page.locator("#admin-usage-metric .ant-segmented-item", has_text="Cost").click()
+        # The currency spent most is drawn first; the picker offers the other.
+        expect(title).to_have_text("Cost in CNY per day, by model")
+        expect(picker).to_be_visible()
+        # One model in yuan: one series (Plotly shows no legend for it), yuan on the axis.
+        expect(page.locator("#admin-usage-graph .barlayer .trace")).to_have_count(1)
+        expect(page.locator("#admin-usage-graph .ytick text").last).to_contain_text("¥")
+        picker.locator(".ant-segmented-item", has_text="USD").click()
+        expect(title).to_have_text("Cost in USD per day, by model")
+        expect(page.locator("#admin-usage-graph .ytick text").last).to_contain_text("$")
+        legend = page.locator("#admin-usage-graph .legendtext")
+        expect(legend.first).to_be_visible()  # the seed's models, priced in dollars
+        expect(legend.filter(has_text="deepseek")).to_have_count(0)
+        page.locator("#admin-usage-metric .ant-segmented-item", has_text="Tokens").click()
+        expect(title).to_have_text("Tokens per day, by model")
+        expect(picker).to_be_hidden()
+        assert page.errors == []
     finally:
         context.close()
 

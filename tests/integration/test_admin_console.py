@@ -11,7 +11,9 @@ import re
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import insert
 
+from services.records.models import UsageEvent
 from services.records.repository import Records
 from tests.admin_seed import PASSWORD, seed
 from tests.e2e.conftest import AppProcess
@@ -31,6 +33,19 @@ def console(upstream, tmp_path_factory):
     cid = records.create_conversation(seeded["users"][3])
     records.add_message(seeded["users"][3], cid, {"role": "user", "content": HTML})
     records.rename(seeded["users"][3], cid, HTML)
+    # One model priced in CNY: the console shows yuan and dollars apart, never summed.
+    with records._writer.begin() as connection:
+        connection.execute(
+            insert(UsageEvent).values(
+                owner=seeded["users"][4],
+                source="page",
+                model="deepseek-chat",
+                prompt_tokens=10,
+                completion_tokens=10,
+                cost=1000.0,
+                currency="CNY",
+            )
+        )
     records.close()
     server = AppProcess(
         {
@@ -175,6 +190,51 @@ def test_conversation_search_with_sql_and_html_as_admin(console_callbacks, admin
     [found] = search(HTML)
     assert found["title"] == HTML  # as data, for the table to show as text
     assert len(search("")) == 10
+
+
+def test_cost_is_shown_per_currency_and_drawn_one_at_a_time(console, console_callbacks, admin):
+    layout = admin.get("/_dash-layout", headers={"Referer": f"{console[0].url}/admin"}).json()
+    shown = json.dumps(layout, ensure_ascii=False)
+    found = re.findall(r'"className": "admin-total-cost", "value": "([^"]*)"', shown)
+    assert len(found) == 3  # today, this week, this month
+    # The yuan first (the most spent), the seeded dollars beside them when the period has any.
+    assert all(re.fullmatch(r"¥1,000\.00( · \$[\d.,]+)?", text) for text in found), found
+
+    dep = dependency(console_callbacks, "admin-usage-graph.figure")
+
+    def draw(metric: str, currency=None) -> dict:
+        body = body_for(
+            dep,
+            {
+                "admin-usage-metric.value": metric,
+                "admin-usage-split.value": "model",
+                "admin-usage-currency.value": currency,
+                "admin-lang-store.data": "en",
+            },
+        )
+        response = admin.post("/_dash-update-component", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["response"]
+
+    drawn = draw("cost")
+    # The currency spent most is drawn first; the picker offers both.
+    assert drawn["admin-usage-currency"]["value"] == "CNY"
+    options = drawn["admin-usage-currency"]["options"]
+    assert [option["value"] for option in options] == ["CNY", "USD"]
+    assert drawn["admin-usage-currency-box"]["style"]["display"] != "none"
+    figure = drawn["admin-usage-graph"]["figure"]
+    assert figure["layout"]["title"]["text"] == "Cost in CNY per day, by model"
+    assert [bar["name"] for bar in figure["data"]] == ["deepseek-chat"]
+    assert sum(figure["data"][0]["y"]) == 1000
+
+    dollars = draw("cost", "USD")["admin-usage-graph"]["figure"]
+    assert dollars["layout"]["yaxis"]["tickprefix"] == "$"
+    assert "deepseek-chat" not in {bar["name"] for bar in dollars["data"]}
+    assert sum(sum(bar["y"]) for bar in dollars["data"]) < 1000
+
+    tokens = draw("tokens", "USD")
+    assert tokens["admin-usage-currency-box"]["style"] == {"display": "none"}
+    assert "value" not in tokens.get("admin-usage-currency", {})  # kept for the way back
 
 
 def test_csv_downloads_for_the_admin_only(console, admin, student):

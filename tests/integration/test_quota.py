@@ -110,6 +110,20 @@ def test_api_chat_counts_each_reply_and_refuses_once_the_day_is_spent(server, da
     assert len(rows(database[1])) == 1
 
 
+def test_a_reply_records_its_cost_with_the_prices_currency(make_app, database, amy, fake, tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "currency: USD\nmodels:\n  gpt-4o-mini: {input: 2, output: 8, currency: CNY}\n"
+    )
+    server = quota_app(make_app, database[0], prices_file=str(prices), user_daily_tokens=None)
+    client = signed_in(server)
+    fake.script(Reply("Hello!", usage=USED))
+    assert client.post("/api/chat", json={"messages": USER}).status_code == 200
+    [row] = rows(database[1])
+    # 60 input and 50 output tokens at ¥2 / ¥8 per million.
+    assert (row.cost, row.currency) == (pytest.approx(0.00052), "CNY")
+
+
 def test_a_users_own_budget_wins_over_the_default(server, database, fake):
     _, records = database
     Accounts(records).set_daily_tokens("amy", 1000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert, select
@@ -15,6 +16,7 @@ from sqlalchemy import insert, select
 from services.accounts import AccountError, Accounts
 from services.admin import csv_export, tables, usage, view
 from services.admin.users import AdminActions
+from services.pricing import Price, PriceTable
 from services.records import Records
 from services.records.models import AuditEntry, Conversation, Message, UsageEvent, User, new_id
 from tests.admin_seed import seed
@@ -23,6 +25,13 @@ from tests.admin_seed import seed
 NOW = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
 HTML = "<img src=x onerror=alert(1)>"
+PRICES = PriceTable(
+    {
+        "gpt-4o": Price(Decimal("2.5"), Decimal("10"), "USD"),
+        "deepseek-chat": Price(Decimal("2"), Decimal("8"), "CNY"),
+    },
+    "USD",
+)
 INJECTION = "%' OR 1=1 --"
 
 
@@ -62,7 +71,9 @@ def add_conversation(engine, owner, *, title="", persona=None, model="m1", texts
     return cid
 
 
-def add_usage(engine, owner, when, *, model="m1", persona=None, tokens=(10, 20), cost=0.5):
+def add_usage(
+    engine, owner, when, *, model="m1", persona=None, tokens=(10, 20), cost=0.5, currency="USD"
+):
     with engine.begin() as connection:
         connection.execute(
             insert(UsageEvent).values(
@@ -74,6 +85,7 @@ def add_usage(engine, owner, when, *, model="m1", persona=None, tokens=(10, 20),
                 prompt_tokens=tokens[0],
                 completion_tokens=tokens[1],
                 cost=cost,
+                currency=currency,
             )
         )
 
@@ -112,9 +124,12 @@ class AdminBehaviour:
         add_conversation(engine, amy.id, texts=("q", "a"), when=at(0))
         add_conversation(engine, bob.id, texts=("q",), when=at(3))
         found = usage.overview(engine, now=NOW)
-        assert found.today == usage.Totals(active_users=1, conversations=1, tokens=150, cost=1.25)
-        assert found.week == usage.Totals(active_users=2, conversations=1, tokens=165, cost=1.5)
-        assert found.month == usage.Totals(active_users=2, conversations=2, tokens=167, cost=2.0)
+        today = usage.Totals(active_users=1, conversations=1, tokens=150, cost={"USD": 1.25})
+        assert found.today == today
+        week = usage.Totals(active_users=2, conversations=1, tokens=165, cost={"USD": 1.5})
+        assert found.week == week
+        month = usage.Totals(active_users=2, conversations=2, tokens=167, cost={"USD": 2.0})
+        assert found.month == month
 
     def test_daily_usage_split_by_model_persona_and_user(self, records, people):
         amy, bob = people
@@ -136,6 +151,83 @@ class AdminBehaviour:
             line.label: line.values for line in usage.daily(engine, "cost", "user", start, end)
         }
         assert by_user == {"amy": [0, 0, 3], "bob": [4, 0, 0]}
+
+    # ---- costs in several currencies (prices.yaml prices each model in its own)
+
+    def spend_in_two_currencies(self, engine, amy, bob):
+        add_usage(engine, amy.id, at(0), model="gpt-4o", cost=1.25, currency="USD")
+        add_usage(engine, amy.id, at(0, 11), model="deepseek-chat", cost=8.5, currency="CNY")
+        add_usage(engine, bob.id, at(1), model="deepseek-chat", cost=2.0, currency="CNY")
+        # Rows from before migration 0008 have no currency: their model's current price names
+        # it (deepseek-chat: CNY), else the table's default (USD).
+        add_usage(engine, bob.id, at(1, 11), model="deepseek-chat", cost=0.5, currency=None)
+        add_usage(engine, bob.id, at(5), model="retired-model", cost=0.25, currency=None)
+        # Unpriced: no cost, no currency, in no sum.
+        add_usage(engine, bob.id, at(0), model="unpriced", cost=None, currency=None)
+
+    def test_overview_totals_are_per_currency_never_added(self, records, people):
+        amy, bob = people
+        self.spend_in_two_currencies(records.engine, amy, bob)
+        found = usage.overview(records.engine, now=NOW, prices=PRICES)
+        assert found.today.cost == {"CNY": 8.5, "USD": 1.25}
+        assert found.week.cost == {"CNY": 11.0, "USD": 1.25}
+        assert found.month.cost == {"CNY": 11.0, "USD": 1.5}
+        assert list(found.month.cost) == ["CNY", "USD"]  # the biggest first
+        assert view.costs_text(found.month.cost) == "¥11.00 · $1.50"
+        # Without a price table a row without a currency counts in the default currency.
+        assert usage.overview(records.engine, now=NOW).month.cost == {"CNY": 10.5, "USD": 2.0}
+
+    def test_daily_cost_is_drawn_in_one_currency(self, records, people):
+        amy, bob = people
+        self.spend_in_two_currencies(records.engine, amy, bob)
+        engine, start, end = records.engine, TODAY - timedelta(days=5), TODAY
+        spent = usage.spend_by_currency(engine, start, end, PRICES)
+        assert spent == {"CNY": 11.0, "USD": 1.5}
+
+        def by_model(**picked):
+            lines = usage.daily(engine, "cost", "model", start, end, prices=PRICES, **picked)
+            return {line.key: line.values for line in lines}
+
+        nothing = [0.0] * 4
+        assert by_model() == {"deepseek-chat": [*nothing, 2.5, 8.5]}  # the biggest: CNY
+        assert by_model(currency="CNY") == by_model()
+        assert by_model(currency="USD") == {
+            "gpt-4o": [*nothing, 0.0, 1.25],
+            "retired-model": [0.25, *nothing, 0.0],
+        }
+        assert by_model(currency="EUR") == {}
+
+    def test_the_cost_chart_offers_the_currencies_spent(self, records, people):
+        amy, bob = people
+        self.spend_in_two_currencies(records.engine, amy, bob)
+        start, end = TODAY - timedelta(days=5), TODAY
+
+        def charts(currency=None, metric="cost", lang="en"):
+            return view.usage_charts(
+                records.engine,
+                start,
+                end,
+                metric,
+                "model",
+                lang=lang,
+                currency=currency,
+                prices=PRICES,
+            )
+
+        found = charts()
+        assert found["currencies"] == ["CNY", "USD"] and found["currency"] == "CNY"
+        figure = found["usage_figure"]
+        assert figure["layout"]["title"]["text"] == "Cost in CNY per day, by model"
+        assert figure["layout"]["yaxis"]["tickprefix"] == "¥"
+        [bar] = figure["data"]
+        assert bar["y"][-2:] == [2.5, 8.5] and bar["customdata"][-2:] == ["¥2.50", "¥8.50"]
+        usd = charts("USD", lang="zh-cn")
+        assert usd["currency"] == "USD"
+        assert usd["usage_figure"]["layout"]["title"]["text"] == "每日费用（USD）（按模型）"
+        assert {bar["name"] for bar in usd["usage_figure"]["data"]} == {"gpt-4o", "retired-model"}
+        # A currency not spent in the range falls back to the biggest; tokens have none.
+        assert charts("EUR")["currency"] == "CNY"
+        assert charts(metric="tokens")["currencies"] == []
 
     def test_daily_messages_come_from_the_messages(self, records, people):
         amy, bob = people

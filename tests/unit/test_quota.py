@@ -13,7 +13,7 @@ from components.message import error_message
 from components.usage import quota_left, quota_notice, reset_wait
 from services.conversation import record_result, result_from_event
 from services.pricing import Price, PriceTable
-from services.quota import Quota, QuotaState, Spent, estimate, priced, reply_usage
+from services.quota import Quota, QuotaState, Spent, charge, estimate, priced, reply_usage
 from services.records import Records
 from services.records.models import UsageEvent
 from services.tokens import count_messages, count_text
@@ -113,6 +113,13 @@ def test_cost_is_priced_per_model() -> None:
     prices = PriceTable({"gpt-4o-mini": Price(1, 2, "USD")})
     assert priced(prices, "gpt-4o-mini", 1_000_000, 500_000) == pytest.approx(2.0)
     assert priced(prices, "unpriced", 10, 10) is None
+
+
+def test_a_cost_is_charged_with_its_currency() -> None:
+    prices = PriceTable({"deepseek-chat": Price(2, 8, "CNY"), "gpt-4o": Price(1, 2, "USD")})
+    assert charge(prices, "deepseek-chat", 1_000_000, 0) == {"cost": 2.0, "currency": "CNY"}
+    assert charge(prices, "gpt-4o", 0, 1_000_000) == {"cost": 2.0, "currency": "USD"}
+    assert charge(prices, "unpriced", 10, 10) == {"cost": None, "currency": None}
 
 
 # ---------------------------------------------------------------------------- the count
