@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 90.0  # six missed beats
+# A page following a reply asks about once a second; its instance sweeps at most this often.
+SWEEP_ON_READ_SECONDS = 5.0
 # How long a reply's end waits for its record (normally milliseconds).
 END_WAIT = 10.0
 
@@ -180,6 +182,7 @@ class Journal:
         self._pid: int | None = None
         self._writer = ""
         self._failing = False  # writes fail (a full disk, the database down): said once
+        self._swept_at = float("-inf")  # sweep_if_due's last sweep (time.monotonic())
 
     def reply(
         self,
@@ -240,6 +243,18 @@ class Journal:
         if swept:
             log.warning("marked %d replies left streaming by a stopped process interrupted", swept)
         return swept
+
+    def sweep_if_due(self, every: float = SWEEP_ON_READ_SECONDS) -> int:
+        """`sweep`, at most once per `every` seconds in this process. For a page following a
+        reply (api/running.py): when the instance writing it died (killed behind a load
+        balancer), the instance the page now reaches may have no reply of its own streaming,
+        so no writer thread of its sweeps; without this the page would follow a dead reply."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._swept_at < every:
+                return 0
+            self._swept_at = now
+        return self.sweep()
 
     def start(self) -> None:
         """Run this process's writer thread, which sweeps first (again after a fork: a child
