@@ -8,12 +8,14 @@ process, never in the thread that reads the model: a stream only hands its newes
 behind writes each reply's newest text once.
 
 A reply left "streaming" by a process that died is marked interrupted (text kept) by `sweep`:
-at start-up (chat_app.create_app, and each gunicorn worker's start), and every
-`heartbeat_seconds` by every process that has replies streaming. Several workers, machines
-even, share one database, so a reply is swept only when its writer ("host:pid:start time") is a
-process of this host that is gone, or when its writer has not beaten for `stale_seconds`
-(another host's, frozen or dead): a live writer beats for its open replies every
-`heartbeat_seconds`, also while the model is silent.
+at start-up (chat_app.create_app, and each gunicorn worker's start), every
+`heartbeat_seconds` by every process that has replies streaming, and when a page asks about a
+reply still streaming (`sweep_if_due`: its writer may be an instance that died).
+
+Several workers, machines even, share one database, so a reply is swept only when its writer
+("host:pid:start time") is a process of this host that is gone, or when its writer has not
+beaten for `stale_seconds` (another host's, frozen or dead): a live writer beats for its open
+replies every `heartbeat_seconds`, also while the model is silent.
 """
 
 from __future__ import annotations
