@@ -258,8 +258,8 @@ def test_the_page_and_its_stream_pass_through_nginx_unbuffered(both_up: Cluster,
     # The model sends its first piece, then waits until the test has read it through nginx:
     # a proxy that holds pieces back would never pass it on, and the test would time out.
     # (Measured with nginx 1.22: compressing the stream holds it, and fails this test; nginx
-    # passes a lone small piece on even with proxy_buffering on, so `proxy_buffering off` and
-    # the app's X-Accel-Buffering: no are for replies arriving faster than the client reads.)
+    # passed a lone small piece on even with proxy_buffering on, so this cannot tell that
+    # setting on from off; it is off, as for any stream, and the app says so too.)
     gate = threading.Event()
     fake.script(Reply("first second third", chunk_size=6, stall_after=1, hold=gate))
     stream = client.stream(
