@@ -84,6 +84,8 @@ def two(upstream: FakeUpstream, database: str, redis_url: str, tmp_path_factory)
         "OPENAI_TIMEOUT": "30",
         "DATABASE_URL": database,
         "RATELIMIT_STORAGE_URI": redis_url,
+        # One folder for both, as the compose file's shared volume.
+        "ATTACHMENT_DIR": str(tmp_path_factory.mktemp("attachments")),
         "SECRET_KEY": "one-secret-for-every-instance",
         "TRUSTED_PROXIES": "1",
         "ACCOUNTS": "true",
@@ -165,6 +167,26 @@ class Client:
             base, "POST", "/login", {"username": name, "password": PASSWORD}
         )
         assert status == 200, answer
+
+    def upload(self, base: str, name: str, data: bytes, mime: str):
+        """POST /api/attachments as the page does (multipart, field "file")."""
+        boundary = "chat-test-boundary"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{name}"\r\nContent-Type: {mime}\r\n\r\n'
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        conn = self.connect(base)
+        try:
+            headers = self.headers({"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            conn.request("POST", "/api/attachments", body, headers)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            conn.close()
 
     def stream(self, base: str, body: dict, **extra: str) -> Stream:
         conn = self.connect(base)
@@ -302,6 +324,19 @@ def test_a_conversation_started_on_one_instance_goes_on_at_the_other(both_up: Cl
     # The model got the first instance's turn as context from the second.
     sent = [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] != "system"]
     assert sent == ["Capital of France?", "Paris.", "And its population?"]
+
+
+def test_a_file_uploaded_to_one_instance_is_served_by_the_other(both_up: Cluster):
+    """ATTACHMENT_DIR is one folder for all instances (here one directory; in compose one
+    volume), and the files' rows are in PostgreSQL."""
+    first, second = both_up.apps
+    client = Client("127.0.0.20")
+    client.sign_in(both_up.nginx.url, "bob")
+    notes = b"Photosynthesis: light, water and CO2 make sugar.\n" * 20
+    status, stored = client.upload(first.url, "notes.txt", notes, "text/plain")
+    assert status == 201, stored
+    status, _, served = client.request(second.url, "GET", f"/api/attachments/{stored['id']}")
+    assert status == 200 and served == notes.decode()
 
 
 @pytest.mark.parametrize("holder", [0, 1])
