@@ -29,7 +29,7 @@ from tests.conftest import TEST_KEY
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.integration.test_page_turn import page_body
 from tests.nginx_cluster import INSTANCE_HEADER, cluster, nginx_binary
-from tests.redis_server import IN_CI, redis_server
+from tests.redis_server import IN_CI, flush, redis_server
 from tests.turns import reply, user
 
 PER_HOUR = 5  # MAX_REQUEST_PER_HOUR, per client address, for both instances together
@@ -96,6 +96,7 @@ def two(upstream: FakeUpstream, database: str, redis_url: str, tmp_path_factory)
         "GUNICORN_THREADS": "8",
         "STREAM_STOP_GRACE": "1",
     }
+    flush(redis_url)  # a Redis kept between runs (TEST_REDIS_URL) still holds their counts
     with cluster(tmp_path_factory.mktemp("nginx"), env) as (nginx, apps):
         accounts = Accounts(Records(database))
         for name in ("amy", "bob", "cat", "dan", "eve", "quinn"):
