@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.identity import current_identity
 from api.responses import error_response
-from extensions import records
+from extensions import journal, records
 
 running_bp = Blueprint("running", __name__)
 
@@ -56,7 +56,12 @@ def running_reply():
     except ValidationError:
         return _refused()
     store = records()
-    found = store.running_reply(current_identity(), asked.conversation_id) if store else None
+    owner = current_identity()
+    found = store.running_reply(owner, asked.conversation_id) if store else None
+    writer = journal()
+    if found is not None and writer is not None and writer.sweep_if_due():
+        # Its writer may be the one just found dead (another instance, killed mid-reply).
+        found = store.running_reply(owner, asked.conversation_id)
     answer = RunningReply(streaming=found is not None, **(found or {}))
     return jsonify(answer.model_dump()), 200, NO_STORE
 

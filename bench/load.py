@@ -13,6 +13,12 @@ the upstream's), time to the first body byte next to time to the first text, and
 one reply on the wire (the response body with its chunked framing, and in all with the status
 line and headers). Numbers only, no pass/fail.
 
+    python bench/load.py --nginx [--clients 50] [--rounds 3] [--database-url URL]
+
+runs the same bursts through nginx (the shipped rules, tests/nginx_cluster.py) in front of two
+instances of one worker each, beside one instance with the shipped two workers, straight: the
+same figures for both, side by side.
+
     python bench/load.py --page-reply [--page-reply-tokens 1600] [--delay-ms 10]
 
 measures instead one long reply (1,600 tokens of 5 characters: 8,000 characters) through the
@@ -498,6 +504,148 @@ def page_reply(args: argparse.Namespace) -> None:
     )
 
 
+APP_PATH = "app /api/chat/stream"
+DIRECT_PATH = "one instance /api/chat/stream"
+NGINX_PATH = "nginx, 2 instances /api/chat/stream"
+NOTES = (
+    "tokens/s: successful streams' tokens / wall time of the burst, mean over rounds; "
+    "client CPU: this process's CPU time / wall (100% = one core)\n"
+    "TTFB: the response's first body byte; events: SSE data lines; head B: status line "
+    "and headers; body B: the body as received (chunked framing included); decoded B: "
+    "after de-chunking; total B: head + body"
+)
+
+
+def behind_nginx(args: argparse.Namespace, clients: list[int], expected: str) -> None:
+    """`--nginx`: one instance with the shipped workers, straight; and nginx with the shipped
+    rules (tests/nginx_cluster.py) in front of two instances of one worker each (the same
+    number of processes), all recording into one database."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.nginx_cluster import Nginx
+
+    directory = Path(tempfile.mkdtemp(prefix="chat-bench-nginx-"))
+    database = args.database_url or f"sqlite:///{directory}/chat.db"
+    workers, threads = common.gunicorn_capacity()
+    one_worker = {"WEB_CONCURRENCY": "1", "DATABASE_URL": database, "TRUSTED_PROXIES": "1"}
+    proxy = None
+    try:
+        with (
+            common.upstream(args.tokens, args.delay_ms) as up,
+            common.app(up, records=True, DATABASE_URL=database) as direct,
+            common.app(up, records=True, **one_worker) as first,
+            common.app(up, records=True, **one_worker) as second,
+        ):
+            proxy = Nginx(directory / "nginx", [first.port, second.port])
+            kind = "SQLite, one file" if database.startswith("sqlite") else "shared database"
+            common.header(
+                "load: concurrent streams through nginx and two instances, beside one instance",
+                args,
+                [
+                    up.describe(),
+                    f"one instance: {common.describe_app(direct, records=True)}",
+                    f"nginx {_nginx_version()}: deploy/nginx/chat-locations.conf and chat.conf's "
+                    f"upstream (least_conn, keepalive) in front of two instances of 1 worker x "
+                    f"{threads} threads; records: {kind} for all three",
+                    f"capacity: {workers} x {threads} streams at once either way",
+                    "ideal (upstream delay only): TTFT "
+                    f"{args.delay_ms:g} ms, total {args.tokens * args.delay_ms:g} ms",
+                ],
+            )
+            paths = {
+                "upstream alone, openai SDK": sdk_upstream(up.base_url, expected),
+                "upstream alone, raw HTTP": lambda: raw_upstream(up.port, expected),
+                DIRECT_PATH: lambda: through_app(direct.port, expected),
+                NGINX_PATH: lambda: through_app(proxy.port, expected),
+                "one instance, page form (recorded)": lambda: through_app_recorded(
+                    direct.port, expected
+                ),
+                "nginx, page form (recorded)": lambda: through_app_recorded(proxy.port, expected),
+            }
+            measure(args, clients, paths, [DIRECT_PATH, NGINX_PATH])
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _nginx_version() -> str:
+    import subprocess
+
+    from tests.nginx_cluster import nginx_binary
+
+    binary = nginx_binary()
+    if binary is None:
+        raise SystemExit("--nginx needs nginx (apt-get install nginx)")
+    answer = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr
+    return answer.strip().rsplit("/", 1)[-1]
+
+
+def measure(
+    args: argparse.Namespace,
+    clients: list[int],
+    paths: dict[str, Callable[[], Callable[[], Result]]],
+    compared: list[str],
+) -> None:
+    """The bursts of every path, per N, and their table; `compared` against the upstream."""
+    # Warm-up (not counted): worker threads, upstream connection pools, first imports.
+    for prepare in paths.values():
+        burst(min(10, max(clients)), prepare, args.timeout)
+
+    for count in clients:
+        bursts: dict[str, list[Burst]] = {name: [] for name in paths}
+        for _ in range(args.rounds):
+            for name, prepare in paths.items():
+                time.sleep(0.5)  # let the previous burst's sockets and threads wind down
+                bursts[name].append(burst(count, prepare, args.timeout))
+        print(f"N = {count} concurrent streams, {args.rounds} rounds pooled")
+        rows, p95 = [], {}
+        for name, runs in bursts.items():
+            row, p95[name] = summarize(name, runs)
+            rows.append(row)
+        common.table(
+            [
+                "path",
+                "ok",
+                "errors",
+                "TTFT p50 ms",
+                "TTFT p95 ms",
+                "total p50 ms",
+                "total p95 ms",
+                "tokens/s",
+                "wall s",
+                "client CPU",
+            ],
+            rows,
+        )
+        for name, runs in bursts.items():
+            kinds = error_kinds(runs)
+            if kinds:
+                print(f"  errors, {name}: {kinds}")
+        for app_name in compared:
+            for base in ("upstream alone, openai SDK", "upstream alone, raw HTTP"):
+                ratio = p95[app_name] / p95[base] if p95[base] else float("nan")
+                print(
+                    f"  p95 TTFT ratio {app_name.removesuffix(' /api/chat/stream')} / "
+                    f"{base.removeprefix('upstream alone, ')}: "
+                    f"{ratio:.2f}x   (target at N=50: <= {TARGET_RATIO:g}x)"
+                )
+            errors = sum(not r.ok for b in bursts[app_name] for r in b.results)
+            print(f"  errors, {app_name}: {errors}   (target: {TARGET_ERRORS})")
+        print("  first byte and first text, bytes per reply (raw-HTTP readers; medians)")
+        common.table(
+            BYTES_HEADERS,
+            [
+                bytes_row(name, [r for b in bursts[name] for r in b.results])
+                for name in ("upstream alone, raw HTTP", *compared)
+            ],
+            indent="    ",
+        )
+        print(flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="50,200", help="comma-separated N (default 50,200)")
@@ -516,6 +664,16 @@ def main() -> None:
         default=1600,
         help="--page-reply's reply, in tokens of 5 characters (default 1600: 8,000 characters)",
     )
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="the same bursts through nginx in front of two instances, beside one instance",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="--nginx: the instances' shared DATABASE_URL (default: one SQLite file)",
+    )
     args = parser.parse_args()
     clients = [int(n) for n in args.clients.split(",") if n.strip()]
     timer = common.Timer()
@@ -524,6 +682,11 @@ def main() -> None:
         timer.done()
         return
     expected = common.reply_text(args.tokens)
+    if args.nginx:
+        behind_nginx(args, clients, expected)
+        print(NOTES)
+        timer.done()
+        return
 
     with common.upstream(args.tokens, args.delay_ms) as up, common.app(up, records=True) as app:
         workers, threads = common.gunicorn_capacity()
@@ -545,71 +708,11 @@ def main() -> None:
         paths = {
             "upstream alone, openai SDK": sdk_upstream(up.base_url, expected),
             "upstream alone, raw HTTP": lambda: raw_upstream(up.port, expected),
-            "app /api/chat/stream": lambda: through_app(app.port, expected),
+            APP_PATH: lambda: through_app(app.port, expected),
             "app, page form (recorded)": lambda: through_app_recorded(app.port, expected),
         }
-        # Warm-up (not counted): worker threads, upstream connection pools, first imports.
-        for prepare in paths.values():
-            burst(min(10, max(clients)), prepare, args.timeout)
-
-        for count in clients:
-            bursts: dict[str, list[Burst]] = {name: [] for name in paths}
-            for _ in range(args.rounds):
-                for name, prepare in paths.items():
-                    time.sleep(0.5)  # let the previous burst's sockets and threads wind down
-                    bursts[name].append(burst(count, prepare, args.timeout))
-            print(f"N = {count} concurrent streams, {args.rounds} rounds pooled")
-            rows, p95 = [], {}
-            for name, runs in bursts.items():
-                row, p95[name] = summarize(name, runs)
-                rows.append(row)
-            common.table(
-                [
-                    "path",
-                    "ok",
-                    "errors",
-                    "TTFT p50 ms",
-                    "TTFT p95 ms",
-                    "total p50 ms",
-                    "total p95 ms",
-                    "tokens/s",
-                    "wall s",
-                    "client CPU",
-                ],
-                rows,
-            )
-            for name, runs in bursts.items():
-                kinds = error_kinds(runs)
-                if kinds:
-                    print(f"  errors, {name}: {kinds}")
-            app_p95 = p95["app /api/chat/stream"]
-            for base in ("upstream alone, openai SDK", "upstream alone, raw HTTP"):
-                ratio = app_p95 / p95[base] if p95[base] else float("nan")
-                print(
-                    f"  p95 TTFT ratio app / {base.removeprefix('upstream alone, ')}: "
-                    f"{ratio:.2f}x   (target at N=50: <= {TARGET_RATIO:g}x)"
-                )
-            app_errors = sum(not r.ok for b in bursts["app /api/chat/stream"] for r in b.results)
-            print(f"  errors through the app: {app_errors}   (target: {TARGET_ERRORS})")
-            print("  first byte and first text, bytes per reply (raw-HTTP readers; medians)")
-            common.table(
-                BYTES_HEADERS,
-                [
-                    bytes_row(name, [r for b in bursts[name] for r in b.results])
-                    for name in ("upstream alone, raw HTTP", "app /api/chat/stream")
-                ],
-                indent="    ",
-            )
-            print(flush=True)
-    print(
-        "tokens/s: successful streams' tokens / wall time of the burst, mean over rounds; "
-        "client CPU: this process's CPU time / wall (100% = one core)"
-    )
-    print(
-        "TTFB: the response's first body byte; events: SSE data lines; head B: status line "
-        "and headers; body B: the body as received (chunked framing included); decoded B: "
-        "after de-chunking; total B: head + body"
-    )
+        measure(args, clients, paths, [APP_PATH])
+    print(NOTES)
     timer.done()
 
 

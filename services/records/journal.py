@@ -8,12 +8,14 @@ process, never in the thread that reads the model: a stream only hands its newes
 behind writes each reply's newest text once.
 
 A reply left "streaming" by a process that died is marked interrupted (text kept) by `sweep`:
-at start-up (chat_app.create_app, and each gunicorn worker's start), and every
-`heartbeat_seconds` by every process that has replies streaming. Several workers, machines
-even, share one database, so a reply is swept only when its writer ("host:pid:start time") is a
-process of this host that is gone, or when its writer has not beaten for `stale_seconds`
-(another host's, frozen or dead): a live writer beats for its open replies every
-`heartbeat_seconds`, also while the model is silent.
+at start-up (chat_app.create_app, and each gunicorn worker's start), every
+`heartbeat_seconds` by every process that has replies streaming, and when a page asks about a
+reply still streaming (`sweep_if_due`: its writer may be an instance that died).
+
+Several workers, machines even, share one database, so a reply is swept only when its writer
+("host:pid:start time") is a process of this host that is gone, or when its writer has not
+beaten for `stale_seconds` (another host's, frozen or dead): a live writer beats for its open
+replies every `heartbeat_seconds`, also while the model is silent.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 90.0  # six missed beats
+# A page following a reply asks about once a second; its instance sweeps at most this often.
+SWEEP_ON_READ_SECONDS = 5.0
 # How long a reply's end waits for its record (normally milliseconds).
 END_WAIT = 10.0
 
@@ -180,6 +184,7 @@ class Journal:
         self._pid: int | None = None
         self._writer = ""
         self._failing = False  # writes fail (a full disk, the database down): said once
+        self._swept_at = float("-inf")  # sweep_if_due's last sweep (time.monotonic())
 
     def reply(
         self,
@@ -240,6 +245,18 @@ class Journal:
         if swept:
             log.warning("marked %d replies left streaming by a stopped process interrupted", swept)
         return swept
+
+    def sweep_if_due(self, every: float = SWEEP_ON_READ_SECONDS) -> int:
+        """`sweep`, at most once per `every` seconds in this process. For a page following a
+        reply (api/running.py): when the instance writing it died (killed behind a load
+        balancer), the instance the page now reaches may have no reply of its own streaming,
+        so no writer thread of its sweeps; without this the page would follow a dead reply."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._swept_at < every:
+                return 0
+            self._swept_at = now
+        return self.sweep()
 
     def start(self) -> None:
         """Run this process's writer thread, which sweeps first (again after a fork: a child

@@ -131,6 +131,28 @@ def test_the_sweep_leaves_live_writers_alone(records):
     assert statuses == {"dead's text": "interrupted", "my text": "streaming"}
 
 
+def test_a_page_asking_sweeps_at_most_once_per_interval(records):
+    """GET /api/chat/running sweeps (sweep_if_due): a reply whose writer died is found by the
+    instance a page asks, even one with no reply of its own; many pages cost one sweep."""
+    cid = records.create_conversation("alice")
+    dead = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from services.records.journal import writer_id; print(writer_id())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    journal = Journal(records)
+    records.open_reply("alice", cid, "first", model=None, writer=dead)
+    assert journal.sweep_if_due(every=3600) == 1
+    records.open_reply("alice", cid, "second", model=None, writer=dead)
+    assert journal.sweep_if_due(every=3600) == 0  # asked again at once: not yet
+    assert journal.sweep_if_due(every=0) == 1
+
+
 def test_failing_writes_are_logged_once_and_never_reach_the_stream(records, caplog):
     cid = records.create_conversation("alice")
     journal = Journal(records, batch_seconds=3600, batch_chars=1)
