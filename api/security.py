@@ -108,6 +108,32 @@ class _SessionCookies(SecureCookieSessionInterface):
         return cookie_options(self._settings)["partitioned"]
 
 
+def address_without_port(address: str) -> str:
+    """`203.0.113.7:51234` -> `203.0.113.7`, `[2001:db8::1]:443` -> `2001:db8::1`.
+
+    Azure's front ends (App Service, Application Gateway) write the client as IP:port in
+    X-Forwarded-For; with the port, every connection would be a new client to the limits.
+    """
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    if address.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        return address.partition(":")[0]
+    return address
+
+
+class _AddressWithoutPort:
+    """WSGI step inside ProxyFix: the forwarded client address without a port."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        address = environ.get("REMOTE_ADDR")
+        if address:
+            environ["REMOTE_ADDR"] = address_without_port(address)
+        return self.app(environ, start_response)
+
+
 def cross_site() -> bool:
     """Whether the current request was sent by a page of another site."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
@@ -149,7 +175,9 @@ def init_security(app: Dash, settings: Settings) -> None:
     server = app.server
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # ProxyFix runs first and hands the forwarded address on; the port goes after it.
+        inner = _AddressWithoutPort(server.wsgi_app)
+        server.wsgi_app = ProxyFix(inner, x_for=hops, x_proto=hops, x_host=hops)
     server.session_interface = _SessionCookies(settings)
     server.config.update(SESSION_COOKIE_NAME="chat_session", SESSION_COOKIE_HTTPONLY=True)
 
