@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from services.accounts import Accounts
+from services.records.repository import Records
 from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.e2e
@@ -80,6 +82,19 @@ def tab_app(start_app, parents):
     return app
 
 
+@pytest.fixture(scope="module")
+def accounts_tab(start_app, tmp_path_factory) -> Iterator[tuple[ParentSite, object]]:
+    """ACCOUNTS=true behind TEAMS_TAB, with one user, framed by its own parent site."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('tab-accounts')}/chat.db"
+    Records(url).upgrade()
+    Accounts(Records(url)).add_user("amy", "amy-password")
+    parent = ParentSite()
+    app = start_app(TEAMS_TAB="true", FRAME_ANCESTORS=parent.url, ACCOUNTS="true", DATABASE_URL=url)
+    parent.frame_src = app.url
+    yield parent, app
+    parent.close()
+
+
 @pytest.fixture
 def parent_page(browser: Browser) -> Iterator[tuple[Page, list[str]]]:
     context = browser.new_context(locale="en-US", viewport={"width": 1200, "height": 800})
@@ -120,6 +135,26 @@ def test_sign_in_and_chat_inside_the_frame(tab_app, parents, parent_page, fake):
     expect(tab.locator("html")).to_have_attribute("lang", re.compile("^zh"), timeout=20_000)
     expect(tab.locator("#chat-input")).to_be_visible()
     assert page.url.rstrip("/") == allowed.url
+
+
+def test_accounts_sign_in_inside_the_frame(accounts_tab, parent_page, fake):
+    parent, app = accounts_tab
+    page, _ = parent_page
+    page.goto(parent.url)
+    assert parent.frame_src == app.url
+    tab = page.frame_locator("#tab")
+    expect(tab.locator("#login-username")).to_be_visible(timeout=20_000)
+    tab.locator("#login-username").fill("amy")
+    tab.locator("#login-password").fill("amy-password")
+    tab.locator("#login-submit").click()
+    expect(tab.locator(".chat-welcome")).to_be_visible(timeout=20_000)
+    assert page.url.rstrip("/") == parent.url
+    fake.script(Reply("Hello, Amy"))
+    tab.locator("#chat-input").fill("hello")
+    tab.locator("#chat-input").press("Enter")
+    expect(tab.locator(".chat-message-assistant").last).to_contain_text("Hello, Amy")
+    # Her conversation is on record under her account, as in the browser.
+    expect(tab.locator(".sidebar-item").filter(has_text="hello")).to_have_count(1)
 
 
 def test_the_parent_page_cannot_sign_in_for_the_frame(tab_app, parents, parent_page):
