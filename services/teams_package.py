@@ -69,8 +69,12 @@ def _https_url(value: str, what: str) -> str:
         )
     if parts.username or parts.password:
         raise PackageError(f"{what} must not contain a user name or password.")
+    try:
+        port = parts.port
+    except ValueError:
+        raise PackageError(f"{what} has a port that is not a number from 1 to 65535.") from None
     # Teams compares hosts case-insensitively; a stable id needs one spelling.
-    netloc = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+    netloc = parts.hostname.lower() + (f":{port}" if port else "")
     return urlunsplit(("https", netloc, parts.path or "/", parts.query, ""))
 
 
@@ -257,6 +261,16 @@ def write_package(opts: PackageOptions, out: Path | None = None) -> Path:
     return path.resolve()
 
 
+def _app_title() -> str:
+    """APP_TITLE, the name the page shows, as the tab's default name."""
+    from config import load_settings
+
+    try:
+        return load_settings().app_title
+    except ValueError as error:  # a bad .env: say so, as the app would
+        raise PackageError(f"the settings cannot be read (use --name): {error}") from None
+
+
 def main(argv: list[str]) -> int:
     """`python chat_app.py teams-package --url URL ...`: write the zip, print its path."""
     import argparse
@@ -280,12 +294,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--out", help="where to write the zip (default teams-<host>.zip here)")
     args = parser.parse_args(argv)
-    name = args.name
-    if name is None:
-        from config import load_settings
-
-        name = load_settings().app_title
     try:
+        name = args.name if args.name is not None else _app_title()
         opts = options(
             url=args.url,
             name=name,

@@ -94,6 +94,7 @@ def test_developer_and_urls_from_flags():
         ({"url": "http://chat.contoso.example"}, "https://"),
         ({"url": "chat.contoso.example"}, "https://"),
         ({"url": "https://user:pw@chat.contoso.example"}, "password"),
+        ({"url": "https://chat.contoso.example:99999/"}, "port"),
         ({"url": URL, "name": "x" * 31}, "31 characters"),
         ({"url": URL, "name": "   "}, "empty"),
         ({"url": URL, "name": "two\nlines"}, "control character"),
