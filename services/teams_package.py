@@ -20,7 +20,9 @@ from pydantic import BaseModel, field_validator
 
 from i18n import t
 
-MANIFEST_VERSION = "1.19"
+# The version learn.microsoft.com's manifest reference calls current (newer ones change nothing a
+# static tab uses); Teams accepts every earlier one too.
+MANIFEST_VERSION = "1.22"
 SCHEMA_URL = (
     f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/"
     "MicrosoftTeams.schema.json"
@@ -36,7 +38,7 @@ ICON_SOURCE = Path(__file__).resolve().parents[1] / "assets" / "icons" / "maskab
 # A fixed namespace: the same URL always gives the same app id, so a package made again (a
 # new version) updates the app already in Teams instead of adding a second one.
 APP_ID_NAMESPACE = uuid.UUID("6f1d3a52-7c1e-5b8e-9a57-1c0ad4a4e219")
-# The manifest's limits (schema v1.19): name.short 30, name.full 100, developer.name 32.
+# The manifest's limits (schema v1.22): name.short 30, name.full 100, developer.name 32.
 SHORT_NAME_MAX = 30
 FULL_NAME_MAX = 100
 DEVELOPER_NAME_MAX = 32

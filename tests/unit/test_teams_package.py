@@ -31,8 +31,8 @@ def unzip(data: bytes) -> dict[str, bytes]:
 
 def test_manifest_has_what_the_schema_requires():
     manifest = tp.manifest(tp.options(url=URL, name="Contoso Chat"))
-    assert manifest["$schema"].endswith("/v1.19/MicrosoftTeams.schema.json")
-    assert manifest["manifestVersion"] == "1.19"
+    assert manifest["$schema"].endswith("/v1.22/MicrosoftTeams.schema.json")
+    assert manifest["manifestVersion"] == "1.22"
     # The schema's required top-level fields.
     for field in ("manifestVersion", "version", "id", "developer", "name", "description"):
         assert manifest[field]
