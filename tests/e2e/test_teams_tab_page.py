@@ -95,6 +95,17 @@ def accounts_tab(start_app, tmp_path_factory) -> Iterator[tuple[ParentSite, obje
     parent.close()
 
 
+@pytest.fixture(scope="module")
+def records_off_tab(start_app) -> Iterator[ParentSite]:
+    """RECORDS_ENABLED=false behind TEAMS_TAB: conversations live in the browser's storage,
+    which a third-party frame may not have."""
+    parent = ParentSite()
+    app = start_app(TEAMS_TAB="true", FRAME_ANCESTORS=parent.url, RECORDS_ENABLED="false")
+    parent.frame_src = app.url
+    yield parent
+    parent.close()
+
+
 @pytest.fixture
 def parent_page(browser: Browser) -> Iterator[tuple[Page, list[str]]]:
     context = browser.new_context(locale="en-US", viewport={"width": 1200, "height": 800})
@@ -156,6 +167,23 @@ def test_accounts_sign_in_inside_the_frame(accounts_tab, parent_page, fake):
     expect(tab.locator(".chat-message-assistant").last).to_contain_text("Hello, Amy")
     # Her conversation is on record under her account, as in the browser.
     expect(tab.locator(".sidebar-item").filter(has_text="hello")).to_have_count(1)
+
+
+def test_records_off_in_a_frame_without_browser_storage(records_off_tab, parent_page, fake):
+    page, console = parent_page
+    page.goto(records_off_tab.url)
+    tab = page.frame_locator("#tab")
+    expect(tab.locator(".chat-welcome")).to_be_visible(timeout=20_000)
+    fake.script(Reply("First answer"), Reply("Second answer"))
+    for question, answer in (("first question", "First answer"), ("next one", "Second answer")):
+        tab.locator("#chat-input").fill(question)
+        tab.locator("#chat-input").press("Enter")
+        expect(tab.locator(".chat-message-assistant").last).to_contain_text(answer)
+    # Multi-turn: the second question went with the first round (kept in memory).
+    sent = [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "user"]
+    assert sent[-2:] == ["first question", "next one"]
+    expect(tab.locator(".sidebar-item").filter(has_text="first question")).to_have_count(1)
+    assert not [text for text in console if "localStorage" in text]
 
 
 def test_the_parent_page_cannot_sign_in_for_the_frame(tab_app, parents, parent_page):
