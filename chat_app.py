@@ -236,6 +236,9 @@ commands:
                  disable NAME, enable NAME, reset-password NAME, token NAME [--name LABEL],
                  delete NAME --keep-records|--purge-records (users --help)
   precompress    write best-level brotli copies of the page's scripts (a build step)
+  teams-package --url URL [--name NAME] [--out PATH]
+                 write a Microsoft Teams app package (zip) for the app as a tab; prints
+                 its path (teams-package --help)
 
 Settings come from the environment and an optional .env file (see .env.example).
 In production: gunicorn chat_app:server"""
@@ -286,6 +289,12 @@ if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
     written = precompress(create_app(load_settings(records_enabled=False)))
     print(f"precompressed {len(written)} script files into {PRECOMPRESSED_DIR}")
     sys.exit(0)
+
+if __name__ == "__main__" and sys.argv[1:2] == ["teams-package"]:
+    # The Teams app zip for a tab showing this app (docs/azure.md); needs no web app.
+    from services.teams_package import main as teams_package
+
+    sys.exit(teams_package(sys.argv[2:]))
 
 try:
     _settings = _settings_from_argv(sys.argv[1:]) if __name__ == "__main__" else load_settings()

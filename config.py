@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     quota_timezone: str = "UTC"
     # CSP frame-ancestors: who may embed the page in a frame ('self', or a Teams tab's hosts).
     frame_ancestors: str = "'self'"
+    # The page as a Microsoft Teams tab (api/security.py): Teams and Microsoft 365 hosts may
+    # frame it (besides FRAME_ANCESTORS), and its cookies are `SameSite=None; Secure; Partitioned`.
+    teams_tab: bool = False
 
     # Abuse limits (api/limits.py), per client IP. Unset: unlimited.
     max_request_per_hour: int | None = Field(default=None, ge=1)

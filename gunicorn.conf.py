@@ -15,7 +15,9 @@ REQUEST_READ_TIMEOUT seconds and MAX_REQUEST_BYTES.
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8050')}"
+# PORT (Render, Heroku-likes, App Service); WEBSITES_PORT is App Service's name for the port
+# an operator picked (startup.sh prefers it there).
+bind = f"0.0.0.0:{os.environ.get('PORT') or os.environ.get('WEBSITES_PORT') or '8050'}"
 worker_class = "buffered_worker.BufferingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
@@ -33,7 +35,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 # are then shared by every worker instead of loaded by each (see when_ready).
 preload_app = True
 
-# Render and most PaaS terminate TLS in a proxy in front of us.
+# Render and most PaaS terminate TLS in a proxy in front of us (App Service: startup.sh sets
+# '*', since its front end is the only way in).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -6,7 +6,8 @@
   browser says where a request comes from (`Sec-Fetch-Site`, else `Origin`); a POST from
   another site is refused. Tools that send neither (curl, SDKs) are not browsers, so not CSRF.
 - Security headers (flask-talisman): a CSP Dash runs under (inline scripts only by hash),
-  `X-Content-Type-Options`, `Referrer-Policy`, and FRAME_ANCESTORS for embedding.
+  `X-Content-Type-Options`, `Referrer-Policy`, and FRAME_ANCESTORS (plus, with TEAMS_TAB, the
+  Teams and Microsoft 365 hosts) for embedding.
 - Errors without internals: no traceback or version in any response.
 """
 
@@ -42,21 +43,53 @@ class QuietRequestHandler(WSGIRequestHandler):
         return "chat"
 
 
-def embeddable_elsewhere(settings: Settings) -> bool:
-    """Whether FRAME_ANCESTORS lets other sites frame the page (a Microsoft Teams tab)."""
+# The hosts Microsoft documents as the frame-ancestors of a tab ("Prerequisites" of Teams tabs,
+# learn.microsoft.com/microsoftteams/platform/tabs/how-to/tab-requirements): Teams on the web
+# and the desktop client, Microsoft 365 (Office) and Outlook, which also show Teams tabs, and
+# *.cloud.microsoft, the domain they are all moving to.
+TEAMS_FRAME_ANCESTORS = (
+    "https://teams.microsoft.com",
+    "https://*.teams.microsoft.com",
+    "https://*.cloud.microsoft",
+    "https://*.microsoft365.com",
+    "https://*.office.com",
+    "https://outlook.office.com",
+    "https://outlook.office365.com",
+    "https://outlook-sdf.office.com",
+    "https://outlook-sdf.office365.com",
+    "https://outlook.live.com",
+)
+
+
+def frame_ancestors(settings: Settings) -> str:
+    """The CSP frame-ancestors sources: FRAME_ANCESTORS, with TEAMS_TAB the Teams hosts too."""
     sources = settings.frame_ancestors.split()
+    if settings.teams_tab:
+        # 'none' next to a host would be ignored by browsers anyway; say what is meant.
+        sources = [s for s in sources if s != "'none'"] or ["'self'"]
+        if "'self'" not in sources:
+            sources.insert(0, "'self'")
+        sources += [host for host in TEAMS_FRAME_ANCESTORS if host not in sources]
+    return " ".join(sources)
+
+
+def embeddable_elsewhere(settings: Settings) -> bool:
+    """Whether other sites may frame the page (a Microsoft Teams tab, FRAME_ANCESTORS)."""
+    sources = frame_ancestors(settings).split()
     return any(source not in ("'self'", "'none'") for source in sources)
 
 
 def cookie_options(settings: Settings) -> dict:
-    """SameSite/Secure for the app's cookies.
+    """SameSite/Secure/Partitioned for the app's cookies.
 
     Lax normally. A page framed by another site (Teams) only gets its cookies back with
-    `SameSite=None; Secure`; the cross-site check below still refuses forged POSTs then.
+    `SameSite=None; Secure`; `Partitioned` (CHIPS) keeps them where a browser blocks
+    third-party cookies (Chromium's option, incognito), kept per embedding site. The
+    cross-site check below still refuses forged POSTs then.
     """
     if embeddable_elsewhere(settings):
-        return {"samesite": "None", "secure": True}
-    return {"samesite": "Lax", "secure": request.is_secure}
+        return {"samesite": "None", "secure": True, "partitioned": True}
+    return {"samesite": "Lax", "secure": request.is_secure, "partitioned": False}
 
 
 class _SessionCookies(SecureCookieSessionInterface):
@@ -70,6 +103,35 @@ class _SessionCookies(SecureCookieSessionInterface):
 
     def get_cookie_samesite(self, app: Flask) -> str:
         return cookie_options(self._settings)["samesite"]
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return cookie_options(self._settings)["partitioned"]
+
+
+def address_without_port(address: str) -> str:
+    """`203.0.113.7:51234` -> `203.0.113.7`, `[2001:db8::1]:443` -> `2001:db8::1`.
+
+    Azure's front ends (App Service, Application Gateway) write the client as IP:port in
+    X-Forwarded-For; with the port, every connection would be a new client to the limits.
+    """
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    if address.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        return address.partition(":")[0]
+    return address
+
+
+class _AddressWithoutPort:
+    """WSGI step inside ProxyFix: the forwarded client address without a port."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        address = environ.get("REMOTE_ADDR")
+        if address:
+            environ["REMOTE_ADDR"] = address_without_port(address)
+        return self.app(environ, start_response)
 
 
 def cross_site() -> bool:
@@ -104,7 +166,7 @@ def content_security_policy(app: Dash, settings: Settings) -> dict:
         "object-src": "'none'",
         "base-uri": "'self'",
         "form-action": "'self'",
-        "frame-ancestors": settings.frame_ancestors,
+        "frame-ancestors": frame_ancestors(settings),
     }
 
 
@@ -113,7 +175,9 @@ def init_security(app: Dash, settings: Settings) -> None:
     server = app.server
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # ProxyFix runs first and hands the forwarded address on; the port goes after it.
+        inner = _AddressWithoutPort(server.wsgi_app)
+        server.wsgi_app = ProxyFix(inner, x_for=hops, x_proto=hops, x_host=hops)
     server.session_interface = _SessionCookies(settings)
     server.config.update(SESSION_COOKIE_NAME="chat_session", SESSION_COOKIE_HTTPONLY=True)
 

@@ -831,8 +831,14 @@ server's `finish_reply` draw the end, from what the page saw. */
 
             switchLanguage: function (lang) {
                 if (!lang) return;
+                // Framed by another site (a Teams tab), a Lax cookie would be refused: it needs
+                // what the server's cookies get then (api/security.py cookie_options).
+                const framed = window.top !== window.self && window.isSecureContext;
                 document.cookie =
-                    "chat_lang=" + encodeURIComponent(lang) + "; path=/; max-age=31536000; SameSite=Lax";
+                    "chat_lang=" +
+                    encodeURIComponent(lang) +
+                    "; path=/; max-age=31536000; " +
+                    (framed ? "SameSite=None; Secure; Partitioned" : "SameSite=Lax");
                 window.location.reload();
             },
         },

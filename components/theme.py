@@ -6,7 +6,8 @@ before the first paint, from the visitor's choice in localStorage (`THEME_KEY`: 
 "dark"; absent is "follow the system") or else the system's `prefers-color-scheme`, and keeps
 it following the system (and other tabs' choices) live. It exposes `window.chatTheme`, which
 assets/theme.js (antd's dark algorithm, the switch) and assets/markdown.js (code and diagram
-themes) use. The CSP allows it by hash (`csp_hash`), like Dash's own inline scripts.
+themes) use. The CSP allows it by hash (`csp_hash`), like Dash's own inline scripts. It first
+stands in for browser storage where a framed page may not use it (`STORAGE_GUARD`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,20 @@ THEME_KEY = "chat-theme"
 CHOICES = ("system", "light", "dark")
 _ICONS = {"system": "antd-desktop", "light": "antd-sun", "dark": "antd-moon"}
 
+# First, in a frame of another site (a Teams tab) where the browser blocks third-party storage
+# (Chromium with third-party cookies blocked, incognito), reading localStorage throws, and Dash's
+# renderer with it: such a page gets a storage kept in memory for as long as it is open.
+STORAGE_GUARD = (
+    '["localStorage","sessionStorage"].forEach(function(n){try{window[n].length}catch(e){'
+    "var m=new Map(),s={getItem:function(k){k=String(k);return m.has(k)?m.get(k):null},"
+    "setItem:function(k,v){m.set(String(k),String(v))},removeItem:function(k){m.delete(String(k))},"
+    "clear:function(){m.clear()},key:function(i){return Array.from(m.keys())[i]||null}};"
+    'Object.defineProperty(s,"length",{get:function(){return m.size}});'
+    "try{Object.defineProperty(window,n,{value:s,configurable:true})}catch(f){}}});"
+)
 # Kept short and comment-free: it is in every page. `subscribe` returns its own undo (React's
 # effect clean-up); `choose("system")` forgets the choice.
-BOOT_SCRIPT = (
+BOOT_SCRIPT = STORAGE_GUARD + (
     '(function(){var K="KEY",root=document.documentElement,fns=[],'
     'q=window.matchMedia&&matchMedia("(prefers-color-scheme: dark)");'
     "function choice(){var v=null;try{v=localStorage.getItem(K)}catch(e){}"

@@ -374,4 +374,9 @@ STRINGS = {
     "attach.error.no_vision": "The model {model} cannot see images. Choose another model or "
     "remove the image.",
     "attach.error.unavailable": "Attachments cannot be stored right now. Try again later.",
+    "teams.tab_name": "Chat",
+    "teams.description_short": "Your organisation's own AI assistant, in a Teams tab.",
+    "teams.description_full": "Ask questions, draft and translate text, and keep your "
+    "conversations, with the assistant your organisation runs. The same app as in the browser, "
+    "inside Microsoft Teams.",
 }

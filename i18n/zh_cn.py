@@ -350,4 +350,8 @@ STRINGS = {
     "attach.error.missing": "这个附件已不可用。请重新附加文件。",
     "attach.error.no_vision": "模型 {model} 无法识别图片。请换一个模型，或移除图片。",
     "attach.error.unavailable": "暂时无法保存附件。请稍后再试。",
+    "teams.tab_name": "对话",
+    "teams.description_short": "贵单位自己的 AI 助手，就在 Teams 标签页里。",
+    "teams.description_full": "提问、起草和翻译文字，并保留你的对话——用的是贵单位自己运行的助手。"
+    "与浏览器中的是同一个应用，现在放进了 Microsoft Teams。",
 }
