@@ -236,6 +236,7 @@ commands:
                  disable NAME, enable NAME, reset-password NAME, token NAME [--name LABEL],
                  delete NAME --keep-records|--purge-records (users --help)
   precompress    write best-level brotli copies of the page's scripts (a build step)
+  chat ...       chat in the terminal: [--model M] [--persona P] [--no-multi-turn] (chat --help)
 
 Settings come from the environment and an optional .env file (see .env.example).
 In production: gunicorn chat_app:server"""
@@ -278,6 +279,15 @@ if __name__ == "__main__" and sys.argv[1:2] == ["users"]:
     from services.accounts.cli import main as users_cli
 
     sys.exit(users_cli(sys.argv[2:]))
+
+if __name__ == "__main__" and sys.argv[1:2] == ["chat"]:
+    # The terminal chat (services/terminal): the page's services, no web server.
+    from services.terminal.repl import main as chat_main
+
+    try:
+        sys.exit(chat_main(sys.argv[2:], open_records=_open_records))
+    except (ProvidersFileError, ValueError) as exc:
+        sys.exit(f"Configuration error: {exc}")
 
 if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
     # A build step (Render's buildCommand): best-level brotli copies of the page's scripts.
