@@ -116,18 +116,22 @@ def run_turn(session: Session, question: str, out: TextIO, *, retry: bool = Fals
     what arrived, marked stopped."""
     cancel = Cancel()
     outcome: dict = {}
+    # An Event rather than Thread.join: a join interrupted by Ctrl+C can leave the thread
+    # looking finished while it still runs (a CPython quirk).
+    finished = threading.Event()
 
     def work() -> None:
         try:
             outcome["end"] = session.ask(question, _write(out), cancel, retry=retry)
         except BaseException as exc:  # shown by the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, name="terminal-turn", daemon=True)
-    worker.start()
-    while worker.is_alive():
+    threading.Thread(target=work, name="terminal-turn", daemon=True).start()
+    while not finished.is_set():
         try:
-            worker.join()
+            finished.wait()
         except KeyboardInterrupt:
             cancel.cancel()
     if "error" in outcome:
@@ -242,7 +246,9 @@ def main(argv: list[str], *, open_records: Callable | None = None) -> int:
 
     args = parse_args(argv)
     lang = terminal_lang(dict(os.environ))
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The turn's words say what went wrong; the service's warnings would say it twice.
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.ERROR)
     settings = load_settings()
     service = ChatService(settings)
     if args.model and args.model not in service.models:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import i18n
 from api.recording import recorded
 from i18n import t
 from services import export_document
@@ -166,11 +167,14 @@ class Session:
     def error_words(self, entry: dict) -> str:
         """An error entry in plain words, as the page says it; the terminal's user runs the
         app, so a missing key says which variable to set."""
-        if entry.get("kind") == "missing_api_key":
-            return t(
-                self.lang, "term.missing_key", variable=entry.get("detail") or "OPENAI_API_KEY"
-            )
+        kind = entry.get("kind")
+        if kind == "missing_api_key":
+            variable = entry.get("detail") or "OPENAI_API_KEY"
+            return t(self.lang, "term.missing_key", variable=variable)
         advice, detail = error_advice(entry, self.lang)
+        if i18n.has(f"check.error.{kind}"):
+            # The page tells its users to ask the operator; here the operator reads it.
+            advice = t(self.lang, f"check.error.{kind}", detail=detail)
         return f"{advice}\n{t(self.lang, 'error.detail', detail=detail)}" if detail else advice
 
     def _record_question(self, asked: dict, model: str, *, retry: bool):
@@ -256,11 +260,13 @@ class Session:
         """Write the page's export (services/export_document.py) to FILE."""
         if not arg:
             return Reply(t(self.lang, "term.export_usage"), error=True)
+        if not any(e.get("role") in ("user", "assistant") for e in self.history):
+            return Reply(t(self.lang, "export.empty"), error=True)  # the page's words too
         text = export_document.document(
             self.history,
             lang=self.lang,
             prices=self.service.prices,
-            default_model=self.model,
+            default_model=self.service.default_model,
             now=datetime.now().astimezone(),
         )
         path = Path(arg).expanduser()
