@@ -8,6 +8,7 @@ import threading
 from datetime import datetime
 
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from services import export_document
 from services.personas import load_personas, system_prompt
@@ -240,8 +241,8 @@ def test_a_missing_key_in_the_terminal_keeps_it_going(fake, tmp_path, terminals)
 # ---- the link that shows the terminal's conversations in a browser (api/terminal_link.py)
 
 
-def test_the_link_gives_a_browser_the_terminals_identity(make_app):
-    app = make_app()
+def test_the_link_gives_a_browser_the_terminals_identity(make_app, database):
+    app = make_app(database_url=database)
     store = app.server.extensions["chat_records"]
     client = app.server.test_client()
     client.get("/")  # a browser with an identity of its own, and a conversation
@@ -256,15 +257,35 @@ def test_the_link_gives_a_browser_the_terminals_identity(make_app):
     store.add_message(
         owner(), store.create_conversation(owner()), {"role": "user", "content": "From a shell"}
     )
+    # The browser's identity (as the page's cookie names it) has a conversation too.
+    browser_id = URLSafeSerializer(app.server.secret_key, salt="chat-identity").loads(browser.value)
+    store.add_message(
+        browser_id,
+        store.create_conversation(browser_id),
+        {"role": "user", "content": "From the page"},
+    )
     opened = client.get(f"{LINK_PATH}?token={token}")
     assert opened.status_code == 303 and opened.headers["Location"] == "/"
     assert client.get_cookie("chat_identity").value != browser.value
-    assert [c["title"] for c in store.list_conversations(owner())] == ["From a shell"]
+    # The browser now sees the terminal's list, with what it had before moved into it.
+    titles = sorted(c["title"] for c in store.list_conversations(owner()))
+    assert titles == ["From a shell", "From the page"]
+    assert store.list_conversations(browser_id) == []
 
 
-def test_no_link_with_accounts(make_app):
-    app = make_app(accounts=True)
+@pytest.mark.parametrize(
+    ("setting", "status"),
+    [
+        # With accounts the terminal records under `--user NAME`; the sign-in guard answers.
+        ({"accounts": True}, 401),
+        # Without records there is nothing to share.
+        ({"records_enabled": False}, 404),
+    ],
+)
+def test_no_link_with_accounts_or_without_records(make_app, setting, status):
+    app = make_app(**setting)
     token = link_token(app.server.secret_key, owner())
     response = app.server.test_client().get(f"{LINK_PATH}?token={token}")
-    assert response.status_code in (302, 303, 401, 404)  # the sign-in guard, or no route
-    assert "chat_identity" not in response.headers.get("Set-Cookie", "")
+    assert response.status_code == status
+    given = URLSafeSerializer(app.server.secret_key, salt="chat-identity").dumps(owner())
+    assert given not in response.headers.get("Set-Cookie", "")
