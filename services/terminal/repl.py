@@ -26,6 +26,7 @@ from i18n import negotiate, t
 from services.cancel import Cancel
 from services.chat import ChatService
 from services.input_rules import input_problem
+from services.quota import Quota
 from services.terminal.identity import link_url, terminal_identity
 from services.terminal.session import QUIT, RETRY, Records, Session, TurnEnd
 
@@ -81,6 +82,7 @@ def _records(settings: Settings, args, open_records: Callable | None, lang: str)
         batch_seconds=settings.record_batch_seconds,
         batch_chars=settings.record_batch_chars,
     )
+    quota = Quota.for_records(store, settings.user_daily_tokens, settings.quota_timezone)
     if settings.accounts:
         if not args.user:
             return Records(), t(lang, "term.records_no_user"), None
@@ -90,13 +92,13 @@ def _records(settings: Settings, args, open_records: Callable | None, lang: str)
         if user is None or user.disabled:
             sys.exit(t(lang, "term.no_such_user", user=args.user))
         note = t(lang, "term.records_user", user=user.username)
-        return Records(store, journal, user.id), note, None
+        return Records(store, journal, user.id, quota, user), note, None
     secret = load_secret(settings.variable("SECRET_KEY"), APP_DIR / "data")
     owner = terminal_identity(secret)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     base = args.url or f"http://{host}:{settings.port}"
     return (
-        Records(store, journal, owner),
+        Records(store, journal, owner, quota),
         t(lang, "term.records_terminal"),
         lambda: link_url(base, secret, owner),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import i18n
 from api.recording import recorded
+from api.usage import Meter
 from i18n import t
 from services import export_document
 from services.cancel import Cancel, cancel_scope
@@ -26,6 +27,7 @@ from services.error_words import error_advice
 from services.fixed_persona import PersonaChoice, chosen
 from services.personas import localized
 from services.plan import plan_request
+from services.quota import REFUSAL_KIND
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class Records:
     store: object | None = None  # services.records.guarded.GuardedRecords
     journal: object | None = None  # services.records.journal.Journal
     owner: str | None = None
+    # Where each reply's usage is counted (services/quota.py; the admin console reads it), and
+    # the account whose daily budget applies (`--user`, with accounts).
+    quota: object | None = None
+    user: object | None = None
 
     @property
     def on(self) -> bool:
@@ -113,6 +119,12 @@ class Session:
         cancel = cancel or Cancel()
         if retry:
             self._drop_failed_attempt()
+        if self._day_spent():
+            # Refused before anything is recorded or sent, as the page's turn is.
+            self.history.append({"role": "user", "content": question})
+            self.history.append({"role": "error", "kind": REFUSAL_KIND})
+            self.failed_question = question
+            return TurnEnd([], error=t(self.lang, "error.daily_quota"))
         plan = plan_request(
             self.service,
             self.history,
@@ -144,6 +156,7 @@ class Session:
                 keeper,
                 plan.model,
                 finish=finish,
+                spent=self._meter(plan),
             )
             for event in events:
                 if "delta" in event:
@@ -163,6 +176,31 @@ class Session:
             stopped=any(e.get("status") == STOPPED for e in ended),
             saved=saved,
         )
+
+    def _day_spent(self) -> bool:
+        """Whether the `--user` account has used all of today's tokens (ACCOUNTS=true)."""
+        records = self.records
+        if records.quota is None or records.user is None:
+            return False
+        state = records.quota.left(records.user)
+        return state is not None and state.spent
+
+    def _meter(self, plan):
+        """What counts the reply's usage when it ends, as the page's does (api/usage.py)."""
+        records = self.records
+        if not records.on or records.quota is None:
+            return None
+        meter = Meter(
+            records.quota,
+            self.service.prices,
+            records.owner,
+            "terminal",
+            plan.model,
+            list(plan.messages),
+            self.choice.persona or None,
+            lambda: self.conversation_id,
+        )
+        return meter.ended
 
     def error_words(self, entry: dict) -> str:
         """An error entry in plain words, as the page says it; the terminal's user runs the

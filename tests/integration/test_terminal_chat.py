@@ -9,10 +9,13 @@ from datetime import datetime
 
 import pytest
 from itsdangerous import URLSafeSerializer
+from sqlalchemy import select
 
 from services import export_document
+from services.accounts import Accounts
 from services.personas import load_personas, system_prompt
 from services.pricing import PriceTable
+from services.records.models import UsageEvent
 from services.records.repository import Records
 from services.terminal.identity import LINK_PATH, link_token
 from tests.conftest import TEST_KEY
@@ -236,6 +239,37 @@ def test_a_missing_key_in_the_terminal_keeps_it_going(fake, tmp_path, terminals)
     assert chat.quit() == 0
     # readline kept the lines typed, in the test's HOME.
     assert "hello" in (tmp_path / ".chat_app_history").read_text()
+
+
+def test_with_accounts_user_records_under_the_account_and_counts_its_quota(
+    fake, tmp_path, database
+):
+    records = Records(database)
+    records.upgrade()
+    accounts = Accounts(records)
+    amy = accounts.add_user("amy", "a long enough password")
+    accounts.set_daily_tokens("amy", 60)
+    env = chat_env(fake, tmp_path, DATABASE_URL=database, ACCOUNTS="true")
+    try:
+        unknown = piped(env, "hello", "--user", "nobody")
+        assert unknown.returncode != 0 and "There is no active account nobody" in unknown.stderr
+
+        done = piped(env, "Where is the library?", "--user", "amy")
+        assert done.returncode == 0, done.stderr
+        # The page's sidebar lists an account's conversations by its id, wherever it signs in.
+        assert [c["title"] for c in records.list_conversations(amy.id)] == ["Where is the library?"]
+        with records.engine.connect() as connection:
+            rows = connection.execute(select(UsageEvent.owner, UsageEvent.source)).all()
+        assert [tuple(row) for row in rows] == [(amy.id, "terminal")]
+
+        # The day's tokens are spent now: refused before anything goes upstream.
+        asked = len(fake.requests)
+        refused = piped(env, "And the canteen?", "--user", "amy")
+        assert refused.returncode == 1
+        assert "You have used all of today's tokens" in refused.stderr
+        assert len(fake.requests) == asked
+    finally:
+        records.close()
 
 
 # ---- the link that shows the terminal's conversations in a browser (api/terminal_link.py)
