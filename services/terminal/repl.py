@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -104,9 +105,23 @@ def _records(settings: Settings, args, open_records: Callable | None, lang: str)
     )
 
 
+# Control characters a terminal acts on (ESC starts sequences that can retitle the window,
+# write the clipboard, clear or hide text; CR overwrites a line), except newline and tab.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """`text` safe to print to a terminal: model- and user-written text is untrusted, as HTML
+    is in the page, so its control characters show as U+FFFD instead of acting."""
+    return _CONTROLS.sub("\ufffd", text.replace("\r\n", "\n"))
+
+
 def _write(stream: TextIO) -> Callable[[str], None]:
+    # Into a file or another program the reply goes as it came (`chat > answer.md`).
+    clean = shown if stream.isatty() else str
+
     def write(text: str) -> None:
-        stream.write(text)
+        stream.write(clean(text))
         stream.flush()  # each piece shows as it arrives
 
     return write
@@ -149,7 +164,7 @@ def _tell_end(session: Session, end: TurnEnd, out: TextIO, err: TextIO) -> None:
     if end.saved is False:
         err.write(t(session.lang, "term.not_saved") + "\n")
     if end.error:
-        err.write(end.error + "\n")
+        err.write(shown(end.error) + "\n")  # it may hold the upstream's own words
     out.flush()
     err.flush()
 
@@ -174,6 +189,7 @@ def _with_readline(path: Path | None) -> Callable[[], None]:
     def save() -> None:
         with contextlib.suppress(OSError):  # a read-only home: the chat still worked
             readline.write_history_file(path)
+            path.chmod(0o600)  # the questions asked are nobody else's to read
 
     return save
 
@@ -203,7 +219,7 @@ def interactive(session: Session, settings: Settings, note: str) -> int:
             if text.startswith("/") and not text.startswith("//"):
                 reply = session.command(text)
                 if reply.text:
-                    (err if reply.error else out).write(reply.text + "\n")
+                    (err if reply.error else out).write(shown(reply.text) + "\n")
                 if reply.action == QUIT:
                     return 0
                 if reply.action != RETRY:
@@ -273,6 +289,9 @@ def main(argv: list[str], *, open_records: Callable | None = None) -> int:
     )
     if args.persona and service.locked_persona is not None and args.persona != session.persona:
         print(t(lang, "term.persona_locked", persona=session.persona), file=sys.stderr)
-    if not sys.stdin.isatty():
-        return piped(session, settings)
-    return interactive(session, settings, note)
+    try:
+        if not sys.stdin.isatty():
+            return piped(session, settings)
+        return interactive(session, settings, note)
+    except KeyboardInterrupt:  # while reading a pipe, say: no traceback
+        return INTERRUPTED

@@ -90,8 +90,13 @@ class Session:
     failed_question: str | None = None
 
     def __post_init__(self) -> None:
-        self.model = self.model if self.model in self.service.models else self.service.default_model
         self.persona = self.choice.persona
+        if self.model not in self.service.models:
+            # The persona's own model when it names one, as picking it in the page does.
+            own = self.service.personas.get(self.persona)
+            own_model = own.model if own is not None else None
+            models = self.service.models
+            self.model = own_model if own_model in models else self.service.default_model
 
     # ---- turns
 

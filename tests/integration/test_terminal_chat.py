@@ -118,6 +118,13 @@ def test_a_429_is_said_plainly_and_the_question_can_be_retried(fake, tmp_path, t
         "Explain UDP",
     ]
     assert "There is no command /frobnicate" in chat.run("/frobnicate")
+
+    # A reply's control characters show, rather than act on the terminal (retitle it, clear
+    # it, write the clipboard), as the page never renders a reply as HTML.
+    fake.script(Reply("Hi\x1b]0;owned\x07 there\x1b[2J\r!"))
+    shown = chat.run("Say hi")
+    assert "Hi\ufffd]0;owned\ufffd there\ufffd[2J\ufffd!" in shown
+    assert "\x1b" not in shown and "\x07" not in shown
     chat.quit()
 
 
