@@ -245,7 +245,9 @@ def test_a_missing_key_in_the_terminal_keeps_it_going(fake, tmp_path, terminals)
     assert "Chat in the terminal" not in chat.run("/help")  # still answering commands
     assert chat.quit() == 0
     # readline kept the lines typed, in the test's HOME.
-    assert "hello" in (tmp_path / ".chat_app_history").read_text()
+    history = tmp_path / ".chat_app_history"
+    assert "hello" in history.read_text()
+    assert history.stat().st_mode & 0o777 == 0o600  # the questions are the user's alone
 
 
 def test_with_accounts_user_records_under_the_account_and_counts_its_quota(
