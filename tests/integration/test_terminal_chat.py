@@ -119,6 +119,18 @@ def test_a_429_is_said_plainly_and_the_question_can_be_retried(fake, tmp_path, t
     ]
     assert "There is no command /frobnicate" in chat.run("/frobnicate")
 
+    # Ctrl+C at the prompt drops the line typed so far (twice, and the program is still there).
+    asked = len(fake.requests)
+    chat.child.send("half a thought")
+    chat.expect("half a thought")
+    chat.child.sendintr()
+    chat.prompt()
+    chat.child.sendintr()
+    chat.prompt()
+    assert "Echo: A whole thought" in chat.run("A whole thought")
+    assert [m["content"] for m in sent_messages(fake.requests[-1])][-1] == "A whole thought"
+    assert len(fake.requests) == asked + 1
+
     # A reply's control characters show, rather than act on the terminal (retitle it, clear
     # it, write the clipboard), as the page never renders a reply as HTML.
     fake.script(Reply("Hi\x1b]0;owned\x07 there\x1b[2J\r!"))
