@@ -31,6 +31,8 @@ from services.quota import Quota
 from services.terminal.identity import link_url, terminal_identity
 from services.terminal.session import QUIT, RETRY, Records, Session, TurnEnd
 
+log = logging.getLogger(__name__)
+
 PROMPT = "> "
 # Exit codes: a failed reply (pipe mode), bad arguments or input, a reply stopped with Ctrl+C.
 FAILED, USAGE, INTERRUPTED = 1, 2, 130
@@ -231,7 +233,13 @@ def interactive(session: Session, settings: Settings, note: str) -> int:
                 limit = settings.max_input_chars
                 err.write(t(lang, "input.too_long", length=len(text), limit=limit) + "\n")
                 continue
-            end = run_turn(session, text, out, retry=retry)
+            try:
+                end = run_turn(session, text, out, retry=retry)
+            except Exception:
+                # A bug or a broken database must not end the chat: say so, keep the prompt.
+                log.exception("the turn failed")
+                err.write(t(lang, "error.internal_error") + "\n")
+                continue
             _tell_end(session, end, out, err)
             if end.error:
                 err.write(t(lang, "term.retry_hint") + "\n")
