@@ -235,6 +235,9 @@ class Session:
                     owner, model=model, persona=choice.persona, persona_prompt=None
                 )
                 retry = False
+            elif not self.started:
+                # Emptied by /clear (its persona went with it): this question fixes it again.
+                store.set_persona(owner, wanted, self.choice.persona, None)
             self.conversation_id = wanted
             if retry:
                 store.drop_failed_attempt(owner, wanted)

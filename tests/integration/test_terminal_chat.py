@@ -157,7 +157,6 @@ def test_export_usage_and_multi_turn_off(fake, tmp_path, database, terminals):
     usage = chat.run("/usage")
     target = tmp_path / "chat.md"
     assert f"Saved the conversation to {target}" in chat.run(f"/export {target}")
-    chat.quit()
 
     # The file is the page's export of the same conversation (its record), to the second.
     listed, histories = read_records(database)
@@ -172,6 +171,24 @@ def test_export_usage_and_multi_turn_off(fake, tmp_path, database, terminals):
     # /usage says what the export's summary says.
     for line in export_document.summary(history, prices, "en"):
         assert line in usage
+
+    # /clear empties the conversation on record too (it keeps its id, as the page's Clear),
+    # and the next question may fix another persona.
+    assert "The conversation is empty now." in chat.run("/clear")
+    assert "Persona: teacher" in chat.run("/persona teacher")
+    chat.run("fourth question")
+    chat.quit()
+    listed_after, histories = read_records(database)
+    assert [c["id"] for c in listed_after] == [listed[0]["id"]]
+    assert [e["content"] for e in histories[listed[0]["id"]]] == [
+        "fourth question",
+        "Echo: fourth question",
+    ]
+    records = Records(database)
+    try:
+        assert records.fixed_persona(owner(), listed[0]["id"])["persona"] == "teacher"
+    finally:
+        records.close()
 
 
 def test_models_through_the_azure_mapping_and_a_persona_kept(fake, tmp_path, terminals):
