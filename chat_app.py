@@ -284,10 +284,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["chat"]:
     # The terminal chat (services/terminal): the page's services, no web server.
     from services.terminal.repl import main as chat_main
 
-    try:
-        sys.exit(chat_main(sys.argv[2:], open_records=_open_records))
-    except (ProvidersFileError, ValueError) as exc:
-        sys.exit(f"Configuration error: {exc}")
+    sys.exit(chat_main(sys.argv[2:], open_records=_open_records))
 
 if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
     # A build step (Render's buildCommand): best-level brotli copies of the page's scripts.

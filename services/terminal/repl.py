@@ -34,8 +34,9 @@ from services.terminal.session import QUIT, RETRY, Records, Session, TurnEnd
 log = logging.getLogger(__name__)
 
 PROMPT = "> "
-# Exit codes: a failed reply (pipe mode), bad arguments or input, a reply stopped with Ctrl+C.
-FAILED, USAGE, INTERRUPTED = 1, 2, 130
+# Exit codes: a failed reply (pipe mode), bad arguments or input, a configuration error (as
+# the app's), a reply stopped with Ctrl+C.
+FAILED, USAGE, CONFIGURATION, INTERRUPTED = 1, 2, 3, 130
 
 
 def terminal_lang(environ: dict) -> str:
@@ -275,8 +276,12 @@ def main(argv: list[str], *, open_records: Callable | None = None) -> int:
     # The turn's words say what went wrong; the service's warnings would say it twice.
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.ERROR)
-    settings = load_settings()
-    service = ChatService(settings)
+    try:
+        settings = load_settings()
+        service = ChatService(settings)
+    except ValueError as exc:  # a bad .env value, model mapper, personas or providers file
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return CONFIGURATION
     if args.model and args.model not in service.models:
         known = ", ".join(service.models)
         print(t(lang, "term.unknown_model", model=args.model, known=known), file=sys.stderr)

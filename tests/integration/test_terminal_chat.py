@@ -247,6 +247,11 @@ def test_pipe_mode_prints_one_reply_and_exits(fake, tmp_path, database):
     assert failed.stdout == ""
     assert "The model's server had an error. Retry in a moment." in failed.stderr
 
+    # A configuration mistake is named, as the app names it at start-up (exit code 3).
+    wrong = piped({**env, "PERSONA_LOCK": "nobody"}, "hello")
+    assert wrong.returncode == 3
+    assert "Configuration error: PERSONA_LOCK=nobody is not a persona" in wrong.stderr
+
 
 @pytest.mark.parametrize(
     ("lang", "words"),
