@@ -7,7 +7,7 @@ import pytest
 from config import Settings
 from services.chat import ChatService
 from services.terminal.identity import link_token, linked_identity, terminal_identity
-from services.terminal.repl import shown, terminal_lang
+from services.terminal.repl import _history_file, shown, terminal_lang
 from services.terminal.session import QUIT, RETRY, Session
 
 
@@ -74,3 +74,11 @@ def test_the_link_token_names_the_terminal_and_expires():
     assert linked_identity("key-one", token) == owner
     assert linked_identity("key-two", token) is None  # another deployment's key
     assert linked_identity("key-one", token + "x") is None
+
+
+def test_the_history_file_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    kept = Settings(_env_file=None)
+    assert _history_file(kept) == tmp_path / ".chat_app_history"
+    assert _history_file(Settings(_env_file=None, chat_history_file="")) is None
+    assert _history_file(Settings(_env_file=None, chat_history_file="  ")) is None
