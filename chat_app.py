@@ -239,6 +239,7 @@ commands:
   teams-package --url URL [--name NAME] [--out PATH]
                  write a Microsoft Teams app package (zip) for the app as a tab; prints
                  its path (teams-package --help)
+  chat ...       chat in the terminal: [--model M] [--persona P] [--no-multi-turn] (chat --help)
 
 Settings come from the environment and an optional .env file (see .env.example).
 In production: gunicorn chat_app:server"""
@@ -281,6 +282,12 @@ if __name__ == "__main__" and sys.argv[1:2] == ["users"]:
     from services.accounts.cli import main as users_cli
 
     sys.exit(users_cli(sys.argv[2:]))
+
+if __name__ == "__main__" and sys.argv[1:2] == ["chat"]:
+    # The terminal chat (services/terminal): the page's services, no web server.
+    from services.terminal.repl import main as chat_main
+
+    sys.exit(chat_main(sys.argv[2:], open_records=_open_records))
 
 if __name__ == "__main__" and sys.argv[1:2] == ["precompress"]:
     # A build step (Render's buildCommand): best-level brotli copies of the page's scripts.

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8050, ge=1, le=65535)
+    # The terminal chat's line history (`python chat_app.py chat`, readline); empty keeps none.
+    chat_history_file: str = "~/.chat_app_history"
 
     local_proxy: str = "http://127.0.0.1:10809"
     # Set by `python chat_app.py local`, not by the environment.

@@ -11,6 +11,7 @@ from api.install import install_bp
 from api.openapi import openapi_bp
 from api.routes import bp
 from api.running import running_bp
+from api.terminal_link import terminal_link_bp
 
 
 def register(server: Flask) -> None:
@@ -23,3 +24,4 @@ def register(server: Flask) -> None:
     server.register_blueprint(gateway_bp)
     server.register_blueprint(openapi_bp)
     server.register_blueprint(install_bp)
+    server.register_blueprint(terminal_link_bp)  # the terminal chat's link (issue 19)

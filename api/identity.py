@@ -41,6 +41,11 @@ def load_secret(configured: str | None, data_dir: Path) -> str:
         return secret
 
 
+def identity_token(secret: str, identity: str) -> str:
+    """The signed cookie value naming `identity` (api/terminal_link.py hands one out too)."""
+    return URLSafeSerializer(secret, salt="chat-identity").dumps(identity)
+
+
 def init_identity(
     server: Flask, secret: str, cookie_options: Callable[[], dict] | None = None
 ) -> None:
@@ -61,7 +66,7 @@ def init_identity(
                 g.identity = None  # forged or from another deployment: a new identity
         if not g.identity:
             g.identity = secrets.token_hex(16)
-            g.new_identity_cookie = signer.dumps(g.identity)
+            g.new_identity_cookie = identity_token(secret, g.identity)
         # The browser's own identity, kept for adopting what it had before signing in.
         g.browser_identity = g.identity
         user = g.get("user")

@@ -10,8 +10,9 @@ from components import ids
 from components.attachments import ATTACHMENTS_CLASS, attachment_list
 from components.markdown import markdown_view
 from components.usage import quota_notice
-from i18n import t, wait_text
+from i18n import t
 from services.conversation import CUT, INTERRUPTED, LEFT, LENGTH, STOPPED, STREAMING
+from services.error_words import error_advice
 from services.feedback import DOWN, UP, can_rate
 from services.quota import REFUSAL_KIND as QUOTA_KIND
 
@@ -230,17 +231,12 @@ def error_message(
     `versions`: (its own place, (k, n)) when it stands where there are versions (a
     regenerate that failed), so the earlier answers stay reachable.
     """
-    kind = entry.get("kind") or "internal_error"
-    key = f"error.{kind}" if i18n.has(f"error.{kind}") else "error.internal_error"
-    detail = entry.get("detail") or ""
-    wait = wait_text(lang, entry["retry_after"]) if entry.get("retry_after") else ""
-    if wait and i18n.has(f"{key}_wait"):
-        key = f"{key}_wait"  # the upstream said how long (Retry-After)
-    advice = t(lang, key, detail=detail, wait=wait)
-    if kind == QUOTA_KIND:
+    advice, detail = error_advice(entry, lang)
+    if entry.get("kind") == QUOTA_KIND:
         advice = quota_notice(entry, lang=lang)  # the budget and when it resets
+        detail = detail if detail not in advice else ""
     body: list = [html.Div(advice, className="chat-error-text")]
-    if detail and detail not in advice:
+    if detail:
         body.append(html.Div(t(lang, "error.detail", detail=detail), className="chat-error-detail"))
     if retry:
         body.append(

@@ -379,4 +379,62 @@ STRINGS = {
     "teams.description_full": "Ask questions, draft and translate text, and keep your "
     "conversations, with the assistant your organisation runs. The same app as in the browser, "
     "inside Microsoft Teams.",
+    # ---- the terminal chat (issue 19: services/terminal)
+    "term.banner": "Chat in the terminal — model {model}, persona {persona}. Type /help for "
+    "the commands; Ctrl+C stops a reply, Ctrl+D quits.",
+    "term.help": "Type a message and press Enter. Commands:\n"
+    "  /new              start a new conversation\n"
+    "  /clear            empty this conversation\n"
+    "  /export FILE.md   save this conversation as Markdown (the page's export)\n"
+    "  /model [NAME]     list the models, or switch to NAME\n"
+    "  /persona [NAME]   list the personas, or pick NAME (before the first question)\n"
+    "  /multi on|off     send the earlier rounds along, or only the question\n"
+    "  /usage            this conversation's tokens and cost\n"
+    "  /retry            ask the question that failed again\n"
+    "  /link             a link that shows these conversations in a browser's sidebar\n"
+    "  /help             this list\n"
+    "  /quit             leave (or Ctrl+D)\n"
+    "Ctrl+C stops the reply being written (what arrived is kept); at the prompt it clears "
+    "the line. Start a message with // to send one that begins with /.",
+    "term.unknown": "There is no command {command}. Type /help to see the commands.",
+    "term.new": "A new conversation starts.",
+    "term.cleared": "The conversation is empty now.",
+    "term.export_usage": "Say where to save it: /export FILE.md",
+    "term.exported": "Saved the conversation to {path}",
+    "term.export_failed": "Could not write {path}: {why}",
+    "term.models": "Models (* is the one in use):",
+    "term.unknown_model": "There is no model {model} here. Models: {known}",
+    "term.model_set": "Model: {model}",
+    "term.personas": "Personas (* is the one in use):",
+    "term.persona_locked": "The persona is locked to {persona} on this server (PERSONA_LOCK), so "
+    "it cannot be changed.",
+    "term.unknown_persona": "There is no persona {persona}. Personas: {known}",
+    "term.persona_kept": "This conversation keeps the persona it started with ({persona}). Type "
+    "/new first to talk to another persona.",
+    "term.persona_set": "Persona: {persona} (model {model})",
+    "term.multi_usage": "Multi-turn is {state}. Type /multi on or /multi off.",
+    "term.multi_on": "Multi-turn on: earlier rounds go along with each question.",
+    "term.multi_off": "Multi-turn off: each question goes alone, without the earlier rounds.",
+    "term.no_usage": "No tokens used in this conversation yet.",
+    "term.nothing_to_retry": "There is no failed question to ask again.",
+    "term.retry_hint": "Your question is kept: type /retry to ask it again.",
+    "term.stopped": "[You stopped this reply.]",
+    "term.missing_key": "No API key is set, so the model cannot be asked. Set {variable} in the "
+    "environment or in .env (for example: export {variable}=sk-...), then start the chat again.",
+    "term.no_link": "No link: this terminal's conversations are not recorded (records are off, "
+    "or ACCOUNTS=true and no --user was given).",
+    "term.link": "Open this link in a browser within 10 minutes; that browser's sidebar then "
+    "shows this terminal's conversations (and keeps showing them):\n{url}",
+    "term.records_user": "Conversations are saved for {user}: they show in the page's sidebar "
+    "when {user} signs in.",
+    "term.records_terminal": "Conversations are saved; type /link to see them in a browser's "
+    "sidebar.",
+    "term.records_no_user": "Conversations are not saved: this server has accounts, so say whose "
+    "they are with --user NAME.",
+    "term.records_off": "Conversations are not saved (RECORDS_ENABLED=false): use /export to "
+    "keep one.",
+    "term.not_saved": "This question could not be saved to the records; the reply still comes.",
+    "term.empty_pipe": "Nothing to ask: the input was empty.",
+    "term.no_such_user": "There is no active account {user}. See: python chat_app.py users list",
+    "term.link_invalid": "This link is not valid any more (it expires after 10 minutes). Type /link in the terminal chat for a new one.",
 }

@@ -354,4 +354,54 @@ STRINGS = {
     "teams.description_short": "贵单位自己的 AI 助手，就在 Teams 标签页里。",
     "teams.description_full": "提问、起草和翻译文字，并保留你的对话——用的是贵单位自己运行的助手。"
     "与浏览器中的是同一个应用，现在放进了 Microsoft Teams。",
+    # ---- 终端聊天（issue 19：services/terminal）
+    "term.banner": "终端聊天 — 模型 {model}，角色 {persona}。输入 /help 查看命令；"
+    "Ctrl+C 停止回复，Ctrl+D 退出。",
+    "term.help": "输入消息后按回车发送。命令：\n"
+    "  /new              开始新对话\n"
+    "  /clear            清空当前对话\n"
+    "  /export FILE.md   把当前对话保存为 Markdown（与网页导出相同）\n"
+    "  /model [NAME]     列出模型，或切换到 NAME\n"
+    "  /persona [NAME]   列出角色，或选择 NAME（在第一个问题之前）\n"
+    "  /multi on|off     随问题发送之前的轮次，或只发送问题\n"
+    "  /usage            当前对话的 token 数和费用\n"
+    "  /retry            重新提出失败的问题\n"
+    "  /link             一个链接，在浏览器侧边栏中显示这些对话\n"
+    "  /help             显示此列表\n"
+    "  /quit             退出（或 Ctrl+D）\n"
+    "Ctrl+C 停止正在生成的回复（已收到的内容会保留）；在提示符处则清空当前输入。"
+    "以 // 开头可发送以 / 开头的消息。",
+    "term.unknown": "没有 {command} 这个命令。输入 /help 查看所有命令。",
+    "term.new": "已开始新对话。",
+    "term.cleared": "对话已清空。",
+    "term.export_usage": "请指定保存位置：/export FILE.md",
+    "term.exported": "对话已保存到 {path}",
+    "term.export_failed": "无法写入 {path}：{why}",
+    "term.models": "模型（* 为当前使用的）：",
+    "term.unknown_model": "这里没有模型 {model}。可用模型：{known}",
+    "term.model_set": "模型：{model}",
+    "term.personas": "角色（* 为当前使用的）：",
+    "term.persona_locked": "此服务器已把角色锁定为 {persona}（PERSONA_LOCK），无法更改。",
+    "term.unknown_persona": "没有角色 {persona}。可用角色：{known}",
+    "term.persona_kept": "此对话保持开始时的角色（{persona}）。如要换角色，请先输入 /new。",
+    "term.persona_set": "角色：{persona}（模型 {model}）",
+    "term.multi_usage": "多轮对话当前为 {state}。输入 /multi on 或 /multi off。",
+    "term.multi_on": "多轮对话已开启：每个问题都会带上之前的轮次。",
+    "term.multi_off": "多轮对话已关闭：每个问题单独发送，不带之前的轮次。",
+    "term.no_usage": "此对话还没有使用 token。",
+    "term.nothing_to_retry": "没有失败的问题可以重试。",
+    "term.retry_hint": "你的问题已保留：输入 /retry 重新提问。",
+    "term.stopped": "[你停止了这条回复。]",
+    "term.missing_key": "尚未设置 API 密钥，无法询问模型。请在环境变量或 .env 中设置 {variable}"
+    "（例如：export {variable}=sk-...），然后重新启动聊天。",
+    "term.no_link": "没有链接：此终端的对话没有被记录（记录已关闭，或 ACCOUNTS=true 但未指定 --user）。",
+    "term.link": "请在 10 分钟内用浏览器打开此链接；之后该浏览器的侧边栏会显示此终端的对话（并一直显示）：\n{url}",
+    "term.records_user": "对话会保存到 {user} 名下：{user} 登录后，网页侧边栏会显示它们。",
+    "term.records_terminal": "对话会被保存；输入 /link 可在浏览器侧边栏中查看。",
+    "term.records_no_user": "对话不会被保存：此服务器启用了账户，请用 --user NAME 指定归属。",
+    "term.records_off": "对话不会被保存（RECORDS_ENABLED=false）：可用 /export 保留副本。",
+    "term.not_saved": "这个问题未能保存到记录中；回复仍会照常显示。",
+    "term.empty_pipe": "没有可提的问题：输入为空。",
+    "term.no_such_user": "没有可用的账户 {user}。查看：python chat_app.py users list",
+    "term.link_invalid": "此链接已失效（10 分钟后过期）。请在终端聊天中输入 /link 获取新链接。",
 }

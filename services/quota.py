@@ -56,7 +56,7 @@ class Spent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     owner: str
-    source: str = Field(pattern="^(page|api|gateway)$")
+    source: str = Field(pattern="^(page|api|gateway|terminal)$")  # terminal: services/terminal
     conversation_id: str | None = None
     model: str | None = None
     persona: str | None = None

@@ -199,7 +199,7 @@ class UsageEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     owner: Mapped[str] = mapped_column(String)
     conversation_id: Mapped[str | None] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(8))  # page | api | gateway
+    source: Mapped[str] = mapped_column(String(8))  # page | api | gateway | terminal
     model: Mapped[str | None] = mapped_column(String)
     persona: Mapped[str | None] = mapped_column(String)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
