@@ -5,6 +5,11 @@ Only without accounts (with accounts, `chat --user NAME` records under the accou
 records on. The token is signed with SECRET_KEY and expires (LINK_MAX_AGE): the terminal that
 prints it runs with the app's key. What the browser had before moves along, as a first sign-in
 adopts it (api/accounts.py), so opening the link loses nothing from its sidebar.
+
+Only a link the person opened themselves counts (pasted in the address bar, or opened from the
+terminal: `Sec-Fetch-Site: none`). Another site linking or redirecting to it is refused: whoever
+got hold of a link could otherwise send others' browsers to it and have their conversations
+moved into a list the link's holder reads.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 
 from flask import Blueprint, abort, current_app, g, redirect, request
 
+from api.auth import LANG_COOKIE
 from api.identity import current_identity, identity_token
 from extensions import chat_service, records
 from i18n import negotiate, t
@@ -30,11 +36,12 @@ def open_terminal_link():
     store = records()
     if store is None or chat_service().settings.accounts:
         abort(404)
+    lang = negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
+    if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+        return _plain(t(lang, "term.link_elsewhere"), 403)
     identity = linked_identity(current_app.secret_key, request.args.get("token", ""))
     if identity is None:
-        lang = negotiate(request.cookies.get("lang"), request.headers.get("Accept-Language"))
-        words = t(lang, "term.link_invalid")
-        return words, 400, {"Content-Type": "text/plain; charset=utf-8"}
+        return _plain(t(lang, "term.link_invalid"), 400)
     browser = current_identity()
     if browser != identity:
         try:
@@ -47,3 +54,7 @@ def open_terminal_link():
         # init_identity's after_request sets the cookie, with the app's cookie options.
         g.new_identity_cookie = identity_token(current_app.secret_key, identity)
     return redirect("/", code=303)
+
+
+def _plain(words: str, status: int):
+    return words, status, {"Content-Type": "text/plain; charset=utf-8"}

@@ -403,5 +403,6 @@ STRINGS = {
     "term.not_saved": "这个问题未能保存到记录中；回复仍会照常显示。",
     "term.empty_pipe": "没有可提的问题：输入为空。",
     "term.no_such_user": "没有可用的账户 {user}。查看：python chat_app.py users list",
+    "term.link_elsewhere": "此链接只有你自己打开时才有效：请把它粘贴到浏览器地址栏。",
     "term.link_invalid": "此链接已失效（10 分钟后过期）。请在终端聊天中输入 /link 获取新链接。",
 }

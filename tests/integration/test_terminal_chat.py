@@ -341,7 +341,15 @@ def test_the_link_gives_a_browser_the_terminals_identity(make_app, database):
         store.create_conversation(browser_id),
         {"role": "user", "content": "From the page"},
     )
-    opened = client.get(f"{LINK_PATH}?token={token}")
+    # Another site sending the browser there (a link, a redirect, an image) moves nothing.
+    for site in ("cross-site", "same-site"):
+        lured = client.get(f"{LINK_PATH}?token={token}", headers={"Sec-Fetch-Site": site})
+        assert lured.status_code == 403
+        assert "paste it into the address bar" in lured.get_data(as_text=True)
+        assert client.get_cookie("chat_identity").value == browser.value
+    assert len(store.list_conversations(browser_id)) == 1
+
+    opened = client.get(f"{LINK_PATH}?token={token}", headers={"Sec-Fetch-Site": "none"})
     assert opened.status_code == 303 and opened.headers["Location"] == "/"
     assert client.get_cookie("chat_identity").value != browser.value
     # The browser now sees the terminal's list, with what it had before moved into it.
