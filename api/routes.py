@@ -274,6 +274,7 @@ def chat_stream():
                 persona=persona.persona or None,
                 conversation=lambda: turn.usage_conversation(),
             )
+            shrunk = max_tokens != sampling.max_tokens
             sampling = replace(sampling, max_tokens=max_tokens)
         else:
             used, prepared = _meter(prepared)
@@ -295,9 +296,12 @@ def chat_stream():
             attachment_store=attachments() if files is not None else None,
             meter=used,
         )
-        events = turn.events(
-            service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
+        source = service.stream(
+            plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang
         )
+        if shrunk:
+            source = usage.quota_cut(source)
+        events = turn.events(source)
         body = sse.event_stream(
             events,
             coalesce=True,

@@ -11,7 +11,7 @@ the request then.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from api.identity import current_identity, current_user
@@ -172,6 +172,15 @@ def metered(
     if isinstance(held, Reservation) and held.max_tokens is not None:
         return used, held.max_tokens
     return used, max_tokens
+
+
+def quota_cut(events: Iterable[dict]) -> Iterator[dict]:
+    """`events` of a reply sent with what was left of the day as its max_tokens: its end at
+    that length says so (`quota_cut`), so the page tells the day ran out, not a length cap."""
+    for event in events:
+        if event.get("done") and event.get("finish_reason") == "length":
+            event = {**event, "quota_cut": True}
+        yield event
 
 
 def day_spent() -> QuotaState | None:

@@ -245,3 +245,31 @@ def test_a_stopped_reply_frees_what_it_did_not_use(database, app_on, fake):
         assert response.status == 200  # what the stopped reply did not use is free again
         response.read()
         conn.close()
+
+
+def test_a_page_reply_that_does_not_fit_whole_is_cut_at_what_is_left_and_says_so(
+    database, app_on, fake
+):
+    from tests.fake_upstream import Reply
+    from tests.integration.test_page_turn import page_body, parse_sse
+
+    fake.script(Reply("A reply cut at its length", finish_reason="length"))
+    with app_on(budget=1000) as live:
+        url = urlsplit(live.url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=20)
+        conn.request("POST", "/api/chat/stream", json.dumps(page_body("Hi")), login(live))
+        response = conn.getresponse()
+        assert response.status == 200
+        final = parse_sse(response.read().decode())[-1]
+        conn.close()
+    [asked] = fake.requests
+    # MAX_REPLY_TOKENS (16384) does not fit: the reply may use what the prompt leaves.
+    sent = asked.body.get("max_completion_tokens") or asked.body.get("max_tokens")
+    assert 0 < sent < 1000
+    assert final.get("done") and final.get("quota_cut") is True, final
+    assert "Today's tokens ran out, so the reply was cut short." in json.dumps(final)
+    [row] = rows(database[1])
+    assert row.reserved is None
+    # On record too, so the note is the same when the conversation is opened again.
+    [*_, reply] = database[1].history(row.owner, final["turn"]["conversation_id"])
+    assert (reply["status"], reply.get("quota_cut")) == ("length", True)
