@@ -273,3 +273,49 @@ def test_a_page_reply_that_does_not_fit_whole_is_cut_at_what_is_left_and_says_so
     # On record too, so the note is the same when the conversation is opened again.
     [*_, reply] = database[1].history(row.owner, final["turn"]["conversation_id"])
     assert (reply["status"], reply.get("quota_cut")) == ("length", True)
+
+
+def test_the_gateway_sends_what_is_left_under_the_clients_own_name(database, make_app, fake):
+    from tests.fake_upstream import Reply
+
+    url, records = database
+    amy = Accounts(records).add_user("amy", "amy-password")
+    token = Accounts(records).create_token(amy.id, "script")
+    Quota.for_records(records, None).record(
+        Spent(owner=amy.id, source="api", prompt_tokens=900, completion_tokens=0)
+    )
+    server = make_app(accounts=True, database_url=url, user_daily_tokens=1000).server
+    fake.script(Reply("Cut", finish_reason="length"))
+    body = {"model": "gpt-4o-mini", "messages": USER, "max_tokens": 500}
+    answer = server.test_client().post(
+        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    [asked] = fake.requests
+    assert 0 < asked.body["max_tokens"] < 100  # what the prompt leaves of the 100 left
+    assert "max_completion_tokens" not in asked.body
+    assert all(row.reserved is None for row in rows(records))
+
+
+def test_a_reply_that_fails_before_its_first_token_gives_its_reservation_back(
+    database, app_on, fake
+):
+    from tests.fake_upstream import Error, Reply
+
+    fake.script(Error(400, "Bad request"), Reply("Hello!"))
+    with app_on() as live:
+        headers = login(live)
+        url = urlsplit(live.url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=20)
+        conn.request("POST", "/api/chat", json.dumps({"messages": USER}), headers)
+        failed = conn.getresponse()
+        failed.read()
+        assert failed.status == 400
+        assert rows(database[1]) == []  # nothing used, nothing held
+        conn.request("POST", "/api/chat", json.dumps({"messages": USER}), headers)
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200  # the day was not held by the failed one
+        conn.close()
+    [row] = rows(database[1])
+    assert row.reserved is None and row.completion_tokens > 0
