@@ -18,6 +18,7 @@ from sqlalchemy import select
 import services.quota as quota_module
 from services.accounts import Accounts
 from services.admin.tables import users_query
+from services.admin.usage import overview
 from services.quota import HOLD_SECONDS, Quota, QuotaState, Reservation, Spent
 from services.records.models import UsageEvent
 from services.records.repository import Records
@@ -92,21 +93,27 @@ def test_a_reply_that_does_not_fit_whole_gets_what_is_left(database):
 
 def test_the_end_turns_the_reservation_into_what_was_used(database):
     _, records = database
+    owner = Accounts(records).add_user("amy", "amy-password").id
     keeper = Quota.for_records(records, 1000)
-    held = keeper.reserve(start(100), 1000, reply_tokens=900)
-    assert keeper.used_today(OWNER) == 1000
-    # The console counts spend only: nothing yet.
-    with records.engine.connect() as connection:
-        [amy] = [r for r in connection.execute(users_query()) if r.key == OWNER] or [None]
-    assert amy is None or amy.used == 0
-    used = Spent(owner=OWNER, source="api", prompt_tokens=90, completion_tokens=40, cost=0.01)
+    held = keeper.reserve(start(100, owner), 1000, reply_tokens=900)
+    assert keeper.used_today(owner) == 1000
+
+    def console() -> tuple[int, int]:
+        """The console's tokens today: the overview's and the users table's."""
+        with records.engine.connect() as connection:
+            [amy] = [r for r in connection.execute(users_query()) if r.key == owner]
+        return overview(records.engine).today.tokens, amy.tokens_today
+
+    assert console() == (0, 0)  # spend only: the running reply has spent nothing yet
+    used = Spent(owner=owner, source="api", prompt_tokens=90, completion_tokens=40, cost=0.01)
     assert keeper.settle(held.id, used)
     [row] = rows(records)
     assert (row.id, row.reserved, row.held_until) == (held.id, None, None)
     assert (row.prompt_tokens, row.completion_tokens, row.cost) == (90, 40, 0.01)
-    assert keeper.used_today(OWNER) == 130
+    assert keeper.used_today(owner) == 130
+    assert console() == (130, 130)
     # A reply that used nothing (failed before its first token) leaves no row.
-    other = keeper.reserve(start(100), 1000, reply_tokens=900)
+    other = keeper.reserve(start(100, owner), 1000, reply_tokens=900)
     keeper.settle(other.id, None)
     assert [r.id for r in rows(records)] == [held.id]
 
