@@ -315,17 +315,17 @@ def chat_completions():
             release_slot = open_stream_slot()  # MAX_CONCURRENT_STREAMS, shared with the page
         except TooManyStreams as exc:
             return exc.response()
-    asked = _max_tokens(params)
+    own_cap = _max_tokens(params)
     try:
         # Under a daily budget, the reply's worst case is reserved here (api/usage.py).
-        used, max_tokens = usage.metered("gateway", model, messages, max_tokens=asked)
+        used, max_tokens = usage.metered("gateway", model, messages, max_tokens=own_cap)
     except usage.DaySpent as exc:
         if release_slot:
             release_slot()
         return _quota_refusal(exc.state)
     try:
         route = service.route(model)
-        if max_tokens != asked:
+        if max_tokens != own_cap:
             # Only what is left of the day: the reply ends with finish_reason "length".
             _limit(params, max_tokens, route.provider.kind)
         # Retried by the page's rule (services/retry.py) until the upstream answers. A stream is
