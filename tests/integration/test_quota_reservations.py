@@ -326,3 +326,27 @@ def test_a_reply_that_fails_before_its_first_token_gives_its_reservation_back(
         conn.close()
     [row] = rows(database[1])
     assert row.reserved is None and row.completion_tokens > 0
+
+
+def test_a_reply_a_deploy_ends_settles_its_reservation(database, app_on, fake):
+    from services import stopping
+    from tests.fake_upstream import Reply
+    from tests.integration.test_page_turn import parse_sse
+
+    fake.script(Reply("word " * 400, chunk_size=5, delay=0.05))
+    with app_on(budget=20_000) as live:
+        conn, response = ask(live, login(live))
+        assert response.status == 200
+        first = response.readline()
+        assert first.startswith(b"data: ")
+        try:
+            stopping.begin(0)  # a deploy's SIGTERM (api/lifecycle.py), its grace over
+            rest = response.read().decode()
+        finally:
+            stopping.reset()
+        conn.close()
+    final = parse_sse(first.decode() + rest)[-1]
+    assert final["error"]["type"] == "server_stopping", final
+    [row] = rows(database[1])
+    assert row.reserved is None and row.held_until is None
+    assert row.prompt_tokens > 0 and 0 < row.completion_tokens < len("word " * 400) // 4
