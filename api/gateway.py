@@ -209,6 +209,8 @@ def _relay(
         # A stream that failed before its first token used nothing.
         if used is not None and (reported or parts or finished):
             used.answered(reported, "".join(parts))
+        elif used is not None:
+            used.ended([])  # its reservation goes
     yield DONE
 
 
@@ -242,6 +244,36 @@ def _reply_text(result) -> str:
     return "".join(texts)
 
 
+def _quota_refusal(state):
+    """The 429 for a user whose day is spent, in OpenAI's form."""
+    response, status = _error(
+        429, usage.refusal_message(state), "insufficient_quota", usage.REFUSAL_KIND
+    )
+    # The wait is until midnight: an SDK that honours x-should-retry does not retry now.
+    response.headers["Retry-After"] = str(state.seconds_to_reset())
+    response.headers["x-should-retry"] = "false"
+    return response, status
+
+
+def _max_tokens(params: dict) -> int | None:
+    """The reply's own cap, under either of its names (a positive whole number, else none)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = params.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _limit(params: dict, max_tokens: int, kind: str) -> None:
+    """Cap the forwarded request at `max_tokens`, under the name the client used, else the
+    one the provider takes (as services/chat.py sends it)."""
+    names = [name for name in ("max_completion_tokens", "max_tokens") if name in params]
+    if not names:
+        names = ["max_completion_tokens" if kind == "openai" else "max_tokens"]
+    for name in names:
+        params[name] = max_tokens
+
+
 @gateway_bp.post("/v1/chat/completions")
 def chat_completions():
     """Forward one Chat Completions request to the model's provider, streamed or not."""
@@ -273,25 +305,29 @@ def chat_completions():
 
     state = usage.day_spent()
     if state is not None:
-        response, status = _error(
-            429, usage.refusal_message(state), "insufficient_quota", usage.REFUSAL_KIND
-        )
-        # The wait is until midnight: an SDK that honours x-should-retry does not retry now.
-        response.headers["Retry-After"] = str(state.seconds_to_reset())
-        response.headers["x-should-retry"] = "false"
-        return response, status
+        return _quota_refusal(state)
 
     secrets = service.registry.secrets
     params = {name: body[name] for name in FORWARDED_PARAMS if name in body}
-    used = usage.meter("gateway", model, messages)
     release_slot = None
     if params.get("stream"):
         try:
             release_slot = open_stream_slot()  # MAX_CONCURRENT_STREAMS, shared with the page
         except TooManyStreams as exc:
             return exc.response()
+    own_cap = _max_tokens(params)
+    try:
+        # Under a daily budget, the reply's worst case is reserved here (api/usage.py).
+        used, max_tokens = usage.metered("gateway", model, messages, max_tokens=own_cap)
+    except usage.DaySpent as exc:
+        if release_slot:
+            release_slot()
+        return _quota_refusal(exc.state)
     try:
         route = service.route(model)
+        if max_tokens != own_cap:
+            # Only what is left of the day: the reply ends with finish_reason "length".
+            _limit(params, max_tokens, route.provider.kind)
         # Retried by the page's rule (services/retry.py) until the upstream answers. A stream is
         # then relayed chunk by chunk as it comes, so a failure in it is passed on, not retried.
         result = call_with_retries(
@@ -304,10 +340,14 @@ def chat_completions():
     except ChatError as exc:  # the provider has no key configured
         if release_slot:
             release_slot()
+        if used is not None:
+            used.ended([])  # nothing was used: its reservation goes
         return _error(exc.status, exc.message, "server_error", exc.kind)
     except Exception as exc:
         if release_slot:
             release_slot()
+        if used is not None:
+            used.ended([])
         status, error = _failure(exc, secrets)
         response = jsonify(error=error)
         asked = requested_wait(exc) if status == 429 else None

@@ -24,7 +24,6 @@ from api import sse
 from api.events import DecidedTurn, PlannedTurn, TurnOpened
 from api.recording import recorded
 from api.schemas import ChatRequest
-from api.usage import meter
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn, view_json
 from services.fixed_persona import PersonaChoice
 from services.plan import Plan, TurnAttachments, context_tokens, next_history_start
@@ -64,6 +63,9 @@ class PageTurnStream:
     # their store, which links them to the conversation when the question is recorded.
     files: object | None = None
     attachment_store: object | None = None
+    # What counts the reply's usage (api/usage.py, reserved already under a budget); None
+    # with records off.
+    meter: object | None = None
     _recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -181,19 +183,13 @@ class PageTurnStream:
 
     def _spent(self):
         """What counts the reply's usage when it ends (api/usage.py); None with records off."""
+        return self.meter.ended if self.meter is not None else None
 
-        def conversation() -> str | None:
-            self._recorded.wait(RECORD_WAIT)  # the id comes with the question's record
-            return self.conversation_id
-
-        used = meter(
-            "page",
-            self.plan.model,
-            self.plan.messages,
-            persona=self._choice.persona or None,
-            conversation=conversation,
-        )
-        return used.ended if used is not None else None
+    def usage_conversation(self) -> str | None:
+        """The conversation the reply's usage row names: its id comes with the question's
+        record, so this waits for it (briefly)."""
+        self._recorded.wait(RECORD_WAIT)
+        return self.conversation_id
 
     def keep_going(self) -> bool:
         """Whether the reply goes on when the page has left (reloaded, closed, offline): yes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Blueprint, Response, jsonify, request
 from markupsafe import escape
@@ -135,10 +135,19 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
     return Prepared(messages, model, sampling, (store, owner, chat_request.conversation_id))
 
 
-def _meter(prepared: Prepared) -> usage.Meter | None:
-    """What counts a scripted request's reply in `usage_events` (None with records off)."""
+def _meter(prepared: Prepared) -> tuple[usage.Meter | None, Prepared]:
+    """What counts a scripted request's reply in `usage_events` (None with records off), and
+    the request with the max_tokens the user's day leaves. Raises usage.DaySpent."""
     conversation = prepared.target[2] if prepared.target else None
-    return usage.meter("api", prepared.model, prepared.messages, conversation=conversation)
+    used, max_tokens = usage.metered(
+        "api",
+        prepared.model,
+        prepared.messages,
+        max_tokens=prepared.sampling.max_tokens,
+        conversation=conversation,
+    )
+    sampling = replace(prepared.sampling, max_tokens=max_tokens)
+    return used, replace(prepared, sampling=sampling)
 
 
 def _turn_persona(service: ChatService, chat_request: ChatRequest) -> tuple[PersonaChoice, bool]:
@@ -253,8 +262,27 @@ def chat_stream():
     except TooManyStreams as exc:
         return exc.response()
     client_gone = sse.disconnect_probe(request.environ)
+    try:
+        # Under a daily budget, the reply's worst case is reserved here (api/usage.py).
+        if prepared is None:
+            plan, sampling = _plan_turn(service, chat_request, persona, files)
+            used, max_tokens = usage.metered(
+                "page",
+                plan.model,
+                plan.messages,
+                max_tokens=sampling.max_tokens,
+                persona=persona.persona or None,
+                conversation=lambda: turn.usage_conversation(),
+            )
+            shrunk = max_tokens != sampling.max_tokens
+            sampling = replace(sampling, max_tokens=max_tokens)
+        else:
+            used, prepared = _meter(prepared)
+    except usage.DaySpent as exc:
+        if release_slot:
+            release_slot()
+        return usage.refused(exc.state)
     if prepared is None:
-        plan, sampling = _plan_turn(service, chat_request, persona, files)
         turn = PageTurnStream(
             service,
             chat_request,
@@ -266,10 +294,14 @@ def chat_stream():
             store_persona=store_persona,
             files=files,
             attachment_store=attachments() if files is not None else None,
+            meter=used,
         )
-        events = turn.events(
-            service.stream(plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang)
+        source = service.stream(
+            plan.fitted, model=plan.model, sampling=sampling, lang=chat_request.lang
         )
+        if shrunk:
+            source = usage.quota_cut(source)
+        events = turn.events(source)
         body = sse.event_stream(
             events,
             coalesce=True,
@@ -289,7 +321,6 @@ def chat_stream():
         if prepared.target and journal() is not None:
             _store, owner, conversation_id = prepared.target
             keeper = journal().reply(owner, lambda: conversation_id, prepared.model)
-        used = _meter(prepared)
         if keeper is not None or used is not None:
             spent = used.ended if used is not None else None
             events = recorded(events, keeper, prepared.model, spent=spent)
@@ -319,7 +350,10 @@ def chat_once():
     refused = usage.refusal()
     if refused is not None:
         return refused
-    used = _meter(prepared)
+    try:
+        used, prepared = _meter(prepared)
+    except usage.DaySpent as exc:
+        return usage.refused(exc.state)
     try:
         answer = service.complete(
             prepared.messages,
@@ -328,6 +362,8 @@ def chat_once():
             lang=chat_request.lang,
         )
     except ChatError as exc:
+        if used is not None:
+            used.ended([])  # nothing was used: its reservation goes
         if prepared.target:
             result = {"status": "error", "content": "", "error": exc.to_dict()}
             store_result(*prepared.target, record_result([], result, model=prepared.model))

@@ -1,5 +1,6 @@
 """The routes' side of per-user quotas (services/quota.py): a meter that writes what a reply
-used when it ends, and the refusal of a request once the user's day is spent.
+used when it ends (after reserving its worst case when it starts, under a budget), and the
+refusal of a request once the user's day is spent.
 
 A meter is made while the request is served (who asks, with which model and messages) and
 called when the reply ends, which may be in another thread after the response has gone (a
@@ -10,7 +11,7 @@ the request then.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from api.identity import current_identity, current_user
@@ -18,7 +19,16 @@ from api.responses import error_response
 from extensions import accounts, chat_service, quota
 from i18n import wait_text
 from services.pricing import PriceTable
-from services.quota import REFUSAL_KIND, Quota, QuotaState, Spent, charge, reply_usage
+from services.quota import (
+    REFUSAL_KIND,
+    Quota,
+    QuotaState,
+    Reservation,
+    Spent,
+    charge,
+    estimate,
+    reply_usage,
+)
 
 GATEWAY_OWNER = "gateway"
 
@@ -36,6 +46,8 @@ class Meter:
     sent: list[dict]
     persona: str | None = None
     conversation: Callable[[], str | None] | str | None = None
+    # The reply's row, written when it started (`reserve`): the end updates it.
+    reservation: Reservation | None = None
     _done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,23 +59,48 @@ class Meter:
             self._done = True
         counted = reply_usage(entries, sent=self.sent, model=self.model)
         if counted is None:
-            return  # failed before its first token: nothing was used
+            # Failed before its first token (or never ran): nothing was used.
+            if self.reservation is not None:
+                self.quota.settle(self.reservation.id, None)
+            return
         prompt, completion, _estimated = counted
         reply = next((e for e in entries if e.get("role") == "assistant"), {})
         model = reply.get("model") or self.model
         conversation = self.conversation() if callable(self.conversation) else self.conversation
-        self.quota.record(
-            Spent(
-                owner=self.owner,
-                source=self.source,
-                conversation_id=conversation,
-                model=model,
-                persona=self.persona,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                **charge(self.prices, model, prompt, completion),
-            )
+        spent = Spent(
+            owner=self.owner,
+            source=self.source,
+            conversation_id=conversation,
+            model=model,
+            persona=self.persona,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            **charge(self.prices, model, prompt, completion),
         )
+        if self.reservation is not None:
+            self.quota.settle(self.reservation.id, spent)
+        else:
+            self.quota.record(spent)
+
+    def reserve(self, budget: int, reply_tokens: int) -> Reservation | QuotaState | None:
+        """Hold the reply's worst case (its prompt, counted here, and `reply_tokens`) before it
+        starts: the Reservation, the day's state when nothing is left (refuse), or None when
+        the database fails (then it is counted when it ends, as without a budget)."""
+        prompt, _, _ = estimate(self.sent, "", self.model)
+        conversation = self.conversation if isinstance(self.conversation, str) else None
+        start = Spent(
+            owner=self.owner,
+            source=self.source,
+            conversation_id=conversation,
+            model=self.model,
+            persona=self.persona,
+            prompt_tokens=prompt,
+        )
+        held = self.quota.reserve(start, budget, reply_tokens=reply_tokens)
+        if isinstance(held, Reservation):
+            self.reservation = held
+            self.quota.hold(held, self)
+        return held
 
     def answered(self, usage: dict | None, reply: str, *, model: str | None = None) -> None:
         """A whole reply (the JSON routes): its usage, or a count of it when there is none."""
@@ -97,6 +134,53 @@ def meter(
         persona,
         conversation,
     )
+
+
+class DaySpent(Exception):
+    """Nothing is left of the user's day (others took the rest): refuse the request (`state`)."""
+
+    def __init__(self, state: QuotaState):
+        super().__init__("daily quota spent")
+        self.state = state
+
+
+def metered(
+    source: str,
+    model: str,
+    sent: list[dict],
+    *,
+    max_tokens: int | None,
+    persona: str | None = None,
+    conversation: Callable[[], str | None] | str | None = None,
+) -> tuple[Meter | None, int | None]:
+    """The reply's meter (None with records off) and the max_tokens to send it with: the
+    request's own, or what is left of the user's day when that is less. Under a budget the
+    reply's worst case is reserved now, so replies that start together cannot all spend the
+    same tokens. Raises DaySpent when nothing is left (others took the rest meanwhile)."""
+    used = meter(source, model, sent, persona=persona, conversation=conversation)
+    keeper = quota()
+    if used is None or keeper is None or accounts() is None:
+        return used, max_tokens
+    budget = keeper.budget(current_user())
+    if budget is None or current_user() is None:
+        return used, max_tokens
+    # With no max_tokens of its own, a reply may be as long as MAX_REPLY_TOKENS allows.
+    most = max_tokens or chat_service().settings.max_reply_tokens
+    held = used.reserve(budget, most)
+    if isinstance(held, QuotaState):
+        raise DaySpent(held)
+    if isinstance(held, Reservation) and held.max_tokens is not None:
+        return used, held.max_tokens
+    return used, max_tokens
+
+
+def quota_cut(events: Iterable[dict]) -> Iterator[dict]:
+    """`events` of a reply sent with what was left of the day as its max_tokens: its end at
+    that length says so (`quota_cut`), so the page tells the day ran out, not a length cap."""
+    for event in events:
+        if event.get("done") and event.get("finish_reason") == "length":
+            event = {**event, "quota_cut": True}
+        yield event
 
 
 def day_spent() -> QuotaState | None:
@@ -137,8 +221,11 @@ def refusal():
     """The 429 for a request of a user whose day is spent (None: go on), in the /api routes'
     error form: JSON, or one SSE event for the page, which shows it in the thread."""
     state = day_spent()
-    if state is None:
-        return None
+    return None if state is None else refused(state)
+
+
+def refused(state: QuotaState):
+    """The 429 that refuses a request for `state`'s day (see `refusal`)."""
     return error_response(
         429,
         REFUSAL_KIND,

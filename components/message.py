@@ -96,6 +96,9 @@ def assistant_message(
     versions, and with `feedback` (the server keeps records) 👍 / 👎."""
     body: list = [markdown_view(entry.get("content", ""), lang=lang)]
     note = STATUS_NOTES.get(entry.get("status"))
+    if note == "reply.length" and entry.get("quota_cut") is True:
+        # Sent with only what was left of the user's day as its max_tokens (api/usage.py).
+        note = "reply.quota_length"
     if note:
         body.append(html.Div(t(lang, note), className="chat-reply-note"))
     usage = entry.get("usage") or {}

@@ -157,6 +157,8 @@ STRINGS = {
     "is what had arrived.",
     "reply.streaming": "Still being written. Reopen the conversation later to see the rest.",
     "reply.length": "The reply reached the maximum length and was cut short.",
+    "reply.quota_length": "Today's tokens ran out, so the reply was cut short. More tokens come "
+    "at the daily reset.",
     "reply.usage": "{prompt} prompt + {completion} reply tokens",
     "reply.copy": "Copy reply (Markdown)",
     "reply.copied": "Copied",

@@ -149,6 +149,7 @@ STRINGS = {
     "reply.left": "回答完成前页面被刷新或关闭了，上面是当时已收到的内容。",
     "reply.streaming": "仍在生成中。稍后重新打开对话可以看到其余内容。",
     "reply.length": "回答达到了最大长度，被截断了。",
+    "reply.quota_length": "今天的 tokens 已用完，回答被截断了。每日重置后会有新的额度。",
     "reply.usage": "提问 {prompt} + 回答 {completion} tokens",
     "reply.copy": "复制回答（Markdown）",
     "reply.copied": "已复制",

@@ -111,6 +111,8 @@ def result_from_event(event: dict, content: str) -> dict:
         result = {"status": status, "content": content, "usage": event.get("usage")}
         if event.get("context"):
             result["context"] = event["context"]
+        if status == LENGTH and event.get("quota_cut") is True:
+            result["quota_cut"] = True  # its length was what was left of the day (api/usage.py)
         return result
     return {"status": "error", "content": content, "error": event.get("error") or {}}
 
@@ -135,6 +137,8 @@ def record_result(history: list[dict], result: dict, *, model: str) -> list[dict
         }
         if result.get("context"):
             reply["context"] = result["context"]
+        if status == LENGTH and result.get("quota_cut") is True:
+            reply["quota_cut"] = True
         history.append(reply)
         return history
     error = result.get("error") or {}

@@ -6,8 +6,16 @@ used). A user's day is counted from midnight in QUOTA_TIMEZONE (UTC by default) 
 rows in the database, so every worker and instance sharing it sees the same count: no process
 keeps a counter of its own.
 
-Nothing is reserved ahead: a request is let through while the day's count is under the budget,
-so requests that start together (or one long reply) can go over it by at most their own size.
+Under a budget, a reply reserves its worst case when it starts (`Quota.reserve`): its row is
+written then, holding the prompt's local count plus the most the reply may use, and the row
+becomes the real usage when the reply ends (`Quota.settle`). The check and the insert are one
+write transaction, serialized per owner (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock),
+so replies that start together cannot each see the same tokens left. A reply that does not fit
+whole gets what is left as its max_tokens (it ends as cut at its length); once nothing is left,
+the next request is refused. A reservation counts in full until `held_until`,
+which this process renews while the reply runs; one whose process died stops being renewed and
+then counts its prompt only (which was sent), and the owner's next reservation settles it so.
+
 A database that cannot be read or written costs the count, never the chat: the failure is
 logged once until it works again, and the request goes on.
 """
@@ -16,13 +24,16 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
+import time
+import weakref
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.pricing import PriceTable, cost
@@ -36,6 +47,9 @@ SOURCES = ("page", "api", "gateway")
 # The page's kind for a refusal (components/message.py): not "quota_exceeded", which is the
 # upstream account's own quota (services/errors.py).
 REFUSAL_KIND = "daily_quota"
+# A reservation counts in full this long after its last renewal; the serving process renews its
+# own every quarter of it, so only a dead (or frozen) one lets it lapse.
+HOLD_SECONDS = 120.0
 
 
 def zone(name: str | None) -> timezone | ZoneInfo:
@@ -69,6 +83,17 @@ class Spent(BaseModel):
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class Reservation(BaseModel):
+    """A running reply's hold on its owner's day: its row, and the max_tokens it must be sent
+    with (None: the request's own, which fits whole)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    tokens: int
+    max_tokens: int | None = None
 
 
 class QuotaState(BaseModel):
@@ -161,6 +186,10 @@ class Quota:
         self.zone_name = "UTC" if self.zone is timezone.utc else str(tz)
         self._failing = False
         self._lock = threading.Lock()
+        # Reservation id -> a weak reference to what settles it (this process's running replies).
+        self._held: dict[int, weakref.ref] = {}
+        self._renewer: threading.Thread | None = None
+        self._renewer_pid = os.getpid()
 
     @classmethod
     def for_records(cls, records, default: int | None, tz: str | None = "UTC") -> Quota:
@@ -190,12 +219,22 @@ class Quota:
         own = getattr(user, "daily_tokens", None)
         return own if own is not None else self.default
 
+    def _used_query(self, owner: str, now: datetime):
+        """The day's count: settled rows as used, running replies' reservations in full while
+        held, a lapsed one (its process died) as its prompt."""
+        held = and_(UsageEvent.reserved.is_not(None), UsageEvent.held_until > now)
+        counted = case(
+            (held, UsageEvent.reserved),
+            else_=UsageEvent.prompt_tokens + UsageEvent.completion_tokens,
+        )
+        return select(func.coalesce(func.sum(counted), 0)).where(
+            UsageEvent.owner == owner, UsageEvent.at >= self.day_start(now)
+        )
+
     def used_today(self, owner: str, *, now: datetime | None = None) -> int:
-        """Tokens (prompt + reply) `owner`'s replies used since midnight; 0 when unreadable."""
-        since = self.day_start(now)
-        query = select(
-            func.coalesce(func.sum(UsageEvent.prompt_tokens + UsageEvent.completion_tokens), 0)
-        ).where(UsageEvent.owner == owner, UsageEvent.at >= since)
+        """Tokens (prompt + reply) `owner`'s replies used since midnight, with what the running
+        ones hold; 0 when unreadable."""
+        query = self._used_query(owner, now or utcnow())
         try:
             with self.engine.connect() as connection:
                 used = int(connection.scalar(query) or 0)
@@ -214,6 +253,121 @@ class Quota:
         return QuotaState(
             used=self.used_today(user.id, now=now), budget=budget, resets_at=self.next_reset(now)
         )
+
+    # ---- reservations
+
+    def reserve(
+        self, spent: Spent, budget: int, *, reply_tokens: int, now: datetime | None = None
+    ) -> Reservation | QuotaState | None:
+        """Hold `spent`'s prompt (its `prompt_tokens`, a local count) plus up to `reply_tokens`
+        for a reply about to start, at most what is left of `budget`: its Reservation (with a
+        smaller max_tokens when the reply does not fit whole), the day's QuotaState when
+        nothing is left (refuse), None when the database fails (the reply goes on, counted
+        when it ends)."""
+        now = now or utcnow()
+        try:
+            with self._writer.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # One owner's reservations one at a time, on every worker and instance (the
+                    # lock ends with the transaction); SQLite's BEGIN IMMEDIATE is one already.
+                    connection.execute(
+                        select(func.pg_advisory_xact_lock(func.hashtext(spent.owner)))
+                    )
+                # Reservations whose process died count their prompt (see `_used_query`): say so
+                # in the rows too, so the console counts them (it skips running ones).
+                connection.execute(
+                    update(UsageEvent)
+                    .where(
+                        UsageEvent.owner == spent.owner,
+                        UsageEvent.reserved.is_not(None),
+                        UsageEvent.held_until <= now,
+                    )
+                    .values(reserved=None, held_until=None)
+                )
+                used = int(connection.scalar(self._used_query(spent.owner, now)) or 0)
+                left = budget - used
+                if left <= 0:
+                    return QuotaState(used=used, budget=budget, resets_at=self.next_reset(now))
+                # What the prompt leaves, at least one token (a prompt bigger than what is left
+                # goes over by its excess, once: it holds the rest of the day).
+                reply = min(reply_tokens, max(1, left - spent.prompt_tokens))
+                tokens = min(spent.prompt_tokens + reply, left)
+                row = connection.execute(
+                    insert(UsageEvent).values(
+                        at=now,
+                        reserved=tokens,
+                        held_until=now + timedelta(seconds=HOLD_SECONDS),
+                        **spent.model_dump(),
+                    )
+                ).inserted_primary_key[0]
+        except (SQLAlchemyError, OSError) as error:
+            self._failed("reserved", error)
+            return None
+        self._worked()
+        return Reservation(
+            id=row, tokens=tokens, max_tokens=reply if reply < reply_tokens else None
+        )
+
+    def hold(self, reservation: Reservation, holder: object) -> None:
+        """Renew `reservation` while `holder` (what will settle it) lives; a holder dropped
+        unsettled (a response never read) releases it."""
+        with self._lock:
+            if self._renewer_pid != os.getpid():
+                # A forked child inherits the parent's set but not its thread or replies.
+                self._held, self._renewer, self._renewer_pid = {}, None, os.getpid()
+            self._held[reservation.id] = weakref.ref(holder)
+            if self._renewer is None:
+                self._renewer = threading.Thread(
+                    target=self._renew, name="quota-holds", daemon=True
+                )
+                self._renewer.start()
+
+    def settle(self, reservation_id: int, spent: Spent | None) -> bool:
+        """A reply ended: its row becomes what it used, or goes (None: it used nothing)."""
+        with self._lock:
+            self._held.pop(reservation_id, None)
+        try:
+            with self._writer.begin() as connection:
+                if spent is None:
+                    connection.execute(delete(UsageEvent).where(UsageEvent.id == reservation_id))
+                else:
+                    connection.execute(
+                        update(UsageEvent)
+                        .where(UsageEvent.id == reservation_id)
+                        .values(reserved=None, held_until=None, **spent.model_dump())
+                    )
+        except (SQLAlchemyError, OSError) as error:
+            self._failed("written", error)
+            return False
+        self._worked()
+        return True
+
+    def _renew(self) -> None:
+        """Every quarter hold: push the live holds' `held_until` on, release the dropped ones."""
+        while True:
+            time.sleep(HOLD_SECONDS / 4)
+            with self._lock:
+                live = [key for key, ref in self._held.items() if ref() is not None]
+                dropped = [key for key, ref in self._held.items() if ref() is None]
+                if not self._held:
+                    self._renewer = None  # idle: the next hold starts another
+                    return
+            for key in dropped:
+                self.settle(key, None)
+            if live:
+                self._extend(live)
+
+    def _extend(self, ids: list[int]) -> None:
+        until = utcnow() + timedelta(seconds=HOLD_SECONDS)
+        try:
+            with self._writer.begin() as connection:
+                connection.execute(
+                    update(UsageEvent)
+                    .where(UsageEvent.id.in_(ids), UsageEvent.reserved.is_not(None))
+                    .values(held_until=until)
+                )
+        except (SQLAlchemyError, OSError) as error:
+            self._failed("renewed", error)
 
     # ---- rows
 

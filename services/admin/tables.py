@@ -105,7 +105,12 @@ def users_query(text: str = "", now: datetime | None = None, day_start: datetime
     of `now` by default."""
     used = (
         select(func.coalesce(func.sum(UsageEvent.prompt_tokens + UsageEvent.completion_tokens), 0))
-        .where(UsageEvent.owner == User.id, UsageEvent.at >= (day_start or _today(now)))
+        # Settled rows only: a running reply's reservation is not spent (services/quota.py).
+        .where(
+            UsageEvent.owner == User.id,
+            UsageEvent.at >= (day_start or _today(now)),
+            UsageEvent.reserved.is_(None),
+        )
         .scalar_subquery()
     )
     statement = select(

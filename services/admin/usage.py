@@ -93,6 +93,9 @@ def currency_of(currency: str | None, model: str | None, prices: PriceTable | No
 # Grouped by with the currency: the model of a row without one (before 0008), so that
 # `currency_of` can name its currency; NULL for every other row, which keeps their groups few.
 _LEGACY_MODEL = case((UsageEvent.currency.is_(None), UsageEvent.model))
+# Spend only: a reply still running holds a reservation against its user's quota
+# (services/quota.py), which is not spent yet; its row counts once the reply has ended.
+SETTLED = UsageEvent.reserved.is_(None)
 
 
 def _biggest_first(amounts: dict[str, float]) -> dict[str, float]:
@@ -129,7 +132,9 @@ def overview(engine, now: datetime | None = None, prices: PriceTable | None = No
         .group_by(UsageEvent.currency, _LEGACY_MODEL)
     )
     with engine.connect() as connection:
-        usage = connection.execute(select(*usage_columns).where(UsageEvent.at >= since)).one()
+        usage = connection.execute(
+            select(*usage_columns).where(UsageEvent.at >= since, SETTLED)
+        ).one()
         spent = connection.execute(costs).all()
         talk = connection.execute(select(*message_columns).where(Message.created_at >= since)).one()
     per_period: dict[str, dict[str, float]] = {name: {} for name in starts}
@@ -204,7 +209,7 @@ def _daily_rows(
             split
         ]
         when = day(UsageEvent.at, dialect)
-        window = (UsageEvent.at >= since, UsageEvent.at < until)
+        window = (UsageEvent.at >= since, UsageEvent.at < until, SETTLED)
         if metric == "cost":
             statement = select(
                 when.label("day"),

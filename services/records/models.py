@@ -187,7 +187,8 @@ class ApiToken(Base):
 
 
 class UsageEvent(Base):
-    """What one reply used, whoever asked (page, API or gateway), stopped and cut ones too.
+    """What one reply used, whoever asked (page, API or gateway), stopped and cut ones too;
+    while it runs under a daily budget, what it may use at most (`reserved`).
 
     Quotas sum a user's rows for the day; the console's figures are aggregates of this table.
     """
@@ -208,6 +209,12 @@ class UsageEvent(Base):
     # The cost's currency (ISO code, from prices.yaml). NULL on rows written before 0008: the
     # console reads those as the model's current price currency (services/admin/usage.py).
     currency: Mapped[str | None] = mapped_column(String(3))
+    # A reply still running (migration 0009): the worst case it holds against the owner's daily
+    # budget, counted in full until `held_until` (renewed while it runs); NULL once it ended
+    # and the row says what it really used. A holder that died stops renewing, and its row
+    # then counts its prompt only (services/quota.py).
+    reserved: Mapped[int | None] = mapped_column(Integer)
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEntry(Base):

@@ -69,6 +69,12 @@ def rows(records) -> list:
         return connection.execute(select(UsageEvent).order_by(UsageEvent.id)).all()
 
 
+def settled(records) -> bool:
+    """Whether the reply's row says what it used (no longer a reservation: services/quota.py)."""
+    found = rows(records)
+    return bool(found) and all(row.reserved is None for row in found)
+
+
 def to_midnight() -> int:
     now = datetime.now(timezone.utc)
     midnight = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
@@ -243,7 +249,8 @@ def test_a_stopped_reply_counts_what_it_used(make_app, database, amy, fake):
         conn.close()  # the client leaves: the reply stops
         assert upstream.client_disconnected.wait(5)
         deadline = time.monotonic() + 5
-        while not rows(records) and time.monotonic() < deadline:
+        # The row is there from the start (its reservation): wait until the end settles it.
+        while not settled(records) and time.monotonic() < deadline:
             upstream.finished.wait(0.05)
     [row] = rows(records)
     assert row.owner == amy.id and row.source == "api"
@@ -288,7 +295,8 @@ def test_a_page_turn_stopped_with_stop_counts_what_it_used(make_app, database, a
         (upstream,) = fake.wait_for_requests(1)
         assert upstream.client_disconnected.wait(10), "the reply went on after Stop"
         deadline = time.monotonic() + 5
-        while not rows(records) and time.monotonic() < deadline:
+        # The row is there from the start (its reservation): wait until the end settles it.
+        while not settled(records) and time.monotonic() < deadline:
             upstream.finished.wait(0.05)
     [row] = rows(records)
     assert (row.owner, row.source, row.conversation_id) == (amy.id, "page", conversation)

@@ -372,7 +372,7 @@ class RecordsBehaviour:
         records.upgrade()
         assert records.conversation("alice", cid) is not None
         with records.engine.connect() as connection:
-            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0008"
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0009"
             tables = set(inspect(connection).get_table_names())
         assert {"conversations", "messages", "alembic_version"} <= tables
 
