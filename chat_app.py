@@ -27,7 +27,7 @@ from api.admin import init_admin, is_admin
 from api.auth import SESSION_LIFETIME, VIEWPORT, init_auth
 from api.callback_guard import init_callback_guard
 from api.delivery import init_delivery, serve_precompressed
-from api.identity import init_identity, load_secret
+from api.identity import init_identity
 from api.install import BRAND_COLOR, ICON_PATH, MANIFEST_PATH
 from api.limits import init_limits
 from api.scrubbing import init_scrubbing
@@ -46,6 +46,7 @@ from services.quota import Quota
 from services.records.guarded import GuardedRecords
 from services.records.journal import Journal
 from services.records.repository import Records
+from services.secret_key import load_secret
 from services.sessions import SessionStore
 
 LANG_COOKIE = "chat_lang"

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from api import sse
 from api.events import DecidedTurn, PlannedTurn, TurnOpened
-from api.recording import recorded
 from api.schemas import ChatRequest
 from components.turn import QUESTION_SLOT, REPLY_SLOT, finished_turn, view_json
 from services.fixed_persona import PersonaChoice
 from services.plan import Plan, TurnAttachments, context_tokens, next_history_start
+from services.recording import recorded
 from services.records.repository import question_title
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ from api.auth import visitor_lang
 from api.identity import current_identity
 from api.limits import TooManyStreams, budget_refusal, open_stream_slot, spend_budget
 from api.page_turn import PageTurnStream
-from api.recording import recorded, store_result
 from api.responses import error_response
 from api.schemas import BadRequest, ChatRequest, body_limit, parse_chat_request
 from components.theme import boot_tag
@@ -31,6 +30,7 @@ from services.conversation import record_result, result_from_event
 from services.errors import ChatError
 from services.fixed_persona import PersonaChanged, PersonaChoice, turn_persona
 from services.plan import Plan, plan_turn
+from services.recording import recorded, store_result
 
 log = logging.getLogger(__name__)
 

@@ -214,7 +214,7 @@ def relay(
 
     When the process stops gracefully (services/stopping.py), a stream still open when the
     grace is over is cancelled the same way, and its chunks are read on to the final event
-    (`_encoded` and api/recording.py make it SERVER_STOPPING, with the reply on record).
+    (`_encoded` and services/recording.py make it SERVER_STOPPING, with the reply on record).
 
     With a `coalescer`, chunks may also be `_Text` pieces (and `_FLUSH`), merged here, in this
     thread, so held text can go out on time while the model is silent (see `_Coalescer`).

@@ -1,112 +1,20 @@
-"""The routes' side of per-user quotas (services/quota.py): a meter that writes what a reply
-used when it ends (after reserving its worst case when it starts, under a budget), and the
-refusal of a request once the user's day is spent.
-
-A meter is made while the request is served (who asks, with which model and messages) and
-called when the reply ends, which may be in another thread after the response has gone (a
-stream read on after its page left): so it holds everything it needs and reads nothing from
-the request then.
+"""The routes' side of per-user quotas (services/quota.py): the meter of the reply a request
+asks for (services/metering.py), with its worst case reserved under a budget, and the refusal
+of a request once the user's day is spent.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 from api.identity import current_identity, current_user
 from api.responses import error_response
 from extensions import accounts, chat_service, quota
 from i18n import wait_text
-from services.pricing import PriceTable
-from services.quota import (
-    REFUSAL_KIND,
-    Quota,
-    QuotaState,
-    Reservation,
-    Spent,
-    charge,
-    estimate,
-    reply_usage,
-)
+from services.metering import Meter
+from services.quota import REFUSAL_KIND, Quota, QuotaState, Reservation
 
 GATEWAY_OWNER = "gateway"
-
-
-@dataclass
-class Meter:
-    """One reply's usage on its way to `usage_events`: written once, however it ends."""
-
-    quota: Quota
-    prices: PriceTable
-    owner: str
-    source: str
-    model: str
-    # The messages sent: a reply without the upstream's count is counted from them.
-    sent: list[dict]
-    persona: str | None = None
-    conversation: Callable[[], str | None] | str | None = None
-    # The reply's row, written when it started (`reserve`): the end updates it.
-    reservation: Reservation | None = None
-    _done: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ended(self, entries: list[dict]) -> None:
-        """The reply ended (`record_result`'s entries): write what it used, once."""
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
-        counted = reply_usage(entries, sent=self.sent, model=self.model)
-        if counted is None:
-            # Failed before its first token (or never ran): nothing was used.
-            if self.reservation is not None:
-                self.quota.settle(self.reservation.id, None)
-            return
-        prompt, completion, _estimated = counted
-        reply = next((e for e in entries if e.get("role") == "assistant"), {})
-        model = reply.get("model") or self.model
-        conversation = self.conversation() if callable(self.conversation) else self.conversation
-        spent = Spent(
-            owner=self.owner,
-            source=self.source,
-            conversation_id=conversation,
-            model=model,
-            persona=self.persona,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            **charge(self.prices, model, prompt, completion),
-        )
-        if self.reservation is not None:
-            self.quota.settle(self.reservation.id, spent)
-        else:
-            self.quota.record(spent)
-
-    def reserve(self, budget: int, reply_tokens: int) -> Reservation | QuotaState | None:
-        """Hold the reply's worst case (its prompt, counted here, and `reply_tokens`) before it
-        starts: the Reservation, the day's state when nothing is left (refuse), or None when
-        the database fails (then it is counted when it ends, as without a budget)."""
-        prompt, _, _ = estimate(self.sent, "", self.model)
-        conversation = self.conversation if isinstance(self.conversation, str) else None
-        start = Spent(
-            owner=self.owner,
-            source=self.source,
-            conversation_id=conversation,
-            model=self.model,
-            persona=self.persona,
-            prompt_tokens=prompt,
-        )
-        held = self.quota.reserve(start, budget, reply_tokens=reply_tokens)
-        if isinstance(held, Reservation):
-            self.reservation = held
-            self.quota.hold(held, self)
-        return held
-
-    def answered(self, usage: dict | None, reply: str, *, model: str | None = None) -> None:
-        """A whole reply (the JSON routes): its usage, or a count of it when there is none."""
-        entry = {"role": "assistant", "content": reply, "model": model or self.model}
-        entry["usage"] = usage
-        self.ended([entry])
 
 
 def meter(

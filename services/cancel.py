@@ -77,7 +77,7 @@ def _run_hook(hook: Callable[[], None]) -> None:
 
 
 # The Cancel that `ChatService.stream` obeys when none is passed: set by whoever iterates the
-# stream (api/sse.py's pump thread), so wrappers between the two (api/recording.py) need not
+# stream (api/sse.py's pump thread), so wrappers between the two (services/recording.py) need not
 # know about it. Iterated plainly, a stream has none and runs to its end.
 _current_cancel: ContextVar[Cancel | None] = ContextVar("chat_current_cancel", default=None)
 

@@ -20,7 +20,7 @@ STREAMING, INTERRUPTED = "streaming", "interrupted"
 # A reply whose page was reloaded or closed mid-reply while the server keeps no records: the
 # page kept what it had in the browser's copy (assets/chat.js `keepLeftReply`).
 LEFT = "left"
-# The final event's error when the server stops mid-reply (api/recording.py).
+# The final event's error when the server stops mid-reply (services/recording.py).
 SERVER_STOPPING = "server_stopping"
 
 

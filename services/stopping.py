@@ -1,7 +1,7 @@
 """A graceful stop of this process: open streams end with a final event and a record.
 
 A leaf module (standard library only): the gunicorn hooks (api/lifecycle.py) start the stop,
-api/sse.py's relay and api/recording.py obey it, and neither may import the other.
+api/sse.py's relay and services/recording.py obey it, and neither may import the other.
 
 Why a grace: a deploy's SIGTERM comes in the middle of replies; most finish within seconds,
 so they get `grace` seconds to do so. Then each open stream is cancelled (the upstream is hung

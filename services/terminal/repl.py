@@ -21,13 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from api.identity import load_secret
 from config import APP_DIR, Settings, load_settings
 from i18n import negotiate, t
 from services.cancel import Cancel
 from services.chat import ChatService
 from services.input_rules import input_problem
 from services.quota import Quota
+from services.secret_key import load_secret
 from services.terminal.identity import link_url, terminal_identity
 from services.terminal.session import QUIT, RETRY, Records, Session, TurnEnd
 

@@ -3,7 +3,7 @@
 No terminal I/O here: `Session.ask` streams a turn through callbacks and `Session.command`
 returns the words to print, so both are testable without a terminal. A turn is planned,
 sent, recorded and accounted exactly as the page's is (services/plan.py, ChatService.stream,
-api/recording.py's `recorded`, the journal), and the thread keeps the page's entries
+services/recording.py's `recorded`, the journal), and the thread keeps the page's entries
 (services/conversation.py), so export, usage and the records read it as they read the page's.
 """
 
@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 import i18n
-from api.recording import recorded
-from api.usage import Meter
 from i18n import t
 from services import export_document
 from services.cancel import Cancel, cancel_scope
@@ -25,9 +23,11 @@ from services.chat import ChatService, Sampling
 from services.conversation import STOPPED, record_result
 from services.error_words import error_advice
 from services.fixed_persona import PersonaChoice, chosen
+from services.metering import Meter
 from services.personas import localized
 from services.plan import plan_request
-from services.quota import REFUSAL_KIND
+from services.quota import REFUSAL_KIND, QuotaState, Reservation
+from services.recording import recorded
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,7 @@ class Session:
         if retry:
             self._drop_failed_attempt()
         if self._day_spent():
-            # Refused before anything is recorded or sent, as the page's turn is.
-            self.history.append({"role": "user", "content": question})
-            self.history.append({"role": "error", "kind": REFUSAL_KIND})
-            self.failed_question = question
-            return TurnEnd([], error=t(self.lang, "error.daily_quota"))
+            return self._refused(question)
         plan = plan_request(
             self.service,
             self.history,
@@ -141,6 +137,11 @@ class Session:
             lang=self.lang,
             max_tokens=None,
         )
+        meter = self._meter(plan)
+        held = self._reserve(meter)
+        if isinstance(held, QuotaState):
+            # Others (the page, another terminal) took the rest of the day meanwhile.
+            return self._refused(question)
         asked = {"role": "user", "content": question}
         if self.multi_turn and plan.context_from:
             asked["context_from"] = plan.context_from
@@ -152,7 +153,9 @@ class Session:
             ended.extend(entries)
             yield final
 
-        sampling = Sampling(temperature=plan.temperature)
+        # Under a budget with less left than a whole reply, the reply gets what is left.
+        capped = held.max_tokens if isinstance(held, Reservation) else None
+        sampling = Sampling(temperature=plan.temperature, max_tokens=capped)
         with cancel_scope(cancel):
             events = recorded(
                 self.service.stream(
@@ -161,7 +164,7 @@ class Session:
                 keeper,
                 plan.model,
                 finish=finish,
-                spent=self._meter(plan),
+                spent=meter.ended if meter is not None else None,
             )
             for event in events:
                 if "delta" in event:
@@ -190,12 +193,32 @@ class Session:
         state = records.quota.left(records.user)
         return state is not None and state.spent
 
-    def _meter(self, plan):
+    def _refused(self, question: str) -> TurnEnd:
+        """The day's tokens are spent: refused before anything is recorded or sent, as the
+        page's turn is; the question is kept for /retry."""
+        self.history.append({"role": "user", "content": question})
+        self.history.append({"role": "error", "kind": REFUSAL_KIND})
+        self.failed_question = question
+        return TurnEnd([], error=t(self.lang, "error.daily_quota"))
+
+    def _reserve(self, meter: Meter | None) -> Reservation | QuotaState | None:
+        """Hold the reply's worst case under the `--user` account's budget, as the page's
+        turn does (api/usage.py `metered`), so a terminal and a page starting together
+        cannot both spend the same tokens."""
+        records = self.records
+        if meter is None or records.user is None:
+            return None
+        budget = records.quota.budget(records.user)
+        if budget is None:
+            return None
+        return meter.reserve(budget, self.service.settings.max_reply_tokens)
+
+    def _meter(self, plan) -> Meter | None:
         """What counts the reply's usage when it ends, as the page's does (api/usage.py)."""
         records = self.records
         if not records.on or records.quota is None:
             return None
-        meter = Meter(
+        return Meter(
             records.quota,
             self.service.prices,
             records.owner,
@@ -205,7 +228,6 @@ class Session:
             self.choice.persona or None,
             lambda: self.conversation_id,
         )
-        return meter.ended
 
     def error_words(self, entry: dict) -> str:
         """An error entry in plain words, as the page says it; the terminal's user runs the

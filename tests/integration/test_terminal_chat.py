@@ -299,6 +299,11 @@ def test_with_accounts_user_records_under_the_account_and_counts_its_quota(
 
         done = piped(env, "Where is the library?", "--user", "amy")
         assert done.returncode == 0, done.stderr
+        # Less is left of amy's day than a whole reply: held when it started, and the model is
+        # told to write no more than what is left (as for the page's turn).
+        sent = fake.requests[-1].body
+        cap = sent.get("max_tokens") or sent.get("max_completion_tokens")
+        assert cap is not None and 0 < cap < 60
         # The page's sidebar lists an account's conversations by its id, wherever it signs in.
         assert [c["title"] for c in records.list_conversations(amy.id)] == ["Where is the library?"]
         with records.engine.connect() as connection:

@@ -86,3 +86,23 @@ def test_no_cycle_among_the_services_even_through_imports_inside_functions() -> 
 
     cycles = [c for name in sorted(graph) if (c := cycle_from(name, [name]))]
     assert cycles == []
+
+
+def test_services_import_nothing_of_the_web_layers() -> None:
+    """Layers point one way: api/ and callbacks/ use services/, never the reverse, so the
+    terminal chat and the operator commands run the same services without Flask or Dash."""
+    upward = ("api", "callbacks", "components", "extensions", "chat_app", "flask", "dash")
+    found = []
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.split(".")[0] in upward
+            ]
+    assert found == []

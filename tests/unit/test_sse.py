@@ -451,8 +451,8 @@ def _endless() -> Iterator[dict]:
 
 
 def test_a_graceful_stop_ends_a_stream_with_a_final_event_and_its_record() -> None:
-    from api.recording import recorded
     from services import stopping
+    from services.recording import recorded
 
     kept = _Kept()
     body = event_stream(recorded(_endless(), kept, "m"), coalesce=True, poll=0.02)
@@ -497,7 +497,7 @@ class _Gated:
 
 
 def _detached(source: _Gated, keep_going, kept: _Kept):
-    from api.recording import recorded
+    from services.recording import recorded
 
     gone = threading.Event()
     out = event_stream(
@@ -554,7 +554,7 @@ def test_a_reply_going_on_alone_stops_once_it_is_no_longer_wanted(monkeypatch) -
 
 def test_a_failed_write_hands_a_wanted_reply_on_too() -> None:
     """The server closes the response when a write fails: the reply still goes on."""
-    from api.recording import recorded
+    from services.recording import recorded
 
     source, kept = _Gated(3), _Kept()
     out = event_stream(recorded(iter(source), kept, "m"), keep_going=lambda: True)
