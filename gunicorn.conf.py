@@ -29,8 +29,9 @@ graceful_timeout = 30
 STREAM_STOP_GRACE = float(os.environ.get("STREAM_STOP_GRACE", "20"))
 keepalive = 5
 accesslog = "-"
-# Request lines only: bodies (the conversation) and headers are not logged.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+# Method and path only: bodies (the conversation), headers and query strings (a
+# /terminal/link token is one) are not logged.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 # Load the app once in the master and fork workers from it: the token tables (about 100 MB)
 # are then shared by every worker instead of loaded by each (see when_ready).
 preload_app = True

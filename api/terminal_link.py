@@ -6,10 +6,10 @@ records on. The token is signed with SECRET_KEY and expires (LINK_MAX_AGE): the 
 prints it runs with the app's key. What the browser had before moves along, as a first sign-in
 adopts it (api/accounts.py), so opening the link loses nothing from its sidebar.
 
-Only a link the person opened themselves counts (pasted in the address bar, or opened from the
-terminal: `Sec-Fetch-Site: none`). Another site linking or redirecting to it is refused: whoever
-got hold of a link could otherwise send others' browsers to it and have their conversations
-moved into a list the link's holder reads.
+Opening the link only asks; the move is a POST from that page (which the cross-site check
+guards) after the person says yes. Whoever got hold of a link could otherwise put it in a
+reply or on another site, and every browser following it would move its conversations into a
+list the link's holder reads. A link another site sends a browser to is refused outright.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, current_app, g, redirect, request
+from markupsafe import escape
 
-from api.auth import LANG_COOKIE
+from api.auth import LANG_COOKIE, login_screen
 from api.identity import current_identity, identity_token
 from extensions import chat_service, records
 from i18n import negotiate, t
@@ -31,17 +32,35 @@ terminal_link_bp = Blueprint("terminal_link", __name__)
 
 
 @terminal_link_bp.get(LINK_PATH)
-def open_terminal_link():
-    """Give this browser the terminal's identity (a new identity cookie), then show the page."""
-    store = records()
-    if store is None or chat_service().settings.accounts:
-        abort(404)
-    lang = negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
+def ask_to_join():
+    """Say what opening the link does, with a button that does it (the POST below)."""
+    lang = _available()
     if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
         return _plain(t(lang, "term.link_elsewhere"), 403)
-    identity = linked_identity(current_app.secret_key, request.args.get("token", ""))
+    token = request.args.get("token", "")
+    if linked_identity(current_app.secret_key, token) is None:
+        return _plain(t(lang, "term.link_invalid"), 400)
+    hidden = f'<input type="hidden" name="token" value="{escape(token)}">'
+    return login_screen(
+        form={
+            "action": escape(request.script_root + LINK_PATH),
+            "hint": escape(t(lang, "term.link_confirm")),
+            "fields": hidden,
+            "submit": escape(t(lang, "term.link_join")),
+            "submit_id": "terminal-link-submit",
+            "after": "",
+        }
+    )
+
+
+@terminal_link_bp.post(LINK_PATH)
+def join():
+    """Give this browser the terminal's identity (a new identity cookie), then show the page."""
+    lang = _available()
+    identity = linked_identity(current_app.secret_key, request.form.get("token", ""))
     if identity is None:
         return _plain(t(lang, "term.link_invalid"), 400)
+    store = records()
     browser = current_identity()
     if browser != identity:
         try:
@@ -53,7 +72,15 @@ def open_terminal_link():
                 log.info("a browser joined the terminal chat with %d conversation(s)", moved)
         # init_identity's after_request sets the cookie, with the app's cookie options.
         g.new_identity_cookie = identity_token(current_app.secret_key, identity)
-    return redirect("/", code=303)
+    return redirect(request.script_root + "/", code=303)
+
+
+def _available() -> str:
+    """The visitor's language; 404 where there is no terminal list to join (records off, or
+    accounts on: the terminal records under `--user` then)."""
+    if records() is None or chat_service().settings.accounts:
+        abort(404)
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
 
 
 def _plain(words: str, status: int):

@@ -438,6 +438,10 @@ STRINGS = {
     "term.not_saved": "This question could not be saved to the records; the reply still comes.",
     "term.empty_pipe": "Nothing to ask: the input was empty.",
     "term.no_such_user": "There is no active account {user}. See: python chat_app.py users list",
+    "term.link_confirm": "Show the terminal chat's conversations in this browser? The "
+    "conversations this browser has now move into that list, which the terminal and every "
+    "browser that joined it can read.",
+    "term.link_join": "Show them here",
     "term.link_elsewhere": "This link only works when you open it yourself: paste it into the "
     "address bar.",
     "term.link_invalid": "This link is not valid any more (it expires after 10 minutes). Type /link in the terminal chat for a new one.",

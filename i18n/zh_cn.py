@@ -404,6 +404,9 @@ STRINGS = {
     "term.not_saved": "这个问题未能保存到记录中；回复仍会照常显示。",
     "term.empty_pipe": "没有可提的问题：输入为空。",
     "term.no_such_user": "没有可用的账户 {user}。查看：python chat_app.py users list",
+    "term.link_confirm": "要在这个浏览器中显示终端聊天的对话吗？这个浏览器现有的对话会并入那个列表，"
+    "终端和所有加入它的浏览器都能看到。",
+    "term.link_join": "在这里显示",
     "term.link_elsewhere": "此链接只有你自己打开时才有效：请把它粘贴到浏览器地址栏。",
     "term.link_invalid": "此链接已失效（10 分钟后过期）。请在终端聊天中输入 /link 获取新链接。",
 }

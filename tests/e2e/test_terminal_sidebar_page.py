@@ -30,6 +30,9 @@ def test_a_browser_opening_the_link_sees_the_terminals_conversations(
     send(page, "My own question about bread")
     wait_idle(page, 1)
     page.goto(url)
+    # Opening it only asks; nothing moves until the person says yes.
+    expect(page.locator("#login-form")).to_contain_text("Show the terminal chat's conversations")
+    page.click("#terminal-link-submit")
     page.wait_for_selector(".chat-welcome, .chat-message")
 
     titles = page.locator(".sidebar-title")

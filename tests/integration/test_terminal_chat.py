@@ -331,9 +331,12 @@ def test_the_link_gives_a_browser_the_terminals_identity(make_app, database):
     browser = client.get_cookie("chat_identity")
     assert browser is not None
 
-    refused = client.get(f"{LINK_PATH}?token=forged")
-    assert refused.status_code == 400
-    assert "Type /link in the terminal chat" in refused.get_data(as_text=True)
+    for refused in (
+        client.get(f"{LINK_PATH}?token=forged"),
+        client.post(LINK_PATH, data={"token": "forged"}),
+    ):
+        assert refused.status_code == 400
+        assert "Type /link in the terminal chat" in refused.get_data(as_text=True)
 
     token = link_token(app.server.secret_key, owner())
     store.add_message(
@@ -346,15 +349,32 @@ def test_the_link_gives_a_browser_the_terminals_identity(make_app, database):
         store.create_conversation(browser_id),
         {"role": "user", "content": "From the page"},
     )
-    # Another site sending the browser there (a link, a redirect, an image) moves nothing.
+    # Another site sending the browser there (a link, a redirect, an image) is refused.
     for site in ("cross-site", "same-site"):
         lured = client.get(f"{LINK_PATH}?token={token}", headers={"Sec-Fetch-Site": site})
         assert lured.status_code == 403
         assert "paste it into the address bar" in lured.get_data(as_text=True)
-        assert client.get_cookie("chat_identity").value == browser.value
+    # Opened by hand (or from a link in a reply), it only asks: nothing has moved yet.
+    for site in ("none", "same-origin"):
+        asked = client.get(f"{LINK_PATH}?token={token}", headers={"Sec-Fetch-Site": site})
+        assert asked.status_code == 200
+        page = asked.get_data(as_text=True)
+        assert "conversations in this browser?" in page
+        assert 'id="terminal-link-submit"' in page and f'value="{token}"' in page
+    assert client.get_cookie("chat_identity").value == browser.value
     assert len(store.list_conversations(browser_id)) == 1
+    # Another site's page posting the form is refused by the cross-site check.
+    forged = client.post(
+        LINK_PATH,
+        data={"token": token},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://elsewhere.example"},
+    )
+    assert forged.status_code == 403
+    assert client.get_cookie("chat_identity").value == browser.value
 
-    opened = client.get(f"{LINK_PATH}?token={token}", headers={"Sec-Fetch-Site": "none"})
+    opened = client.post(
+        LINK_PATH, data={"token": token}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
     assert opened.status_code == 303 and opened.headers["Location"] == "/"
     assert client.get_cookie("chat_identity").value != browser.value
     # The browser now sees the terminal's list, with what it had before moved into it.
