@@ -264,6 +264,13 @@ def _max_tokens(params: dict) -> int | None:
     return None
 
 
+def _choices(params: dict) -> int:
+    """How many replies the request asks for at once (`n`; 1 unless a whole number above 1):
+    each may be as long as the cap, so a budget holds that many."""
+    value = params.get("n")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+
+
 def _limit(params: dict, max_tokens: int, kind: str) -> None:
     """Cap the forwarded request at `max_tokens`, under the name the client used, else the
     one the provider takes (as services/chat.py sends it)."""
@@ -318,7 +325,9 @@ def chat_completions():
     own_cap = _max_tokens(params)
     try:
         # Under a daily budget, the reply's worst case is reserved here (api/usage.py).
-        used, max_tokens = usage.metered("gateway", model, messages, max_tokens=own_cap)
+        used, max_tokens = usage.metered(
+            "gateway", model, messages, max_tokens=own_cap, choices=_choices(params)
+        )
     except usage.DaySpent as exc:
         if release_slot:
             release_slot()

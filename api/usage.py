@@ -60,11 +60,13 @@ def metered(
     max_tokens: int | None,
     persona: str | None = None,
     conversation: Callable[[], str | None] | str | None = None,
+    choices: int = 1,
 ) -> tuple[Meter | None, int | None]:
     """The reply's meter (None with records off) and the max_tokens to send it with: the
     request's own, or what is left of the user's day when that is less. Under a budget the
     reply's worst case is reserved now, so replies that start together cannot all spend the
-    same tokens. Raises DaySpent when nothing is left (others took the rest meanwhile)."""
+    same tokens. `choices` replies at once (the gateway's `n`) are held together, each capped
+    at its share. Raises DaySpent when nothing is left (others took the rest meanwhile)."""
     used = meter(source, model, sent, persona=persona, conversation=conversation)
     keeper = quota()
     if used is None or keeper is None or accounts() is None:
@@ -74,11 +76,11 @@ def metered(
         return used, max_tokens
     # With no max_tokens of its own, a reply may be as long as MAX_REPLY_TOKENS allows.
     most = max_tokens or chat_service().settings.max_reply_tokens
-    held = used.reserve(budget, most)
+    held = used.reserve(budget, most * choices)
     if isinstance(held, QuotaState):
         raise DaySpent(held)
     if isinstance(held, Reservation) and held.max_tokens is not None:
-        return used, held.max_tokens
+        return used, max(1, held.max_tokens // choices)
     return used, max_tokens
 
 

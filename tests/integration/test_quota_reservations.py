@@ -350,3 +350,25 @@ def test_a_reply_a_deploy_ends_settles_its_reservation(database, app_on, fake):
     [row] = rows(database[1])
     assert row.reserved is None and row.held_until is None
     assert row.prompt_tokens > 0 and 0 < row.completion_tokens < len("word " * 400) // 4
+
+
+def test_the_gateway_holds_every_choice_of_n_and_caps_each_at_its_share(database, make_app, fake):
+    from tests.fake_upstream import Reply
+
+    url, records = database
+    amy = Accounts(records).add_user("amy", "amy-password")
+    token = Accounts(records).create_token(amy.id, "script")
+    Quota.for_records(records, None).record(
+        Spent(owner=amy.id, source="api", prompt_tokens=900, completion_tokens=0)
+    )
+    server = make_app(accounts=True, database_url=url, user_daily_tokens=1000).server
+    fake.script(Reply("Cut", finish_reason="length"))
+    body = {"model": "gpt-4o-mini", "messages": USER, "max_tokens": 500, "n": 4}
+    answer = server.test_client().post(
+        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    [asked] = fake.requests
+    assert asked.body["n"] == 4
+    # Four replies share what the prompt leaves of the 100 left: at most a quarter each.
+    assert 0 < asked.body["max_tokens"] <= 25
