@@ -8,9 +8,10 @@ set -eu
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python}"
 
-# The port App Service's front end sends requests to: WEBSITES_PORT when the operator set
-# one (that is what it means), else the PORT the platform gives, else its default, 8000.
-export PORT="${WEBSITES_PORT:-${PORT:-8000}}"
+# The port App Service's front end sends requests to: the PORT the platform gives the
+# process (it follows WEBSITES_PORT when the operator set one), else WEBSITES_PORT, else
+# App Service's default, 8000.
+export PORT="${PORT:-${WEBSITES_PORT:-8000}}"
 # The front end is the only way in and adds one hop to X-Forwarded-For/-Proto/-Host: trust
 # exactly that one, so the app sees https and the client's address (its limits key on it).
 export TRUSTED_PROXIES="${TRUSTED_PROXIES:-1}"

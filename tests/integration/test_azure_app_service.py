@@ -70,9 +70,9 @@ def app_service(upstream, tmp_path_factory):
     env.update(
         {
             "PYTHON": str(python_shim(tmp, calls)),
-            # The operator picked a port: the front end sends there, whatever PORT says.
-            "WEBSITES_PORT": str(port),
-            "PORT": "8000",
+            # What the built-in Python image is given: PORT (not the default 8000 here, so a
+            # script ignoring it would not answer).
+            "PORT": str(port),
             "WEBSITE_SITE_NAME": "chat-test",
             "WEBSITE_HOSTNAME": HOST,
             "WEBSITE_INSTANCE_ID": "0" * 64,
@@ -126,7 +126,7 @@ def wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout: floa
     raise RuntimeError(f"startup.sh did not become healthy: {log_path.read_text()[-3000:]}")
 
 
-def test_it_answers_on_websites_port_after_precompressing(app_service):
+def test_it_answers_on_port_after_precompressing(app_service):
     response = httpx.get(app_service["url"] + "/healthz", timeout=10)
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     calls = app_service["calls"].read_text().splitlines()
@@ -194,3 +194,25 @@ def test_a_reply_streams_event_by_event(app_service, fake):
     text = "".join(e.get("delta", "") for e in events)
     assert text == "Hello there, world"
     assert events[-1].get("done") is True
+
+
+@pytest.mark.parametrize(
+    ("given", "bound"),
+    [
+        ({"PORT": "8123"}, "8123"),
+        ({"WEBSITES_PORT": "8124"}, "8124"),  # a custom setting with no PORT beside it
+        ({"PORT": "8125", "WEBSITES_PORT": "8125"}, "8125"),  # App Service sets both alike
+        ({}, "8000"),  # App Service's default
+    ],
+)
+def test_startup_picks_the_port_app_service_gives(tmp_path, given, bound):
+    """The port gunicorn is started with (a `python` that reports it instead of serving)."""
+    shim = tmp_path / "python"
+    seen = tmp_path / "port.txt"
+    shim.write_text(f'#!/bin/sh\nif [ "$1" = -m ]; then echo "$PORT" > "{seen}"; fi\nexit 0\n')
+    shim.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WEBSITES_PORT")}
+    env.update(given, PYTHON=str(shim))
+    done = subprocess.run(["sh", str(REPO / "startup.sh")], env=env, timeout=30)
+    assert done.returncode == 0
+    assert seen.read_text().strip() == bound
