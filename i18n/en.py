@@ -432,7 +432,7 @@ STRINGS = {
     "term.records_terminal": "Conversations are saved; type /link to see them in a browser's "
     "sidebar.",
     "term.records_no_user": "Conversations are not saved: this server has accounts, so say whose "
-    "they are with --user NAME.",
+    "they are with --user NAME. Their tokens are still counted, as the terminal's.",
     "term.records_off": "Conversations are not saved (RECORDS_ENABLED=false): use /export to "
     "keep one.",
     "term.not_saved": "This question could not be saved to the records; the reply still comes.",

@@ -399,7 +399,8 @@ STRINGS = {
     "term.link": "请在 10 分钟内用浏览器打开此链接；之后该浏览器的侧边栏会显示此终端的对话（并一直显示）：\n{url}",
     "term.records_user": "对话会保存到 {user} 名下：{user} 登录后，网页侧边栏会显示它们。",
     "term.records_terminal": "对话会被保存；输入 /link 可在浏览器侧边栏中查看。",
-    "term.records_no_user": "对话不会被保存：此服务器启用了账户，请用 --user NAME 指定归属。",
+    "term.records_no_user": "对话不会被保存：此服务器启用了账户，请用 --user NAME 指定归属。"
+    "用掉的 token 仍会计入“终端”名下。",
     "term.records_off": "对话不会被保存（RECORDS_ENABLED=false）：可用 /export 保留副本。",
     "term.not_saved": "这个问题未能保存到记录中；回复仍会照常显示。",
     "term.empty_pipe": "没有可提的问题：输入为空。",

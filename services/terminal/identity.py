@@ -18,6 +18,9 @@ import hmac
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 LINK_SALT = "terminal-link"
+# Whose usage rows a terminal without `--user` writes when accounts are on (its conversations
+# are not kept then): one owner, as the gateway's own keys have ("gateway").
+TERMINAL_OWNER = "terminal"
 LINK_PATH = "/terminal/link"
 # Long enough to copy a link into a browser; short, because whoever opens it sees the list.
 LINK_MAX_AGE = 600

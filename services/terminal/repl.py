@@ -28,7 +28,7 @@ from services.chat import ChatService
 from services.input_rules import input_problem
 from services.quota import Quota
 from services.secret_key import load_secret
-from services.terminal.identity import link_url, terminal_identity
+from services.terminal.identity import TERMINAL_OWNER, link_url, terminal_identity
 from services.terminal.session import QUIT, RETRY, Records, Session, TurnEnd
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def _records(settings: Settings, args, open_records: Callable | None, lang: str)
     quota = Quota.for_records(store, settings.user_daily_tokens, settings.quota_timezone)
     if settings.accounts:
         if not args.user:
-            return Records(), t(lang, "term.records_no_user"), None
+            # Not kept (whose would they be?), but counted, as the gateway's own keys are.
+            return Records(owner=TERMINAL_OWNER, quota=quota), t(lang, "term.records_no_user"), None
         from services.accounts import Accounts
 
         user = Accounts(store.records).by_name(args.user)

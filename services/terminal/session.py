@@ -216,7 +216,9 @@ class Session:
     def _meter(self, plan) -> Meter | None:
         """What counts the reply's usage when it ends, as the page's does (api/usage.py)."""
         records = self.records
-        if not records.on or records.quota is None:
+        # Counted whenever there is a database, also when the conversation is not kept
+        # (accounts on and no --user: the console still sees what the terminal spent).
+        if records.quota is None or records.owner is None:
             return None
         return Meter(
             records.quota,
@@ -226,7 +228,7 @@ class Session:
             plan.model,
             list(plan.messages),
             self.choice.persona or None,
-            lambda: self.conversation_id,
+            lambda: self.conversation_id if records.on else None,
         )
 
     def error_words(self, entry: dict) -> str:

@@ -310,6 +310,16 @@ def test_with_accounts_user_records_under_the_account_and_counts_its_quota(
             rows = connection.execute(select(UsageEvent.owner, UsageEvent.source)).all()
         assert [tuple(row) for row in rows] == [(amy.id, "terminal")]
 
+        # Without --user nothing is kept, but what it spent is counted (the console's costs).
+        anonymous = piped(env, "What time is it?")
+        assert anonymous.returncode == 0, anonymous.stderr
+        with records.engine.connect() as connection:
+            rows = connection.execute(select(UsageEvent.owner, UsageEvent.source)).all()
+        assert sorted(tuple(row) for row in rows) == sorted(
+            [(amy.id, "terminal"), ("terminal", "terminal")]
+        )
+        assert [c["title"] for c in records.list_conversations("terminal")] == []
+
         # The day's tokens are spent now: refused before anything goes upstream.
         asked = len(fake.requests)
         refused = piped(env, "And the canteen?", "--user", "amy")
