@@ -24,7 +24,9 @@ from api.routes import SSE_HEADERS
 from api.schemas import BadRequest, body_limit, parse_json_body
 from extensions import accounts, chat_service
 from services.cancel import Cancel, shut_down
+from services.chat import max_tokens_name
 from services.errors import ChatError, classify, requested_wait
+from services.metering import DaySpent
 from services.retry import call_with_retries
 from services.scrub import SCRUBBER
 
@@ -273,10 +275,10 @@ def _choices(params: dict) -> int:
 
 def _limit(params: dict, max_tokens: int, kind: str) -> None:
     """Cap the forwarded request at `max_tokens`, under the name the client used, else the
-    one the provider takes (as services/chat.py sends it)."""
+    one the provider takes (services/chat.py `max_tokens_name`)."""
     names = [name for name in ("max_completion_tokens", "max_tokens") if name in params]
     if not names:
-        names = ["max_completion_tokens" if kind == "openai" else "max_tokens"]
+        names = [max_tokens_name(kind)]
     for name in names:
         params[name] = max_tokens
 
@@ -328,7 +330,7 @@ def chat_completions():
         used, max_tokens = usage.metered(
             "gateway", model, messages, max_tokens=own_cap, choices=_choices(params)
         )
-    except usage.DaySpent as exc:
+    except DaySpent as exc:
         if release_slot:
             release_slot()
         return _quota_refusal(exc.state)

@@ -29,6 +29,7 @@ from services.check import check_providers
 from services.conversation import record_result, result_from_event
 from services.errors import ChatError
 from services.fixed_persona import PersonaChanged, PersonaChoice, turn_persona
+from services.metering import DaySpent
 from services.plan import Plan, plan_turn
 from services.recording import recorded, store_result
 
@@ -137,7 +138,7 @@ def _prepare(service: ChatService, chat_request: ChatRequest) -> Prepared:
 
 def _meter(prepared: Prepared) -> tuple[usage.Meter | None, Prepared]:
     """What counts a scripted request's reply in `usage_events` (None with records off), and
-    the request with the max_tokens the user's day leaves. Raises usage.DaySpent."""
+    the request with the max_tokens the user's day leaves. Raises DaySpent."""
     conversation = prepared.target[2] if prepared.target else None
     used, max_tokens = usage.metered(
         "api",
@@ -278,7 +279,7 @@ def chat_stream():
             sampling = replace(sampling, max_tokens=max_tokens)
         else:
             used, prepared = _meter(prepared)
-    except usage.DaySpent as exc:
+    except DaySpent as exc:
         if release_slot:
             release_slot()
         return usage.refused(exc.state)
@@ -352,7 +353,7 @@ def chat_once():
         return refused
     try:
         used, prepared = _meter(prepared)
-    except usage.DaySpent as exc:
+    except DaySpent as exc:
         return usage.refused(exc.state)
     try:
         answer = service.complete(

@@ -12,7 +12,7 @@ from api.responses import error_response
 from extensions import accounts, chat_service, quota
 from i18n import wait_text
 from services.metering import Meter
-from services.quota import REFUSAL_KIND, Quota, QuotaState, Reservation
+from services.quota import REFUSAL_KIND, Quota, QuotaState
 
 GATEWAY_OWNER = "gateway"
 
@@ -44,14 +44,6 @@ def meter(
     )
 
 
-class DaySpent(Exception):
-    """Nothing is left of the user's day (others took the rest): refuse the request (`state`)."""
-
-    def __init__(self, state: QuotaState):
-        super().__init__("daily quota spent")
-        self.state = state
-
-
 def metered(
     source: str,
     model: str,
@@ -76,12 +68,8 @@ def metered(
         return used, max_tokens
     # With no max_tokens of its own, a reply may be as long as MAX_REPLY_TOKENS allows.
     most = max_tokens or chat_service().settings.max_reply_tokens
-    held = used.reserve(budget, most * choices)
-    if isinstance(held, QuotaState):
-        raise DaySpent(held)
-    if isinstance(held, Reservation) and held.max_tokens is not None:
-        return used, max(1, held.max_tokens // choices)
-    return used, max_tokens
+    cap = used.hold(budget, most, choices)
+    return used, max_tokens if cap is None else cap
 
 
 def quota_cut(events: Iterable[dict]) -> Iterator[dict]:

@@ -22,6 +22,13 @@ from services.retry import Retries, call_with_retries, cause
 log = logging.getLogger(__name__)
 
 
+def max_tokens_name(kind: str) -> str:
+    """The name a provider of `kind` takes a reply's token cap under. OpenAI's newer models
+    only take max_completion_tokens; Azure api-versions and compatible servers reliably take
+    max_tokens."""
+    return "max_completion_tokens" if kind == "openai" else "max_tokens"
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Per-request generation settings, already checked against the server's bounds."""
@@ -124,10 +131,7 @@ class ChatService:
         if sampling.top_p is not None:
             args["top_p"] = sampling.top_p
         if sampling.max_tokens is not None:
-            # OpenAI's newer models only take max_completion_tokens; Azure api-versions and
-            # compatible servers reliably take max_tokens.
-            name = "max_completion_tokens" if route.provider.kind == "openai" else "max_tokens"
-            args[name] = sampling.max_tokens
+            args[max_tokens_name(route.provider.kind)] = sampling.max_tokens
         return args
 
     @staticmethod

@@ -16,6 +16,14 @@ from services.pricing import PriceTable
 from services.quota import Quota, QuotaState, Reservation, Spent, charge, estimate, reply_usage
 
 
+class DaySpent(Exception):
+    """Nothing is left of the user's day (others took the rest): refuse the request (`state`)."""
+
+    def __init__(self, state: QuotaState):
+        super().__init__("daily quota spent")
+        self.state = state
+
+
 @dataclass
 class Meter:
     """One reply's usage on its way to `usage_events`: written once, however it ends."""
@@ -84,6 +92,18 @@ class Meter:
             self.reservation = held
             self.quota.hold(held, self)
         return held
+
+    def hold(self, budget: int, most: int, choices: int = 1) -> int | None:
+        """Reserve `choices` replies of up to `most` tokens each under `budget` before they
+        start: the cap to send each with when less is left (None: they fit whole, or the
+        database failed and they are counted when they end). Raises DaySpent when nothing is
+        left (others took the rest meanwhile)."""
+        held = self.reserve(budget, most * choices)
+        if isinstance(held, QuotaState):
+            raise DaySpent(held)
+        if isinstance(held, Reservation) and held.max_tokens is not None:
+            return max(1, held.max_tokens // choices)
+        return None
 
     def answered(self, usage: dict | None, reply: str, *, model: str | None = None) -> None:
         """A whole reply (the JSON routes): its usage, or a count of it when there is none."""

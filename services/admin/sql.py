@@ -6,6 +6,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import String, func
 
+from services.records.models import UsageEvent
+
+# Spend only: a reply still running holds a reservation against its user's quota
+# (services/quota.py), which is not spent yet; its row counts once the reply has ended.
+SETTLED = UsageEvent.reserved.is_(None)
+
 PAGE_SIZES = (10, 20, 50, 100)
 DEFAULT_PAGE_SIZE = 10
 

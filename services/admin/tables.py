@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import aliased
 
-from services.admin.sql import day_range, midnight, page_window
+from services.admin.sql import SETTLED, day_range, midnight, page_window
 from services.records.models import (
     ArchivedFeedback,
     AuditEntry,
@@ -105,12 +105,7 @@ def users_query(text: str = "", now: datetime | None = None, day_start: datetime
     of `now` by default."""
     used = (
         select(func.coalesce(func.sum(UsageEvent.prompt_tokens + UsageEvent.completion_tokens), 0))
-        # Settled rows only: a running reply's reservation is not spent (services/quota.py).
-        .where(
-            UsageEvent.owner == User.id,
-            UsageEvent.at >= (day_start or _today(now)),
-            UsageEvent.reserved.is_(None),
-        )
+        .where(UsageEvent.owner == User.id, UsageEvent.at >= (day_start or _today(now)), SETTLED)
         .scalar_subquery()
     )
     statement = select(

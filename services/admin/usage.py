@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import case, distinct, func, select, union_all
 
-from services.admin.sql import day, day_range, midnight
+from services.admin.sql import SETTLED, day, day_range, midnight
 from services.pricing import DEFAULT_CURRENCY, PriceTable
 from services.records.models import ArchivedFeedback, Conversation, Message, UsageEvent, User
 
@@ -93,9 +93,6 @@ def currency_of(currency: str | None, model: str | None, prices: PriceTable | No
 # Grouped by with the currency: the model of a row without one (before 0008), so that
 # `currency_of` can name its currency; NULL for every other row, which keeps their groups few.
 _LEGACY_MODEL = case((UsageEvent.currency.is_(None), UsageEvent.model))
-# Spend only: a reply still running holds a reservation against its user's quota
-# (services/quota.py), which is not spent yet; its row counts once the reply has ended.
-SETTLED = UsageEvent.reserved.is_(None)
 
 
 def _biggest_first(amounts: dict[str, float]) -> dict[str, float]:

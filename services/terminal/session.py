@@ -23,10 +23,10 @@ from services.chat import ChatService, Sampling
 from services.conversation import STOPPED, record_result
 from services.error_words import error_advice
 from services.fixed_persona import PersonaChoice, chosen
-from services.metering import Meter
+from services.metering import DaySpent, Meter
 from services.personas import localized
 from services.plan import plan_request
-from services.quota import REFUSAL_KIND, QuotaState, Reservation
+from services.quota import REFUSAL_KIND
 from services.recording import recorded
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,10 @@ class Session:
             max_tokens=None,
         )
         meter = self._meter(plan)
-        held = self._reserve(meter)
-        if isinstance(held, QuotaState):
+        try:
+            # Under a budget with less left than a whole reply, the reply gets what is left.
+            capped = self._hold(meter)
+        except DaySpent:
             # Others (the page, another terminal) took the rest of the day meanwhile.
             return self._refused(question)
         asked = {"role": "user", "content": question}
@@ -153,8 +155,6 @@ class Session:
             ended.extend(entries)
             yield final
 
-        # Under a budget with less left than a whole reply, the reply gets what is left.
-        capped = held.max_tokens if isinstance(held, Reservation) else None
         sampling = Sampling(temperature=plan.temperature, max_tokens=capped)
         with cancel_scope(cancel):
             events = recorded(
@@ -201,17 +201,17 @@ class Session:
         self.failed_question = question
         return TurnEnd([], error=t(self.lang, "error.daily_quota"))
 
-    def _reserve(self, meter: Meter | None) -> Reservation | QuotaState | None:
+    def _hold(self, meter: Meter | None) -> int | None:
         """Hold the reply's worst case under the `--user` account's budget, as the page's
         turn does (api/usage.py `metered`), so a terminal and a page starting together
-        cannot both spend the same tokens."""
+        cannot both spend the same tokens: the reply's cap when less is left."""
         records = self.records
         if meter is None or records.user is None:
             return None
         budget = records.quota.budget(records.user)
         if budget is None:
             return None
-        return meter.reserve(budget, self.service.settings.max_reply_tokens)
+        return meter.hold(budget, self.service.settings.max_reply_tokens)
 
     def _meter(self, plan) -> Meter | None:
         """What counts the reply's usage when it ends, as the page's does (api/usage.py)."""
