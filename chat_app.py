@@ -32,6 +32,7 @@ from api.install import BRAND_COLOR, ICON_PATH, MANIFEST_PATH
 from api.limits import init_limits
 from api.scrubbing import init_scrubbing
 from api.security import QuietRequestHandler, cookie_options, init_security
+from api.teams_tab import init_teams_tab
 from callbacks.sidebar import keep_in_browser
 from components.attachments import AttachOptions
 from components.layout import PageOptions, page
@@ -105,8 +106,9 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         ],
         # Served, not put in the page: assets/markdown.js loads a diagram library from vendor/
         # only when a reply has a diagram, and console/ holds the admin console's
-        # stylesheet, which only /admin links (api/admin.py).
-        assets_path_ignore=["vendor", "console"],
+        # stylesheet, which only /admin links (api/admin.py); teams/ and TeamsJS are linked
+        # only with TEAMS_TAB (api/teams_tab.py).
+        assets_path_ignore=["vendor", "console", "teams"],
     )
     # A layout function runs per page load, so each visitor gets their own language.
     options = PageOptions(
@@ -174,6 +176,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         init_auth(app.server, settings.access_passwords, settings.app_title, _sessions(settings))
     init_identity(app.server, secret, cookie_options=lambda: cookie_options(settings))
     api.register(app.server)
+    init_teams_tab(app, settings)  # TEAMS_TAB: TeamsJS tells the host the tab has loaded
     init_admin(app, _visitor_language)  # /admin (ACCOUNTS=true): the console, admins only
     init_callback_guard(app)  # after the login guard: no session is a 401 first
     init_limits(app.server, settings)

@@ -20,7 +20,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import (
     OWN_AUTH_BLUEPRINTS,
-    PUBLIC_ENDPOINTS,
     SESSION_KEY,
     SESSION_LIFETIME,
     SESSIONS,
@@ -28,6 +27,7 @@ from api.auth import (
     _safe_next,
     login_screen,
     password_field,
+    public_request,
     visitor_lang,
 )
 from api.responses import error_response
@@ -307,7 +307,7 @@ def init_accounts(
         token = bearer_token()
         if token is not None:
             return _token_user(token)
-        if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in OWN_AUTH_BLUEPRINTS:
+        if public_request():
             return None
         user = session_user()
         if user is not None:

@@ -55,6 +55,16 @@ OWN_AUTH_BLUEPRINTS = frozenset({"gateway"})
 LANG_COOKIE = "chat_lang"
 
 
+def public_request() -> bool:
+    """Whether the request needs no session: the public endpoints, the blueprints with their
+    own credentials, and the scripts the sign-in page loads (PUBLIC_PATHS: api/teams_tab.py)."""
+    return (
+        request.endpoint in PUBLIC_ENDPOINTS
+        or request.blueprint in OWN_AUTH_BLUEPRINTS
+        or request.path in current_app.config.get("PUBLIC_PATHS", ())
+    )
+
+
 def _passwords() -> list[str]:
     return current_app.config["ACCESS_PASSWORDS"]
 
@@ -118,7 +128,7 @@ def login_wait_text(seconds: int) -> str:
 VIEWPORT = "width=device-width, initial-scale=1, interactive-widget=resizes-content"
 
 LOGIN_PAGE = """<!doctype html>
-<html lang="{lang}"><head>{theme}<meta charset="utf-8">
+<html lang="{lang}"><head>{theme}{scripts}<meta charset="utf-8">
 <meta name="viewport" content="{viewport}">
 <title>{title}</title>
 <style>
@@ -189,6 +199,8 @@ def login_screen(
     body = LOGIN_PAGE.format(
         lang=escape(lang),
         theme=boot_tag(),
+        # Scripts the sign-in page needs as the chat page does (api/teams_tab.py).
+        scripts=current_app.config.get("PAGE_SCRIPTS", ""),
         viewport=VIEWPORT,
         title=escape(title),
         next=escape(_safe_next(next_path)),
@@ -268,7 +280,7 @@ def init_auth(
 
     @server.before_request
     def _require_session():
-        if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in OWN_AUTH_BLUEPRINTS:
+        if public_request():
             return None
         if signed_in():
             return None

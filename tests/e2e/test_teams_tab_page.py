@@ -40,7 +40,11 @@ class ParentSite:
             def do_GET(self) -> None:
                 src = escape(site.frame_src, quote=True)
                 body = (
-                    "<!doctype html><html><head><title>Parent</title></head><body>"
+                    "<!doctype html><html><head><title>Parent</title>"
+                    # What the framed page tells its host (TeamsJS posts its calls up).
+                    "<script>window.told=[];addEventListener('message',function(e){"
+                    "if(e.data&&e.data.func)window.told.push(e.data.func)})</script>"
+                    "</head><body>"
                     f'<iframe id="tab" name="tab" src="{src}/" '
                     'style="width:1100px;height:720px;border:0"></iframe>'
                     f'<form id="forged" method="post" action="{src}/login" target="tab">'
@@ -122,9 +126,14 @@ def test_sign_in_and_chat_inside_the_frame(tab_app, parents, parent_page, fake):
     page.goto(allowed.url)
     tab = page.frame_locator("#tab")
     expect(tab.locator("#login-form")).to_be_visible(timeout=20_000)
+    # The sign-in page already tells the host it has loaded (TeamsJS app.initialize).
+    page.wait_for_function("window.told.includes('initialize')", timeout=20_000)
+    page.evaluate("window.told.length = 0")
     tab.locator("#login-password").fill(PASSWORD)
     tab.locator("#login-submit").click()
     expect(tab.locator(".chat-welcome")).to_be_visible(timeout=20_000)
+    # And so does the chat page.
+    page.wait_for_function("window.told.includes('initialize')", timeout=20_000)
     # The sign-in stayed in the frame: the parent page is still the parent page.
     assert page.url.rstrip("/") == allowed.url
     assert page.frame(name="tab").url.startswith(tab_app.url)

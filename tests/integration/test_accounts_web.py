@@ -14,6 +14,7 @@ import pytest
 from api import gateway as api_gateway
 from api.identity import COOKIE, current_identity, current_user
 from services.accounts import Accounts
+from services.records.journal import writer_id
 from services.records.repository import Records
 from tests.conftest import TEST_KEY, LiveServer
 from tests.e2e.conftest import AppProcess
@@ -411,7 +412,8 @@ def test_nobody_else_reaches_a_users_conversation(app, accounts, url):
     amy = accounts.by_name("amy")
     cid = records.create_conversation(amy.id, title="amy's secret")
     records.add_message(amy.id, cid, {"role": "user", "content": "amy's question"})
-    records.add_message(amy.id, cid, {"role": "assistant", "content": "…", "status": "streaming"})
+    # A reply being written by a live process (this one), as the journal puts it on record.
+    records.open_reply(amy.id, cid, "…", model=None, writer=writer_id())
     bob = app.test_client()
     sign_in(bob, "bob", "bob-password")
     running = bob.get(f"/api/chat/running?conversation_id={cid}")

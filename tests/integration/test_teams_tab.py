@@ -138,3 +138,32 @@ def test_the_parent_page_cannot_post_into_the_app(make_app, headers, fake):
     )
     assert forged_chat.status_code == 403
     assert fake.requests == []
+
+
+def test_teamsjs_is_linked_only_with_teams_tab(make_app, teams_app):
+    client = teams_app.test_client()
+    page = client.get("/", headers=HTML).get_data(as_text=True)
+    assert "/assets/vendor/teams-js.min.js?m=" in page
+    assert "/assets/teams/tab.js?m=" in page
+    # Before Dash's scripts: the host hears from the tab while the page still starts.
+    assert page.index("teams/tab.js") < page.index("dash_renderer")
+    script = client.get("/assets/teams/tab.js")
+    assert script.status_code == 200 and b"app.initialize" in script.data
+    assert b"microsoftTeams" in client.get("/assets/vendor/teams-js.min.js").data
+
+    # Nobody else loads it.
+    plain = make_app().server.test_client().get("/", headers=HTML).get_data(as_text=True)
+    assert "teams-js" not in plain and "teams/tab.js" not in plain
+
+
+def test_teamsjs_is_on_the_sign_in_page_too(make_app):
+    server = make_app(teams_tab=True, access_password="tab-pass").server
+    login = server.test_client().get("/login", headers=HTML).get_data(as_text=True)
+    assert "/assets/vendor/teams-js.min.js?m=" in login and "/assets/teams/tab.js?m=" in login
+    # Loaded before any sign-in; the rest of the assets still need one.
+    anonymous = server.test_client()
+    assert anonymous.get("/assets/teams/tab.js").status_code == 200
+    assert anonymous.get("/assets/vendor/teams-js.min.js").status_code == 200
+    assert anonymous.get("/assets/chat.js").status_code == 401
+    plain = make_app(access_password="tab-pass").server.test_client().get("/login")
+    assert "teams-js" not in plain.get_data(as_text=True)
