@@ -124,3 +124,15 @@ def postgres_records(postgres_url: str):
     records.upgrade()
     yield records
     records.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_database_url(request, tmp_path) -> Iterator[str]:
+    """An empty database of each kind the records support (a test runs once on each)."""
+    from tests import records_db
+
+    if request.param == "sqlite":
+        yield records_db.sqlite_url(tmp_path)
+        return
+    with records_db.empty_schema(request.getfixturevalue("postgres_server")) as url:
+        yield url

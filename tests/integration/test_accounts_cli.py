@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,9 @@ from tests import records_db
 APP_DIR = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield records_db.sqlite_url(tmp_path)
-        return
-    server = request.getfixturevalue("postgres_server")
-    with records_db.empty_schema(server) as url:
-        yield url
+@pytest.fixture
+def url(either_database_url: str) -> str:
+    return either_database_url
 
 
 def users(url: str, *args: str, stdin: str = "", module: bool = True):

@@ -3,8 +3,6 @@ conversation, on SQLite and on PostgreSQL, and the upgrade can be undone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -13,18 +11,13 @@ from sqlalchemy import inspect, text
 from services.accounts import Accounts
 from services.records import Records
 from services.records.repository import MIGRATIONS
-from tests import records_db
 
 NEW_TABLES = {"users", "api_tokens", "usage_events", "audit_log"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield records_db.sqlite_url(tmp_path)
-        return
-    with records_db.empty_schema(request.getfixturevalue("postgres_server")) as found:
-        yield found
+@pytest.fixture
+def url(either_database_url: str) -> str:
+    return either_database_url
 
 
 def migrate(records: Records, target: str, *, down: bool = False) -> None:

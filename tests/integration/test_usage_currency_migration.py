@@ -4,7 +4,6 @@ table's default) by the console, and the upgrade can be undone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,7 +13,6 @@ from sqlalchemy import inspect, text
 from services.admin import usage
 from services.pricing import Price, PriceTable
 from services.records import Records
-from tests import records_db
 from tests.integration.test_accounts_migration import migrate
 
 NOW = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
@@ -25,13 +23,9 @@ OLD_ROW = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield records_db.sqlite_url(tmp_path)
-        return
-    with records_db.empty_schema(request.getfixturevalue("postgres_server")) as found:
-        yield found
+@pytest.fixture
+def url(either_database_url: str) -> str:
+    return either_database_url
 
 
 def columns(records: Records) -> set[str]:

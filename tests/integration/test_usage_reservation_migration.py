@@ -4,7 +4,6 @@ undone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import inspect, text
 
 from services.quota import Quota, Spent
 from services.records import Records
-from tests import records_db
 from tests.integration.test_accounts_migration import migrate
 
 NOW = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
@@ -22,13 +20,9 @@ OLD_ROW = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield records_db.sqlite_url(tmp_path)
-        return
-    with records_db.empty_schema(request.getfixturevalue("postgres_server")) as found:
-        yield found
+@pytest.fixture
+def url(either_database_url: str) -> str:
+    return either_database_url
 
 
 def columns(records: Records) -> set[str]:
