@@ -197,3 +197,11 @@ def run_processes(target: Callable, arguments: list[tuple]) -> None:
             process.kill()
     # A worker's traceback is on stderr, which pytest shows with the failure.
     assert codes == [0] * len(processes), f"worker exit codes: {codes}"
+
+
+def columns(records, table: str) -> set[str]:
+    """The column names `table` has now (a migration test's before and after)."""
+    from sqlalchemy import inspect
+
+    with records.engine.connect() as connection:
+        return {column["name"] for column in inspect(connection).get_columns(table)}

@@ -282,7 +282,8 @@ def test_a_page_reply_that_does_not_fit_whole_is_cut_at_what_is_left_and_says_so
     assert (reply["status"], reply.get("quota_cut")) == ("length", True)
 
 
-def test_the_gateway_sends_what_is_left_under_the_clients_own_name(database, make_app, fake):
+def ask_the_gateway_with_100_left(database, make_app, fake, **extra):
+    """amy (900 of her 1,000 tokens spent) asks the gateway for 500 more; what went upstream."""
     from tests.fake_upstream import Reply
 
     url, records = database
@@ -293,15 +294,20 @@ def test_the_gateway_sends_what_is_left_under_the_clients_own_name(database, mak
     )
     server = make_app(accounts=True, database_url=url, user_daily_tokens=1000).server
     fake.script(Reply("Cut", finish_reason="length"))
-    body = {"model": "gpt-4o-mini", "messages": USER, "max_tokens": 500}
+    body = {"model": "gpt-4o-mini", "messages": USER, "max_tokens": 500, **extra}
     answer = server.test_client().post(
         "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)
     [asked] = fake.requests
+    return asked
+
+
+def test_the_gateway_sends_what_is_left_under_the_clients_own_name(database, make_app, fake):
+    asked = ask_the_gateway_with_100_left(database, make_app, fake)
     assert 0 < asked.body["max_tokens"] < 100  # what the prompt leaves of the 100 left
     assert "max_completion_tokens" not in asked.body
-    assert all(row.reserved is None for row in rows(records))
+    assert all(row.reserved is None for row in rows(database[1]))
 
 
 def test_a_reply_that_fails_before_its_first_token_gives_its_reservation_back(
@@ -353,22 +359,7 @@ def test_a_reply_a_deploy_ends_settles_its_reservation(database, app_on, fake):
 
 
 def test_the_gateway_holds_every_choice_of_n_and_caps_each_at_its_share(database, make_app, fake):
-    from tests.fake_upstream import Reply
-
-    url, records = database
-    amy = Accounts(records).add_user("amy", "amy-password")
-    token = Accounts(records).create_token(amy.id, "script")
-    Quota.for_records(records, None).record(
-        Spent(owner=amy.id, source="api", prompt_tokens=900, completion_tokens=0)
-    )
-    server = make_app(accounts=True, database_url=url, user_daily_tokens=1000).server
-    fake.script(Reply("Cut", finish_reason="length"))
-    body = {"model": "gpt-4o-mini", "messages": USER, "max_tokens": 500, "n": 4}
-    answer = server.test_client().post(
-        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    [asked] = fake.requests
+    asked = ask_the_gateway_with_100_left(database, make_app, fake, n=4)
     assert asked.body["n"] == 4
     # Four replies share what the prompt leaves of the 100 left: at most a quarter each.
     assert 0 < asked.body["max_tokens"] <= 25

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from services.admin import usage
 from services.pricing import Price, PriceTable
 from services.records import Records
+from tests import records_db
 from tests.integration.test_accounts_migration import migrate
 
 NOW = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
@@ -28,21 +29,16 @@ def url(either_database_url: str) -> str:
     return either_database_url
 
 
-def columns(records: Records) -> set[str]:
-    with records.engine.connect() as connection:
-        return {column["name"] for column in inspect(connection).get_columns("usage_events")}
-
-
 def test_old_usage_rows_get_a_currency_column_and_keep_their_costs(url):
     records = Records(url)
     migrate(records, "0007")  # the schema before 0008, rows written as that code wrote them
     with records._writer.begin() as connection:
         for model, cost in (("deepseek-chat", 8.5), ("gpt-4o", 1.25), ("unpriced", None)):
             connection.execute(text(OLD_ROW), {"at": NOW, "model": model, "cost": cost})
-    assert "currency" not in columns(records)
+    assert "currency" not in records_db.columns(records, "usage_events")
 
     records.upgrade()
-    assert "currency" in columns(records)
+    assert "currency" in records_db.columns(records, "usage_events")
     with records.engine.connect() as connection:
         found = connection.execute(
             text("SELECT model, cost, currency FROM usage_events ORDER BY id")
@@ -58,7 +54,7 @@ def test_old_usage_rows_get_a_currency_column_and_keep_their_costs(url):
     assert totals.today.tokens == 90
 
     migrate(records, "0007", down=True)
-    assert "currency" not in columns(records)
+    assert "currency" not in records_db.columns(records, "usage_events")
     with records.engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM usage_events")) == 3
     records.close()

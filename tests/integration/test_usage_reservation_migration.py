@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from services.quota import Quota, Spent
 from services.records import Records
+from tests import records_db
 from tests.integration.test_accounts_migration import migrate
 
 NOW = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
@@ -25,20 +26,15 @@ def url(either_database_url: str) -> str:
     return either_database_url
 
 
-def columns(records: Records) -> set[str]:
-    with records.engine.connect() as connection:
-        return {column["name"] for column in inspect(connection).get_columns("usage_events")}
-
-
 def test_old_usage_rows_are_settled_usage_after_the_upgrade(url):
     records = Records(url)
     migrate(records, "0008")
     with records._writer.begin() as connection:
         connection.execute(text(OLD_ROW), {"at": NOW})
-    assert not {"reserved", "held_until"} & columns(records)
+    assert not {"reserved", "held_until"} & records_db.columns(records, "usage_events")
 
     records.upgrade()
-    assert {"reserved", "held_until"} <= columns(records)
+    assert {"reserved", "held_until"} <= records_db.columns(records, "usage_events")
     keeper = Quota.for_records(records, 100)
     later = NOW + timedelta(minutes=1)
     assert keeper.used_today("amy", now=later) == 30
@@ -48,7 +44,7 @@ def test_old_usage_rows_are_settled_usage_after_the_upgrade(url):
     assert (held.tokens, held.max_tokens) == (70, 65)
 
     migrate(records, "0008", down=True)
-    assert not {"reserved", "held_until"} & columns(records)
+    assert not {"reserved", "held_until"} & records_db.columns(records, "usage_events")
     with records.engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM usage_events")) == 2
     records.close()
